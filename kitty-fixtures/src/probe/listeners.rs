@@ -1,0 +1,81 @@
+//! Snapshots of the TCP listeners on a set of ports.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::IpAddr;
+
+use crate::ports::PortSet;
+
+use super::sys;
+
+/// One listening TCP socket (IPv4 or IPv6).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Listener {
+    /// The local port.
+    pub port: u16,
+    /// The local address (`127.0.0.1` for a dashboard).
+    pub addr: IpAddr,
+    /// The socket's inode: what links it to the process holding it.
+    pub inode: u64,
+    /// The uid that created the socket.
+    pub uid: u32,
+}
+
+/// Every TCP listener on a [`PortSet`] at one moment. Taking one costs about
+/// 0.1 ms (netlink `sock_diag`); no process is looked at.
+///
+/// ```
+/// use kitty_fixtures::ports::PortSet;
+/// use kitty_fixtures::probe::ListenerSnapshot;
+/// let ports: PortSet = "9237-9337".parse().unwrap();
+/// let before = ListenerSnapshot::take(&ports).unwrap();
+/// let after = ListenerSnapshot::take(&ports).unwrap();
+/// assert!(after.new_since(&before).count() <= after.listeners().len());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerSnapshot {
+    listeners: Vec<Listener>,
+}
+
+impl ListenerSnapshot {
+    /// Takes a snapshot of the listeners on `ports`.
+    pub fn take(ports: &PortSet) -> io::Result<Self> {
+        let raw = sys::listening_sockets(&|p| ports.contains(p))?;
+        let mut listeners: Vec<Listener> = raw
+            .into_iter()
+            .map(|r| Listener { port: r.port, addr: r.addr, inode: r.inode, uid: r.uid })
+            .collect();
+        listeners.sort_by_key(|l| (l.port, l.inode));
+        Ok(ListenerSnapshot { listeners })
+    }
+
+    /// Builds a snapshot from known listeners (for baselines read from a file).
+    pub fn from_listeners(mut listeners: Vec<Listener>) -> Self {
+        listeners.sort_by_key(|l| (l.port, l.inode));
+        ListenerSnapshot { listeners }
+    }
+
+    /// The listeners, by port.
+    pub fn listeners(&self) -> &[Listener] {
+        &self.listeners
+    }
+
+    /// Listeners in `self` that `before` did not have (a socket is the same
+    /// socket when its inode and port are the same).
+    pub fn new_since<'a>(&'a self, before: &ListenerSnapshot) -> impl Iterator<Item = &'a Listener> + 'a {
+        let old: HashSet<(u16, u64)> = before.listeners.iter().map(|l| (l.port, l.inode)).collect();
+        self.listeners.iter().filter(move |l| !old.contains(&(l.port, l.inode)))
+    }
+
+    /// True when some socket listens on `port`.
+    pub fn holds(&self, port: u16) -> bool {
+        self.listeners.iter().any(|l| l.port == port)
+    }
+
+    /// The ports held, sorted, without repeats.
+    pub fn ports(&self) -> Vec<u16> {
+        let mut p: Vec<u16> = self.listeners.iter().map(|l| l.port).collect();
+        p.dedup();
+        p
+    }
+}

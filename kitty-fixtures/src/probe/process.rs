@@ -1,0 +1,278 @@
+//! Who a process is: [`ProcessIdentity`], read from `/proc`, and the process tree.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use super::mask::mask_tokens;
+use super::sys;
+
+/// What names one process for its whole life: pid, start time, owner and
+/// command line. PIDs are reused; the four together are not.
+///
+/// Read it with [`ProcessIdentity::read`]; before any signal, compare a fresh
+/// read with the one you recorded ([`ProcessIdentity::is_same_process`]).
+/// `Debug` and [`ProcessIdentity::command_line`] mask dashboard tokens.
+///
+/// ```
+/// use kitty_fixtures::probe::ProcessIdentity;
+/// let me = ProcessIdentity::read(std::process::id()).expect("we exist");
+/// assert!(me.is_same_process(&ProcessIdentity::read(me.pid()).unwrap()));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    pid: u32,
+    ppid: u32,
+    pgid: u32,
+    sid: u32,
+    start_ticks: u64,
+    uid: u32,
+    argv: Vec<String>,
+    cwd: Option<PathBuf>,
+}
+
+impl ProcessIdentity {
+    /// Reads the identity of `pid` now. `None` when it does not exist, is a
+    /// zombie (it already exited), or cannot be read.
+    pub fn read(pid: u32) -> Option<Self> {
+        let stat = sys::read_stat(pid).ok()?;
+        if stat.state == 'Z' || stat.state == 'X' {
+            return None;
+        }
+        let argv = sys::read_cmdline(pid).ok()?;
+        let uid = sys::read_uid(pid).ok()?;
+        // Re-read stat: if the pid was recycled between the reads the start time differs.
+        let again = sys::read_stat(pid).ok()?;
+        if again.start_ticks != stat.start_ticks {
+            return None;
+        }
+        Some(ProcessIdentity {
+            pid,
+            ppid: stat.ppid,
+            pgid: stat.pgid,
+            sid: stat.sid,
+            start_ticks: stat.start_ticks,
+            uid,
+            argv,
+            cwd: sys::read_cwd(pid),
+        })
+    }
+
+    /// True when `other` is the same process: same pid, start time, owner and
+    /// command line. (Parent and group may change over a life; they are not compared.)
+    pub fn is_same_process(&self, other: &ProcessIdentity) -> bool {
+        self.pid == other.pid
+            && self.start_ticks == other.start_ticks
+            && self.uid == other.uid
+            && self.argv == other.argv
+    }
+
+    /// Reads the process again and says whether it is still this one.
+    pub fn is_still_alive(&self) -> bool {
+        Self::read(self.pid).is_some_and(|now| self.is_same_process(&now))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+    /// The parent's pid when this was read.
+    pub fn ppid(&self) -> u32 {
+        self.ppid
+    }
+    /// The process group id.
+    pub fn pgid(&self) -> u32 {
+        self.pgid
+    }
+    /// The session id.
+    pub fn sid(&self) -> u32 {
+        self.sid
+    }
+    /// Start time in clock ticks after boot (`/proc/PID/stat` field 22).
+    pub fn start_ticks(&self) -> u64 {
+        self.start_ticks
+    }
+    /// The real uid of the owner.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+    /// True when the process belongs to the user running this code.
+    pub fn is_ours(&self) -> bool {
+        self.uid == sys::current_uid()
+    }
+    /// True when the process leads its own process group (so the group can be
+    /// signalled without hitting anyone who did not ask for it).
+    pub fn leads_its_group(&self) -> bool {
+        self.pgid == self.pid
+    }
+    /// The raw arguments. They may contain a dashboard token: never print them;
+    /// print [`ProcessIdentity::command_line`] instead.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+    /// The command line joined by spaces with every token masked as `<token>`.
+    pub fn command_line(&self) -> String {
+        mask_tokens(&self.argv.join(" "))
+    }
+    /// The working directory, when readable (`" (deleted)"` marks a removed one).
+    pub fn cwd(&self) -> Option<&std::path::Path> {
+        self.cwd.as_deref()
+    }
+    /// One variable of the process's initial environment (`/proc/PID/environ`),
+    /// for labels such as `NEXTEST_TEST_NAME`.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        sys::read_environ_var(self.pid, name)
+    }
+}
+
+impl fmt::Debug for ProcessIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessIdentity")
+            .field("pid", &self.pid)
+            .field("ppid", &self.ppid)
+            .field("pgid", &self.pgid)
+            .field("start_ticks", &self.start_ticks)
+            .field("uid", &self.uid)
+            .field("command_line", &self.command_line())
+            .finish()
+    }
+}
+
+/// A cheap picture of the process tree: pid -> (parent, group), from one
+/// read of `/proc/PID/stat` per process.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessTree {
+    parent: HashMap<u32, u32>,
+    group: HashMap<u32, u32>,
+}
+
+impl ProcessTree {
+    /// Reads every process's parent and group now.
+    pub fn read() -> Self {
+        let mut tree = ProcessTree::default();
+        for pid in sys::list_pids().unwrap_or_default() {
+            if let Ok(st) = sys::read_stat(pid) {
+                if st.state == 'Z' {
+                    continue;
+                }
+                tree.parent.insert(pid, st.ppid);
+                tree.group.insert(pid, st.pgid);
+            }
+        }
+        tree
+    }
+
+    /// Every live process below `root` (not `root` itself).
+    pub fn descendants_of(&self, root: u32) -> Vec<u32> {
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (&pid, &ppid) in &self.parent {
+            children.entry(ppid).or_default().push(pid);
+        }
+        let mut out = Vec::new();
+        let mut todo = vec![root];
+        while let Some(p) = todo.pop() {
+            for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The chain of ancestors of `pid`, nearest first.
+    pub fn ancestors_of(&self, pid: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut cur = pid;
+        while let Some(&p) = self.parent.get(&cur) {
+            if p == 0 || !seen.insert(p) {
+                break;
+            }
+            out.push(p);
+            cur = p;
+        }
+        out
+    }
+
+    /// Every pid in the tree.
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.parent.keys().copied()
+    }
+
+    /// The members of process group `pgid`.
+    pub fn group_members(&self, pgid: u32) -> Vec<u32> {
+        self.group.iter().filter(|&(_, &g)| g == pgid).map(|(&p, _)| p).collect()
+    }
+}
+
+/// Finds which processes hold the sockets `inodes`: first among `first_look`
+/// (for example the descendants of a test run), then, for what is still
+/// unknown, among every other process.
+pub fn socket_owners(
+    inodes: &HashSet<u64>,
+    first_look: &[u32],
+) -> HashMap<u64, Vec<u32>> {
+    let mut found: HashMap<u64, Vec<u32>> = HashMap::new();
+    if inodes.is_empty() {
+        return found;
+    }
+    let scan = |pid: u32, found: &mut HashMap<u64, Vec<u32>>| {
+        for ino in sys::socket_inodes(pid) {
+            if inodes.contains(&ino) {
+                found.entry(ino).or_default().push(pid);
+            }
+        }
+    };
+    let first: HashSet<u32> = first_look.iter().copied().collect();
+    for &pid in first_look {
+        scan(pid, &mut found);
+    }
+    if found.len() < inodes.len() {
+        for pid in sys::list_pids().unwrap_or_default() {
+            if !first.contains(&pid) {
+                scan(pid, &mut found);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_itself_and_a_child() {
+        let me = ProcessIdentity::read(std::process::id()).expect("self");
+        assert!(me.is_ours());
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("sleep");
+        let c = ProcessIdentity::read(child.id()).expect("child");
+        assert_eq!(c.ppid(), me.pid());
+        assert_eq!(c.argv(), ["sleep", "5"]);
+        let tree = ProcessTree::read();
+        assert!(tree.descendants_of(me.pid()).contains(&child.id()));
+        assert!(tree.ancestors_of(child.id()).contains(&me.pid()));
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        assert!(ProcessIdentity::read(c.pid()).is_none());
+        assert!(!c.is_still_alive());
+    }
+
+    #[test]
+    fn a_different_start_time_is_a_different_process() {
+        let me = ProcessIdentity::read(std::process::id()).expect("self");
+        let mut other = me.clone();
+        other.start_ticks += 1;
+        assert!(!me.is_same_process(&other));
+    }
+
+    #[test]
+    fn debug_masks_tokens() {
+        let mut me = ProcessIdentity::read(std::process::id()).expect("self");
+        me.argv = vec!["python".into(), "-m".into(), "x".into(), "0123456789abcdef0123456789abcdef".into()];
+        let dbg = format!("{me:?}");
+        assert!(!dbg.contains("0123456789abcdef0123456789abcdef"), "{dbg}");
+        assert!(dbg.contains("<token>"));
+    }
+}
