@@ -1,0 +1,27 @@
+//! The documented exit statuses of `cargo kitty-leakcheck`.
+
+/// Exit statuses, in the style of nextest's `NextestExitCode`: an uninhabited
+/// type holding constants.
+///
+/// When COMMAND (or the wrapped test) fails, leakcheck exits with COMMAND's
+/// own status (128 + N when a signal N killed it), leaks or not.
+pub enum LeakcheckExitCode {}
+
+impl LeakcheckExitCode {
+    /// COMMAND passed and nothing leaked (or `sweep` had nothing left to stop).
+    pub const OK: i32 = 0;
+    /// leakcheck itself failed (it could not read the listeners or processes).
+    pub const INTERNAL_ERROR: i32 = 1;
+    /// Bad usage: unknown option, bad `--ports`, bad duration, missing baseline file.
+    pub const USAGE: i32 = 2;
+    /// COMMAND passed but leaked dashboards or listeners (they were reported, and reaped unless `--no-reap`).
+    pub const LEAKED: i32 = 3;
+    /// `sweep` found dashboards to stop but had no terminal to ask and no `--yes`; nothing was stopped.
+    pub const NEEDS_CONFIRMATION: i32 = 4;
+    /// A leaked dashboard could not be stopped (it survived SIGKILL or its port stayed held).
+    pub const REAP_FAILED: i32 = 5;
+    /// COMMAND exists but could not be executed (permission denied, not a program).
+    pub const COMMAND_NOT_EXECUTABLE: i32 = 126;
+    /// COMMAND was not found.
+    pub const COMMAND_NOT_FOUND: i32 = 127;
+}

@@ -1,0 +1,1 @@
+//! The report: human lines, JSON (versioned schema), GitHub annotations.
