@@ -11,11 +11,29 @@
 //! } // dropping the project stops the dashboard, then deletes the temp dir
 //! ```
 //!
+//! spec-kitty is found through `KITTY_SPEC_KITTY` (the `spec-kitty`
+//! executable), else `spec-kitty` on `PATH`; ports come from `KITTY_PORTS`
+//! (default 9237-9336).
+//!
 //! The crate also holds the shared core that `cargo-kitty-leakcheck` uses:
 //! [`probe`] (listeners, process identity, dashboard recognition, safe stop)
 //! and [`ports`] (port sets and reservations). Build it with
 //! `default-features = false` to leave rstest out.
 #![warn(missing_docs)]
 
+mod error;
+#[cfg(feature = "rstest")]
+mod fixtures;
+mod launch;
 pub mod ports;
 pub mod probe;
+mod project;
+mod registry;
+
+pub use error::{Error, INSTALL_HINT};
+#[cfg(feature = "rstest")]
+pub use fixtures::{kitty_project, kitty_served_project, ServedProject};
+pub use launch::{SpecKitty, SPEC_KITTY_ENV};
+pub use project::{
+    Dashboard, KittyProject, KittyProjectBuilder, Origin, StopReport, StoppedDashboard, OWNER_ENV,
+};

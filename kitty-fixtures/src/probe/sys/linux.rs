@@ -264,10 +264,6 @@ pub(crate) fn current_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
-pub(crate) fn current_pid() -> u32 {
-    std::process::id()
-}
-
 /// A pidfd: a handle on one process that cannot be fooled by pid reuse.
 #[derive(Debug)]
 pub(crate) struct Pidfd(OwnedFd);
@@ -366,7 +362,8 @@ pub(crate) fn die_with_parent(parent: u32) -> io::Result<()> {
     }
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } as u32 != parent {
-        return Err(io::Error::other("parent died before exec"));
+        // No allocation after fork: a plain errno.
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
     }
     Ok(())
 }
@@ -429,7 +426,7 @@ mod tests {
         let port = l.local_addr().expect("addr").port();
         let found = netlink_listeners(&|p| p == port).expect("netlink");
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(socket_inodes(current_pid()).contains(&found[0].inode));
+        assert!(socket_inodes(std::process::id()).contains(&found[0].inode));
         let via_proc = proc_net_listeners(&|p| p == port).expect("proc");
         assert_eq!(via_proc, found);
     }

@@ -1,0 +1,135 @@
+//! [`Error`]: everything that can go wrong, each with what to do about it.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ports::{PortSet, PortSetError};
+use crate::probe::{DashboardFileError, StopError};
+
+/// The command that installs the pinned spec-kitty for this repository's tests.
+pub const INSTALL_HINT: &str =
+    "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";
+
+/// Everything `kitty-fixtures` can fail with. No variant ever holds a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No spec-kitty executable was found.
+    #[error(
+        "spec-kitty not found: set KITTY_SPEC_KITTY to the `spec-kitty` executable or put it on PATH; {INSTALL_HINT}"
+    )]
+    SpecKittyNotFound,
+
+    /// `KITTY_SPEC_KITTY` (or the builder) names something that is not a file.
+    #[error("spec-kitty executable {path} does not exist (from {source_name}); {INSTALL_HINT}")]
+    SpecKittyMissing {
+        /// The path given.
+        path: PathBuf,
+        /// Where the path came from.
+        source_name: &'static str,
+    },
+
+    /// The Python interpreter of the spec-kitty installation could not be found.
+    #[error("cannot find the Python interpreter of {spec_kitty}: {reason}")]
+    InterpreterNotFound {
+        /// The spec-kitty executable.
+        spec_kitty: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// `KITTY_PORTS` (or the builder's ports) is malformed.
+    #[error("bad KITTY_PORTS: {0}")]
+    Ports(#[from] PortSetError),
+
+    /// Every port of the range is held by something that is not an orphan.
+    #[error("no free port in {range}: every port is held and none by an orphaned dashboard ({holders})")]
+    PortRangeFull {
+        /// The range.
+        range: PortSet,
+        /// Who holds the ports, summarised (`port pid command`, tokens masked).
+        holders: String,
+    },
+
+    /// The dashboard process could not be spawned.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+
+    /// The dashboard exited, never bound, bound another port, or served
+    /// something else before it became healthy. It was stopped.
+    #[error("dashboard on port {port} failed to start: {reason}{}", log_tail_suffix(.log_tail))]
+    StartFailed {
+        /// The port it was told to bind.
+        port: u16,
+        /// What went wrong (with the exit status when it exited).
+        reason: String,
+        /// The exit status, when it exited.
+        exit_status: Option<i32>,
+        /// The end of its log, tokens masked.
+        log_tail: String,
+    },
+
+    /// The dashboard did not become healthy in time. It was stopped.
+    #[error("dashboard on port {port} not healthy after {waited:?}{}", log_tail_suffix(.log_tail))]
+    StartTimeout {
+        /// The port.
+        port: u16,
+        /// How long we waited.
+        waited: Duration,
+        /// The end of its log, tokens masked.
+        log_tail: String,
+    },
+
+    /// A dashboard could not be stopped.
+    #[error("cannot stop dashboard: {0}")]
+    Stop(#[from] StopError),
+
+    /// Several dashboards could not be stopped.
+    #[error("cannot stop {} dashboards: {}", .0.len(), join_errors(.0))]
+    StopMany(Vec<StopError>),
+
+    /// A `.kittify/.dashboard` could not be read.
+    #[error(transparent)]
+    DashboardFile(#[from] DashboardFileError),
+
+    /// `spec-kitty init` failed.
+    #[error("`spec-kitty init` failed in {dir} ({status}): {output}")]
+    Init {
+        /// The project dir.
+        dir: PathBuf,
+        /// Its exit status.
+        status: String,
+        /// The end of its output, tokens masked.
+        output: String,
+    },
+
+    /// Some other file-system or OS operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
+}
+
+fn log_tail_suffix(tail: &str) -> String {
+    if tail.is_empty() { String::new() } else { format!("; log tail:\n{tail}") }
+}
+
+fn join_errors(errors: &[StopError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}

@@ -1,0 +1,689 @@
+//! [`KittyProject`]: a temporary spec-kitty project that stops every dashboard
+//! serving it before its directory is deleted.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::error::Error;
+use crate::launch::{self, NotReady, SpecKitty};
+use crate::ports::{PortSet, Reservation};
+use crate::probe::{
+    self, CommandForm, DashboardClass, DashboardFile, ListenerSnapshot, ProcessIdentity, ProcessKind, StopError,
+    StopPolicy, StopSignal,
+};
+use crate::registry::{self, Entry};
+
+static NEXT_PROJECT: AtomicU64 = AtomicU64::new(1);
+
+/// The environment variable set on every dashboard this crate starts: the pid
+/// of the test process that owns it (a label for `cargo kitty-leakcheck`).
+pub const OWNER_ENV: &str = "KITTY_FIXTURES_OWNER";
+
+/// A temporary spec-kitty project.
+///
+/// Dropping it stops every dashboard that serves it (the ones it started, the
+/// one its `.kittify/.dashboard` names, and any dashboard process whose command
+/// line names its directory), waits until each process group is gone and its
+/// port is free, removes `.kittify/.dashboard`, and only then deletes the
+/// directory.
+///
+/// # Resource leaking
+///
+/// Nothing leaks on return, failed assertion, panic or `#[should_panic]`
+/// (`Drop`). A project that is never dropped (`std::mem::forget`, a static,
+/// rstest `#[once]`, `std::process::exit`, an abandoned `#[timeout]`) has its
+/// dashboards stopped by an at-exit hook; when the process is killed (SIGKILL,
+/// SIGTERM, SIGINT, abort) the kernel kills the dashboards it started through a
+/// parent-death signal. Dashboards started by [`KittyProject::spec_kitty`] are
+/// detached by spec-kitty itself: they are stopped on drop and by the at-exit
+/// path only when the process exits normally.
+///
+/// ```no_run
+/// use kitty_fixtures::KittyProject;
+/// let project = KittyProject::new()?;
+/// let dashboard = project.start_dashboard()?;
+/// println!("{} serves {}", dashboard.url(), project.path().display());
+/// drop(project); // the dashboard is stopped, then the directory deleted
+/// # Ok::<(), kitty_fixtures::Error>(())
+/// ```
+pub struct KittyProject {
+    id: u64,
+    path: PathBuf,
+    dir: Option<TempDir>,
+    home: Option<TempDir>,
+    options: Options,
+    spec_kitty: OnceLock<SpecKitty>,
+}
+
+#[derive(Debug, Clone)]
+struct Options {
+    ports: PortSet,
+    spec_kitty: Option<PathBuf>,
+    start_timeout: Duration,
+    stop: StopPolicy,
+    keep: bool,
+    init: bool,
+}
+
+/// Builds a [`KittyProject`] with non-default options.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kitty_fixtures::KittyProject;
+/// let project = KittyProject::builder()
+///     .ports("9300-9310".parse().unwrap())
+///     .start_timeout(Duration::from_secs(60))
+///     .keep(true) // keep the directory for a post-mortem; dashboards are still stopped
+///     .build()?;
+/// # Ok::<(), kitty_fixtures::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct KittyProjectBuilder {
+    ports: Option<PortSet>,
+    spec_kitty: Option<PathBuf>,
+    start_timeout: Option<Duration>,
+    stop_timeout: Option<Duration>,
+    keep: bool,
+    init: bool,
+}
+
+impl KittyProjectBuilder {
+    /// Runs the real `spec-kitty init` (about 10 s, needs spec-kitty) instead of
+    /// writing the minimal scaffold.
+    pub fn init(mut self, yes: bool) -> Self {
+        self.init = yes;
+        self
+    }
+
+    /// The ports dashboards may use. Default: `KITTY_PORTS`, else 9237-9336.
+    pub fn ports(mut self, ports: PortSet) -> Self {
+        self.ports = Some(ports);
+        self
+    }
+
+    /// The `spec-kitty` executable. Default: `KITTY_SPEC_KITTY`, else `spec-kitty` on `PATH`.
+    pub fn spec_kitty(mut self, executable: impl Into<PathBuf>) -> Self {
+        self.spec_kitty = Some(executable.into());
+        self
+    }
+
+    /// How long [`KittyProject::start_dashboard`] waits for health. Default 30 s.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a dashboard gets after SIGTERM before SIGKILL. Default 2 s.
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = Some(timeout);
+        self
+    }
+
+    /// Keep the directory after drop for a post-mortem (its path is printed on
+    /// stderr). Dashboards are stopped all the same.
+    pub fn keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Creates the project.
+    ///
+    /// # Errors
+    /// [`Error::Ports`] for a malformed `KITTY_PORTS`; [`Error::Io`] when the temp
+    /// dirs cannot be made; with [`init`](Self::init), the errors of locating
+    /// spec-kitty and [`Error::Init`].
+    pub fn build(self) -> Result<KittyProject, Error> {
+        let ports = match self.ports {
+            Some(p) => p,
+            None => PortSet::from_env_or(PortSet::spec_kitty())?,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("kitty-project-")
+            .tempdir()
+            .map_err(Error::io("cannot create the project's temp dir"))?;
+        let home = tempfile::Builder::new()
+            .prefix("kitty-home-")
+            .tempdir()
+            .map_err(Error::io("cannot create the isolated spec-kitty home"))?;
+        let path = dir.path().canonicalize().map_err(Error::io("cannot resolve the temp dir"))?;
+        let options = Options {
+            ports,
+            spec_kitty: self.spec_kitty,
+            start_timeout: self.start_timeout.unwrap_or(Duration::from_secs(30)),
+            stop: StopPolicy {
+                term_grace: self.stop_timeout.unwrap_or(Duration::from_secs(2)),
+                ..StopPolicy::default()
+            },
+            keep: self.keep,
+            init: self.init,
+        };
+        let project = KittyProject {
+            id: NEXT_PROJECT.fetch_add(1, Ordering::Relaxed),
+            path,
+            dir: Some(dir),
+            home: Some(home),
+            options,
+            spec_kitty: OnceLock::new(),
+        };
+        if project.options.init {
+            project.run_init()?;
+        } else {
+            project.scaffold()?;
+        }
+        Ok(project)
+    }
+}
+
+/// Where a [`Dashboard`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// [`KittyProject::start_dashboard`] started it (a direct child).
+    Started,
+    /// Something else started it (`spec-kitty dashboard`, `spec-kitty init`);
+    /// the project found it by its command line or `.kittify/.dashboard`.
+    Adopted,
+}
+
+/// A running dashboard serving a [`KittyProject`]. `Debug` masks the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dashboard {
+    port: u16,
+    pid: u32,
+    url: String,
+    token: Option<String>,
+    project_dir: PathBuf,
+    origin: Origin,
+}
+
+impl Dashboard {
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// Its process id (it leads its own process group).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// The token the API wants for `/api/shutdown`. Never print or log it.
+    /// Empty for an adopted dashboard started without one.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or("")
+    }
+    /// The project it serves.
+    pub fn project_dir(&self) -> &Path {
+        &self.project_dir
+    }
+    /// Whether the project started it or adopted it.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+}
+
+impl fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("port", &self.port)
+            .field("pid", &self.pid)
+            .field("url", &self.url)
+            .field("token", &"<token>")
+            .field("project_dir", &self.project_dir)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// One dashboard [`KittyProject::stop_dashboards`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoppedDashboard {
+    /// Its pid.
+    pub pid: u32,
+    /// Its port.
+    pub port: Option<u16>,
+    /// The last signal sent; `None` when it had already exited.
+    pub signal: Option<StopSignal>,
+    /// Whether SIGTERM was not enough and SIGKILL followed.
+    pub escalated: bool,
+    /// From the first check to "reaped and port free".
+    pub elapsed: Duration,
+    /// Started here or adopted.
+    pub origin: Origin,
+}
+
+/// What [`KittyProject::stop_dashboards`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopReport {
+    /// Each dashboard stopped.
+    pub stopped: Vec<StoppedDashboard>,
+    /// Whether a stale `.kittify/.dashboard` was removed.
+    pub removed_dashboard_file: bool,
+    /// The whole stop.
+    pub elapsed: Duration,
+}
+
+impl KittyProject {
+    /// A fresh temp dir holding a minimal spec-kitty project (a `.kittify/`
+    /// scaffold, no Python needed), with default options.
+    ///
+    /// # Errors
+    /// [`Error::Ports`] when `KITTY_PORTS` is malformed; [`Error::Io`] when the
+    /// temp dirs cannot be made.
+    pub fn new() -> Result<Self, Error> {
+        Self::builder().build()
+    }
+
+    /// Options: real `spec-kitty init`, ports, executable, timeouts, keep.
+    pub fn builder() -> KittyProjectBuilder {
+        KittyProjectBuilder::default()
+    }
+
+    /// The project directory (canonical).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The isolated `HOME` / `SPEC_KITTY_HOME` of spec-kitty processes of this project.
+    pub fn home(&self) -> &Path {
+        self.home.as_ref().map_or(self.path.as_path(), |h| h.path())
+    }
+
+    /// The ports this project's dashboards may use.
+    pub fn ports(&self) -> &PortSet {
+        &self.options.ports
+    }
+
+    fn scaffold(&self) -> Result<(), Error> {
+        for d in [".kittify", "kitty-specs"] {
+            fs::create_dir_all(self.path.join(d)).map_err(Error::io(format!("cannot create {d}/")))?;
+        }
+        Ok(())
+    }
+
+    fn run_init(&self) -> Result<(), Error> {
+        let sk = self.installation()?;
+        let args: &[&str] = match sk.form {
+            CommandForm::Module => &["init", "--ai", "claude", "--non-interactive"],
+            CommandForm::Script => &["init", "--here", "--ai", "claude", "--no-git", "--force"],
+        };
+        let out = self
+            .spec_kitty(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| Error::Spawn { program: sk.executable.clone(), source })?;
+        if !out.status.success() {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            let tail: String = text.chars().rev().take(1500).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(Error::Init {
+                dir: self.path.clone(),
+                status: out.status.to_string(),
+                output: probe::mask_tokens(tail.trim()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The spec-kitty installation this project uses (located once).
+    ///
+    /// # Errors
+    /// [`Error::SpecKittyNotFound`], [`Error::SpecKittyMissing`], [`Error::InterpreterNotFound`].
+    pub fn installation(&self) -> Result<&SpecKitty, Error> {
+        if let Some(sk) = self.spec_kitty.get() {
+            return Ok(sk);
+        }
+        let sk = SpecKitty::locate(self.options.spec_kitty.as_deref())?;
+        Ok(self.spec_kitty.get_or_init(|| sk))
+    }
+
+    /// The real spec-kitty CLI with `args`, run in the project, with spec-kitty's
+    /// home isolated in a temp dir. Dashboards it starts (`spec-kitty dashboard`)
+    /// are adopted: [`dashboards`](Self::dashboards) lists them and drop stops them.
+    ///
+    /// When spec-kitty cannot be located the program is the bare name
+    /// `spec-kitty`, so spawning fails with "not found".
+    ///
+    /// ```no_run
+    /// # let project = kitty_fixtures::KittyProject::new().unwrap();
+    /// let status = project.spec_kitty(["dashboard"]).status().unwrap();
+    /// assert!(status.success());
+    /// assert_eq!(project.dashboards().len(), 1);
+    /// ```
+    pub fn spec_kitty<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let program = self.installation().map(|sk| sk.executable.clone()).unwrap_or_else(|_| "spec-kitty".into());
+        let mut cmd = Command::new(program);
+        cmd.args(args).current_dir(&self.path);
+        self.isolate(&mut cmd);
+        cmd
+    }
+
+    fn isolate(&self, cmd: &mut Command) {
+        cmd.env("HOME", self.home()).env("SPEC_KITTY_HOME", self.home()).env(OWNER_ENV, std::process::id().to_string());
+    }
+
+    /// Starts the real dashboard server of the installed spec-kitty for this
+    /// project as a direct child of this process, on a port it reserved, with a
+    /// fresh token; waits until `/api/health` answers with this project and
+    /// token; writes `.kittify/.dashboard`.
+    ///
+    /// # Errors
+    /// Locating spec-kitty ([`Error::SpecKittyNotFound`] and friends);
+    /// [`Error::PortRangeFull`] when no port is free after sweeping orphans;
+    /// [`Error::StartFailed`] / [`Error::StartTimeout`] (the child was stopped,
+    /// the error carries its exit status and log tail).
+    pub fn start_dashboard(&self) -> Result<Dashboard, Error> {
+        let sk = self.installation()?.clone();
+        let mut reservation = self.reserve_port()?;
+        let port = reservation.port();
+        let token = probe::sys::random_hex_token().map_err(Error::io("cannot read /dev/urandom"))?;
+        let log_path = self.home().join(format!("dashboard-{port}-{}.log", std::process::id()));
+        let log = fs::File::create(&log_path).map_err(Error::io("cannot create the dashboard log"))?;
+        let log2 = log.try_clone().map_err(Error::io("cannot create the dashboard log"))?;
+        let mut cmd = sk.server_command(&self.path, port, &token);
+        cmd.current_dir(&self.path).stdin(Stdio::null()).stdout(log).stderr(log2);
+        self.isolate(&mut cmd);
+        let child = registry::spawn(cmd).map_err(|source| Error::Spawn { program: sk.python.clone(), source })?;
+        let pid = child.id();
+        drop(child); // the registry and stop path reap it through waitpid
+
+        let Some(identity) = ProcessIdentity::read(pid) else {
+            let status = probe::reap_if_child(pid).or_else(|| probe::sys::wait_child(pid).ok());
+            return Err(start_failed(port, "it exited at once".into(), status, &log_path));
+        };
+        let _ = reservation.record_dashboard(&identity);
+        registry::register(Entry {
+            project: self.id,
+            identity,
+            port,
+            project_dir: self.path.clone(),
+            policy: self.options.stop,
+            reservation: Some(reservation),
+        });
+
+        match launch::wait_ready(pid, port, &self.path, &token, self.options.start_timeout) {
+            Ok(()) => {}
+            Err(why) => {
+                for entry in registry::take_where(|e| e.identity.pid() == pid) {
+                    let _ = registry::stop_entry(entry);
+                }
+                return Err(match why {
+                    NotReady::Exited(status) => {
+                        start_failed(port, format!("it exited ({})", describe_status(status)), Some(status), &log_path)
+                    }
+                    NotReady::WrongPort(other) => {
+                        start_failed(port, format!("it bound port {other} instead"), None, &log_path)
+                    }
+                    NotReady::SomeoneElse(what) => start_failed(port, what, None, &log_path),
+                    NotReady::Timeout => Error::StartTimeout {
+                        port,
+                        waited: self.options.start_timeout,
+                        log_tail: launch::log_tail(&log_path, 2048),
+                    },
+                });
+            }
+        }
+        DashboardFile::new(port, Some(token.clone()), Some(pid))
+            .write(&self.path)
+            .map_err(Error::io("cannot write .kittify/.dashboard"))?;
+        Ok(Dashboard {
+            port,
+            pid,
+            url: format!("http://127.0.0.1:{port}"),
+            token: Some(token),
+            project_dir: self.path.clone(),
+            origin: Origin::Started,
+        })
+    }
+
+    /// Reserves a port of the range; when none is free, stops orphaned
+    /// dashboards in the range and tries once more.
+    fn reserve_port(&self) -> Result<Reservation, Error> {
+        let ports = &self.options.ports;
+        for attempt in 0..2 {
+            let held = ListenerSnapshot::take(ports).map_err(Error::io("cannot list listening sockets"))?;
+            for port in ports.iter().filter(|p| !held.holds(*p)) {
+                if let Some(r) = Reservation::try_acquire(port, &self.path).map_err(Error::io("cannot reserve a port"))? {
+                    return Ok(r);
+                }
+            }
+            if attempt == 0 && sweep_orphans(&held, self.options.stop) == 0 {
+                return Err(Error::PortRangeFull { range: ports.clone(), holders: describe_holders(&held) });
+            }
+        }
+        let held = ListenerSnapshot::take(ports).map_err(Error::io("cannot list listening sockets"))?;
+        Err(Error::PortRangeFull { range: ports.clone(), holders: describe_holders(&held) })
+    }
+
+    /// The dashboards serving this project now: the ones it started that are
+    /// still alive, and adopted ones (any dashboard process whose command line
+    /// names this directory).
+    pub fn dashboards(&self) -> Vec<Dashboard> {
+        let mut out: Vec<Dashboard> = registry::snapshot(self.id)
+            .into_iter()
+            .filter(|(id, _)| id.is_still_alive())
+            .map(|(id, port)| self.dashboard_of(&id, Some(port), Origin::Started))
+            .collect();
+        for id in self.adoptable() {
+            let port = command_port(&id);
+            out.push(self.dashboard_of(&id, port, Origin::Adopted));
+        }
+        out
+    }
+
+    fn dashboard_of(&self, id: &ProcessIdentity, port: Option<u16>, origin: Origin) -> Dashboard {
+        let token = probe::DashboardCommand::parse(id.argv()).and_then(|c| c.token().map(str::to_owned));
+        let port = port.unwrap_or(0);
+        Dashboard {
+            port,
+            pid: id.pid(),
+            url: format!("http://127.0.0.1:{port}"),
+            token,
+            project_dir: self.path.clone(),
+            origin,
+        }
+    }
+
+    /// Dashboard processes of ours that serve this directory (or one below it)
+    /// and that this project did not start.
+    fn adoptable(&self) -> Vec<ProcessIdentity> {
+        let started: Vec<u32> = registry::snapshot(self.id).iter().map(|(id, _)| id.pid()).collect();
+        probe::find_dashboard_processes()
+            .into_iter()
+            .filter(|d| d.command.project_dir.starts_with(&self.path) && !started.contains(&d.identity.pid()))
+            .filter(|d| d.identity.is_ours())
+            .map(|d| d.identity)
+            .collect()
+    }
+
+    /// Stops every dashboard serving this project now (see the type's docs)
+    /// and removes `.kittify/.dashboard`.
+    ///
+    /// # Errors
+    /// [`Error::Stop`] / [`Error::StopMany`] when a dashboard could not be
+    /// stopped; every other dashboard is still stopped.
+    pub fn stop_dashboards(&self) -> Result<StopReport, Error> {
+        let began = Instant::now();
+        let mut report = StopReport::default();
+        let mut errors: Vec<StopError> = Vec::new();
+        for entry in registry::take_where(|e| e.project == self.id) {
+            let port = entry.port;
+            match registry::stop_entry(entry) {
+                Ok(s) => report.stopped.push(stopped(s, Some(port), Origin::Started)),
+                Err(e) => errors.push(e),
+            }
+        }
+        for id in self.adoptable() {
+            let port = command_port(&id);
+            match probe::stop_process_group(&id, port, self.options.stop) {
+                Ok(s) => report.stopped.push(stopped(s, port, Origin::Adopted)),
+                Err(e) => errors.push(e),
+            }
+        }
+        let file = DashboardFile::path_in(&self.path);
+        if errors.is_empty() && file.is_file() {
+            report.removed_dashboard_file = fs::remove_file(&file).is_ok();
+        }
+        report.elapsed = began.elapsed();
+        match errors.len() {
+            0 => Ok(report),
+            1 => Err(Error::Stop(errors.remove(0))),
+            _ => Err(Error::StopMany(errors)),
+        }
+    }
+}
+
+/// The port in a dashboard's command line.
+fn command_port(id: &ProcessIdentity) -> Option<u16> {
+    probe::DashboardCommand::parse(id.argv()).and_then(|c| c.port)
+}
+
+fn stopped(s: probe::Stopped, port: Option<u16>, origin: Origin) -> StoppedDashboard {
+    StoppedDashboard { pid: s.pid, port, signal: s.signal, escalated: s.escalated, elapsed: s.elapsed, origin }
+}
+
+fn describe_status(raw: i32) -> String {
+    if libc::WIFEXITED(raw) {
+        format!("exit status {}", libc::WEXITSTATUS(raw))
+    } else if libc::WIFSIGNALED(raw) {
+        format!("killed by signal {}", libc::WTERMSIG(raw))
+    } else {
+        format!("wait status {raw}")
+    }
+}
+
+fn start_failed(port: u16, reason: String, status: Option<i32>, log: &Path) -> Error {
+    Error::StartFailed {
+        port,
+        reason,
+        exit_status: status.filter(|s| libc::WIFEXITED(*s)).map(|s| libc::WEXITSTATUS(s)),
+        log_tail: launch::log_tail(log, 2048),
+    }
+}
+
+/// Stops the orphaned dashboards among `held` (project gone, or reserving
+/// owner dead). Returns how many it stopped. Live dashboards, foreign
+/// listeners, other users' processes and anything whose identity changed are
+/// left alone.
+fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
+    let owned = probe::identify_listeners(held.listeners(), &[]);
+    let mut stopped = 0;
+    for l in owned {
+        let (Some(owner), ProcessKind::Dashboard(cmd)) = (&l.owner, &l.kind) else { continue };
+        if !owner.is_ours() {
+            continue;
+        }
+        if let DashboardClass::Orphan { .. } = probe::classify_dashboard(owner, cmd)
+            && probe::stop_process_group(owner, Some(l.listener.port), policy).is_ok()
+        {
+            stopped += 1;
+        }
+    }
+    stopped
+}
+
+fn describe_holders(held: &ListenerSnapshot) -> String {
+    let owned = probe::identify_listeners(held.listeners(), &[]);
+    let mut parts: Vec<String> = owned
+        .iter()
+        .take(5)
+        .map(|l| match &l.owner {
+            Some(o) => {
+                let what = match &l.kind {
+                    ProcessKind::Dashboard(c) => format!("live dashboard of {}", c.project_dir.display()),
+                    ProcessKind::SyncDaemon => "sync daemon".into(),
+                    ProcessKind::Foreign => probe::mask_tokens(&o.command_line()),
+                };
+                format!("{} pid {} {}", l.listener.port, o.pid(), what)
+            }
+            None => format!("{} held by another user", l.listener.port),
+        })
+        .collect();
+    if owned.len() > 5 {
+        parts.push(format!("and {} more", owned.len() - 5));
+    }
+    parts.join("; ")
+}
+
+impl fmt::Debug for KittyProject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KittyProject")
+            .field("path", &self.path)
+            .field("ports", &self.options.ports)
+            .field("keep", &self.options.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for KittyProject {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_dashboards() {
+            eprintln!("kitty-fixtures: {e}");
+        }
+        for dir in [self.dir.take(), self.home.take()].into_iter().flatten() {
+            if self.options.keep {
+                let kept = dir.keep();
+                eprintln!("kitty-fixtures: kept {} for post-mortem", kept.display());
+            } else if let Err(e) = dir.close() {
+                eprintln!("kitty-fixtures: cannot delete the temp dir: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn project_is_send_and_sync() {
+        assert_send_sync::<KittyProject>();
+        assert_send_sync::<Dashboard>();
+        assert_send_sync::<Error>();
+    }
+
+    #[test]
+    fn scaffold_needs_no_python_and_is_deleted_on_drop() {
+        let p = KittyProject::builder().spec_kitty("/nonexistent/spec-kitty").build().expect("scaffold");
+        assert!(p.path().join(".kittify").is_dir());
+        let path = p.path().to_path_buf();
+        drop(p);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn missing_spec_kitty_names_the_fix() {
+        let p = KittyProject::builder().spec_kitty("/nonexistent/spec-kitty").build().expect("scaffold");
+        let e = p.start_dashboard().expect_err("no spec-kitty");
+        let msg = e.to_string();
+        assert!(msg.contains("KITTY_SPEC_KITTY") && msg.contains("spec-kitty-env"), "{msg}");
+    }
+
+    #[test]
+    fn debug_of_a_dashboard_masks_the_token() {
+        let d = Dashboard {
+            port: 9237,
+            pid: 1,
+            url: "http://127.0.0.1:9237".into(),
+            token: Some("0123456789abcdef0123456789abcdef".into()),
+            project_dir: "/p".into(),
+            origin: Origin::Started,
+        };
+        assert!(!format!("{d:?}").contains("0123456789abcdef"));
+    }
+}

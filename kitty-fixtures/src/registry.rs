@@ -1,0 +1,137 @@
+//! The process-wide registry of dashboards this process started, the at-exit
+//! hook that stops whatever is still in it, and the spawner thread.
+//!
+//! Why each piece exists:
+//! - A dashboard is registered the moment it is spawned, before its health
+//!   check, so a failed or interrupted start-up is still stopped.
+//! - The at-exit hook (`atexit(3)`, registered on first use, so it cannot be
+//!   dropped at link time and never runs in processes that started nothing)
+//!   stops what a project never dropped: `std::mem::forget`, statics, rstest
+//!   `#[once]`, `std::process::exit`, a `#[timeout]` that abandoned its test.
+//! - The spawner thread lives as long as the process. Dashboards are forked
+//!   from it with `PR_SET_PDEATHSIG = SIGKILL`, which Linux ties to the forking
+//!   *thread*: forked from a test's own thread they would die when that test
+//!   ends. So when the process dies by SIGKILL, SIGTERM, SIGINT or abort (no
+//!   hook runs), the kernel still kills every dashboard it spawned directly.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::ports::Reservation;
+use crate::probe::{self, ProcessIdentity, StopError, StopPolicy, Stopped};
+
+/// One dashboard this process spawned.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub project: u64,
+    pub identity: ProcessIdentity,
+    pub port: u16,
+    pub project_dir: PathBuf,
+    pub policy: StopPolicy,
+    /// Held for the dashboard's life; dropped after it is stopped.
+    pub reservation: Option<Reservation>,
+}
+
+static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+static AT_EXIT: Once = Once::new();
+
+fn entries() -> MutexGuard<'static, Vec<Entry>> {
+    // A panic while holding the lock must not stop the clean-up.
+    ENTRIES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Registers a spawned dashboard (and installs the at-exit hook once).
+pub(crate) fn register(entry: Entry) {
+    AT_EXIT.call_once(|| {
+        // SAFETY: registering a plain `extern "C" fn()` with atexit(3).
+        unsafe { libc::atexit(stop_all_at_exit) };
+    });
+    entries().push(entry);
+}
+
+/// Removes and returns the entries that match `pred`.
+pub(crate) fn take_where(pred: impl Fn(&Entry) -> bool) -> Vec<Entry> {
+    let mut all = entries();
+    let (taken, kept): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut *all).into_iter().partition(|e| pred(e));
+    *all = kept;
+    taken
+}
+
+/// The pids and ports of `project`'s registered dashboards.
+pub(crate) fn snapshot(project: u64) -> Vec<(ProcessIdentity, u16)> {
+    entries().iter().filter(|e| e.project == project).map(|e| (e.identity.clone(), e.port)).collect()
+}
+
+/// Stops one entry: the group, then the port check, then its `.dashboard`, then
+/// the reservation is released.
+pub(crate) fn stop_entry(entry: Entry) -> Result<Stopped, StopError> {
+    let result = probe::stop_process_group(&entry.identity, Some(entry.port), entry.policy);
+    if result.is_ok() {
+        probe::DashboardFile::remove_if_names(&entry.project_dir, entry.identity.pid(), Some(entry.port));
+    }
+    drop(entry.reservation);
+    result
+}
+
+extern "C" fn stop_all_at_exit() {
+    // Another thread (an abandoned test) may hold the lock forever: try for a
+    // moment, then go on without it rather than hang the exit.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let taken = loop {
+        match ENTRIES.try_lock() {
+            Ok(mut g) => break std::mem::take(&mut *g),
+            Err(std::sync::TryLockError::Poisoned(p)) => break std::mem::take(&mut *p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                eprintln!("kitty-fixtures: registry busy at exit; dashboards rely on the parent-death signal");
+                return;
+            }
+        }
+    };
+    for entry in taken {
+        let pid = entry.identity.pid();
+        if let Err(e) = stop_entry(entry) {
+            eprintln!("kitty-fixtures: at exit, could not stop dashboard pid {pid}: {e}");
+        }
+    }
+}
+
+type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// Spawns `cmd` from the long-lived spawner thread, in its own process group,
+/// with a parent-death SIGKILL.
+pub(crate) fn spawn(mut cmd: Command) -> io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let sender = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("kitty-fixtures-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("kitty-fixtures: cannot start the spawner thread");
+        Mutex::new(tx)
+    });
+    let parent = std::process::id();
+    cmd.process_group(0);
+    // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid).
+    unsafe {
+        cmd.pre_exec(move || probe::sys::die_with_parent(parent));
+    }
+    let (reply_tx, reply_rx) = mpsc::channel();
+    sender
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, reply_tx))
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?;
+    reply_rx.recv().map_err(|_| io::Error::other("the spawner thread is gone"))?
+}
