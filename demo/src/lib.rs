@@ -1,0 +1,1 @@
+//! Nothing here: the demo is its tests.
