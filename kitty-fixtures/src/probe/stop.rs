@@ -153,16 +153,13 @@ pub fn stop_process_group(
     let mut escalated = false;
     if !pidfd.wait_exit(policy.term_grace) {
         // Still there: prove again that it is the same process, then SIGKILL.
-        match verify(expected)? {
-            Some(again) => {
-                send(&pidfd, &again, group, libc::SIGKILL)?;
-                signal = StopSignal::Kill;
-                escalated = true;
-                if !pidfd.wait_exit(policy.kill_grace) {
-                    return Err(StopError::Survived { pid, waited: started.elapsed() });
-                }
+        if let Some(again) = verify(expected)? {
+            send(&pidfd, &again, group, libc::SIGKILL)?;
+            signal = StopSignal::Kill;
+            escalated = true;
+            if !pidfd.wait_exit(policy.kill_grace) {
+                return Err(StopError::Survived { pid, waited: started.elapsed() });
             }
-            None => {}
         }
     }
     sys::reap_if_child(pid);
