@@ -6,7 +6,9 @@
 
 mod cli;
 mod exit_codes;
+mod leaks;
 mod nextest;
+mod reap;
 mod report;
 mod run;
 mod sweep;
@@ -26,10 +28,21 @@ fn main() {
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // Bad usage: one line (clap's first paragraph, without the usage and help tip).
+            let text = e.render().to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{}", kitty_fixtures::probe::mask_tokens(&first.join(" ")));
+            std::process::exit(LeakcheckExitCode::USAGE);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { LeakcheckExitCode::USAGE } else { LeakcheckExitCode::OK };
+            // --help, --version.
             let _ = e.print();
-            std::process::exit(code);
+            std::process::exit(LeakcheckExitCode::OK);
         }
     };
     let result = match &cli.mode {

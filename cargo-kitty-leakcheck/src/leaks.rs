@@ -1,0 +1,382 @@
+//! Finding leaks: what a run left behind, from a snapshot of the watched ports
+//! taken before it, one taken after it, and the processes that descend from it.
+//!
+//! Every mode uses this module: the default mode and `wrap` pass their own pid
+//! as the run's root (they are child subreapers, so everything the run orphans
+//! is re-parented below them); `check` has no run below it and passes its own
+//! pid too (then only rule (a) below can find anything).
+//!
+//! A **leak** is
+//! - (a) a TCP listener on a watched port that the snapshot before did not
+//!   have (same port and socket inode), whoever holds it; or
+//! - (b) a spec-kitty dashboard process that descends from the run's root and
+//!   is still alive, on any port or on none (an interrupted start-up that never
+//!   bound, a dashboard on a port outside the watched set).
+//!
+//! Listeners held by anything other than a dashboard are [`LeakKind::Foreign`]
+//! (or [`LeakKind::SyncDaemon`]): they are reported and fail the run, but are
+//! never stopped. One process is one [`Leak`], with all its new listeners.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kitty_fixtures::ports::{PortSet, read_reservation};
+use kitty_fixtures::probe::{
+    DashboardClass, DashboardCommand, Listener, ListenerSnapshot, OrphanReason, ProcessIdentity,
+    ProcessKind, ProcessTree, Stopped, classify_dashboard, identify_listeners,
+};
+
+use crate::exit_codes::LeakcheckExitCode;
+
+/// How often [`settle`] looks again while listeners are still closing.
+pub const SETTLE_POLL: Duration = Duration::from_millis(5);
+
+/// What kind of process leaked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeakKind {
+    /// A spec-kitty dashboard server: reaped unless `--no-reap`.
+    Dashboard,
+    /// spec-kitty's sync daemon listening on a watched port: never touched.
+    SyncDaemon,
+    /// Anything else (or a listener whose holder could not be found): never touched.
+    Foreign,
+}
+
+/// The test that started a process, as its environment says
+/// (`NEXTEST_TEST_NAME`, `NEXTEST_BINARY_ID`; `cargo test` sets neither).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TestLabel {
+    /// `NEXTEST_TEST_NAME`.
+    pub name: Option<String>,
+    /// `NEXTEST_BINARY_ID`.
+    pub binary_id: Option<String>,
+}
+
+impl TestLabel {
+    /// Reads the label from a process's initial environment; `None` when it has none.
+    pub fn of(identity: &ProcessIdentity) -> Option<Self> {
+        let name = identity.env_var("NEXTEST_TEST_NAME");
+        let binary_id = identity.env_var("NEXTEST_BINARY_ID");
+        (name.is_some() || binary_id.is_some()).then_some(TestLabel { name, binary_id })
+    }
+}
+
+/// What was done about a leak. Set by [`crate::reap::reap_all`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "result")]
+pub enum Action {
+    /// Nothing decided yet (before reaping).
+    Pending,
+    /// Never touched, and why (not a dashboard, another user's, held by a live
+    /// process outside the run, an ancestor of leakcheck).
+    LeftAlone {
+        /// Why.
+        reason: String,
+    },
+    /// A dashboard that was not stopped because of `--no-reap`.
+    NotReaped {
+        /// Why.
+        reason: String,
+    },
+    /// Stopped, its port confirmed free.
+    Reaped {
+        /// What `stop_process_group` did (last signal, escalation, group, elapsed ms).
+        #[serde(flatten)]
+        stopped: Stopped,
+        /// Whether the project's `.kittify/.dashboard` named it and was removed.
+        dashboard_file_removed: bool,
+    },
+    /// It had already exited when we came to stop it.
+    AlreadyGone {
+        /// Whether the project's `.kittify/.dashboard` named it and was removed.
+        dashboard_file_removed: bool,
+    },
+    /// Stopping it failed: it may still be running (exit status REAP_FAILED).
+    Failed {
+        /// Why (token-free).
+        error: String,
+    },
+}
+
+/// One leaked process (or one listener whose holder could not be found).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Leak {
+    /// What leaked.
+    pub kind: LeakKind,
+    /// The process, when known.
+    pub pid: Option<u32>,
+    /// The main port: its first new listener's, else the port its command line names.
+    pub port: Option<u16>,
+    /// Its new listeners on watched ports (empty for a dashboard that never bound a watched port).
+    pub listeners: Vec<Listener>,
+    /// The command line with every token masked.
+    pub command_line: Option<String>,
+    /// The project a dashboard serves.
+    pub project_dir: Option<PathBuf>,
+    /// Whether that project directory still exists.
+    pub project_exists: Option<bool>,
+    /// The dashboard's class (orphan / unrecorded / live), as `sweep` would see it.
+    pub class: Option<DashboardClass>,
+    /// Whether the process descends from the run (a child subreaper knows).
+    pub from_run: bool,
+    /// The live process outside the run whose port reservation holds this
+    /// dashboard (a kitty-fixtures test of another run): it is never stopped.
+    pub held_by: Option<u32>,
+    /// The test that started it, when its environment says.
+    pub test: Option<TestLabel>,
+    /// What was done about it.
+    pub action: Action,
+    /// Who it is, for the re-check before each signal.
+    #[serde(skip)]
+    pub identity: Option<ProcessIdentity>,
+}
+
+impl Leak {
+    fn of_process(
+        identity: ProcessIdentity,
+        kind: &ProcessKind,
+        from_run: bool,
+        run: &HashSet<u32>,
+    ) -> Self {
+        let mut leak = Leak {
+            kind: match kind {
+                ProcessKind::Dashboard(_) => LeakKind::Dashboard,
+                ProcessKind::SyncDaemon => LeakKind::SyncDaemon,
+                ProcessKind::Foreign => LeakKind::Foreign,
+            },
+            pid: Some(identity.pid()),
+            port: None,
+            listeners: Vec::new(),
+            command_line: Some(identity.command_line()),
+            project_dir: None,
+            project_exists: None,
+            class: None,
+            from_run,
+            held_by: None,
+            test: TestLabel::of(&identity),
+            action: Action::Pending,
+            identity: None,
+        };
+        if let ProcessKind::Dashboard(cmd) = kind {
+            leak.describe_dashboard(&identity, cmd, run);
+        }
+        leak.identity = Some(identity);
+        leak
+    }
+
+    fn describe_dashboard(
+        &mut self,
+        identity: &ProcessIdentity,
+        cmd: &DashboardCommand,
+        run: &HashSet<u32>,
+    ) {
+        let class = classify_dashboard(identity, cmd);
+        self.project_exists = Some(!matches!(
+            class,
+            DashboardClass::Orphan {
+                reason: OrphanReason::ProjectGone
+            }
+        ));
+        self.project_dir = Some(cmd.project_dir.clone());
+        self.port = cmd.port;
+        self.held_by = cmd
+            .port
+            .and_then(read_reservation)
+            .filter(|s| {
+                s.owner_alive
+                    && s.record.dashboard_pid == Some(identity.pid())
+                    && s.record.dashboard_start_ticks == Some(identity.start_ticks())
+            })
+            .map(|s| s.record.owner_pid)
+            .filter(|owner| !run.contains(owner));
+        self.class = Some(class);
+    }
+
+    fn ownerless(listener: Listener) -> Self {
+        Leak {
+            kind: LeakKind::Foreign,
+            pid: None,
+            port: Some(listener.port),
+            listeners: vec![listener],
+            command_line: None,
+            project_dir: None,
+            project_exists: None,
+            class: None,
+            from_run: false,
+            held_by: None,
+            test: None,
+            action: Action::Pending,
+            identity: None,
+        }
+    }
+
+    /// True when this leak is a dashboard.
+    pub fn is_dashboard(&self) -> bool {
+        self.kind == LeakKind::Dashboard
+    }
+}
+
+/// Everything a run leaked, and the snapshot it was found in.
+#[derive(Debug, Clone, Default)]
+pub struct Leaks {
+    /// The leaks, dashboards first, then by port.
+    pub leaks: Vec<Leak>,
+    /// The listeners on the watched ports after the run.
+    pub after: ListenerSnapshot,
+}
+
+impl Leaks {
+    /// True when nothing leaked.
+    pub fn is_empty(&self) -> bool {
+        self.leaks.is_empty()
+    }
+
+    /// The exit status these leaks call for when COMMAND itself passed:
+    /// [`LeakcheckExitCode::OK`] when nothing leaked,
+    /// [`LeakcheckExitCode::REAP_FAILED`] when a leaked dashboard could not be
+    /// stopped, else [`LeakcheckExitCode::LEAKED`] (foreign listeners, leaks
+    /// left with `--no-reap`, and reaped dashboards all count as leaked).
+    pub fn status(&self) -> i32 {
+        if self.leaks.is_empty() {
+            LeakcheckExitCode::OK
+        } else if self
+            .leaks
+            .iter()
+            .any(|l| matches!(l.action, Action::Failed { .. }))
+        {
+            LeakcheckExitCode::REAP_FAILED
+        } else {
+            LeakcheckExitCode::LEAKED
+        }
+    }
+}
+
+/// Finds what leaked between `before` and `after` (both snapshots of
+/// `ports`): (a) new listeners on watched ports and (b) live dashboard
+/// processes that descend from `run_root_pid`. Reads the process tree once and
+/// looks for the owners of new listeners among the run's descendants first.
+pub fn find_leaks(
+    before: &ListenerSnapshot,
+    after: &ListenerSnapshot,
+    run_root_pid: u32,
+    ports: &PortSet,
+) -> Leaks {
+    let tree = ProcessTree::read();
+    let descendants = tree.descendants_of(run_root_pid);
+    let run: HashSet<u32> = descendants.iter().copied().collect();
+    let new: Vec<Listener> = after
+        .new_since(before)
+        .filter(|l| ports.contains(l.port))
+        .cloned()
+        .collect();
+
+    let mut by_pid: BTreeMap<u32, Leak> = BTreeMap::new();
+    let mut ownerless = Vec::new();
+    for owned in identify_listeners(&new, &descendants) {
+        match owned.owner {
+            Some(identity) => {
+                let pid = identity.pid();
+                by_pid
+                    .entry(pid)
+                    .or_insert_with(|| {
+                        Leak::of_process(identity, &owned.kind, run.contains(&pid), &run)
+                    })
+                    .listeners
+                    .push(owned.listener);
+            }
+            None => ownerless.push(Leak::ownerless(owned.listener)),
+        }
+    }
+    for &pid in &descendants {
+        if by_pid.contains_key(&pid) {
+            continue;
+        }
+        let Some(identity) = ProcessIdentity::read(pid) else {
+            continue;
+        };
+        let kind = ProcessKind::of(&identity);
+        if matches!(kind, ProcessKind::Dashboard(_)) {
+            by_pid.insert(pid, Leak::of_process(identity, &kind, true, &run));
+        }
+    }
+
+    let mut leaks: Vec<Leak> = by_pid.into_values().chain(ownerless).collect();
+    for leak in &mut leaks {
+        if let Some(first) = leak.listeners.first() {
+            leak.port = Some(first.port);
+        }
+    }
+    leaks.sort_by_key(|l| (!l.is_dashboard(), l.port, l.pid));
+    Leaks {
+        leaks,
+        after: after.clone(),
+    }
+}
+
+/// Takes the snapshot after the run and finds its leaks, waiting up to
+/// `grace` for listeners that are still closing: it looks every
+/// [`SETTLE_POLL`] and returns as soon as nothing has leaked, or at the
+/// deadline with what is still there (`grace` zero: one look).
+pub fn settle(
+    before: &ListenerSnapshot,
+    ports: &PortSet,
+    run_root_pid: u32,
+    grace: Duration,
+) -> io::Result<Leaks> {
+    let deadline = Instant::now() + grace;
+    loop {
+        let after = ListenerSnapshot::take(ports)?;
+        let leaks = find_leaks(before, &after, run_root_pid, ports);
+        if leaks.is_empty() || Instant::now() >= deadline {
+            return Ok(leaks);
+        }
+        std::thread::sleep(SETTLE_POLL.min(deadline.saturating_duration_since(Instant::now())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener};
+
+    fn free_port_set() -> (TcpListener, PortSet) {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        (l, PortSet::single(port))
+    }
+
+    #[test]
+    fn a_listener_there_before_is_not_a_leak() {
+        let (l, ports) = free_port_set();
+        let before = ListenerSnapshot::take(&ports).expect("snapshot");
+        let after = ListenerSnapshot::take(&ports).expect("snapshot");
+        let leaks = find_leaks(&before, &after, std::process::id(), &ports);
+        assert!(leaks.is_empty(), "{leaks:?}");
+        assert_eq!(leaks.status(), LeakcheckExitCode::OK);
+        drop(l);
+    }
+
+    #[test]
+    fn a_new_listener_is_a_foreign_leak_with_its_owner() {
+        let (l, ports) = free_port_set();
+        let port = l.local_addr().expect("addr").port();
+        drop(l);
+        let before = ListenerSnapshot::take(&ports).expect("snapshot");
+        let Ok(l) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) else {
+            return;
+        };
+        let leaks = settle(&before, &ports, std::process::id(), Duration::ZERO).expect("settle");
+        assert_eq!(leaks.leaks.len(), 1, "{leaks:?}");
+        let leak = &leaks.leaks[0];
+        assert_eq!(
+            (leak.kind, leak.pid, leak.port),
+            (LeakKind::Foreign, Some(std::process::id()), Some(port))
+        );
+        assert!(!leak.from_run, "we are not our own descendant");
+        assert_eq!(leaks.status(), LeakcheckExitCode::LEAKED);
+        drop(l);
+    }
+}
