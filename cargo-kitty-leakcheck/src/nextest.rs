@@ -1,18 +1,401 @@
-//! nextest integration: `wrap` (per-test wrapper script), `snapshot` (setup script), `check`.
+//! nextest integration: `wrap` (a per-test wrapper script), `snapshot` (a
+//! setup script) and `check` (the step after the run; nextest has no teardown
+//! scripts).
+//!
+//! # `wrap -- <test-binary> <args...>`
+//!
+//! nextest calls a wrapper script as `<wrapper> <test-binary> --exact <name>
+//! --nocapture`, with `NEXTEST_TEST_NAME` and `NEXTEST_BINARY_ID` set. `wrap`
+//! becomes a child subreaper, runs the test with inherited stdio in its own
+//! process group (nextest's timeout signal reaches the test directly), and
+//! waits for it, reaping re-parented orphans. Then:
+//!
+//! - **fast path**: when leakcheck has no child left, nothing descends from the
+//!   test any more (every orphan of the test was re-parented to us), so nothing
+//!   leaked: no `/proc` scan, no socket lookup;
+//! - otherwise it finds the live dashboards that descend from it
+//!   ([`find_leaks`] with no port diff: blame comes from ancestry alone, so a
+//!   dashboard of a test running in parallel is never blamed here), reaps them
+//!   ([`reap_all`]) and reports them ([`emit`]), naming the test.
+//!
+//! Exit status: the test's own when it failed (a test killed by a signal is
+//! re-raised, so nextest still sees `SIGSEGV`, not 139); otherwise
+//! [`LeakcheckExitCode::LEAKED`] (or `REAP_FAILED`) when it leaked, which
+//! makes nextest mark that test failed; 0 when it passed and leaked nothing.
+//!
+//! # `snapshot` and `check`
+//!
+//! `snapshot` writes a [`Baseline`] (the listeners on the watched ports, and
+//! the dashboards alive then) and exports its path as
+//! `KITTY_LEAKCHECK_BASELINE` through `$NEXTEST_ENV`. `check --baseline FILE`
+//! compares the watched ports now with it ([`find_leaks`]: a listener that is
+//! new since the baseline is a leak, unless it belongs to a dashboard that was
+//! already alive then), reaps and reports like the default mode.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kitty_fixtures::ports::PortSet;
+use kitty_fixtures::probe::{
+    Listener, ListenerSnapshot, become_child_subreaper, find_dashboard_processes,
+    identify_listeners,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
+use crate::exit_codes::LeakcheckExitCode;
+use crate::leaks::{Action, TestLabel, find_leaks};
+use crate::reap::reap_all;
+use crate::report::{CommandStatus, Report, ReportMode, emit};
+use crate::run::{reap_exited_children, run_command};
+
+/// The variable `snapshot` exports (through `$NEXTEST_ENV`) and `check` reads.
+pub const BASELINE_ENV: &str = "KITTY_LEAKCHECK_BASELINE";
+
+/// The symlink `snapshot` points at the newest baseline in its default directory.
+pub const LATEST_BASELINE: &str = "baseline-latest.json";
+
+/// The version of the baseline file's format.
+pub const BASELINE_SCHEMA_VERSION: u32 = 1;
 
 /// `wrap -- <test-binary> <args...>`.
-pub fn wrap(_common: &CommonArgs, _args: &WrapArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("not written yet")
+pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<i32> {
+    become_child_subreaper().context("cannot become a child subreaper")?;
+    let finished = run_command(&args.command, common.verbose)?;
+    let mut report = Report::new(ReportMode::Wrap, &common.ports).with_command(&args.command);
+    report.command_status = Some(finished.status.clone());
+    report.interrupted_by = finished.forwarded;
+    if !finished.status.started() {
+        emit(&report, common);
+        return Ok(report.exit_code());
+    }
+
+    reap_exited_children();
+    if live_children_remain() {
+        // Something still descends from the test: look for dashboards among it.
+        let now =
+            ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
+        let mut leaks = find_leaks(&now, &now, std::process::id(), &common.ports);
+        leaks.leaks.retain(|l| l.from_run && l.is_dashboard());
+        attach_listeners(&mut leaks.leaks, &now);
+        let test = own_test_label();
+        for leak in &mut leaks.leaks {
+            if test.is_some() {
+                leak.test = test.clone();
+            }
+        }
+        reap_all(&mut leaks, args.no_reap);
+        // One that was already exiting when we came to stop it (the test
+        // signalled it but did not wait) left nothing behind: not a leak.
+        leaks
+            .leaks
+            .retain(|l| !matches!(l.action, Action::AlreadyGone { .. }));
+        reap_exited_children();
+        report.before = now;
+        report.leaks = leaks;
+    }
+    if !report.leaks.is_empty() || common.verbose {
+        emit(&report, common);
+    }
+    let code = report.exit_code();
+    if let Some(CommandStatus::Signaled(sig)) = report.command_status {
+        reraise(sig);
+    }
+    Ok(code)
+}
+
+/// The test this wrapper runs, from nextest's environment.
+fn own_test_label() -> Option<TestLabel> {
+    let name = std::env::var("NEXTEST_TEST_NAME").ok();
+    let binary_id = std::env::var("NEXTEST_BINARY_ID").ok();
+    (name.is_some() || binary_id.is_some()).then_some(TestLabel { name, binary_id })
+}
+
+/// Fills in the listeners of leaked dashboards found by ancestry (the port
+/// their command line names, when they hold it).
+fn attach_listeners(leaks: &mut [crate::leaks::Leak], now: &ListenerSnapshot) {
+    for leak in leaks.iter_mut().filter(|l| l.listeners.is_empty()) {
+        let (Some(pid), Some(port)) = (leak.pid, leak.port) else {
+            continue;
+        };
+        let on_port: Vec<Listener> = now
+            .listeners()
+            .iter()
+            .filter(|l| l.port == port)
+            .cloned()
+            .collect();
+        if on_port.is_empty() {
+            continue;
+        }
+        leak.listeners = identify_listeners(&on_port, &[pid])
+            .into_iter()
+            .filter(|o| o.owner.as_ref().is_some_and(|id| id.pid() == pid))
+            .map(|o| o.listener)
+            .collect();
+    }
+}
+
+/// True when this process still has a live child (after reaping the exited ones).
+fn live_children_remain() -> bool {
+    loop {
+        let mut raw = 0;
+        // SAFETY: waitpid for any child, non-blocking.
+        let r = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+        match r {
+            0 => return true,
+            r if r > 0 => continue,
+            _ => return std::io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD),
+        }
+    }
+}
+
+/// Ends this process with `sig`, as the test ended, so that nextest reports
+/// the signal (no core dump of our own). Returns only if the signal did not end us.
+fn reraise(sig: i32) {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: resetting a disposition, limiting core size and signalling ourselves.
+    unsafe {
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), sig);
+    }
+}
+
+/// The baseline `snapshot` writes and `check` reads (JSON).
+///
+/// ```text
+/// {
+///   "schema_version": 1,
+///   "tool": "cargo-kitty-leakcheck", "tool_version": "0.1.0",
+///   "ports": "9237-9337",
+///   "run_id": "<NEXTEST_RUN_ID>" | null,
+///   "listeners": [{"port": 9240, "addr": "127.0.0.1", "inode": 123, "uid": 1000}],
+///   "dashboards": [{"pid": 4242, "start_ticks": 987, "port": 9240, "project_dir": "/p"}]
+/// }
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baseline {
+    /// [`BASELINE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The tool that wrote it.
+    #[serde(default)]
+    pub tool: String,
+    /// Its version.
+    #[serde(default)]
+    pub tool_version: String,
+    /// The watched ports, as `--ports` spells them.
+    pub ports: String,
+    /// `NEXTEST_RUN_ID` when nextest ran the setup script.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The listeners on the watched ports.
+    pub listeners: Vec<BaselineListener>,
+    /// The dashboard processes alive then (any port).
+    pub dashboards: Vec<BaselineDashboard>,
+}
+
+/// One listener of a [`Baseline`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineListener {
+    /// The port.
+    pub port: u16,
+    /// The local address.
+    pub addr: std::net::IpAddr,
+    /// The socket inode.
+    pub inode: u64,
+    /// The socket's uid.
+    pub uid: u32,
+}
+
+/// One dashboard process of a [`Baseline`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineDashboard {
+    /// Its pid.
+    pub pid: u32,
+    /// Its start time (clock ticks after boot): with the pid, names it for life.
+    pub start_ticks: u64,
+    /// The port its command line names.
+    pub port: Option<u16>,
+    /// The project it serves (tokens masked).
+    pub project_dir: String,
+}
+
+/// Where `snapshot` writes by default: `$CARGO_TARGET_DIR` (else `target`
+/// under the current directory, which is the workspace root in a nextest
+/// setup script) `/kitty-leakcheck/baseline-<NEXTEST_RUN_ID or pid>.json`,
+/// with the symlink [`LATEST_BASELINE`] beside it.
+fn default_baseline_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "target".into());
+    let id = std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| std::process::id().to_string());
+    let id: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = target
+        .join("kitty-leakcheck")
+        .join(format!("baseline-{id}.json"));
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// `snapshot`.
-pub fn snapshot(_common: &CommonArgs, _args: &SnapshotArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("not written yet")
+pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<i32> {
+    let snap =
+        ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
+    let baseline = Baseline {
+        schema_version: BASELINE_SCHEMA_VERSION,
+        tool: env!("CARGO_PKG_NAME").into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        ports: common.ports.to_string(),
+        run_id: std::env::var("NEXTEST_RUN_ID").ok(),
+        listeners: snap
+            .listeners()
+            .iter()
+            .map(|l| BaselineListener {
+                port: l.port,
+                addr: l.addr,
+                inode: l.inode,
+                uid: l.uid,
+            })
+            .collect(),
+        dashboards: find_dashboard_processes()
+            .into_iter()
+            .map(|d| BaselineDashboard {
+                pid: d.identity.pid(),
+                start_ticks: d.identity.start_ticks(),
+                port: d.command.port,
+                project_dir: kitty_fixtures::probe::mask_tokens(
+                    &d.command.project_dir.display().to_string(),
+                ),
+            })
+            .collect(),
+    };
+    let path = args.output.clone().unwrap_or_else(default_baseline_path);
+    write_atomically(&path, &serde_json::to_vec_pretty(&baseline)?)
+        .with_context(|| format!("cannot write the baseline {}", path.display()))?;
+    if args.output.is_none() {
+        // `check --baseline target/kitty-leakcheck/baseline-latest.json` in the CI step after the run.
+        let latest = path.with_file_name(LATEST_BASELINE);
+        let _ = std::fs::remove_file(&latest);
+        let _ = std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &latest);
+    }
+    if let Some(env_file) = std::env::var_os("NEXTEST_ENV") {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&env_file)
+            .with_context(|| {
+                format!(
+                    "cannot open $NEXTEST_ENV ({})",
+                    Path::new(&env_file).display()
+                )
+            })?;
+        writeln!(f, "{BASELINE_ENV}={}", path.display()).context("cannot write to $NEXTEST_ENV")?;
+    }
+    if !common.quiet {
+        eprintln!(
+            "kitty-leakcheck: baseline of ports {}: {} listener(s), {} dashboard(s) alive; written to {}",
+            common.ports,
+            baseline.listeners.len(),
+            baseline.dashboards.len(),
+            path.display()
+        );
+    }
+    if common.json() {
+        println!(
+            "{}",
+            serde_json::json!({ "schema_version": 1, "baseline": path, "listeners": baseline.listeners.len(), "dashboards": baseline.dashboards.len() })
+        );
+    }
+    Ok(LeakcheckExitCode::OK)
 }
 
-/// `check --baseline FILE`.
-pub fn check(_common: &CommonArgs, _args: &CheckArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("not written yet")
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a baseline; the error is the one line to print.
+pub fn read_baseline(path: &Path) -> Result<Baseline, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read the baseline {}: {e}", path.display()))?;
+    let b: Baseline = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not a kitty-leakcheck baseline: {e}", path.display()))?;
+    if b.schema_version != BASELINE_SCHEMA_VERSION {
+        return Err(format!(
+            "{} has baseline schema version {}, this cargo-kitty-leakcheck reads {BASELINE_SCHEMA_VERSION}",
+            path.display(),
+            b.schema_version
+        ));
+    }
+    b.ports
+        .parse::<PortSet>()
+        .map_err(|e| format!("{}: bad ports {:?}: {e}", path.display(), b.ports))?;
+    Ok(b)
+}
+
+/// `check --baseline FILE`: the ports are the baseline's.
+pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<i32> {
+    let baseline = match read_baseline(&args.baseline) {
+        Ok(b) => b,
+        Err(line) => {
+            eprintln!("error: {}", kitty_fixtures::probe::mask_tokens(&line));
+            return Ok(LeakcheckExitCode::USAGE);
+        }
+    };
+    let ports: PortSet = baseline.ports.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let before = ListenerSnapshot::from_listeners(
+        baseline
+            .listeners
+            .iter()
+            .map(|l| Listener {
+                port: l.port,
+                addr: l.addr,
+                inode: l.inode,
+                uid: l.uid,
+            })
+            .collect(),
+    );
+    let now = ListenerSnapshot::take(&ports).context("cannot read the listening sockets")?;
+    let mut leaks = find_leaks(&before, &now, std::process::id(), &ports);
+    // A dashboard that was already alive at the baseline (still starting, it
+    // bound its port later) is not the run's leak.
+    let known: std::collections::HashSet<(u32, u64)> = baseline
+        .dashboards
+        .iter()
+        .map(|d| (d.pid, d.start_ticks))
+        .collect();
+    leaks.leaks.retain(|l| {
+        !l.identity
+            .as_ref()
+            .is_some_and(|id| known.contains(&(id.pid(), id.start_ticks())))
+    });
+    reap_all(&mut leaks, args.no_reap);
+    let mut report = Report::new(ReportMode::Check, &ports);
+    report.before = before;
+    report.leaks = leaks;
+    emit(&report, common);
+    Ok(report.exit_code())
 }
