@@ -7,151 +7,18 @@
 //! the test: a real leak), but directly, to be fast.
 
 mod common;
+mod detached;
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{DashboardFile, ListenerSnapshot, ProcessIdentity};
+use kitty_fixtures::probe::DashboardFile;
 use serde_json::Value;
 
-const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-/// The python interpreter of the spec-kitty under test (its shebang).
-fn spec_kitty_python() -> PathBuf {
-    let exe = common::spec_kitty();
-    let text = std::fs::read_to_string(&exe).expect("read the spec-kitty script");
-    let line = text.lines().next().unwrap_or_default();
-    let py = line.strip_prefix("#!").map(str::trim).unwrap_or_default();
-    assert!(
-        Path::new(py).is_file(),
-        "cannot find the python of {}: first line {line:?}",
-        exe.display()
-    );
-    PathBuf::from(py)
-}
-
-/// A process this test started, killed (whole group, only if still the same
-/// process) when dropped, so that a failing assertion leaves nothing behind.
-struct Started {
-    identity: ProcessIdentity,
-}
-
-impl Started {
-    fn pid(&self) -> u32 {
-        self.identity.pid()
-    }
-    fn alive(&self) -> bool {
-        self.identity.is_still_alive()
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        if self.identity.is_still_alive() {
-            let pid = self.identity.pid() as i32;
-            // SAFETY: plain kill(2) of a process (group) we started and just re-identified.
-            unsafe {
-                if self.identity.leads_its_group() {
-                    libc::kill(-pid, libc::SIGKILL);
-                } else {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-            while self.identity.is_still_alive() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    }
-}
-
-/// Starts `argv` detached like spec-kitty does (own session, stdio to
-/// /dev/null) and re-parented away from this process; returns its identity.
-fn spawn_detached(argv: &[&std::ffi::OsStr], home: &Path) -> Started {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#"setsid "$@" </dev/null >/dev/null 2>&1 & echo $!"#)
-        .arg("sh")
-        .args(argv)
-        .env("HOME", home)
-        .env("SPEC_KITTY_HOME", home)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sh");
-    assert!(out.status.success(), "sh failed: {out:?}");
-    let pid: u32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a pid");
-    // The exec may not have happened yet (sh, then setsid, then the program in
-    // the same pid): wait for the command line to be the one we asked for.
-    let want = argv
-        .last()
-        .map(|a| a.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(id) = ProcessIdentity::read(pid)
-            && id.argv().len() == argv.len()
-            && id.argv().last() == Some(&want)
-        {
-            return Started { identity: id };
-        }
-        assert!(Instant::now() < deadline, "pid {pid} never ran {argv:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Starts a real dashboard server for `project` on `port` and waits until it listens.
-fn start_dashboard(project: &Path, port: u16, home: &Path) -> Started {
-    let py = spec_kitty_python();
-    let port_s = port.to_string();
-    let argv = [
-        py.as_os_str(),
-        "-m".as_ref(),
-        "specify_cli.dashboard._server_main".as_ref(),
-        project.as_os_str(),
-        port_s.as_ref(),
-        TOKEN.as_ref(),
-    ];
-    let d = spawn_detached(&argv, home);
-    wait_until(|| listening(port) || !d.alive(), "the dashboard to listen");
-    assert!(
-        d.alive(),
-        "the dashboard on {port} died at start-up (port taken?)"
-    );
-    d
-}
-
-fn wait_until(mut cond: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn listening(port: u16) -> bool {
-    ListenerSnapshot::take(&PortSet::single(port))
-        .expect("snapshot")
-        .holds(port)
-}
-
-/// A temp root holding the projects and the fake HOME of one test.
-fn temp_root() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("kitty-sweep-")
-        .tempdir()
-        .expect("temp dir")
-}
-
-fn project(root: &Path, name: &str) -> PathBuf {
-    let p = root.join(name);
-    std::fs::create_dir_all(p.join(".kittify")).expect("project dir");
-    p
-}
+use detached::{
+    TOKEN, assert_window_empty, listening, project, show, spawn_detached, start_dashboard,
+    temp_root,
+};
 
 fn sweep(ports: &str, args: &[&str]) -> Output {
     Command::new(common::leakcheck_bin())
@@ -162,15 +29,6 @@ fn sweep(ports: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run cargo-kitty-leakcheck sweep")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json_of(o: &Output) -> Value {
@@ -186,20 +44,10 @@ fn entry(report: &Value, pid: u32) -> &Value {
         .unwrap_or_else(|| panic!("pid {pid} not in the report: {report:#}"))
 }
 
-fn assert_window_empty(ports: &str) {
-    let set: PortSet = ports.parse().expect("ports");
-    let left = ListenerSnapshot::take(&set).expect("snapshot");
-    assert!(
-        left.listeners().is_empty(),
-        "listeners left on {ports}: {:?}",
-        left.listeners()
-    );
-}
-
 #[test]
 fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     let ports = "9320-9324";
-    let root = temp_root();
+    let root = temp_root("kitty-sweep-");
     let home = root.path().join("home");
     std::fs::create_dir_all(&home).expect("home");
 
@@ -300,7 +148,7 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
 #[test]
 fn sweep_does_not_trust_a_dashboard_file_that_names_another_pid() {
     let ports = "9325-9327";
-    let root = temp_root();
+    let root = temp_root("kitty-sweep-");
     let home = root.path().join("home");
     std::fs::create_dir_all(&home).expect("home");
 

@@ -1,0 +1,426 @@
+//! End-to-end tests of the nextest integration of `cargo kitty-leakcheck`:
+//! `wrap` (per-test blame by process ancestry), `snapshot` and `check`, and a
+//! real `cargo nextest run` of a small crate whose `.config/nextest.toml` uses
+//! them, with one leaking test among clean ones run in parallel.
+//!
+//! Each test watches its own window of ports and ends with nothing on it and
+//! no dashboard of its projects alive.
+
+mod common;
+mod detached;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use nextest_metadata::{ListCommand, NextestExitCode, TestListSummary};
+
+use detached::{
+    TOKEN, assert_window_empty, listening, project, show, spec_kitty_python, start_dashboard,
+    temp_root,
+};
+
+/// `LEAKED` of `cargo-kitty-leakcheck` (see its exit_codes.rs).
+const LEAKED: i32 = 3;
+/// `USAGE`.
+const USAGE: i32 = 2;
+
+fn leakcheck(args: &[&str], home: &Path) -> Command {
+    let mut c = Command::new(common::leakcheck_bin());
+    c.args(args)
+        .env("HOME", home)
+        .env("SPEC_KITTY_HOME", home)
+        .env_remove("KITTY_PORTS")
+        .env_remove("NEXTEST_ENV")
+        .stdin(Stdio::null());
+    c
+}
+
+/// A shell command that starts a detached dashboard for `project` on `port`
+/// (as spec-kitty does), waits until it listens, then exits with `status`.
+fn leaking_shell(project: &Path, port: u16, status: i32) -> String {
+    let py = spec_kitty_python();
+    format!(
+        r#"setsid '{py}' -m specify_cli.dashboard._server_main '{dir}' {port} {TOKEN} </dev/null >/dev/null 2>&1 &
+'{py}' -c 'import socket, sys, time
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close(); break
+    except OSError:
+        time.sleep(0.01)' {port}
+exit {status}"#,
+        py = py.display(),
+        dir = project.display(),
+    )
+}
+
+#[test]
+fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
+    let window = "9310-9312";
+    let root = temp_root("kitty-wrap-");
+    let home = root.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+
+    // A clean command keeps its status 0, and says nothing.
+    let o = leakcheck(&["wrap", "--", "true"], &home)
+        .output()
+        .expect("wrap");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(o.stderr.is_empty() && o.stdout.is_empty(), "{}", show(&o));
+
+    // A passing test that leaks: LEAKED, one report naming the test, port, pid and project; reaped.
+    let p = project(root.path(), "leaky");
+    let script = leaking_shell(&p, 9310, 0);
+    let o = leakcheck(&["wrap", "--", "sh", "-c", &script], &home)
+        .env("NEXTEST_TEST_NAME", "tests::leaks_one")
+        .env("NEXTEST_BINARY_ID", "mini::it")
+        .output()
+        .expect("wrap");
+    assert_eq!(o.status.code(), Some(LEAKED), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("tests::leaks_one") && err.contains("mini::it"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        err.contains(":9310") && err.contains(&p.display().to_string()),
+        "{}",
+        show(&o)
+    );
+    assert!(err.contains("reaped"), "{}", show(&o));
+    assert!(!err.contains(TOKEN), "token printed: {}", show(&o));
+    assert!(!listening(9310));
+    common::assert_no_dashboard_under(root.path());
+
+    // A failing test that leaks keeps its own status; the leak is still reaped.
+    let script = leaking_shell(&p, 9311, 7);
+    let o = leakcheck(&["wrap", "--json", "--", "sh", "-c", &script], &home)
+        .output()
+        .expect("wrap");
+    assert_eq!(o.status.code(), Some(7), "{}", show(&o));
+    let last = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let report: serde_json::Value =
+        serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    assert_eq!(report["mode"], "wrap");
+    assert_eq!(report["leaks"][0]["port"], 9311, "{report:#}");
+    assert_eq!(report["leaks"][0]["from_run"], true, "{report:#}");
+    assert_eq!(
+        report["leaks"][0]["action"]["result"], "reaped",
+        "{report:#}"
+    );
+
+    assert_window_empty(window);
+    common::assert_no_dashboard_under(root.path());
+}
+
+#[test]
+fn check_against_a_baseline_reports_and_reaps_what_is_new() {
+    let window = "9313-9315";
+    let root = temp_root("kitty-check-");
+    let home = root.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let baseline = root.path().join("baseline.json");
+
+    // A dashboard running before the baseline is not a leak, and is left alone.
+    let before = start_dashboard(&project(root.path(), "before"), 9313, &home);
+    let env_file = root.path().join("nextest-env");
+    let o = leakcheck(&["snapshot", "--ports", window, "--output"], &home)
+        .arg(&baseline)
+        .env("NEXTEST_ENV", &env_file)
+        .output()
+        .expect("snapshot");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let exported = std::fs::read_to_string(&env_file).expect("$NEXTEST_ENV written");
+    assert_eq!(
+        exported,
+        format!("KITTY_LEAKCHECK_BASELINE={}\n", baseline.display())
+    );
+    let b: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&baseline).expect("baseline")).expect("json");
+    assert_eq!(b["schema_version"], 1);
+    assert_eq!(b["ports"], window);
+    assert!(
+        b["listeners"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["port"] == 9313)),
+        "{b:#}"
+    );
+    assert!(
+        b["dashboards"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["pid"] == before.pid())),
+        "{b:#}"
+    );
+    assert!(!String::from_utf8_lossy(&std::fs::read(&baseline).expect("baseline")).contains(TOKEN));
+
+    // Nothing new: 0.
+    let o = leakcheck(&["check", "--baseline"], &home)
+        .arg(&baseline)
+        .output()
+        .expect("check");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+
+    // A dashboard started after the baseline (and no longer a child of anyone here): LEAKED, reaped.
+    let after = start_dashboard(&project(root.path(), "after"), 9314, &home);
+    let o = leakcheck(&["check", "--json"], &home)
+        .env("KITTY_LEAKCHECK_BASELINE", &baseline)
+        .output()
+        .expect("check");
+    assert_eq!(o.status.code(), Some(LEAKED), "{}", show(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    assert_eq!(report["mode"], "check");
+    assert_eq!(
+        report["leaks"].as_array().map(Vec::len),
+        Some(1),
+        "{report:#}"
+    );
+    assert_eq!(report["leaks"][0]["pid"], after.pid(), "{report:#}");
+    assert_eq!(
+        report["leaks"][0]["action"]["result"], "reaped",
+        "{report:#}"
+    );
+    assert!(!after.alive() && !listening(9314));
+    assert!(
+        before.alive(),
+        "the dashboard from before the baseline was touched"
+    );
+
+    // A missing or malformed baseline: one line, status 2.
+    let o = leakcheck(&["check", "--baseline"], &home)
+        .arg(root.path().join("nope.json"))
+        .output()
+        .expect("check");
+    assert_eq!(o.status.code(), Some(USAGE), "{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).lines().count(),
+        1,
+        "{}",
+        show(&o)
+    );
+    std::fs::write(&baseline, b"{\"schema_version\": 1, \"ports\": ").expect("write");
+    let o = leakcheck(&["check", "--baseline"], &home)
+        .arg(&baseline)
+        .output()
+        .expect("check");
+    assert_eq!(o.status.code(), Some(USAGE), "{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).lines().count(),
+        1,
+        "{}",
+        show(&o)
+    );
+
+    drop(before);
+    assert_window_empty(window);
+    common::assert_no_dashboard_under(root.path());
+}
+
+/// The mini crate's tests: one leaks a dashboard, the others are clean (one
+/// starts a dashboard and stops it properly).
+const MINI_TESTS: &str = r##"
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kitty_fixtures::ports::PortSet;
+use kitty_fixtures::probe::ListenerSnapshot;
+
+fn python() -> String {
+    let sk = std::env::var("KITTY_SPEC_KITTY").expect("KITTY_SPEC_KITTY");
+    let text = std::fs::read_to_string(&sk).expect("read spec-kitty");
+    text.lines().next().unwrap_or_default().trim_start_matches("#!").trim().to_string()
+}
+
+fn port(offset: u16) -> u16 {
+    let base: u16 = std::env::var("MINI_PORT_BASE").expect("MINI_PORT_BASE").parse().expect("a port");
+    base + offset
+}
+
+fn listening(port: u16) -> bool {
+    ListenerSnapshot::take(&PortSet::single(port)).expect("snapshot").holds(port)
+}
+
+fn wait_until(mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts a dashboard detached, as spec-kitty does; returns its pid once it listens.
+fn start_dashboard(name: &str, port: u16) -> u32 {
+    let project = PathBuf::from(std::env::var("MINI_ROOT").expect("MINI_ROOT")).join(name);
+    std::fs::create_dir_all(project.join(".kittify")).expect("project");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"setsid "$@" </dev/null >/dev/null 2>&1 & echo $!"#)
+        .arg("sh")
+        .arg(python())
+        .args(["-m", "specify_cli.dashboard._server_main"])
+        .arg(&project)
+        .arg(port.to_string())
+        .arg("0123456789abcdef0123456789abcdef")
+        .output()
+        .expect("sh");
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid");
+    wait_until(|| listening(port));
+    pid
+}
+
+#[test]
+fn clean_without_a_dashboard() {}
+
+#[test]
+fn clean_stops_its_dashboard() {
+    let pid = start_dashboard("clean", port(0));
+    let status = Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status().expect("kill");
+    assert!(status.success());
+    // Gone or a zombie of the wrapper (its sockets are closed by then).
+    wait_until(|| match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z')),
+    });
+}
+
+#[test]
+fn leaks_a_dashboard() {
+    start_dashboard("leaky", port(1));
+}
+
+#[test]
+fn clean_as_well() {
+    assert_eq!(1 + 1, 2);
+}
+"##;
+
+#[test]
+fn nextest_run_fails_exactly_the_leaking_test() {
+    let window = "9316-9317";
+    let root = temp_root("kitty-nextest-");
+    let home = root.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let mini = common::MiniCrate::new("mini_leaky", MINI_TESTS);
+    let bin = common::leakcheck_bin();
+    let baseline = mini.path().join("baseline.json");
+    let config = format!(
+        r#"experimental = ["setup-scripts", "wrapper-scripts"]
+
+[scripts.setup.kitty-snapshot]
+command = [{bin:?}, "snapshot", "--ports", "{window}", "--output", {baseline:?}]
+
+[scripts.wrapper.kitty-wrap]
+command = [{bin:?}, "wrap", "--"]
+
+[[profile.default.scripts]]
+filter = "all()"
+setup = "kitty-snapshot"
+run-wrapper = "kitty-wrap"
+"#,
+        bin = bin.display().to_string(),
+        baseline = baseline.display().to_string(),
+    );
+    std::fs::create_dir_all(mini.path().join(".config")).expect(".config");
+    std::fs::write(mini.path().join(".config/nextest.toml"), config).expect("nextest.toml");
+
+    let isolate = |c: &mut Command| {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("NEXTEST_") || k == "KITTY_LEAKCHECK_BASELINE" {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", &home)
+            .env("SPEC_KITTY_HOME", &home)
+            .env("MINI_ROOT", root.path())
+            .env("MINI_PORT_BASE", "9316")
+            .env_remove("KITTY_PORTS")
+            .stdin(Stdio::null());
+    };
+
+    // The test list, through nextest-metadata (current_dir, not manifest_path: cargo 1.95).
+    let mut list = ListCommand::new();
+    list.current_dir(mini.path().to_str().expect("utf-8 path"))
+        .add_arg("--offline");
+    let mut cmd = list.cargo_command();
+    cmd.env("CARGO_TARGET_DIR", common::MiniCrate::shared_target())
+        .env("KITTY_SPEC_KITTY", common::spec_kitty());
+    isolate(&mut cmd);
+    let o = cmd.output().expect("cargo nextest list");
+    assert!(o.status.success(), "{}", show(&o));
+    let summary =
+        TestListSummary::parse_json(String::from_utf8_lossy(&o.stdout)).expect("test list JSON");
+    let names: BTreeSet<String> = summary
+        .rust_suites
+        .values()
+        .flat_map(|s| s.test_cases.keys().map(|n| n.as_str().to_string()))
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+
+    // The run, in parallel.
+    let mut cmd = mini.cargo(&[
+        "nextest",
+        "run",
+        "--no-fail-fast",
+        "--test-threads",
+        "4",
+        "--color",
+        "never",
+    ]);
+    isolate(&mut cmd);
+    let o: Output = cmd.output().expect("cargo nextest run");
+    assert_eq!(
+        o.status.code(),
+        Some(NextestExitCode::TEST_RUN_FAILED),
+        "{}",
+        show(&o)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let failed: BTreeSet<&str> = all
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("FAIL ["))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(
+        failed,
+        BTreeSet::from(["leaks_a_dashboard"]),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        all.contains("test: leaks_a_dashboard in mini_leaky::it"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        all.contains(":9317"),
+        "the leaked port is not named: {}",
+        show(&o)
+    );
+    assert!(
+        all.contains("4 tests run: 3 passed, 1 failed"),
+        "{}",
+        show(&o)
+    );
+    assert!(!all.contains(TOKEN), "token printed: {}", show(&o));
+
+    // The wrapper reaped it: the check after the run finds nothing new.
+    let o = leakcheck(&["check", "--baseline"], &home)
+        .arg(&baseline)
+        .output()
+        .expect("check");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+
+    assert_window_empty(window);
+    common::assert_no_dashboard_under(root.path());
+}
