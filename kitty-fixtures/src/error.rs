@@ -8,8 +8,7 @@ use crate::ports::{PortSet, PortSetError};
 use crate::probe::{DashboardFileError, StopError};
 
 /// The command that installs the pinned spec-kitty for this repository's tests.
-pub const INSTALL_HINT: &str =
-    "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";
+pub const INSTALL_HINT: &str = "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";
 
 /// Everything `kitty-fixtures` can fail with. No variant ever holds a token.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +43,9 @@ pub enum Error {
     Ports(#[from] PortSetError),
 
     /// Every port of the range is held by something that is not an orphan.
-    #[error("no free port in {range}: every port is held and none by an orphaned dashboard ({holders})")]
+    #[error(
+        "no free port in {range}: every port is held and none by an orphaned dashboard ({holders})"
+    )]
     PortRangeFull {
         /// The range.
         range: PortSet,
@@ -127,9 +128,17 @@ impl Error {
 }
 
 fn log_tail_suffix(tail: &str) -> String {
-    if tail.is_empty() { String::new() } else { format!("; log tail:\n{tail}") }
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; log tail:\n{tail}")
+    }
 }
 
 fn join_errors(errors: &[StopError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

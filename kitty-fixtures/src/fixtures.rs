@@ -36,8 +36,13 @@ pub fn kitty_project() -> KittyProject {
 /// ```
 #[fixture]
 pub fn kitty_served_project(kitty_project: KittyProject) -> ServedProject {
-    let dashboard = kitty_project.start_dashboard().unwrap_or_else(|e| panic!("kitty_served_project: {e}"));
-    ServedProject { project: kitty_project, dashboard }
+    let dashboard = kitty_project
+        .start_dashboard()
+        .unwrap_or_else(|e| panic!("kitty_served_project: {e}"));
+    ServedProject {
+        project: kitty_project,
+        dashboard,
+    }
 }
 
 /// A project and the dashboard serving it, as [`kitty_served_project`] yields

@@ -37,8 +37,16 @@ impl SpecKitty {
             },
         };
         let python = interpreter_of(&executable)?;
-        let form = if ships_server_module(&python) { CommandForm::Module } else { CommandForm::Script };
-        Ok(SpecKitty { executable, python, form })
+        let form = if ships_server_module(&python) {
+            CommandForm::Module
+        } else {
+            CommandForm::Script
+        };
+        Ok(SpecKitty {
+            executable,
+            python,
+            form,
+        })
     }
 
     /// The dashboard server for `project_dir` on `port` with `token`, exactly
@@ -48,7 +56,11 @@ impl SpecKitty {
         let mut cmd = Command::new(&self.python);
         match self.form {
             CommandForm::Module => {
-                cmd.arg("-m").arg(SERVER_MODULE).arg(project_dir).arg(port.to_string()).arg(token);
+                cmd.arg("-m")
+                    .arg(SERVER_MODULE)
+                    .arg(project_dir)
+                    .arg(port.to_string())
+                    .arg(token);
             }
             CommandForm::Script => {
                 cmd.arg("-c").arg(format!(
@@ -67,7 +79,10 @@ fn existing(p: &Path, source_name: &'static str) -> Result<PathBuf, Error> {
     if p.is_file() {
         Ok(p.to_path_buf())
     } else {
-        Err(Error::SpecKittyMissing { path: p.to_path_buf(), source_name })
+        Err(Error::SpecKittyMissing {
+            path: p.to_path_buf(),
+            source_name,
+        })
     }
 }
 
@@ -86,7 +101,10 @@ fn interpreter_of(script: &Path) -> Result<PathBuf, Error> {
     let mut head = Vec::new();
     fs::File::open(script)
         .and_then(|f| f.take(4096).read_to_end(&mut head))
-        .map_err(|e| Error::InterpreterNotFound { spec_kitty: script.to_path_buf(), reason: e.to_string() })?;
+        .map_err(|e| Error::InterpreterNotFound {
+            spec_kitty: script.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     let text = String::from_utf8_lossy(&head);
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();
@@ -104,11 +122,19 @@ fn interpreter_of(script: &Path) -> Result<PathBuf, Error> {
             None
         }
     });
-    let sibling = script.parent().map(|d| d.join("python3")).filter(|p| p.is_file());
-    from_shebang.filter(|p| p.is_file()).or(sibling).ok_or_else(|| Error::InterpreterNotFound {
-        spec_kitty: script.to_path_buf(),
-        reason: format!("its first line {first:?} names no Python, and no python3 sits next to it"),
-    })
+    let sibling = script
+        .parent()
+        .map(|d| d.join("python3"))
+        .filter(|p| p.is_file());
+    from_shebang
+        .filter(|p| p.is_file())
+        .or(sibling)
+        .ok_or_else(|| Error::InterpreterNotFound {
+            spec_kitty: script.to_path_buf(),
+            reason: format!(
+                "its first line {first:?} names no Python, and no python3 sits next to it"
+            ),
+        })
 }
 
 /// Whether the installation behind `python` (a venv or prefix) ships the 3.x
@@ -121,7 +147,9 @@ fn ships_server_module(python: &Path) -> bool {
         return false;
     };
     libs.filter_map(Result::ok).any(|lib| {
-        lib.path().join("site-packages/specify_cli/dashboard/_server_main.py").is_file()
+        lib.path()
+            .join("site-packages/specify_cli/dashboard/_server_main.py")
+            .is_file()
     })
 }
 
@@ -174,7 +202,12 @@ pub(crate) fn wait_ready(
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
             match probe::fetch_health(port, Duration::from_secs(2)) {
-                Ok(h) if h.project_path.as_deref() == Some(project_dir) && h.token() == Some(token) => return Ok(()),
+                Ok(h)
+                    if h.project_path.as_deref() == Some(project_dir)
+                        && h.token() == Some(token) =>
+                {
+                    return Ok(());
+                }
                 Ok(h) => {
                     return Err(NotReady::SomeoneElse(format!(
                         "port {port} answered for {:?}",
@@ -203,7 +236,9 @@ fn listening_elsewhere(pid: u32, port: u16) -> Option<u16> {
         return None;
     }
     let all = probe::sys::listening_sockets(&|_| true).ok()?;
-    all.into_iter().find(|l| mine.contains(&l.inode) && l.port != port).map(|l| l.port)
+    all.into_iter()
+        .find(|l| mine.contains(&l.inode) && l.port != port)
+        .map(|l| l.port)
 }
 
 /// The last `max` bytes of a log file, lossy UTF-8, tokens masked.
@@ -231,10 +266,20 @@ mod tests {
 
     #[test]
     fn script_form_round_trips_through_the_parser() {
-        let sk = SpecKitty { executable: "/x/spec-kitty".into(), python: "/x/python3".into(), form: CommandForm::Script };
-        let cmd = sk.server_command(Path::new("/tmp/it's here"), 9300, "0123456789abcdef0123456789abcdef");
-        let argv: Vec<String> =
-            std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| a.to_string_lossy().into_owned()).collect();
+        let sk = SpecKitty {
+            executable: "/x/spec-kitty".into(),
+            python: "/x/python3".into(),
+            form: CommandForm::Script,
+        };
+        let cmd = sk.server_command(
+            Path::new("/tmp/it's here"),
+            9300,
+            "0123456789abcdef0123456789abcdef",
+        );
+        let argv: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let parsed = probe::DashboardCommand::parse(&argv).expect("recognised");
         assert_eq!(parsed.project_dir, Path::new("/tmp/it's here"));
         assert_eq!(parsed.port, Some(9300));
@@ -250,11 +295,21 @@ mod tests {
         fs::write(&a, format!("#!{}\nimport sys\n", py.display())).expect("a");
         assert_eq!(interpreter_of(&a).expect("a"), py);
         let b = dir.path().join("b");
-        fs::write(&b, format!("#!/bin/sh\n'''exec' \"{}\" \"$0\" \"$@\"\n' '''\n", py.display())).expect("b");
+        fs::write(
+            &b,
+            format!(
+                "#!/bin/sh\n'''exec' \"{}\" \"$0\" \"$@\"\n' '''\n",
+                py.display()
+            ),
+        )
+        .expect("b");
         assert_eq!(interpreter_of(&b).expect("b"), py);
         let other = tempfile::tempdir().expect("tmp");
         let c = other.path().join("c");
         fs::write(&c, "#!/bin/false\n").expect("c");
-        assert!(matches!(interpreter_of(&c), Err(Error::InterpreterNotFound { .. })));
+        assert!(matches!(
+            interpreter_of(&c),
+            Err(Error::InterpreterNotFound { .. })
+        ));
     }
 }

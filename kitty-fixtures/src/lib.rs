@@ -32,8 +32,8 @@ mod registry;
 
 pub use error::{Error, INSTALL_HINT};
 #[cfg(feature = "rstest")]
-pub use fixtures::{kitty_project, kitty_served_project, ServedProject};
-pub use launch::{SpecKitty, SPEC_KITTY_ENV};
+pub use fixtures::{ServedProject, kitty_project, kitty_served_project};
+pub use launch::{SPEC_KITTY_ENV, SpecKitty};
 pub use project::{
-    Dashboard, KittyProject, KittyProjectBuilder, Origin, StopReport, StoppedDashboard, OWNER_ENV,
+    Dashboard, KittyProject, KittyProjectBuilder, OWNER_ENV, Origin, StopReport, StoppedDashboard,
 };

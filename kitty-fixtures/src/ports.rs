@@ -69,12 +69,16 @@ pub enum PortSetError {
 impl PortSet {
     /// One inclusive range.
     pub fn range(range: RangeInclusive<u16>) -> Self {
-        PortSet { ranges: vec![range] }
+        PortSet {
+            ranges: vec![range],
+        }
     }
 
     /// One port.
     pub fn single(port: u16) -> Self {
-        PortSet { ranges: vec![port..=port] }
+        PortSet {
+            ranges: vec![port..=port],
+        }
     }
 
     /// spec-kitty's own range, 9237-9336.
@@ -114,11 +118,15 @@ impl PortSet {
 fn parse_port(part: &str) -> Result<u16, PortSetError> {
     let t = part.trim();
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PortSetError::NotAPort { part: part.to_string() });
+        return Err(PortSetError::NotAPort {
+            part: part.to_string(),
+        });
     }
     match t.parse::<u32>() {
         Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
-        _ => Err(PortSetError::OutOfRange { part: part.to_string() }),
+        _ => Err(PortSetError::OutOfRange {
+            part: part.to_string(),
+        }),
     }
 }
 
@@ -184,7 +192,10 @@ pub const RESERVATIONS_ENV: &str = "KITTY_RESERVATIONS_DIR";
 pub fn reservation_dir() -> PathBuf {
     match std::env::var_os(RESERVATIONS_ENV) {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => std::env::temp_dir().join(format!("kitty-fixtures-{}", crate::probe::sys::current_uid())),
+        _ => std::env::temp_dir().join(format!(
+            "kitty-fixtures-{}",
+            crate::probe::sys::current_uid()
+        )),
     }
 }
 
@@ -222,7 +233,12 @@ impl Reservation {
         let dir = reservation_dir();
         fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{port}.lock"));
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Ok(None),
@@ -289,7 +305,10 @@ pub fn read_reservation(port: u16) -> Option<ReservationState> {
         }
         Err(_) => true,
     };
-    Some(ReservationState { record, owner_alive })
+    Some(ReservationState {
+        record,
+        owner_alive,
+    })
 }
 
 #[cfg(test)]
@@ -304,11 +323,29 @@ mod tests {
         assert_eq!(ok("9237-9337,9990-9999").to_string(), "9237-9337,9990-9999");
         assert_eq!("".parse::<PortSet>(), Err(PortSetError::Empty));
         assert_eq!("9237,".parse::<PortSet>(), Err(PortSetError::Empty));
-        assert!(matches!("x".parse::<PortSet>(), Err(PortSetError::NotAPort { .. })));
-        assert!(matches!("-5".parse::<PortSet>(), Err(PortSetError::NotAPort { .. })));
-        assert!(matches!("9237-70000".parse::<PortSet>(), Err(PortSetError::OutOfRange { .. })));
-        assert!(matches!("0".parse::<PortSet>(), Err(PortSetError::OutOfRange { .. })));
-        assert_eq!("9337-9237".parse::<PortSet>(), Err(PortSetError::Backwards { start: 9337, end: 9237 }));
+        assert!(matches!(
+            "x".parse::<PortSet>(),
+            Err(PortSetError::NotAPort { .. })
+        ));
+        assert!(matches!(
+            "-5".parse::<PortSet>(),
+            Err(PortSetError::NotAPort { .. })
+        ));
+        assert!(matches!(
+            "9237-70000".parse::<PortSet>(),
+            Err(PortSetError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            "0".parse::<PortSet>(),
+            Err(PortSetError::OutOfRange { .. })
+        ));
+        assert_eq!(
+            "9337-9237".parse::<PortSet>(),
+            Err(PortSetError::Backwards {
+                start: 9337,
+                end: 9237
+            })
+        );
     }
 
     #[test]
@@ -319,14 +356,24 @@ mod tests {
             let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
             l.local_addr().expect("addr").port()
         };
-        let r = Reservation::try_acquire(port, dir.path()).expect("io").expect("free");
-        assert!(Reservation::try_acquire(port, dir.path()).expect("io").is_none());
+        let r = Reservation::try_acquire(port, dir.path())
+            .expect("io")
+            .expect("free");
+        assert!(
+            Reservation::try_acquire(port, dir.path())
+                .expect("io")
+                .is_none()
+        );
         let state = read_reservation(port).expect("record");
         assert!(state.owner_alive);
         assert_eq!(state.record.owner_pid, std::process::id());
         drop(r);
         let state = read_reservation(port).expect("record");
         assert!(!state.owner_alive);
-        assert!(Reservation::try_acquire(port, dir.path()).expect("io").is_some());
+        assert!(
+            Reservation::try_acquire(port, dir.path())
+                .expect("io")
+                .is_some()
+        );
     }
 }

@@ -15,8 +15,8 @@ use crate::error::Error;
 use crate::launch::{self, NotReady, SpecKitty};
 use crate::ports::{PortSet, Reservation};
 use crate::probe::{
-    self, CommandForm, DashboardClass, DashboardFile, ListenerSnapshot, ProcessIdentity, ProcessKind, StopError,
-    StopPolicy, StopSignal,
+    self, CommandForm, DashboardClass, DashboardFile, ListenerSnapshot, ProcessIdentity,
+    ProcessKind, StopError, StopPolicy, StopSignal,
 };
 use crate::registry::{self, Entry};
 
@@ -152,7 +152,10 @@ impl KittyProjectBuilder {
             .prefix("kitty-home-")
             .tempdir()
             .map_err(Error::io("cannot create the isolated spec-kitty home"))?;
-        let path = dir.path().canonicalize().map_err(Error::io("cannot resolve the temp dir"))?;
+        let path = dir
+            .path()
+            .canonicalize()
+            .map_err(Error::io("cannot resolve the temp dir"))?;
         let options = Options {
             ports,
             spec_kitty: self.spec_kitty,
@@ -305,7 +308,8 @@ impl KittyProject {
 
     fn scaffold(&self) -> Result<(), Error> {
         for d in [".kittify", "kitty-specs"] {
-            fs::create_dir_all(self.path.join(d)).map_err(Error::io(format!("cannot create {d}/")))?;
+            fs::create_dir_all(self.path.join(d))
+                .map_err(Error::io(format!("cannot create {d}/")))?;
         }
         Ok(())
     }
@@ -320,11 +324,21 @@ impl KittyProject {
             .spec_kitty(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|source| Error::Spawn { program: sk.executable.clone(), source })?;
+            .map_err(|source| Error::Spawn {
+                program: sk.executable.clone(),
+                source,
+            })?;
         if !out.status.success() {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
-            let tail: String = text.chars().rev().take(1500).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = text
+                .chars()
+                .rev()
+                .take(1500)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             return Err(Error::Init {
                 dir: self.path.clone(),
                 status: out.status.to_string(),
@@ -364,7 +378,10 @@ impl KittyProject {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let program = self.installation().map(|sk| sk.executable.clone()).unwrap_or_else(|_| "spec-kitty".into());
+        let program = self
+            .installation()
+            .map(|sk| sk.executable.clone())
+            .unwrap_or_else(|_| "spec-kitty".into());
         let mut cmd = Command::new(program);
         cmd.args(args).current_dir(&self.path);
         self.isolate(&mut cmd);
@@ -372,7 +389,9 @@ impl KittyProject {
     }
 
     fn isolate(&self, cmd: &mut Command) {
-        cmd.env("HOME", self.home()).env("SPEC_KITTY_HOME", self.home()).env(OWNER_ENV, std::process::id().to_string());
+        cmd.env("HOME", self.home())
+            .env("SPEC_KITTY_HOME", self.home())
+            .env(OWNER_ENV, std::process::id().to_string());
     }
 
     /// Starts the real dashboard server of the installed spec-kitty for this
@@ -389,20 +408,37 @@ impl KittyProject {
         let sk = self.installation()?.clone();
         let mut reservation = self.reserve_port()?;
         let port = reservation.port();
-        let token = probe::sys::random_hex_token().map_err(Error::io("cannot read /dev/urandom"))?;
-        let log_path = self.home().join(format!("dashboard-{port}-{}.log", std::process::id()));
-        let log = fs::File::create(&log_path).map_err(Error::io("cannot create the dashboard log"))?;
-        let log2 = log.try_clone().map_err(Error::io("cannot create the dashboard log"))?;
+        let token =
+            probe::sys::random_hex_token().map_err(Error::io("cannot read /dev/urandom"))?;
+        let log_path = self
+            .home()
+            .join(format!("dashboard-{port}-{}.log", std::process::id()));
+        let log =
+            fs::File::create(&log_path).map_err(Error::io("cannot create the dashboard log"))?;
+        let log2 = log
+            .try_clone()
+            .map_err(Error::io("cannot create the dashboard log"))?;
         let mut cmd = sk.server_command(&self.path, port, &token);
-        cmd.current_dir(&self.path).stdin(Stdio::null()).stdout(log).stderr(log2);
+        cmd.current_dir(&self.path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
         self.isolate(&mut cmd);
-        let child = registry::spawn(cmd).map_err(|source| Error::Spawn { program: sk.python.clone(), source })?;
+        let child = registry::spawn(cmd).map_err(|source| Error::Spawn {
+            program: sk.python.clone(),
+            source,
+        })?;
         let pid = child.id();
         drop(child); // the registry and stop path reap it through waitpid
 
         let Some(identity) = ProcessIdentity::read(pid) else {
             let status = probe::reap_if_child(pid).or_else(|| probe::sys::wait_child(pid).ok());
-            return Err(start_failed(port, "it exited at once".into(), status, &log_path));
+            return Err(start_failed(
+                port,
+                "it exited at once".into(),
+                status,
+                &log_path,
+            ));
         };
         let _ = reservation.record_dashboard(&identity);
         registry::register(Entry {
@@ -421,12 +457,18 @@ impl KittyProject {
                     let _ = registry::stop_entry(entry);
                 }
                 return Err(match why {
-                    NotReady::Exited(status) => {
-                        start_failed(port, format!("it exited ({})", describe_status(status)), Some(status), &log_path)
-                    }
-                    NotReady::WrongPort(other) => {
-                        start_failed(port, format!("it bound port {other} instead"), None, &log_path)
-                    }
+                    NotReady::Exited(status) => start_failed(
+                        port,
+                        format!("it exited ({})", describe_status(status)),
+                        Some(status),
+                        &log_path,
+                    ),
+                    NotReady::WrongPort(other) => start_failed(
+                        port,
+                        format!("it bound port {other} instead"),
+                        None,
+                        &log_path,
+                    ),
                     NotReady::SomeoneElse(what) => start_failed(port, what, None, &log_path),
                     NotReady::Timeout => Error::StartTimeout {
                         port,
@@ -454,18 +496,28 @@ impl KittyProject {
     fn reserve_port(&self) -> Result<Reservation, Error> {
         let ports = &self.options.ports;
         for attempt in 0..2 {
-            let held = ListenerSnapshot::take(ports).map_err(Error::io("cannot list listening sockets"))?;
+            let held = ListenerSnapshot::take(ports)
+                .map_err(Error::io("cannot list listening sockets"))?;
             for port in ports.iter().filter(|p| !held.holds(*p)) {
-                if let Some(r) = Reservation::try_acquire(port, &self.path).map_err(Error::io("cannot reserve a port"))? {
+                if let Some(r) = Reservation::try_acquire(port, &self.path)
+                    .map_err(Error::io("cannot reserve a port"))?
+                {
                     return Ok(r);
                 }
             }
             if attempt == 0 && sweep_orphans(&held, self.options.stop) == 0 {
-                return Err(Error::PortRangeFull { range: ports.clone(), holders: describe_holders(&held) });
+                return Err(Error::PortRangeFull {
+                    range: ports.clone(),
+                    holders: describe_holders(&held),
+                });
             }
         }
-        let held = ListenerSnapshot::take(ports).map_err(Error::io("cannot list listening sockets"))?;
-        Err(Error::PortRangeFull { range: ports.clone(), holders: describe_holders(&held) })
+        let held =
+            ListenerSnapshot::take(ports).map_err(Error::io("cannot list listening sockets"))?;
+        Err(Error::PortRangeFull {
+            range: ports.clone(),
+            holders: describe_holders(&held),
+        })
     }
 
     /// The dashboards serving this project now: the ones it started that are
@@ -485,7 +537,8 @@ impl KittyProject {
     }
 
     fn dashboard_of(&self, id: &ProcessIdentity, port: Option<u16>, origin: Origin) -> Dashboard {
-        let token = probe::DashboardCommand::parse(id.argv()).and_then(|c| c.token().map(str::to_owned));
+        let token =
+            probe::DashboardCommand::parse(id.argv()).and_then(|c| c.token().map(str::to_owned));
         let port = port.unwrap_or(0);
         Dashboard {
             port,
@@ -500,10 +553,16 @@ impl KittyProject {
     /// Dashboard processes of ours that serve this directory (or one below it)
     /// and that this project did not start.
     fn adoptable(&self) -> Vec<ProcessIdentity> {
-        let started: Vec<u32> = registry::snapshot(self.id).iter().map(|(id, _)| id.pid()).collect();
+        let started: Vec<u32> = registry::snapshot(self.id)
+            .iter()
+            .map(|(id, _)| id.pid())
+            .collect();
         probe::find_dashboard_processes()
             .into_iter()
-            .filter(|d| d.command.project_dir.starts_with(&self.path) && !started.contains(&d.identity.pid()))
+            .filter(|d| {
+                d.command.project_dir.starts_with(&self.path)
+                    && !started.contains(&d.identity.pid())
+            })
             .filter(|d| d.identity.is_ours())
             .map(|d| d.identity)
             .collect()
@@ -552,7 +611,14 @@ fn command_port(id: &ProcessIdentity) -> Option<u16> {
 }
 
 fn stopped(s: probe::Stopped, port: Option<u16>, origin: Origin) -> StoppedDashboard {
-    StoppedDashboard { pid: s.pid, port, signal: s.signal, escalated: s.escalated, elapsed: s.elapsed, origin }
+    StoppedDashboard {
+        pid: s.pid,
+        port,
+        signal: s.signal,
+        escalated: s.escalated,
+        elapsed: s.elapsed,
+        origin,
+    }
 }
 
 fn describe_status(raw: i32) -> String {
@@ -569,7 +635,9 @@ fn start_failed(port: u16, reason: String, status: Option<i32>, log: &Path) -> E
     Error::StartFailed {
         port,
         reason,
-        exit_status: status.filter(|s| libc::WIFEXITED(*s)).map(|s| libc::WEXITSTATUS(s)),
+        exit_status: status
+            .filter(|s| libc::WIFEXITED(*s))
+            .map(|s| libc::WEXITSTATUS(s)),
         log_tail: launch::log_tail(log, 2048),
     }
 }
@@ -582,7 +650,9 @@ fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
     let owned = probe::identify_listeners(held.listeners(), &[]);
     let mut stopped = 0;
     for l in owned {
-        let (Some(owner), ProcessKind::Dashboard(cmd)) = (&l.owner, &l.kind) else { continue };
+        let (Some(owner), ProcessKind::Dashboard(cmd)) = (&l.owner, &l.kind) else {
+            continue;
+        };
         if !owner.is_ours() {
             continue;
         }
@@ -603,7 +673,9 @@ fn describe_holders(held: &ListenerSnapshot) -> String {
         .map(|l| match &l.owner {
             Some(o) => {
                 let what = match &l.kind {
-                    ProcessKind::Dashboard(c) => format!("live dashboard of {}", c.project_dir.display()),
+                    ProcessKind::Dashboard(c) => {
+                        format!("live dashboard of {}", c.project_dir.display())
+                    }
                     ProcessKind::SyncDaemon => "sync daemon".into(),
                     ProcessKind::Foreign => probe::mask_tokens(&o.command_line()),
                 };
@@ -659,7 +731,10 @@ mod tests {
 
     #[test]
     fn scaffold_needs_no_python_and_is_deleted_on_drop() {
-        let p = KittyProject::builder().spec_kitty("/nonexistent/spec-kitty").build().expect("scaffold");
+        let p = KittyProject::builder()
+            .spec_kitty("/nonexistent/spec-kitty")
+            .build()
+            .expect("scaffold");
         assert!(p.path().join(".kittify").is_dir());
         let path = p.path().to_path_buf();
         drop(p);
@@ -668,10 +743,16 @@ mod tests {
 
     #[test]
     fn missing_spec_kitty_names_the_fix() {
-        let p = KittyProject::builder().spec_kitty("/nonexistent/spec-kitty").build().expect("scaffold");
+        let p = KittyProject::builder()
+            .spec_kitty("/nonexistent/spec-kitty")
+            .build()
+            .expect("scaffold");
         let e = p.start_dashboard().expect_err("no spec-kitty");
         let msg = e.to_string();
-        assert!(msg.contains("KITTY_SPEC_KITTY") && msg.contains("spec-kitty-env"), "{msg}");
+        assert!(
+            msg.contains("KITTY_SPEC_KITTY") && msg.contains("spec-kitty-env"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -42,7 +42,9 @@ static AT_EXIT: Once = Once::new();
 
 fn entries() -> MutexGuard<'static, Vec<Entry>> {
     // A panic while holding the lock must not stop the clean-up.
-    ENTRIES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    ENTRIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Registers a spawned dashboard (and installs the at-exit hook once).
@@ -57,14 +59,19 @@ pub(crate) fn register(entry: Entry) {
 /// Removes and returns the entries that match `pred`.
 pub(crate) fn take_where(pred: impl Fn(&Entry) -> bool) -> Vec<Entry> {
     let mut all = entries();
-    let (taken, kept): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut *all).into_iter().partition(|e| pred(e));
+    let (taken, kept): (Vec<Entry>, Vec<Entry>) =
+        std::mem::take(&mut *all).into_iter().partition(|e| pred(e));
     *all = kept;
     taken
 }
 
 /// The pids and ports of `project`'s registered dashboards.
 pub(crate) fn snapshot(project: u64) -> Vec<(ProcessIdentity, u16)> {
-    entries().iter().filter(|e| e.project == project).map(|e| (e.identity.clone(), e.port)).collect()
+    entries()
+        .iter()
+        .filter(|e| e.project == project)
+        .map(|e| (e.identity.clone(), e.port))
+        .collect()
 }
 
 /// Stops one entry: the group, then the port check, then its `.dashboard`, then
@@ -72,7 +79,11 @@ pub(crate) fn snapshot(project: u64) -> Vec<(ProcessIdentity, u16)> {
 pub(crate) fn stop_entry(entry: Entry) -> Result<Stopped, StopError> {
     let result = probe::stop_process_group(&entry.identity, Some(entry.port), entry.policy);
     if result.is_ok() {
-        probe::DashboardFile::remove_if_names(&entry.project_dir, entry.identity.pid(), Some(entry.port));
+        probe::DashboardFile::remove_if_names(
+            &entry.project_dir,
+            entry.identity.pid(),
+            Some(entry.port),
+        );
     }
     drop(entry.reservation);
     result
@@ -85,12 +96,16 @@ extern "C" fn stop_all_at_exit() {
     let taken = loop {
         match ENTRIES.try_lock() {
             Ok(mut g) => break std::mem::take(&mut *g),
-            Err(std::sync::TryLockError::Poisoned(p)) => break std::mem::take(&mut *p.into_inner()),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                break std::mem::take(&mut *p.into_inner());
+            }
             Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(std::sync::TryLockError::WouldBlock) => {
-                eprintln!("kitty-fixtures: registry busy at exit; dashboards rely on the parent-death signal");
+                eprintln!(
+                    "kitty-fixtures: registry busy at exit; dashboards rely on the parent-death signal"
+                );
                 return;
             }
         }
@@ -133,5 +148,7 @@ pub(crate) fn spawn(mut cmd: Command) -> io::Result<Child> {
         .unwrap_or_else(|p| p.into_inner())
         .send((cmd, reply_tx))
         .map_err(|_| io::Error::other("the spawner thread is gone"))?;
-    reply_rx.recv().map_err(|_| io::Error::other("the spawner thread is gone"))?
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?
 }

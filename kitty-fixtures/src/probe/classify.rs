@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::ports::read_reservation;
 
-use super::dashboard::{is_sync_daemon, DashboardCommand, DashboardFile};
+use super::dashboard::{DashboardCommand, DashboardFile, is_sync_daemon};
 use super::health::fetch_health;
 use super::listeners::Listener;
-use super::process::{socket_owners, ProcessIdentity};
+use super::process::{ProcessIdentity, socket_owners};
 use super::sys;
 
 /// What kind of process holds a listener.
@@ -60,15 +60,27 @@ pub fn identify_listeners(listeners: &[Listener], first_look: &[u32]) -> Vec<Own
                 .get(&l.inode)
                 .into_iter()
                 .flatten()
-                .filter_map(|&pid| cache.entry(pid).or_insert_with(|| ProcessIdentity::read(pid)).clone())
+                .filter_map(|&pid| {
+                    cache
+                        .entry(pid)
+                        .or_insert_with(|| ProcessIdentity::read(pid))
+                        .clone()
+                })
                 .collect();
             let best = candidates
                 .iter()
                 .find(|id| matches!(ProcessKind::of(id), ProcessKind::Dashboard(_)))
                 .or(candidates.first())
                 .cloned();
-            let kind = best.as_ref().map(ProcessKind::of).unwrap_or(ProcessKind::Foreign);
-            OwnedListener { listener: l.clone(), owner: best, kind }
+            let kind = best
+                .as_ref()
+                .map(ProcessKind::of)
+                .unwrap_or(ProcessKind::Foreign);
+            OwnedListener {
+                listener: l.clone(),
+                owner: best,
+                kind,
+            }
         })
         .collect()
 }
@@ -87,11 +99,15 @@ pub struct FoundDashboard {
 pub fn find_dashboard_processes() -> Vec<FoundDashboard> {
     let mut out = Vec::new();
     for pid in sys::list_pids().unwrap_or_default() {
-        let Ok(argv) = sys::read_cmdline(pid) else { continue };
+        let Ok(argv) = sys::read_cmdline(pid) else {
+            continue;
+        };
         if DashboardCommand::parse(&argv).is_none() {
             continue;
         }
-        let Some(identity) = ProcessIdentity::read(pid) else { continue };
+        let Some(identity) = ProcessIdentity::read(pid) else {
+            continue;
+        };
         if let ProcessKind::Dashboard(command) = ProcessKind::of(&identity) {
             out.push(FoundDashboard { identity, command });
         }
@@ -134,9 +150,14 @@ pub enum DashboardClass {
 /// [`DashboardClass::Live`] when a live owner holds its reservation or its
 /// project's `.kittify/.dashboard` names its pid; else
 /// [`DashboardClass::Unrecorded`].
-pub fn classify_dashboard(identity: &ProcessIdentity, command: &DashboardCommand) -> DashboardClass {
+pub fn classify_dashboard(
+    identity: &ProcessIdentity,
+    command: &DashboardCommand,
+) -> DashboardClass {
     if !sys::dir_exists(command.project_dir.as_os_str()) {
-        return DashboardClass::Orphan { reason: OrphanReason::ProjectGone };
+        return DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone,
+        };
     }
     if let Some(port) = command.port
         && let Some(state) = read_reservation(port)
@@ -146,7 +167,11 @@ pub fn classify_dashboard(identity: &ProcessIdentity, command: &DashboardCommand
         return if state.owner_alive {
             DashboardClass::Live
         } else {
-            DashboardClass::Orphan { reason: OrphanReason::OwnerDead { owner_pid: state.record.owner_pid } }
+            DashboardClass::Orphan {
+                reason: OrphanReason::OwnerDead {
+                    owner_pid: state.record.owner_pid,
+                },
+            }
         };
     }
     match DashboardFile::read(&command.project_dir) {

@@ -51,7 +51,10 @@ impl DashboardCommand {
         if is_sync_daemon(&argv) {
             return None;
         }
-        if let Some(i) = argv.windows(2).position(|w| w[0] == "-m" && w[1] == SERVER_MODULE) {
+        if let Some(i) = argv
+            .windows(2)
+            .position(|w| w[0] == "-m" && w[1] == SERVER_MODULE)
+        {
             let rest = &argv[i + 2..];
             if !(2..=3).contains(&rest.len()) {
                 return None;
@@ -100,12 +103,29 @@ fn parse_script(script: &str) -> Option<DashboardCommand> {
     let mut rest = script[at..].trim_start();
     rest = rest.strip_prefix("Path(")?;
     let (dir, after) = python_str(rest.trim_start())?;
-    rest = after.trim_start().strip_prefix(')')?.trim_start().strip_prefix(',')?.trim_start();
+    rest = after
+        .trim_start()
+        .strip_prefix(')')?
+        .trim_start()
+        .strip_prefix(',')?
+        .trim_start();
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     let port = digits.parse().ok();
-    rest = rest[digits.len()..].trim_start().strip_prefix(',')?.trim_start();
-    let token = if rest.starts_with("None") { None } else { Some(python_str(rest)?.0) };
-    Some(DashboardCommand { form: CommandForm::Script, project_dir: PathBuf::from(dir), port, token })
+    rest = rest[digits.len()..]
+        .trim_start()
+        .strip_prefix(',')?
+        .trim_start();
+    let token = if rest.starts_with("None") {
+        None
+    } else {
+        Some(python_str(rest)?.0)
+    };
+    Some(DashboardCommand {
+        form: CommandForm::Script,
+        project_dir: PathBuf::from(dir),
+        port,
+        token,
+    })
 }
 
 /// Reads one Python string literal (`'...'` or `"..."`, as `repr` writes it).
@@ -173,7 +193,12 @@ impl DashboardFile {
 
     /// Builds the record for a dashboard on `port` run by `pid`.
     pub fn new(port: u16, token: Option<String>, pid: Option<u32>) -> Self {
-        DashboardFile { url: format!("http://127.0.0.1:{port}"), port, token, pid }
+        DashboardFile {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            token,
+            pid,
+        }
     }
 
     /// The token. Never print it.
@@ -188,7 +213,11 @@ impl DashboardFile {
             return Err(format!("larger than {DASHBOARD_FILE_LIMIT} bytes"));
         }
         let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         let (url, port) = match lines.as_slice() {
             [] => return Err("empty".into()),
             [_] => return Err("no port line".into()),
@@ -207,7 +236,12 @@ impl DashboardFile {
             Some([token]) => (Some(token.to_string()), None),
             _ => (None, None),
         };
-        Ok(DashboardFile { url: url.to_string(), port, token, pid })
+        Ok(DashboardFile {
+            url: url.to_string(),
+            port,
+            token,
+            pid,
+        })
     }
 
     /// Reads the file of `project_dir`. `Ok(None)` when there is none.
@@ -221,7 +255,10 @@ impl DashboardFile {
         let mut bytes = Vec::new();
         file.take(DASHBOARD_FILE_LIMIT + 1)
             .read_to_end(&mut bytes)
-            .map_err(|source| DashboardFileError::Io { path: path.clone(), source })?;
+            .map_err(|source| DashboardFileError::Io {
+                path: path.clone(),
+                source,
+            })?;
         Self::parse(&bytes)
             .map(Some)
             .map_err(|reason| DashboardFileError::Malformed { path, reason })
@@ -243,7 +280,12 @@ impl DashboardFile {
             text.push_str(&p.to_string());
             text.push('\n');
         }
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(text.as_bytes())?;
         fs::rename(&tmp, &path)
     }
@@ -287,7 +329,14 @@ mod tests {
 
     #[test]
     fn module_form() {
-        let argv = ["/v/bin/python3", "-m", SERVER_MODULE, "/tmp/p x", "9240", TOKEN];
+        let argv = [
+            "/v/bin/python3",
+            "-m",
+            SERVER_MODULE,
+            "/tmp/p x",
+            "9240",
+            TOKEN,
+        ];
         let c = DashboardCommand::parse(&argv).expect("dashboard");
         assert_eq!(c.form, CommandForm::Module);
         assert_eq!(c.project_dir, Path::new("/tmp/p x"));
@@ -295,7 +344,12 @@ mod tests {
         assert_eq!(c.token(), Some(TOKEN));
         assert!(!format!("{c:?}").contains(TOKEN));
         let no_token = ["python", "-m", SERVER_MODULE, "/p", "9240"];
-        assert_eq!(DashboardCommand::parse(&no_token).expect("dashboard").token(), None);
+        assert_eq!(
+            DashboardCommand::parse(&no_token)
+                .expect("dashboard")
+                .token(),
+            None
+        );
         assert!(DashboardCommand::parse(&["python", "-m", SERVER_MODULE]).is_none());
     }
 
@@ -319,7 +373,12 @@ mod tests {
 
     #[test]
     fn others_are_not_dashboards() {
-        let daemon = ["python", "-c", "from x import run_sync_daemon; run_sync_daemon()", "--spec-kitty-daemon-root=/h"];
+        let daemon = [
+            "python",
+            "-c",
+            "from x import run_sync_daemon; run_sync_daemon()",
+            "--spec-kitty-daemon-root=/h",
+        ];
         assert!(DashboardCommand::parse(&daemon).is_none());
         assert!(DashboardCommand::parse(&["python3", "-m", "http.server", "9237"]).is_none());
         assert!(DashboardCommand::parse(&["grep", "run_dashboard_server"]).is_none());
@@ -333,7 +392,10 @@ mod tests {
         let f = DashboardFile::new(9237, Some(TOKEN.into()), Some(4242));
         f.write(dir.path()).expect("write");
         let text = fs::read_to_string(DashboardFile::path_in(dir.path())).expect("read");
-        assert_eq!(text, format!("http://127.0.0.1:9237\n9237\n{TOKEN}\n4242\n"));
+        assert_eq!(
+            text,
+            format!("http://127.0.0.1:9237\n9237\n{TOKEN}\n4242\n")
+        );
         assert_eq!(DashboardFile::read(dir.path()).expect("ok"), Some(f));
         assert!(!DashboardFile::remove_if_names(dir.path(), 1, None));
         assert!(DashboardFile::remove_if_names(dir.path(), 4242, None));
@@ -356,7 +418,11 @@ mod tests {
             b"a\nb\nc\nd\ne\n",
         ];
         for b in bad {
-            assert!(DashboardFile::parse(b).is_err(), "{:?}", String::from_utf8_lossy(b));
+            assert!(
+                DashboardFile::parse(b).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
         }
         let huge = vec![b'9'; 1 << 20];
         assert!(DashboardFile::parse(&huge).is_err());

@@ -60,7 +60,8 @@ impl Health {
 /// HTTP/1.0, so a client library would add nothing but build time.
 pub fn fetch_health(port: u16, timeout: Duration) -> io::Result<Health> {
     let body = http_get(port, "/api/health", timeout)?;
-    Health::parse(&body).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a health answer"))
+    Health::parse(&body)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a health answer"))
 }
 
 /// A minimal loopback GET; returns the body of a 200 answer.
@@ -69,7 +70,10 @@ pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<V
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     s.take(1 << 20).read_to_end(&mut raw)?;
     let split = raw
@@ -78,7 +82,10 @@ pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<V
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no HTTP header end"))?;
     let status_ok = raw.starts_with(b"HTTP/1.0 200") || raw.starts_with(b"HTTP/1.1 200");
     if !status_ok {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "HTTP status is not 200"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "HTTP status is not 200",
+        ));
     }
     Ok(raw.split_off(split + 4))
 }
@@ -89,7 +96,10 @@ mod tests {
 
     #[test]
     fn parses_both_kinds() {
-        let d = Health::parse(br#"{"status": "ok", "project_path": "/tmp/p", "token": "t", "sync": {}}"#).expect("parse");
+        let d = Health::parse(
+            br#"{"status": "ok", "project_path": "/tmp/p", "token": "t", "sync": {}}"#,
+        )
+        .expect("parse");
         assert!(d.is_dashboard());
         assert!(!format!("{d:?}").contains("\"t\""));
         let sync = Health::parse(br#"{"status": "ok", "daemon_family": "sync"}"#).expect("parse");

@@ -43,7 +43,12 @@ impl ListenerSnapshot {
         let raw = sys::listening_sockets(&|p| ports.contains(p))?;
         let mut listeners: Vec<Listener> = raw
             .into_iter()
-            .map(|r| Listener { port: r.port, addr: r.addr, inode: r.inode, uid: r.uid })
+            .map(|r| Listener {
+                port: r.port,
+                addr: r.addr,
+                inode: r.inode,
+                uid: r.uid,
+            })
             .collect();
         listeners.sort_by_key(|l| (l.port, l.inode));
         Ok(ListenerSnapshot { listeners })
@@ -62,9 +67,14 @@ impl ListenerSnapshot {
 
     /// Listeners in `self` that `before` did not have (a socket is the same
     /// socket when its inode and port are the same).
-    pub fn new_since<'a>(&'a self, before: &ListenerSnapshot) -> impl Iterator<Item = &'a Listener> + 'a {
+    pub fn new_since<'a>(
+        &'a self,
+        before: &ListenerSnapshot,
+    ) -> impl Iterator<Item = &'a Listener> + 'a {
         let old: HashSet<(u16, u64)> = before.listeners.iter().map(|l| (l.port, l.inode)).collect();
-        self.listeners.iter().filter(move |l| !old.contains(&(l.port, l.inode)))
+        self.listeners
+            .iter()
+            .filter(move |l| !old.contains(&(l.port, l.inode)))
     }
 
     /// True when some socket listens on `port`.

@@ -48,8 +48,14 @@ mod tests {
 
     #[test]
     fn short_hex_is_kept() {
-        assert_eq!(mask_tokens("pid cafe port 9237 deps/foo-0123456789abcdef"), "pid cafe port 9237 deps/foo-0123456789abcdef");
-        assert_eq!(mask_tokens("'AAAAbbbbccccddddeeeeffff0000111122'"), "'<token>'");
+        assert_eq!(
+            mask_tokens("pid cafe port 9237 deps/foo-0123456789abcdef"),
+            "pid cafe port 9237 deps/foo-0123456789abcdef"
+        );
+        assert_eq!(
+            mask_tokens("'AAAAbbbbccccddddeeeeffff0000111122'"),
+            "'<token>'"
+        );
         assert_eq!(mask_secret("tok=s3cr3t!", Some("s3cr3t!")), "tok=<token>");
     }
 }

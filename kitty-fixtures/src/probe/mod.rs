@@ -21,18 +21,18 @@ mod stop;
 pub(crate) mod sys;
 
 pub use classify::{
-    classify_dashboard, find_dashboard_processes, health_confirms, identify_listeners, DashboardClass,
-    FoundDashboard, OrphanReason, OwnedListener, ProcessKind,
+    DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, classify_dashboard,
+    find_dashboard_processes, health_confirms, identify_listeners,
 };
 pub use dashboard::{
-    is_sync_daemon, CommandForm, DashboardCommand, DashboardFile, DashboardFileError, DASHBOARD_FILE_LIMIT,
-    SERVER_FUNCTION, SERVER_MODULE,
+    CommandForm, DASHBOARD_FILE_LIMIT, DashboardCommand, DashboardFile, DashboardFileError,
+    SERVER_FUNCTION, SERVER_MODULE, is_sync_daemon,
 };
-pub use health::{fetch_health, Health};
+pub use health::{Health, fetch_health};
 pub use listeners::{Listener, ListenerSnapshot};
 pub use mask::{mask_secret, mask_tokens};
-pub use process::{socket_owners, ProcessIdentity, ProcessTree};
-pub use stop::{stop_process_group, StopError, StopPolicy, StopSignal, Stopped};
+pub use process::{ProcessIdentity, ProcessTree, socket_owners};
+pub use stop::{StopError, StopPolicy, StopSignal, Stopped, stop_process_group};
 
 /// Makes the calling process a child subreaper (Linux `PR_SET_CHILD_SUBREAPER`):
 /// every process its descendants orphan is re-parented to it, so it knows they

@@ -202,17 +202,18 @@ impl ProcessTree {
 
     /// The members of process group `pgid`.
     pub fn group_members(&self, pgid: u32) -> Vec<u32> {
-        self.group.iter().filter(|&(_, &g)| g == pgid).map(|(&p, _)| p).collect()
+        self.group
+            .iter()
+            .filter(|&(_, &g)| g == pgid)
+            .map(|(&p, _)| p)
+            .collect()
     }
 }
 
 /// Finds which processes hold the sockets `inodes`: first among `first_look`
 /// (for example the descendants of a test run), then, for what is still
 /// unknown, among every other process.
-pub fn socket_owners(
-    inodes: &HashSet<u64>,
-    first_look: &[u32],
-) -> HashMap<u64, Vec<u32>> {
+pub fn socket_owners(inodes: &HashSet<u64>, first_look: &[u32]) -> HashMap<u64, Vec<u32>> {
     let mut found: HashMap<u64, Vec<u32>> = HashMap::new();
     if inodes.is_empty() {
         return found;
@@ -246,7 +247,10 @@ mod tests {
     fn reads_itself_and_a_child() {
         let me = ProcessIdentity::read(std::process::id()).expect("self");
         assert!(me.is_ours());
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("sleep");
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
         let c = ProcessIdentity::read(child.id()).expect("child");
         assert_eq!(c.ppid(), me.pid());
         assert_eq!(c.argv(), ["sleep", "5"]);
@@ -270,7 +274,12 @@ mod tests {
     #[test]
     fn debug_masks_tokens() {
         let mut me = ProcessIdentity::read(std::process::id()).expect("self");
-        me.argv = vec!["python".into(), "-m".into(), "x".into(), "0123456789abcdef0123456789abcdef".into()];
+        me.argv = vec![
+            "python".into(),
+            "-m".into(),
+            "x".into(),
+            "0123456789abcdef0123456789abcdef".into(),
+        ];
         let dbg = format!("{me:?}");
         assert!(!dbg.contains("0123456789abcdef0123456789abcdef"), "{dbg}");
         assert!(dbg.contains("<token>"));

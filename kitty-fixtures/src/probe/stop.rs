@@ -21,7 +21,10 @@ pub struct StopPolicy {
 
 impl Default for StopPolicy {
     fn default() -> Self {
-        StopPolicy { term_grace: Duration::from_secs(2), kill_grace: Duration::from_secs(2) }
+        StopPolicy {
+            term_grace: Duration::from_secs(2),
+            kill_grace: Duration::from_secs(2),
+        }
     }
 }
 
@@ -69,7 +72,9 @@ fn ser_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Erro
 #[non_exhaustive]
 pub enum StopError {
     /// The pid now names a different process (or its command line changed): it was not signalled.
-    #[error("pid {pid} is no longer the process that was recorded (pid reused?); it was not signalled")]
+    #[error(
+        "pid {pid} is no longer the process that was recorded (pid reused?); it was not signalled"
+    )]
     IdentityChanged {
         /// The pid.
         pid: u32,
@@ -135,7 +140,13 @@ pub fn stop_process_group(
 ) -> Result<Stopped, StopError> {
     let started = Instant::now();
     let pid = expected.pid();
-    let gone = |signal, escalated, group| Stopped { pid, signal, escalated, group, elapsed: started.elapsed() };
+    let gone = |signal, escalated, group| Stopped {
+        pid,
+        signal,
+        escalated,
+        group,
+        elapsed: started.elapsed(),
+    };
     let pidfd = match sys::Pidfd::open(pid) {
         Ok(Some(fd)) => fd,
         Ok(None) => return Ok(gone(None, false, false)),
@@ -158,7 +169,10 @@ pub fn stop_process_group(
             signal = StopSignal::Kill;
             escalated = true;
             if !pidfd.wait_exit(policy.kill_grace) {
-                return Err(StopError::Survived { pid, waited: started.elapsed() });
+                return Err(StopError::Survived {
+                    pid,
+                    waited: started.elapsed(),
+                });
             }
         }
     }
@@ -180,12 +194,20 @@ fn verify(expected: &ProcessIdentity) -> Result<Option<ProcessIdentity>, StopErr
         return Err(StopError::IdentityChanged { pid });
     }
     if !now.is_ours() {
-        return Err(StopError::NotOurs { pid, uid: now.uid() });
+        return Err(StopError::NotOurs {
+            pid,
+            uid: now.uid(),
+        });
     }
     Ok(Some(now))
 }
 
-fn send(pidfd: &sys::Pidfd, who: &ProcessIdentity, group: bool, sig: libc::c_int) -> Result<(), StopError> {
+fn send(
+    pidfd: &sys::Pidfd,
+    who: &ProcessIdentity,
+    group: bool,
+    sig: libc::c_int,
+) -> Result<(), StopError> {
     let pid = who.pid();
     let r = if group {
         // The leader is alive (we hold its pidfd and just verified it), so its
@@ -214,7 +236,12 @@ fn sockets_of(pid: u32, group: bool) -> HashSet<u64> {
 }
 
 /// Waits until none of `held` (the sockets the group had) listens on `port`.
-fn wait_port_closed(pid: u32, port: u16, held: &HashSet<u64>, limit: Duration) -> Result<(), StopError> {
+fn wait_port_closed(
+    pid: u32,
+    port: u16,
+    held: &HashSet<u64>,
+    limit: Duration,
+) -> Result<(), StopError> {
     if held.is_empty() {
         return Ok(());
     }
@@ -229,7 +256,11 @@ fn wait_port_closed(pid: u32, port: u16, held: &HashSet<u64>, limit: Duration) -
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(StopError::PortStillHeld { pid, port, waited: limit });
+            return Err(StopError::PortStillHeld {
+                pid,
+                port,
+                waited: limit,
+            });
         }
         std::thread::sleep(Duration::from_millis(5));
     }

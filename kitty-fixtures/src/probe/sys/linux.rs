@@ -95,7 +95,10 @@ fn read_dump(
             let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
             let kind = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
             if len < NLMSG_HDR || len > rest.len() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink message"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "short netlink message",
+                ));
             }
             match kind as i32 {
                 libc::NLMSG_DONE => return Ok(()),
@@ -119,8 +122,14 @@ fn read_dump(
                                 IpAddr::V6(Ipv6Addr::from(a))
                             };
                             let uid = u32::from_ne_bytes(msg[64..68].try_into().expect("4 bytes"));
-                            let inode = u32::from_ne_bytes(msg[68..72].try_into().expect("4 bytes"));
-                            out.push(RawListener { port, addr, inode: u64::from(inode), uid });
+                            let inode =
+                                u32::from_ne_bytes(msg[68..72].try_into().expect("4 bytes"));
+                            out.push(RawListener {
+                                port,
+                                addr,
+                                inode: u64::from(inode),
+                                uid,
+                            });
                         }
                     }
                 }
@@ -139,7 +148,11 @@ fn proc_net_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<RawListener>
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        out.extend(text.lines().skip(1).filter_map(|l| parse_proc_net_line(l, v6, keep)));
+        out.extend(
+            text.lines()
+                .skip(1)
+                .filter_map(|l| parse_proc_net_line(l, v6, keep)),
+        );
     }
     Ok(out)
 }
@@ -162,7 +175,9 @@ fn parse_proc_net_line(line: &str, v6: bool, keep: &dyn Fn(u16) -> bool) -> Opti
         }
         IpAddr::V6(Ipv6Addr::from(a))
     } else {
-        IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(addr_hex, 16).ok()?.to_ne_bytes()))
+        IpAddr::V4(Ipv4Addr::from(
+            u32::from_str_radix(addr_hex, 16).ok()?.to_ne_bytes(),
+        ))
     };
     Some(RawListener {
         port,
@@ -275,7 +290,11 @@ impl Pidfd {
         let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
         if r < 0 {
             let err = io::Error::last_os_error();
-            return if err.raw_os_error() == Some(libc::ESRCH) { Ok(None) } else { Err(err) };
+            return if err.raw_os_error() == Some(libc::ESRCH) {
+                Ok(None)
+            } else {
+                Err(err)
+            };
         }
         // SAFETY: the kernel handed us a fresh descriptor.
         Ok(Some(Pidfd(unsafe { OwnedFd::from_raw_fd(r as i32) })))
@@ -293,7 +312,11 @@ impl Pidfd {
                 0,
             )
         };
-        if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     /// Waits until the process has exited (zombie or reaped) or `timeout` passes.
@@ -302,7 +325,11 @@ impl Pidfd {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut pfd = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd: self.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             let ms = left.as_millis().min(i32::MAX as u128) as i32;
             // SAFETY: one valid pollfd.
             let r = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -357,7 +384,16 @@ pub(crate) fn wait_child(pid: u32) -> io::Result<i32> {
 /// spawning thread dies, and bail out if that already happened.
 pub(crate) fn die_with_parent(parent: u32) -> io::Result<()> {
     // SAFETY: prctl with an integer argument.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } < 0 {
+    if unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: getppid cannot fail.
@@ -404,9 +440,13 @@ mod tests {
 
     #[test]
     fn stat_with_spaces_and_parens_in_the_name() {
-        let line = b"4242 (py (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let line =
+            b"4242 (py (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         let s = parse_stat(line).expect("parses");
-        assert_eq!((s.state, s.ppid, s.pgid, s.sid, s.start_ticks), ('S', 1, 4242, 4242, 987654));
+        assert_eq!(
+            (s.state, s.ppid, s.pgid, s.sid, s.start_ticks),
+            ('S', 1, 4242, 4242, 987654)
+        );
         assert!(parse_stat(b"garbage").is_none());
     }
 
