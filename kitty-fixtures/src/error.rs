@@ -21,7 +21,9 @@ pub enum Error {
     SpecKittyNotFound,
 
     /// `KITTY_SPEC_KITTY` (or the builder) names something that is not a file.
-    #[error("spec-kitty executable {path} does not exist (from {source_name}); {INSTALL_HINT}")]
+    #[error(
+        "spec-kitty executable {path} does not exist (from {source_name}): set KITTY_SPEC_KITTY to the `spec-kitty` executable or put it on PATH; {INSTALL_HINT}"
+    )]
     SpecKittyMissing {
         /// The path given.
         path: PathBuf,
