@@ -269,7 +269,8 @@ pub struct StoppedDashboard {
 pub struct StopReport {
     /// Each dashboard stopped.
     pub stopped: Vec<StoppedDashboard>,
-    /// Whether a stale `.kittify/.dashboard` was removed.
+    /// Whether `.kittify/.dashboard` was there when the stop began and is gone
+    /// now (removed with the dashboard it named, or as a stale file).
     pub removed_dashboard_file: bool,
     /// The whole stop.
     pub elapsed: Duration,
@@ -577,6 +578,8 @@ impl KittyProject {
     pub fn stop_dashboards(&self) -> Result<StopReport, Error> {
         let began = Instant::now();
         let mut report = StopReport::default();
+        let file = DashboardFile::path_in(&self.path);
+        let had_file = file.symlink_metadata().is_ok();
         let mut errors: Vec<StopError> = Vec::new();
         for entry in registry::take_where(|e| e.project == self.id) {
             let port = entry.port;
@@ -592,10 +595,10 @@ impl KittyProject {
                 Err(e) => errors.push(e),
             }
         }
-        let file = DashboardFile::path_in(&self.path);
         if errors.is_empty() && file.is_file() {
-            report.removed_dashboard_file = fs::remove_file(&file).is_ok();
+            let _ = fs::remove_file(&file);
         }
+        report.removed_dashboard_file = had_file && file.symlink_metadata().is_err();
         report.elapsed = began.elapsed();
         match errors.len() {
             0 => Ok(report),
