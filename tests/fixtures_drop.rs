@@ -1,0 +1,387 @@
+//! Guarantee 1 of issue 3, with the real dashboard: dropping a project stops
+//! every dashboard serving it (started or adopted), reaps the process group,
+//! checks the port is free, removes `.kittify/.dashboard`, and only then
+//! deletes the temp dir; on return, failed assertion, panic, `#[should_panic]`
+//! and with the rstest fixtures.
+//!
+//! Ports: 9270-9279 (see tests/fixtures_support).
+
+mod common;
+mod fixtures_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use fixtures_support::*;
+use kitty_fixtures::probe::{DashboardFile, ProcessIdentity, ProcessTree, StopSignal};
+use kitty_fixtures::{KittyProject, Origin, ServedProject, kitty_project, kitty_served_project};
+use rstest::rstest;
+
+const WINDOW: &str = "9270-9279";
+
+fn project() -> KittyProject {
+    KittyProject::builder()
+        .ports(WINDOW.parse().expect("ports"))
+        .build()
+        .expect("project")
+}
+
+/// One look at everything the drop order is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sample {
+    alive: Vec<bool>,
+    port_held: Vec<bool>,
+    file: bool,
+    dir: bool,
+}
+
+/// Reads the facts in the reverse of the order the drop must change them
+/// (dir, file, ports, processes): each step is final (a stopped process does
+/// not come back), so a sample can only show an order violation that really
+/// happened, never one made up by the time between its reads.
+fn sample(ids: &[ProcessIdentity], ports: &[u16], dir: &Path) -> Sample {
+    let dir_exists = dir.exists();
+    let file = DashboardFile::path_in(dir).exists();
+    let port_held = ports.iter().map(|p| port_held(*p)).collect();
+    let alive = ids.iter().map(ProcessIdentity::is_still_alive).collect();
+    Sample {
+        alive,
+        port_held,
+        file,
+        dir: dir_exists,
+    }
+}
+
+/// Drops `project` while another thread samples, as fast as it can, whether
+/// each dashboard runs, each port is held, `.kittify/.dashboard` and the dir
+/// exist. Returns the samples in order (the first taken before the drop, the
+/// last after it).
+fn watch_drop(project: KittyProject, ids: &[ProcessIdentity], ports: &[u16]) -> Vec<Sample> {
+    let dir = project.path().to_path_buf();
+    let done = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(Barrier::new(2));
+    let sampler = {
+        let (ids, ports, dir, done, go) = (
+            ids.to_vec(),
+            ports.to_vec(),
+            dir.clone(),
+            done.clone(),
+            go.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut out = vec![sample(&ids, &ports, &dir)];
+            go.wait();
+            while !done.load(Ordering::SeqCst) {
+                out.push(sample(&ids, &ports, &dir));
+            }
+            out.push(sample(&ids, &ports, &dir));
+            out
+        })
+    };
+    go.wait();
+    drop(project);
+    done.store(true, Ordering::SeqCst);
+    sampler.join().expect("sampler")
+}
+
+#[test]
+fn drop_stops_reaps_and_frees_before_the_file_and_the_dir_go() {
+    common::export_spec_kitty();
+    let project = project();
+    let mut cleanup = Cleanup::new();
+    // Two dashboards on one project: the file names the second.
+    let a = project.start_dashboard().expect("first dashboard");
+    let ida = cleanup.process(a.pid(), Some(a.port()));
+    let b = project.start_dashboard().expect("second dashboard");
+    let idb = cleanup.process(b.pid(), Some(b.port()));
+    assert_ne!(a.port(), b.port());
+    let file = DashboardFile::read(project.path())
+        .expect("readable")
+        .expect("written");
+    assert_eq!((file.port, file.pid), (b.port(), Some(b.pid())));
+    let dir = project.path().to_path_buf();
+
+    let samples = watch_drop(project, &[ida.clone(), idb.clone()], &[a.port(), b.port()]);
+
+    let first = samples.first().expect("a sample");
+    assert_eq!(
+        first,
+        &Sample {
+            alive: vec![true, true],
+            port_held: vec![true, true],
+            file: true,
+            dir: true
+        }
+    );
+    for s in &samples {
+        let all_down = s.alive.iter().chain(&s.port_held).all(|x| !x);
+        assert!(
+            s.dir || all_down,
+            "the dir was deleted before every dashboard was stopped: {s:?}"
+        );
+        // The file names the second dashboard: it goes only after that one is stopped and its port free.
+        assert!(
+            s.file || !s.dir || (!s.alive[1] && !s.port_held[1]),
+            "the file went first: {s:?}"
+        );
+    }
+    let last = samples.last().expect("a sample");
+    assert_eq!(
+        last,
+        &Sample {
+            alive: vec![false, false],
+            port_held: vec![false, false],
+            file: false,
+            dir: false
+        }
+    );
+    for id in [&ida, &idb] {
+        assert!(reaped(id.pid()), "pid {} not reaped", id.pid());
+        assert!(
+            ProcessTree::read().group_members(id.pid()).is_empty(),
+            "group {} not empty",
+            id.pid()
+        );
+    }
+    eprintln!("drop order held over {} samples", samples.len());
+    common::assert_no_dashboard_under(&dir);
+    assert!(port_free(a.port()) && port_free(b.port()));
+}
+
+#[test]
+fn stop_dashboards_reports_what_it_stopped_and_the_project_starts_again() {
+    common::export_spec_kitty();
+    let project = project();
+    let mut cleanup = Cleanup::new();
+    let d = project.start_dashboard().expect("dashboard");
+    let id = cleanup.process(d.pid(), Some(d.port()));
+    assert_eq!(project.dashboards(), vec![d.clone()]);
+    assert_eq!(d.origin(), Origin::Started);
+
+    let report = project.stop_dashboards().expect("stop");
+    assert_eq!(report.stopped.len(), 1, "{report:?}");
+    let s = &report.stopped[0];
+    assert_eq!(
+        (s.pid, s.port, s.signal, s.escalated, s.origin),
+        (
+            d.pid(),
+            Some(d.port()),
+            Some(StopSignal::Term),
+            false,
+            Origin::Started
+        )
+    );
+    assert!(report.elapsed >= s.elapsed);
+    assert!(report.removed_dashboard_file, "{report:?}");
+    assert!(!has_dashboard_file(project.path()));
+    assert!(reaped(d.pid()));
+    assert_stopped(&id, d.port());
+    assert!(
+        project.path().is_dir(),
+        "stop_dashboards must not delete the project"
+    );
+    assert!(project.dashboards().is_empty());
+
+    // Nothing is left reserved: a new dashboard starts (on the freed port or another).
+    let again = project.start_dashboard().expect("restart");
+    let id2 = cleanup.process(again.pid(), Some(again.port()));
+    let dir = project.path().to_path_buf();
+    drop(project);
+    assert_stopped(&id2, again.port());
+    assert!(!dir.exists());
+    assert!(port_free(d.port()));
+}
+
+#[test]
+fn keep_keeps_the_dir_but_still_stops_the_dashboard() {
+    common::export_spec_kitty();
+    let project = KittyProject::builder()
+        .ports(WINDOW.parse().expect("ports"))
+        .keep(true)
+        .build()
+        .expect("project");
+    let mut cleanup = Cleanup::new();
+    cleanup.dir(project.path());
+    cleanup.dir(project.home());
+    let d = project.start_dashboard().expect("dashboard");
+    let id = cleanup.process(d.pid(), Some(d.port()));
+    let dir = project.path().to_path_buf();
+    drop(project);
+    assert_stopped(&id, d.port());
+    assert!(dir.join(".kittify").is_dir(), "keep(true) deleted the dir");
+    assert!(
+        !has_dashboard_file(&dir),
+        ".kittify/.dashboard survived the stop"
+    );
+    common::assert_no_dashboard_under(&dir);
+}
+
+// --- Every way a test function can end, in a real test harness -------------
+//
+// Each scenario below runs alone in a child process (this binary, re-executed
+// with KITTY_PORTS set to this file's window); it prints its dashboard, waits
+// until the outer test has recorded it (stdin closed), then ends its own way. The outer test checks, after the child has exited, that
+// the dashboard is gone, its port free and the dir deleted: only `Drop`
+// deletes the dir (the at-exit hook stops dashboards but deletes nothing), so
+// a deleted dir proves the drop ran.
+
+#[rstest]
+#[ignore = "scenario: run by drop_runs_however_the_test_ends in a child process"]
+fn scenario_drop_on_return(kitty_served_project: ServedProject) {
+    if !scenario_is("scenario_drop_on_return") {
+        return;
+    }
+    report(&kitty_served_project.dashboard, kitty_served_project.path());
+    hold();
+}
+
+#[rstest]
+#[ignore = "scenario: run by drop_runs_however_the_test_ends in a child process"]
+fn scenario_drop_on_failed_assertion(kitty_project: KittyProject) {
+    if !scenario_is("scenario_drop_on_failed_assertion") {
+        return;
+    }
+    let d = kitty_project.start_dashboard().expect("dashboard");
+    report(&d, kitty_project.path());
+    hold();
+    assert_eq!(d.port(), 1, "this assertion fails on purpose");
+}
+
+#[test]
+#[ignore = "scenario: run by drop_runs_however_the_test_ends in a child process"]
+fn scenario_drop_on_panic() {
+    if !scenario_is("scenario_drop_on_panic") {
+        return;
+    }
+    let project = KittyProject::new().expect("project");
+    let d = project.start_dashboard().expect("dashboard");
+    report(&d, project.path());
+    hold();
+    panic!("this test panics on purpose");
+}
+
+#[rstest]
+#[ignore = "scenario: run by drop_runs_however_the_test_ends in a child process"]
+#[should_panic(expected = "on purpose")]
+fn scenario_drop_on_should_panic(kitty_served_project: ServedProject) {
+    if !scenario_is("scenario_drop_on_should_panic") {
+        panic!("on purpose (not a scenario run)");
+    }
+    report(&kitty_served_project.dashboard, kitty_served_project.path());
+    hold();
+    panic!("this test panics on purpose");
+}
+
+#[rstest]
+#[case::on_return("scenario_drop_on_return", true)]
+#[case::failed_assertion("scenario_drop_on_failed_assertion", false)]
+#[case::panic("scenario_drop_on_panic", false)]
+#[case::should_panic("scenario_drop_on_should_panic", true)]
+fn drop_runs_however_the_test_ends(#[case] scenario: &str, #[case] passes: bool) {
+    common::export_spec_kitty();
+    let mut cleanup = Cleanup::new();
+    let mut child = Scenario::spawn(scenario, &[("KITTY_PORTS", WINDOW)]);
+    let r = child.next_report();
+    let id = cleanup.process(r.pid, Some(r.port));
+    cleanup.dir(&r.dir);
+    assert!(id.is_still_alive() && port_held(r.port));
+    child.release();
+    let status = child.wait();
+    assert_eq!(
+        status.success(),
+        passes,
+        "{scenario} ended with {}:\n{}",
+        describe(status),
+        child.output()
+    );
+    assert!(
+        !child.output().contains("kitty-fixtures:"),
+        "the fixture complained:\n{}",
+        child.output()
+    );
+    assert_stopped(&id, r.port);
+    assert!(
+        !r.dir.exists(),
+        "{} was not deleted: the drop did not run",
+        r.dir.display()
+    );
+    common::assert_no_dashboard_under(&r.dir);
+}
+
+// --- Adopted dashboards ----------------------------------------------------
+
+#[test]
+fn adopts_and_stops_a_dashboard_started_by_the_spec_kitty_cli() {
+    common::export_spec_kitty();
+    let project = project();
+    let mut cleanup = Cleanup::new();
+    let (status, out) = run_with_deadline(
+        &mut project.spec_kitty(["dashboard", "--port", "9277"]),
+        Duration::from_secs(60),
+    );
+    // Whatever happened, stop what it started.
+    for d in common::dashboards_under(project.path()) {
+        cleanup.process(d.identity.pid(), d.command.port);
+    }
+    assert!(
+        status.success(),
+        "spec-kitty dashboard: {}\n{out}",
+        describe(status)
+    );
+    let found = project.dashboards();
+    assert_eq!(found.len(), 1, "{found:?}\n{out}");
+    let d = &found[0];
+    assert_eq!(d.origin(), Origin::Adopted);
+    assert_ne!(d.port(), 0, "{d:?}");
+    let file = DashboardFile::read(project.path())
+        .expect("readable")
+        .expect("spec-kitty wrote it");
+    assert_eq!((file.port, file.pid), (d.port(), Some(d.pid())));
+    let id = identity(d.pid());
+    let dir = project.path().to_path_buf();
+
+    drop(project);
+    assert_stopped(&id, d.port());
+    assert!(!dir.exists());
+    common::assert_no_dashboard_under(&dir);
+}
+
+#[test]
+fn stops_a_dashboard_whose_command_line_names_the_dir_and_spares_the_others() {
+    common::export_spec_kitty();
+    let project = project();
+    let elsewhere = temp_root("kitty-e2e-drop-");
+    let other = bare_project(elsewhere.path(), "other");
+    let mut cleanup = Cleanup::new();
+    let mine = spawn_detached_dashboard(project.path(), 9278, project.home());
+    let mine_id = cleanup.process(mine, Some(9278));
+    let theirs = spawn_detached_dashboard(&other, 9279, elsewhere.path());
+    let theirs_id = cleanup.process(theirs, Some(9279));
+    assert_ne!(
+        mine_id.ppid(),
+        std::process::id(),
+        "not a leak: still our child"
+    );
+
+    let found = project.dashboards();
+    assert_eq!(
+        found
+            .iter()
+            .map(|d| (d.pid(), d.port(), d.origin()))
+            .collect::<Vec<_>>(),
+        vec![(mine, 9278, Origin::Adopted)]
+    );
+    let dir: PathBuf = project.path().to_path_buf();
+    drop(project);
+    assert_stopped(&mine_id, 9278);
+    assert!(!dir.exists());
+    assert!(
+        theirs_id.is_still_alive() && port_held(9279),
+        "a dashboard of another project was stopped"
+    );
+    drop(cleanup);
+    common::assert_no_dashboard_under(elsewhere.path());
+    assert!(port_free(9278) && port_free(9279));
+}
