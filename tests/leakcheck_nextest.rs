@@ -424,3 +424,143 @@ run-wrapper = "kitty-wrap"
     assert_window_empty(window);
     common::assert_no_dashboard_under(root.path());
 }
+
+/// `cargo nextest archive` on the build machine, `--archive-file` in another
+/// checkout: the wrapper travels in the archive (`archive.include`) and is
+/// found relative to the extracted target dir (`relative-to = "target"`).
+#[test]
+fn an_archive_run_elsewhere_still_blames_the_leaking_test() {
+    let window = "9318-9319";
+    let root = temp_root("kitty-archive-");
+    let home = root.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let mini = common::MiniCrate::new("mini_archived", MINI_TESTS);
+
+    // The wrapper binary, copied under the (shared) target dir in a directory of this test's own.
+    let target = common::MiniCrate::shared_target();
+    let own = format!("kitty-leakcheck-{}", std::process::id());
+    let bin_dir = target.join(&own);
+    std::fs::create_dir_all(&bin_dir).expect("bin dir");
+    std::fs::copy(
+        common::leakcheck_bin(),
+        bin_dir.join("cargo-kitty-leakcheck"),
+    )
+    .expect("copy the wrapper");
+    let config = format!(
+        r#"experimental = ["setup-scripts", "wrapper-scripts"]
+
+[scripts.setup.kitty-snapshot]
+command = {{ command-line = "{own}/cargo-kitty-leakcheck snapshot --ports {window}", relative-to = "target" }}
+
+[scripts.wrapper.kitty-wrap]
+command = {{ command-line = "{own}/cargo-kitty-leakcheck wrap --", relative-to = "target" }}
+
+[[profile.default.scripts]]
+filter = "all()"
+setup = "kitty-snapshot"
+run-wrapper = "kitty-wrap"
+
+[profile.default.archive]
+include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-missing = "error" }}]
+"#
+    );
+    std::fs::create_dir_all(mini.path().join(".config")).expect(".config");
+    std::fs::write(mini.path().join(".config/nextest.toml"), config).expect("nextest.toml");
+
+    let archive = root.path().join("tests.tar.zst");
+    let archive_arg = archive.to_str().expect("utf-8 path");
+    let o = mini
+        .cargo(&["nextest", "archive", "--archive-file", archive_arg])
+        .output()
+        .expect("archive");
+    assert!(o.status.success(), "{}", show(&o));
+    // The build machine's copy is gone: only the archive's can run.
+    std::fs::remove_dir_all(&bin_dir).expect("remove the wrapper");
+
+    // "Another machine": the same sources elsewhere, no target dir.
+    let checkout = root.path().join("checkout");
+    for rel in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src/lib.rs",
+        "tests/it.rs",
+        ".config/nextest.toml",
+    ] {
+        let to = checkout.join(rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("dir");
+        std::fs::copy(mini.path().join(rel), to).expect("copy the sources");
+    }
+    let extract = root.path().join("extract");
+    std::fs::create_dir_all(&extract).expect("extract dir");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args([
+        "nextest",
+        "run",
+        "--no-fail-fast",
+        "--test-threads",
+        "4",
+        "--color",
+        "never",
+        "--archive-file",
+    ])
+    .arg(&archive)
+    .arg("--workspace-remap")
+    .arg(&checkout)
+    .arg("--extract-to")
+    .arg(&extract)
+    .current_dir(&checkout)
+    .env("KITTY_SPEC_KITTY", common::spec_kitty())
+    .env("HOME", &home)
+    .env("SPEC_KITTY_HOME", &home)
+    .env("MINI_ROOT", root.path())
+    .env("MINI_PORT_BASE", "9318")
+    .env_remove("CARGO_TARGET_DIR")
+    .env_remove("KITTY_PORTS")
+    .env_remove("KITTY_LEAKCHECK_BASELINE")
+    .stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("NEXTEST_") {
+            cmd.env_remove(k);
+        }
+    }
+    let o = cmd.output().expect("cargo nextest run --archive-file");
+    assert_eq!(
+        o.status.code(),
+        Some(NextestExitCode::TEST_RUN_FAILED),
+        "{}",
+        show(&o)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let failed: BTreeSet<&str> = all
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("FAIL ["))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(
+        failed,
+        BTreeSet::from(["leaks_a_dashboard"]),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        all.contains("test: leaks_a_dashboard in mini_archived::it"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        all.contains(&format!(
+            "{}/target/{own}/cargo-kitty-leakcheck",
+            extract.display()
+        )),
+        "{}",
+        show(&o)
+    );
+
+    assert_window_empty(window);
+    common::assert_no_dashboard_under(root.path());
+}
