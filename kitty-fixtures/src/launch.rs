@@ -229,9 +229,17 @@ pub(crate) fn wait_ready(
     Err(NotReady::Timeout)
 }
 
-/// A port other than `port` on which `pid` listens, if any.
+/// A port other than `port` on which `pid`, or a member of the process group
+/// it leads, listens, if any. The group counts because an interpreter shim
+/// (pyenv's `python3`) forks the real Python, which then holds the socket.
 fn listening_elsewhere(pid: u32, port: u16) -> Option<u16> {
-    let mine: std::collections::HashSet<u64> = probe::sys::socket_inodes(pid).into_iter().collect();
+    let mut mine: std::collections::HashSet<u64> =
+        probe::sys::socket_inodes(pid).into_iter().collect();
+    for member in probe::ProcessTree::read().group_members(pid) {
+        if member != pid {
+            mine.extend(probe::sys::socket_inodes(member));
+        }
+    }
     if mine.is_empty() {
         return None;
     }

@@ -77,7 +77,8 @@ pub(crate) fn snapshot(project: u64) -> Vec<(ProcessIdentity, u16)> {
 /// Stops one entry: the group, then the port check, then its `.dashboard`, then
 /// the reservation is released.
 pub(crate) fn stop_entry(entry: Entry) -> Result<Stopped, StopError> {
-    let result = probe::stop_process_group(&entry.identity, Some(entry.port), entry.policy);
+    let identity = refreshed(&entry.identity);
+    let result = probe::stop_process_group(&identity, Some(entry.port), entry.policy);
     if result.is_ok() {
         probe::DashboardFile::remove_if_names(
             &entry.project_dir,
@@ -87,6 +88,25 @@ pub(crate) fn stop_entry(entry: Entry) -> Result<Stopped, StopError> {
     }
     drop(entry.reservation);
     result
+}
+
+/// The identity to stop `recorded` by. A dashboard we spawned is our child
+/// until we reap it, so its pid cannot be reused under us: when the process
+/// with that pid is still our child and started at the recorded time, it is
+/// the same process even if its command line changed since it was recorded
+/// (an interpreter shim that `exec`s the real Python, read before the exec).
+/// Anything else keeps the recorded identity, which the stop re-verifies.
+fn refreshed(recorded: &ProcessIdentity) -> ProcessIdentity {
+    match ProcessIdentity::read(recorded.pid()) {
+        Some(now)
+            if now.start_ticks() == recorded.start_ticks()
+                && now.uid() == recorded.uid()
+                && now.ppid() == std::process::id() =>
+        {
+            now
+        }
+        _ => recorded.clone(),
+    }
 }
 
 extern "C" fn stop_all_at_exit() {
