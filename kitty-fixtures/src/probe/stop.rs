@@ -123,8 +123,11 @@ pub enum StopError {
 /// 3. SIGTERM the group when the process leads it, else the process alone;
 /// 4. wait for exit on the pidfd (an event, not a sleep); after
 ///    `policy.term_grace`, check identity again and SIGKILL;
-/// 5. reap it if it is our child; if `port` is given, wait (5 ms polls of a
-///    0.1 ms netlink snapshot) until the sockets it held have closed.
+/// 5. reap it if it is our child; wait until the other members of its group
+///    (pinned by pidfds before the signal) are gone too, SIGKILLing any that
+///    outlive `policy.term_grace`;
+/// 6. if `port` is given, wait (5 ms polls of a 0.1 ms netlink snapshot)
+///    until the sockets it held have closed.
 ///
 /// ```no_run
 /// use kitty_fixtures::probe::{stop_process_group, ProcessIdentity, StopPolicy};
@@ -158,6 +161,11 @@ pub fn stop_process_group(
     };
     let group = now.leads_its_group();
     let held = sockets_of(pid, group);
+    let members = if group {
+        pinned_members(pid)
+    } else {
+        Vec::new()
+    };
 
     send(&pidfd, &now, group, libc::SIGTERM)?;
     let mut signal = StopSignal::Term;
@@ -177,10 +185,42 @@ pub fn stop_process_group(
         }
     }
     sys::reap_if_child(pid);
+    // The group is stopped when its other members are gone too (an
+    // interpreter shim's real Python, a forked helper). They got the group's
+    // signal; SIGKILL, through each one's own pidfd, any that outlive the grace.
+    for (member, fd) in &members {
+        if !fd.wait_exit(policy.term_grace) {
+            let _ = fd.send_signal(libc::SIGKILL);
+            signal = StopSignal::Kill;
+            escalated = true;
+            if !fd.wait_exit(policy.kill_grace) {
+                return Err(StopError::Survived {
+                    pid: *member,
+                    waited: started.elapsed(),
+                });
+            }
+        }
+        sys::reap_if_child(*member);
+    }
     if let Some(port) = port {
         wait_port_closed(pid, port, &held, policy.kill_grace)?;
     }
     Ok(gone(Some(signal), escalated, group))
+}
+
+/// The other members of the group `leader` leads, each pinned by a pidfd
+/// (opened while the leader is alive and verified, and checked to be in the
+/// group after opening, so a reused pid is never among them).
+fn pinned_members(leader: u32) -> Vec<(u32, sys::Pidfd)> {
+    ProcessTree::read()
+        .group_members(leader)
+        .into_iter()
+        .filter(|&m| m != leader)
+        .filter_map(|m| {
+            let fd = sys::Pidfd::open(m).ok()??;
+            (sys::read_stat(m).ok()?.pgid == leader).then_some((m, fd))
+        })
+        .collect()
 }
 
 /// `Ok(Some(fresh))` when `expected` is still alive and ours; `Ok(None)` when it
