@@ -434,12 +434,11 @@ impl KittyProject {
 
         let Some(identity) = ProcessIdentity::read(pid) else {
             let status = probe::reap_if_child(pid).or_else(|| probe::sys::wait_child(pid).ok());
-            return Err(start_failed(
-                port,
-                "it exited at once".into(),
-                status,
-                &log_path,
-            ));
+            let reason = match status {
+                Some(s) => format!("it exited at once ({})", describe_status(s)),
+                None => "it exited at once".into(),
+            };
+            return Err(start_failed(port, reason, status, &log_path));
         };
         let _ = reservation.record_dashboard(&identity);
         registry::register(Entry {
