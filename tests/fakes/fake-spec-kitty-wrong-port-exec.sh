@@ -1,0 +1,6 @@
+#!/bin/sh
+# FAKE python3 for a spec-kitty venv: a dashboard that binds @PORT@ instead of
+# the port it was given, exec()ing the listener (the command line changes).
+echo $$ >> "@PIDFILE@"
+echo "fake-spec-kitty: binding @PORT@ instead (exec)" >&2
+exec python3 -m http.server --bind 127.0.0.1 @PORT@

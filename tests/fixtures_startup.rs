@@ -1,0 +1,292 @@
+//! Guarantee 2 of issue 3: a dashboard is tracked from the moment it is
+//! spawned, not from its health check. A child that exits early, never binds,
+//! or binds the wrong port is stopped (its whole group) and reported with its
+//! exit status and the tail of its log; a `spec-kitty dashboard` CLI
+//! interrupted before it wrote `.kittify/.dashboard` leaves nothing behind
+//! once the project is dropped.
+//!
+//! The real dashboard cannot be made to fail on purpose, so the first three
+//! use FAKE interpreters from `tests/fakes/` (see its README); the interrupted
+//! CLI is the real spec-kitty.
+//!
+//! Ports: 9280-9289 (see tests/fixtures_support).
+
+mod common;
+mod fixtures_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fixtures_support::*;
+use kitty_fixtures::probe::ProcessIdentity;
+use kitty_fixtures::{Error, KittyProject, Origin};
+
+/// A fake spec-kitty venv whose `python3` is `tests/fakes/<fake>`.
+struct FakeVenv {
+    dir: tempfile::TempDir,
+}
+
+impl FakeVenv {
+    fn new(fake: &str, port: u16) -> FakeVenv {
+        let dir = temp_root("kitty-e2e-fake-venv-");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("bin");
+        let source = common::workspace_root().join("tests/fakes").join(fake);
+        let text = std::fs::read_to_string(&source)
+            .expect("fake script")
+            .replace("@PIDFILE@", &dir.path().join("pids").display().to_string())
+            .replace("@PORT@", &port.to_string());
+        let python = bin.join("python3");
+        std::fs::write(&python, text).expect("write python3");
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let exe = bin.join("spec-kitty");
+        std::fs::write(
+            &exe,
+            format!("#!{}\n# fake spec-kitty console script\n", python.display()),
+        )
+        .expect("spec-kitty");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        FakeVenv { dir }
+    }
+
+    fn spec_kitty(&self) -> PathBuf {
+        self.dir.path().join("bin/spec-kitty")
+    }
+
+    /// Every pid the fake ran as (the shell and what it forked).
+    fn pids(&self) -> Vec<u32> {
+        std::fs::read_to_string(self.dir.path().join("pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+}
+
+fn project_with(fake: &FakeVenv, ports: &str) -> KittyProject {
+    KittyProject::builder()
+        .spec_kitty(fake.spec_kitty())
+        .ports(ports.parse().expect("ports"))
+        .start_timeout(Duration::from_secs(1))
+        .build()
+        .expect("project")
+}
+
+/// After a failed start: nothing the fake ran is left (the direct child is
+/// reaped, what it forked is gone), no port of `ports` is held, nothing is
+/// listed, no `.dashboard` was written. The error never shows a token.
+fn assert_nothing_left(project: &KittyProject, fake: &FakeVenv, ports: &[u16], err: &Error) {
+    let pids = fake.pids();
+    assert!(!pids.is_empty(), "the fake never ran");
+    assert!(
+        reaped(pids[0]),
+        "the spawned child {} was not reaped",
+        pids[0]
+    );
+    for pid in &pids {
+        assert!(
+            ProcessIdentity::read(*pid).is_none(),
+            "pid {pid} of the fake is still running"
+        );
+    }
+    for port in ports {
+        assert!(port_free(*port), "port {port} is still held");
+    }
+    assert!(
+        project.dashboards().is_empty(),
+        "{:?}",
+        project.dashboards()
+    );
+    assert!(!has_dashboard_file(project.path()));
+    let shown = format!("{err} {err:?}");
+    assert!(!shows_a_token(&shown), "a token is shown: {shown}");
+}
+
+#[test]
+fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
+    let fake = FakeVenv::new("fake-spec-kitty-exits-3.sh", 0);
+    let project = project_with(&fake, "9280-9281");
+    let err = project.start_dashboard().expect_err("the fake exits");
+    match &err {
+        Error::StartFailed {
+            port,
+            reason,
+            exit_status,
+            log_tail,
+        } => {
+            assert!((9280..=9281).contains(port), "{err}");
+            assert_eq!(*exit_status, Some(3), "{err}");
+            assert!(reason.contains("exit status 3"), "{reason}");
+            assert!(
+                log_tail.contains("cannot import specify_cli, exiting 3"),
+                "{log_tail}"
+            );
+            // The fake echoed its arguments, token included: the tail masks it.
+            assert!(
+                log_tail.contains("run_dashboard_server") && log_tail.contains("<token>"),
+                "{log_tail}"
+            );
+        }
+        other => panic!("expected StartFailed, got {other:?}"),
+    }
+    let shown = err.to_string();
+    assert!(
+        shown.contains("exit status 3")
+            && shown.contains("log tail")
+            && shown.contains("exiting 3"),
+        "{shown}"
+    );
+    assert_nothing_left(&project, &fake, &[9280, 9281], &err);
+}
+
+#[test]
+fn a_child_that_never_binds_is_stopped_with_its_group_and_reported() {
+    let fake = FakeVenv::new("fake-spec-kitty-never-binds.sh", 0);
+    let project = project_with(&fake, "9282");
+    let err = project.start_dashboard().expect_err("the fake never binds");
+    match &err {
+        Error::StartTimeout { port, log_tail, .. } => {
+            assert_eq!(*port, 9282);
+            assert!(log_tail.contains("hanging without binding"), "{log_tail}");
+        }
+        other => panic!("expected StartTimeout, got {other:?}"),
+    }
+    assert_eq!(fake.pids().len(), 2, "the shell and the sleep it forked");
+    assert_nothing_left(&project, &fake, &[9282], &err);
+}
+
+#[test]
+fn a_child_that_never_binds_and_execs_something_else_is_still_stopped() {
+    let fake = FakeVenv::new("fake-spec-kitty-never-binds-exec.sh", 0);
+    let project = project_with(&fake, "9283");
+    let err = project.start_dashboard().expect_err("the fake never binds");
+    assert!(
+        matches!(err, Error::StartTimeout { port: 9283, .. }),
+        "{err:?}"
+    );
+    assert_nothing_left(&project, &fake, &[9283], &err);
+}
+
+#[test]
+fn a_child_that_binds_the_wrong_port_is_stopped_and_reported() {
+    let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", 9286);
+    let project = KittyProject::builder()
+        .spec_kitty(fake.spec_kitty())
+        .ports("9284".parse().expect("ports"))
+        .start_timeout(Duration::from_secs(30))
+        .build()
+        .expect("project");
+    let err = project.start_dashboard().expect_err("the fake binds 9286");
+    match &err {
+        Error::StartFailed {
+            port: 9284,
+            reason,
+            log_tail,
+            ..
+        } => {
+            assert!(reason.contains("bound port 9286 instead"), "{reason}");
+            assert!(log_tail.contains("binding 9286 instead"), "{log_tail}");
+        }
+        other => panic!("expected StartFailed on 9284, got {other:?}"),
+    }
+    assert_nothing_left(&project, &fake, &[9284, 9286], &err);
+}
+
+#[test]
+fn a_child_that_execs_a_listener_on_the_wrong_port_is_stopped_and_reported() {
+    let fake = FakeVenv::new("fake-spec-kitty-wrong-port-exec.sh", 9287);
+    let project = KittyProject::builder()
+        .spec_kitty(fake.spec_kitty())
+        .ports("9285".parse().expect("ports"))
+        .start_timeout(Duration::from_secs(30))
+        .build()
+        .expect("project");
+    let err = project.start_dashboard().expect_err("the fake binds 9287");
+    match &err {
+        Error::StartFailed {
+            port: 9285, reason, ..
+        } => assert!(reason.contains("bound port 9287 instead"), "{reason}"),
+        other => panic!("expected StartFailed on 9285, got {other:?}"),
+    }
+    assert_nothing_left(&project, &fake, &[9285, 9287], &err);
+}
+
+#[test]
+fn an_interrupted_spec_kitty_dashboard_cli_leaves_nothing_once_the_project_is_dropped() {
+    common::export_spec_kitty();
+    let project = KittyProject::builder()
+        .ports("9288-9289".parse().expect("ports"))
+        .build()
+        .expect("project");
+    let dir: PathBuf = project.path().to_path_buf();
+    let mut cleanup = Cleanup::new();
+    let cli = project
+        .spec_kitty(["dashboard", "--port", "9288"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spec-kitty dashboard");
+    let cli_pid = cli.id();
+    let mut cli_guard = Cleanup::new();
+    let cli = cli_guard.child(cli);
+
+    // Interrupt the CLI as soon as its server child exists (the CLI then waits
+    // for health before it writes .dashboard).
+    let spawned = eventually(Duration::from_secs(60), || {
+        !common::dashboards_under(&dir).is_empty() || matches!(cli.try_wait(), Ok(Some(_)))
+    });
+    let found = common::dashboards_under(&dir);
+    for d in &found {
+        cleanup.process(d.identity.pid(), d.command.port);
+    }
+    assert!(
+        spawned.is_some() && found.len() == 1,
+        "the CLI spawned no dashboard: {found:?}"
+    );
+    let file_before = has_dashboard_file(&dir);
+    // SAFETY: kill(2) of our own unreaped child.
+    assert_eq!(
+        unsafe { libc::kill(cli_pid as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let status = {
+        let mut status = None;
+        eventually(Duration::from_secs(30), || {
+            status = cli.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status.expect("the CLI did not end after SIGINT")
+    };
+    assert!(
+        !status.success(),
+        "the CLI succeeded despite the interrupt: {}",
+        describe(status)
+    );
+    assert!(
+        !file_before && !has_dashboard_file(&dir),
+        "spec-kitty wrote .kittify/.dashboard before the interrupt; the test proves nothing"
+    );
+
+    // spec-kitty's bug: the server outlives its interrupted CLI, unrecorded.
+    let server = &found[0];
+    assert!(
+        server.identity.is_still_alive(),
+        "the server died with its CLI; nothing to prove"
+    );
+    let port = server.command.port.expect("port in the command line");
+    let listed = project.dashboards();
+    assert!(
+        listed
+            .iter()
+            .any(|d| d.pid() == server.identity.pid() && d.origin() == Origin::Adopted),
+        "{listed:?}"
+    );
+
+    drop(project);
+    assert_stopped(&server.identity, port);
+    assert!(!dir.exists());
+    common::assert_no_dashboard_under(&dir);
+}
