@@ -398,7 +398,7 @@ run-wrapper = "kitty-wrap"
         show(&o)
     );
     assert!(
-        all.contains("test: leaks_a_dashboard in mini_leaky::it"),
+        all.contains("test leaks_a_dashboard in mini_leaky::it leaked a dashboard"),
         "{}",
         show(&o)
     );
@@ -548,7 +548,7 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
         show(&o)
     );
     assert!(
-        all.contains("test: leaks_a_dashboard in mini_archived::it"),
+        all.contains("test leaks_a_dashboard in mini_archived::it leaked a dashboard"),
         "{}",
         show(&o)
     );

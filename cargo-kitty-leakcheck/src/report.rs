@@ -328,7 +328,12 @@ impl Report {
             list_listeners(&mut out, tag, "after", self.leaks.after.listeners());
         }
         for leak in &self.leaks.leaks {
-            describe_leak(&mut out, tag, style, leak);
+            if self.mode == ReportMode::Wrap && !verbose {
+                // nextest shows this under the failed test: one line per leak.
+                blame_line(&mut out, tag, style, leak);
+            } else {
+                describe_leak(&mut out, tag, style, leak);
+            }
         }
         let interrupted = self
             .interrupted_by
@@ -664,6 +669,23 @@ fn describe_leak(out: &mut String, tag: &str, style: &Style, leak: &Leak) {
         _ => text,
     };
     let _ = writeln!(out, "  {} {text}", style.dim("action:"));
+}
+
+/// One line naming the test, the port, the pid and the project (`wrap` mode).
+fn blame_line(out: &mut String, tag: &str, style: &Style, leak: &Leak) {
+    let test = match &leak.test {
+        Some(t) => {
+            let bin = t.binary_id.as_deref().map(|b| format!(" in {b}")).unwrap_or_default();
+            format!("test {}{bin} leaked a ", t.name.as_deref().unwrap_or("?"))
+        }
+        None => String::new(),
+    };
+    let project = match (&leak.project_dir, leak.project_exists) {
+        (Some(dir), Some(false)) => format!("; project {} (gone)", dir.display()),
+        (Some(dir), _) => format!("; project {}", dir.display()),
+        (None, _) => String::new(),
+    };
+    let _ = writeln!(out, "{tag} {} {test}{}{project}; {}", style.error("LEAK:"), headline(leak), action_text(&leak.action));
 }
 
 /// Escapes the message of a workflow command.
