@@ -233,7 +233,7 @@ fn scenario_drop_on_return(kitty_served_project: ServedProject) {
     if !scenario_is("scenario_drop_on_return") {
         return;
     }
-    report(&kitty_served_project.dashboard, kitty_served_project.path());
+    report(&kitty_served_project.dashboard, &kitty_served_project);
     hold();
 }
 
@@ -244,7 +244,7 @@ fn scenario_drop_on_failed_assertion(kitty_project: KittyProject) {
         return;
     }
     let d = kitty_project.start_dashboard().expect("dashboard");
-    report(&d, kitty_project.path());
+    report(&d, &kitty_project);
     hold();
     assert_eq!(d.port(), 1, "this assertion fails on purpose");
 }
@@ -257,7 +257,7 @@ fn scenario_drop_on_panic() {
     }
     let project = KittyProject::new().expect("project");
     let d = project.start_dashboard().expect("dashboard");
-    report(&d, project.path());
+    report(&d, &project);
     hold();
     panic!("this test panics on purpose");
 }
@@ -269,7 +269,7 @@ fn scenario_drop_on_should_panic(kitty_served_project: ServedProject) {
     if !scenario_is("scenario_drop_on_should_panic") {
         panic!("on purpose (not a scenario run)");
     }
-    report(&kitty_served_project.dashboard, kitty_served_project.path());
+    report(&kitty_served_project.dashboard, &kitty_served_project);
     hold();
     panic!("this test panics on purpose");
 }
@@ -286,6 +286,7 @@ fn drop_runs_however_the_test_ends(#[case] scenario: &str, #[case] passes: bool)
     let r = child.next_report();
     let id = cleanup.process(r.pid, Some(r.port));
     cleanup.dir(&r.dir);
+    cleanup.dir(&r.home);
     assert!(id.is_still_alive() && port_held(r.port));
     child.release();
     let status = child.wait();

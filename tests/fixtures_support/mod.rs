@@ -149,42 +149,42 @@ pub struct Report {
     pub pid: u32,
     /// Its port.
     pub port: u16,
+    /// The project's isolated spec-kitty home.
+    pub home: PathBuf,
     /// The project dir.
     pub dir: PathBuf,
 }
 
-/// Prints the [`Report`] line of a dashboard (never its token).
-pub fn report(dashboard: &kitty_fixtures::Dashboard, dir: &Path) {
+/// Prints the [`Report`] line of a dashboard of `project` (never its token).
+pub fn report(dashboard: &kitty_fixtures::Dashboard, project: &kitty_fixtures::KittyProject) {
     println!(
-        "{REPORT} pid={} port={} dir={}",
+        "{REPORT} pid={} port={} home={} dir={}",
         dashboard.pid(),
         dashboard.port(),
-        dir.display()
+        project.home().display(),
+        project.path().display()
     );
 }
 
 fn parse_report(line: &str) -> Option<Report> {
     // libtest may have printed `test name ... ` on the same line first.
     let rest = line[line.find(REPORT)? + REPORT.len()..].trim();
+    let (head, dir) = rest.split_once(" dir=")?;
+    let (head, home) = head.split_once(" home=")?;
     let mut pid = None;
     let mut port = None;
-    let mut dir = None;
-    for (i, part) in rest.split(' ').enumerate() {
+    for part in head.split(' ') {
         if let Some(v) = part.strip_prefix("pid=") {
             pid = v.parse().ok();
         } else if let Some(v) = part.strip_prefix("port=") {
             port = v.parse().ok();
-        } else if part.starts_with("dir=") {
-            // The dir is last and may hold spaces.
-            let all: Vec<&str> = rest.split(' ').collect();
-            dir = Some(PathBuf::from(all[i..].join(" ").trim_start_matches("dir=")));
-            break;
         }
     }
     Some(Report {
         pid: pid?,
         port: port?,
-        dir: dir?,
+        home: home.into(),
+        dir: dir.into(),
     })
 }
 
