@@ -1,0 +1,396 @@
+//! Guarantee 4 of issue 3: ports.
+//!
+//! - Projects in parallel, in one process (threads) and across processes,
+//!   never get the same port.
+//! - A range full of orphans (project dir deleted, or reserving owner dead) is
+//!   swept and the start succeeds.
+//! - A range full of live dashboards, unrecorded dashboards of existing
+//!   projects, dashboards whose recorded identity does not match, and foreign
+//!   listeners is an error naming the range and the holders, quickly, and
+//!   nothing is killed.
+//! - A `.kittify/.dashboard` naming an unrelated live process never gets it
+//!   signalled.
+//!
+//! Ports: 9300-9319, one sub-window per test (see tests/fixtures_support).
+
+mod common;
+mod fixtures_support;
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fixtures_support::*;
+use kitty_fixtures::ports::{Reservation, ReservationRecord, read_reservation, reservation_dir};
+use kitty_fixtures::probe::{DashboardFile, ProcessIdentity, fetch_health};
+use kitty_fixtures::{Error, KittyProject};
+
+fn project(ports: &str) -> KittyProject {
+    KittyProject::builder()
+        .ports(ports.parse().expect("ports"))
+        .build()
+        .expect("project")
+}
+
+// --- Parallel projects ------------------------------------------------------
+
+const PARALLEL: &str = "9300-9307";
+
+#[test]
+#[ignore = "scenario: run by parallel_projects_in_threads_and_processes_never_share_a_port in a child process"]
+fn scenario_ports_hold_one() {
+    if !scenario_is("scenario_ports_hold_one") {
+        return;
+    }
+    // KITTY_PORTS comes from the outer test: the env path of the port range.
+    let project = KittyProject::new().expect("project");
+    let d = project.start_dashboard().expect("dashboard");
+    report(&d, &project);
+    hold();
+}
+
+#[test]
+fn parallel_projects_in_threads_and_processes_never_share_a_port() {
+    common::export_spec_kitty();
+    let mut cleanup = Cleanup::new();
+    let mut children: Vec<Scenario> = (0..3)
+        .map(|_| Scenario::spawn("scenario_ports_hold_one", &[("KITTY_PORTS", PARALLEL)]))
+        .collect();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let p = project(PARALLEL);
+                let d = p.start_dashboard().expect("dashboard");
+                (p, d)
+            })
+        })
+        .collect();
+    let mine: Vec<(KittyProject, kitty_fixtures::Dashboard)> = threads
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    let mut all: Vec<(u32, u16, PathBuf)> = Vec::new();
+    for (p, d) in &mine {
+        cleanup.process(d.pid(), Some(d.port()));
+        all.push((d.pid(), d.port(), p.path().to_path_buf()));
+    }
+    for c in &mut children {
+        let r = c.next_report();
+        cleanup.process(r.pid, Some(r.port));
+        cleanup.dir(&r.dir);
+        cleanup.dir(&r.home);
+        all.push((r.pid, r.port, r.dir));
+    }
+
+    let ports: HashSet<u16> = all.iter().map(|(_, port, _)| *port).collect();
+    assert_eq!(
+        ports.len(),
+        all.len(),
+        "a port was handed out twice: {all:?}"
+    );
+    let window: kitty_fixtures::ports::PortSet = PARALLEL.parse().expect("ports");
+    for (pid, port, dir) in &all {
+        assert!(window.contains(*port), "{port} outside {PARALLEL}");
+        // Each answers for its own project (and so is not sharing a socket).
+        let h = fetch_health(*port, Duration::from_secs(5)).expect("health");
+        assert_eq!(
+            h.project_path.as_deref(),
+            Some(dir.as_path()),
+            "pid {pid} on {port}"
+        );
+        let state = read_reservation(*port).expect("a reservation record");
+        assert!(
+            state.owner_alive && state.record.dashboard_pid == Some(*pid),
+            "{port}: {:?}",
+            state.record
+        );
+    }
+
+    for c in &mut children {
+        c.release();
+        let status = c.wait();
+        assert!(status.success(), "{}\n{}", describe(status), c.output());
+    }
+    let dirs: Vec<PathBuf> = all.iter().map(|(_, _, d)| d.clone()).collect();
+    drop(mine);
+    for (_, port, dir) in &all {
+        assert!(port_free(*port), "port {port} still held");
+        assert!(!dir.exists(), "{} not deleted", dir.display());
+    }
+    for d in &dirs {
+        common::assert_no_dashboard_under(d);
+    }
+}
+
+// --- A range full of orphans -----------------------------------------------
+
+const ORPHANS: &str = "9308-9310";
+
+/// Reserves `KITTY_E2E_PORT` for `KITTY_E2E_DIR`, starts a detached dashboard
+/// there, records it in the reservation, prints it, and waits to be killed:
+/// its death releases the lock and leaves an orphan with a dead owner.
+#[test]
+#[ignore = "scenario: run by a_range_full_of_orphans_is_swept_and_the_start_succeeds in a child process"]
+fn scenario_ports_reserve_and_die() {
+    if !scenario_is("scenario_ports_reserve_and_die") {
+        return;
+    }
+    let port: u16 = std::env::var("KITTY_E2E_PORT")
+        .expect("port")
+        .parse()
+        .expect("port");
+    let dir = PathBuf::from(std::env::var("KITTY_E2E_DIR").expect("dir"));
+    let mut reservation = Reservation::try_acquire(port, &dir)
+        .expect("io")
+        .expect("port free");
+    let pid = spawn_detached_dashboard(&dir, port, &dir);
+    reservation
+        .record_dashboard(&identity(pid))
+        .expect("record");
+    println!(
+        "{REPORT} pid={pid} port={port} home={} dir={}",
+        dir.display(),
+        dir.display()
+    );
+    hold();
+}
+
+#[test]
+fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
+    common::export_spec_kitty();
+    let root = temp_root("kitty-e2e-orphans-");
+    let mut cleanup = Cleanup::new();
+    let gone = [
+        bare_project(root.path(), "gone-a"),
+        bare_project(root.path(), "gone-b"),
+    ];
+    let owned = bare_project(root.path(), "owner-died");
+
+    // Orphan 1: a test process reserved 9309, started a dashboard, and died.
+    let owner_env = [
+        ("KITTY_E2E_PORT", "9309"),
+        ("KITTY_E2E_DIR", owned.to_str().expect("utf-8")),
+    ];
+    let mut owner = Scenario::spawn("scenario_ports_reserve_and_die", &owner_env);
+    // Orphans 2 and 3: dashboards whose project dirs were deleted.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn_detached_dashboard(&gone[0], 9308, root.path()));
+        let b = s.spawn(|| spawn_detached_dashboard(&gone[1], 9310, root.path()));
+        (a.join().expect("a"), b.join().expect("b"))
+    });
+    let r = owner.next_report();
+    let orphans = [
+        cleanup.process(a, Some(9308)),
+        cleanup.process(r.pid, Some(9309)),
+        cleanup.process(b, Some(9310)),
+    ];
+    owner.signal(libc::SIGKILL, false);
+    owner.wait();
+    for g in &gone {
+        std::fs::remove_dir_all(g).expect("delete the project");
+    }
+    let state = read_reservation(9309).expect("the dead owner's record");
+    assert!(
+        !state.owner_alive && state.record.dashboard_pid == Some(r.pid),
+        "{state:?}"
+    );
+    assert!(owned.is_dir());
+    for o in &orphans {
+        assert!(o.is_still_alive());
+    }
+    assert!(
+        [9308, 9309, 9310].iter().all(|p| port_held(*p)),
+        "the range is not full"
+    );
+
+    let project = project(ORPHANS);
+    let d = project
+        .start_dashboard()
+        .expect("the orphans are swept, then the start succeeds");
+    let id = cleanup.process(d.pid(), Some(d.port()));
+    for o in &orphans {
+        assert!(!o.is_still_alive(), "orphan pid {} was not swept", o.pid());
+    }
+    assert_eq!(
+        fetch_health(d.port(), Duration::from_secs(5))
+            .expect("health")
+            .project_path
+            .as_deref(),
+        Some(project.path())
+    );
+    drop(project);
+    assert_stopped(&id, d.port());
+    assert_ports_free(ORPHANS);
+    common::assert_no_dashboard_under(root.path());
+}
+
+// --- A range full of things that are not orphans ----------------------------
+
+const FULL: &str = "9311-9314";
+
+/// Writes the reservation record of `port` by hand, with no lock held (so its
+/// owner reads as dead).
+fn write_stale_reservation(port: u16, record: &ReservationRecord) {
+    let dir = reservation_dir();
+    std::fs::create_dir_all(&dir).expect("reservation dir");
+    let path = dir.join(format!("{port}.lock"));
+    std::fs::write(&path, serde_json::to_vec(record).expect("json")).expect("write the record");
+}
+
+/// The pid of a process that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().expect("true");
+    let pid = c.id();
+    c.wait().expect("wait");
+    pid
+}
+
+#[test]
+fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them() {
+    common::export_spec_kitty();
+    let root = temp_root("kitty-e2e-full-");
+    let mut cleanup = Cleanup::new();
+    // 9311: a live dashboard of another project of this process.
+    let live = project("9311");
+    let live_d = live.start_dashboard().expect("live dashboard");
+    let live_id = cleanup.process(live_d.pid(), Some(9311));
+    // 9312: a listener that is not a dashboard at all.
+    let foreign = TcpListener::bind((Ipv4Addr::LOCALHOST, 9312)).expect("bind 9312");
+    // 9313: an unrecorded dashboard of an existing project (an interrupted start-up).
+    // 9314: a dashboard of an existing project whose reservation record names
+    //       its pid, with a dead owner, but another start time: the record is
+    //       about some earlier process with that pid, so it proves nothing.
+    let (unrecorded, reused) = (
+        bare_project(root.path(), "unrecorded"),
+        bare_project(root.path(), "reused"),
+    );
+    let (u, m) = std::thread::scope(|s| {
+        let u = s.spawn(|| spawn_detached_dashboard(&unrecorded, 9313, root.path()));
+        let m = s.spawn(|| spawn_detached_dashboard(&reused, 9314, root.path()));
+        (u.join().expect("u"), m.join().expect("m"))
+    });
+    let u_id = cleanup.process(u, Some(9313));
+    let m_id = cleanup.process(m, Some(9314));
+    write_stale_reservation(
+        9314,
+        &ReservationRecord {
+            port: 9314,
+            owner_pid: dead_pid(),
+            owner_start_ticks: 1,
+            dashboard_pid: Some(m),
+            dashboard_start_ticks: Some(m_id.start_ticks() + 1),
+            project_dir: reused.clone(),
+        },
+    );
+    let state = read_reservation(9314).expect("record");
+    assert!(!state.owner_alive);
+
+    let project = project(FULL);
+    let began = Instant::now();
+    let err = project
+        .start_dashboard()
+        .expect_err("the range is full of non-orphans");
+    let took = began.elapsed();
+    let shown = err.to_string();
+    match &err {
+        Error::PortRangeFull { range, holders } => {
+            assert_eq!(range.to_string(), FULL);
+            for (port, pid) in [
+                (9311, live_d.pid()),
+                (9312, std::process::id()),
+                (9313, u),
+                (9314, m),
+            ] {
+                assert!(
+                    holders.contains(&format!("{port} pid {pid}")),
+                    "{port} pid {pid} not named: {holders}"
+                );
+            }
+            assert!(
+                holders.contains(&format!("live dashboard of {}", live.path().display())),
+                "{holders}"
+            );
+        }
+        other => panic!("expected PortRangeFull, got {other:?}"),
+    }
+    assert!(shown.contains(FULL), "{shown}");
+    assert!(!shows_a_token(&shown), "{shown}");
+    // The guarantee is "within 2 s" (spec-kitty takes 32 s); a generous
+    // deadline keeps a loaded machine from failing the test; the time is printed.
+    eprintln!("PortRangeFull after {took:?}");
+    assert!(took < DEADLINE, "PortRangeFull took {took:?}");
+
+    // Nothing was killed.
+    for (id, port) in [(&live_id, 9311), (&u_id, 9313), (&m_id, 9314)] {
+        assert!(
+            id.is_still_alive() && port_held(port),
+            "the holder of {port} was stopped"
+        );
+    }
+    assert!(
+        TcpStream::connect((Ipv4Addr::LOCALHOST, 9312)).is_ok(),
+        "the foreign listener is gone"
+    );
+    assert_eq!(
+        fetch_health(9311, Duration::from_secs(5))
+            .expect("health")
+            .project_path
+            .as_deref(),
+        Some(live.path())
+    );
+    assert!(project.dashboards().is_empty() && !has_dashboard_file(project.path()));
+
+    drop(foreign);
+    drop(live);
+    assert_stopped(&live_id, 9311);
+    drop(cleanup);
+    assert_ports_free(FULL);
+    common::assert_no_dashboard_under(root.path());
+}
+
+// --- A .dashboard naming an unrelated process -------------------------------
+
+#[test]
+fn a_dashboard_file_naming_an_unrelated_process_never_gets_it_signalled() {
+    common::export_spec_kitty();
+    let mut guard = Cleanup::new();
+    let sleep = Command::new("sleep")
+        .arg("300")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("sleep");
+    let sleep_pid = sleep.id();
+    let sleep = guard.child(sleep);
+    let alive = |s: &mut std::process::Child| matches!(s.try_wait(), Ok(None));
+
+    // A project with no dashboard, whose file names the sleep (spec-kitty #4767:
+    // a stale pid now used by someone else).
+    let idle = project("9315-9316");
+    DashboardFile::new(9315, Some(random_token()), Some(sleep_pid))
+        .write(idle.path())
+        .expect("write");
+    assert!(idle.dashboards().is_empty());
+    let report = idle.stop_dashboards().expect("nothing to stop is fine");
+    assert!(report.stopped.is_empty(), "{report:?}");
+    drop(idle);
+    assert!(alive(sleep), "the sleep was signalled");
+
+    // A project with a real dashboard whose file was overwritten to name the sleep.
+    let mut cleanup = Cleanup::new();
+    let served = project("9315-9316");
+    let d = served.start_dashboard().expect("dashboard");
+    let id = cleanup.process(d.pid(), Some(d.port()));
+    DashboardFile::new(d.port(), Some(random_token()), Some(sleep_pid))
+        .write(served.path())
+        .expect("write");
+    let listed: Vec<u32> = served.dashboards().iter().map(|x| x.pid()).collect();
+    assert_eq!(listed, vec![d.pid()]);
+    let dir = served.path().to_path_buf();
+    drop(served);
+    assert_stopped(&id, d.port());
+    assert!(alive(sleep), "the sleep was signalled");
+    assert!(ProcessIdentity::read(sleep_pid).is_some());
+    common::assert_no_dashboard_under(&dir);
+}
