@@ -399,3 +399,102 @@ pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<i32> {
     emit(&report, common);
     Ok(report.exit_code())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory removed on drop (this crate has no tempfile dependency).
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let p = std::env::temp_dir().join(format!(
+                "kitty-leakcheck-test-{name}-{}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            TempDir(p)
+        }
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    #[test]
+    fn baselines_round_trip_and_bad_ones_are_one_line_errors() {
+        let dir = TempDir::new("baselines");
+        let good = Baseline {
+            schema_version: BASELINE_SCHEMA_VERSION,
+            tool: "cargo-kitty-leakcheck".into(),
+            tool_version: "0.1.0".into(),
+            ports: "9237-9337".into(),
+            run_id: Some("abc".into()),
+            listeners: vec![BaselineListener {
+                port: 9240,
+                addr: [127, 0, 0, 1].into(),
+                inode: 7,
+                uid: 1000,
+            }],
+            dashboards: vec![BaselineDashboard {
+                pid: 42,
+                start_ticks: 9,
+                port: Some(9240),
+                project_dir: "/p".into(),
+            }],
+        };
+        let p = dir.path().join("b.json");
+        write_atomically(&p, &serde_json::to_vec(&good).expect("json")).expect("write");
+        let back = read_baseline(&p).expect("reads");
+        assert_eq!((back.listeners[0].inode, back.dashboards[0].pid), (7, 42));
+
+        let bad = [
+            dir.path().join("missing.json"),
+            write(dir.path(), "empty.json", ""),
+            write(dir.path(), "cut.json", r#"{"schema_version": 1, "ports": "#),
+            write(
+                dir.path(),
+                "v2.json",
+                r#"{"schema_version": 2, "ports": "9237", "listeners": [], "dashboards": []}"#,
+            ),
+            write(
+                dir.path(),
+                "ports.json",
+                r#"{"schema_version": 1, "ports": "x", "listeners": [], "dashboards": []}"#,
+            ),
+        ];
+        for p in bad {
+            let e = read_baseline(&p).expect_err("refused");
+            assert!(
+                !e.contains('\n') && e.contains(&p.display().to_string()),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_baseline_is_under_the_target_dir() {
+        let p = default_baseline_path();
+        assert!(p.is_absolute(), "{}", p.display());
+        assert_eq!(
+            p.parent().and_then(Path::file_name),
+            Some(std::ffi::OsStr::new("kitty-leakcheck"))
+        );
+        assert!(
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("baseline-"))
+        );
+    }
+}

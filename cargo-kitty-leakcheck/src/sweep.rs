@@ -714,3 +714,79 @@ fn to_json(e: &Entry, o: &Outcome) -> DashboardJson {
         command_line: e.identity.command_line(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    fn entry(project: &Path, class: DashboardClass, selected: bool) -> Entry {
+        let argv = [
+            "python",
+            "-m",
+            "specify_cli.dashboard._server_main",
+            &project.to_string_lossy(),
+            "9300",
+            TOKEN,
+        ];
+        Entry {
+            identity: ProcessIdentity::read(std::process::id()).expect("self"),
+            command: DashboardCommand::parse(&argv).expect("a dashboard command"),
+            listening: Vec::new(),
+            class,
+            in_scope: true,
+            ours: true,
+            ancestor: false,
+            selected,
+        }
+    }
+
+    #[test]
+    fn a_dashboard_file_is_stale_unless_it_names_a_live_dashboard_of_its_project() {
+        let dir = std::env::temp_dir().join(format!("kitty-sweep-unit-{}", std::process::id()));
+        let project = dir.join("p");
+        std::fs::create_dir_all(project.join(".kittify")).expect("project");
+        let entries = [entry(&project, DashboardClass::Unrecorded, false)];
+        assert!(
+            stale_dashboard_files(&entries, &HashSet::new(), false).is_empty(),
+            "no file, nothing stale"
+        );
+
+        // Names this test process: alive, but not a dashboard of the project (a reused pid).
+        DashboardFile::new(9300, Some(TOKEN.into()), Some(std::process::id()))
+            .write(&project)
+            .expect("write");
+        let stale = stale_dashboard_files(&entries, &HashSet::new(), false);
+        assert_eq!(
+            stale,
+            vec![(project.clone(), Some(std::process::id()), None)]
+        );
+
+        // Names a pid we stopped.
+        let stopped: HashSet<u32> = [std::process::id()].into();
+        assert_eq!(stale_dashboard_files(&entries, &stopped, false).len(), 1);
+
+        // Out of scope or not ours: never looked at.
+        let mut other = entry(&project, DashboardClass::Live, false);
+        other.in_scope = false;
+        assert!(stale_dashboard_files(&[other], &HashSet::new(), false).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn labels() {
+        let gone = DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone,
+        };
+        assert_eq!(class_label(&gone), "orphan (project gone)");
+        let dead = DashboardClass::Orphan {
+            reason: OrphanReason::OwnerDead { owner_pid: 7 },
+        };
+        assert_eq!(class_label(&dead), "orphan (owner 7 dead)");
+        assert_eq!(port_label(Some(9300), true), "9300");
+        assert_eq!(port_label(Some(9300), false), "(9300)");
+        let e = entry(Path::new("/nonexistent"), DashboardClass::Live, false);
+        assert_eq!(plan_label(&e, false), "keep (live; --all stops it)");
+    }
+}
