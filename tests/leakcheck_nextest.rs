@@ -36,6 +36,16 @@ fn leakcheck(args: &[&str], home: &Path) -> Command {
     c
 }
 
+/// Removes what an outer nextest run (this suite's own) exported, such as
+/// `NEXTEST_PROFILE`, so that the inner run uses the mini crate's own config.
+fn without_nextest_env(c: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("NEXTEST_") || k == "KITTY_LEAKCHECK_BASELINE" {
+            c.env_remove(k);
+        }
+    }
+}
+
 /// A shell command that starts a detached dashboard for `project` on `port`
 /// (as spec-kitty does), waits until it listens, then exits with `status`.
 fn leaking_shell(project: &Path, port: u16, status: i32) -> String {
@@ -330,11 +340,7 @@ run-wrapper = "kitty-wrap"
     std::fs::write(mini.path().join(".config/nextest.toml"), config).expect("nextest.toml");
 
     let isolate = |c: &mut Command| {
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("NEXTEST_") || k == "KITTY_LEAKCHECK_BASELINE" {
-                c.env_remove(k);
-            }
-        }
+        without_nextest_env(c);
         c.env("HOME", &home)
             .env("SPEC_KITTY_HOME", &home)
             .env("MINI_ROOT", root.path())
@@ -469,10 +475,9 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
 
     let archive = root.path().join("tests.tar.zst");
     let archive_arg = archive.to_str().expect("utf-8 path");
-    let o = mini
-        .cargo(&["nextest", "archive", "--archive-file", archive_arg])
-        .output()
-        .expect("archive");
+    let mut cmd = mini.cargo(&["nextest", "archive", "--archive-file", archive_arg]);
+    without_nextest_env(&mut cmd);
+    let o = cmd.output().expect("archive");
     assert!(o.status.success(), "{}", show(&o));
     // The build machine's copy is gone: only the archive's can run.
     std::fs::remove_dir_all(&bin_dir).expect("remove the wrapper");
@@ -516,13 +521,8 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
     .env("MINI_PORT_BASE", "9318")
     .env_remove("CARGO_TARGET_DIR")
     .env_remove("KITTY_PORTS")
-    .env_remove("KITTY_LEAKCHECK_BASELINE")
     .stdin(Stdio::null());
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("NEXTEST_") {
-            cmd.env_remove(k);
-        }
-    }
+    without_nextest_env(&mut cmd);
     let o = cmd.output().expect("cargo nextest run --archive-file");
     assert_eq!(
         o.status.code(),
