@@ -246,12 +246,28 @@ impl DashboardFile {
 
     /// Reads the file of `project_dir`. `Ok(None)` when there is none.
     pub fn read(project_dir: &Path) -> Result<Option<Self>, DashboardFileError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = Self::path_in(project_dir);
-        let file = match fs::File::open(&path) {
+        // O_NONBLOCK: a FIFO put there must not block the open (and so a drop) forever.
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(DashboardFileError::Io { path, source }),
         };
+        match file.metadata() {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(DashboardFileError::Malformed {
+                    path,
+                    reason: "not a regular file".into(),
+                });
+            }
+            Err(source) => return Err(DashboardFileError::Io { path, source }),
+        }
         let mut bytes = Vec::new();
         file.take(DASHBOARD_FILE_LIMIT + 1)
             .read_to_end(&mut bytes)
@@ -424,6 +440,17 @@ mod tests {
                 String::from_utf8_lossy(b)
             );
         }
+        let dir = tempfile::tempdir().expect("tmp");
+        fs::create_dir_all(dir.path().join(".kittify")).expect("mkdir");
+        let fifo =
+            std::ffi::CString::new(DashboardFile::path_in(dir.path()).to_str().expect("utf-8"))
+                .expect("c");
+        // SAFETY: mkfifo(3) with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            DashboardFile::read(dir.path()),
+            Err(DashboardFileError::Malformed { .. })
+        ));
         let huge = vec![b'9'; 1 << 20];
         assert!(DashboardFile::parse(&huge).is_err());
         let old = DashboardFile::parse(b"http://127.0.0.1:9237\n9237\n").expect("old format");
