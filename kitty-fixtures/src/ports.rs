@@ -144,7 +144,15 @@ impl FromStr for PortSet {
             }
             let r = match part.split_once('-') {
                 Some((a, b)) => {
-                    let (start, end) = (parse_port(a)?, parse_port(b)?);
+                    // "9300-" or "-5": name the whole part, not its empty half.
+                    let whole = |e| match e {
+                        PortSetError::NotAPort { .. } => PortSetError::NotAPort {
+                            part: part.to_string(),
+                        },
+                        other => other,
+                    };
+                    let (start, end) =
+                        (parse_port(a).map_err(whole)?, parse_port(b).map_err(whole)?);
                     if start > end {
                         return Err(PortSetError::Backwards { start, end });
                     }
@@ -327,10 +335,16 @@ mod tests {
             "x".parse::<PortSet>(),
             Err(PortSetError::NotAPort { .. })
         ));
-        assert!(matches!(
+        assert_eq!(
             "-5".parse::<PortSet>(),
-            Err(PortSetError::NotAPort { .. })
-        ));
+            Err(PortSetError::NotAPort { part: "-5".into() })
+        );
+        assert_eq!(
+            "9300-".parse::<PortSet>(),
+            Err(PortSetError::NotAPort {
+                part: "9300-".into()
+            })
+        );
         assert!(matches!(
             "9237-70000".parse::<PortSet>(),
             Err(PortSetError::OutOfRange { .. })
