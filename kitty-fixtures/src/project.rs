@@ -432,7 +432,7 @@ impl KittyProject {
         let pid = child.id();
         drop(child); // the registry and stop path reap it through waitpid
 
-        let Some(identity) = ProcessIdentity::read(pid) else {
+        let Some(identity) = identity_after_exec(pid) else {
             let status = probe::reap_if_child(pid).or_else(|| probe::sys::wait_child(pid).ok());
             let reason = match status {
                 Some(s) => format!("it exited at once ({})", describe_status(s)),
@@ -604,6 +604,22 @@ impl KittyProject {
             1 => Err(Error::Stop(errors.remove(0))),
             _ => Err(Error::StopMany(errors)),
         }
+    }
+}
+
+/// The identity of a child just spawned. `spawn` returns once the child's
+/// execve has released the parent, which is before the kernel has set up the
+/// new command line: for a few microseconds `/proc/PID/cmdline` reads empty.
+/// An identity recorded then would never match the process again, so wait
+/// (briefly) for the command line. `None` when the child already exited.
+fn identity_after_exec(pid: u32) -> Option<ProcessIdentity> {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    loop {
+        let id = ProcessIdentity::read(pid)?;
+        if !id.argv().is_empty() || Instant::now() >= deadline {
+            return Some(id);
+        }
+        std::thread::sleep(Duration::from_micros(50));
     }
 }
 

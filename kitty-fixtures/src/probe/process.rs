@@ -251,7 +251,11 @@ mod tests {
             .arg("5")
             .spawn()
             .expect("sleep");
-        let c = ProcessIdentity::read(child.id()).expect("child");
+        // Right after spawn the kernel may not have set the new command line yet.
+        let c = (0..10_000)
+            .map(|_| ProcessIdentity::read(child.id()).expect("child"))
+            .find(|c| !c.argv().is_empty())
+            .expect("a command line");
         assert_eq!(c.ppid(), me.pid());
         assert_eq!(c.argv(), ["sleep", "5"]);
         let tree = ProcessTree::read();
