@@ -16,8 +16,8 @@ use std::process::{Command, Output, Stdio};
 use nextest_metadata::{ListCommand, NextestExitCode, TestListSummary};
 
 use detached::{
-    TOKEN, assert_window_empty, listening, project, show, spec_kitty_python, start_dashboard,
-    temp_root,
+    TOKEN, assert_nothing_left, listening, project, root_and_home, show, spec_kitty_python,
+    start_dashboard,
 };
 
 /// `LEAKED` of `cargo-kitty-leakcheck` (see its exit_codes.rs).
@@ -34,6 +34,41 @@ fn leakcheck(args: &[&str], home: &Path) -> Command {
         .env_remove("NEXTEST_ENV")
         .stdin(Stdio::null());
     c
+}
+
+/// Asserts that a `cargo nextest run` of the mini crate failed
+/// ([`NextestExitCode::TEST_RUN_FAILED`]) with exactly `leaks_a_dashboard`
+/// failing, blamed by the wrapper by name, binary and port. Returns the output.
+fn assert_only_the_leaker_failed(o: &Output, binary_id: &str, port: u16) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(NextestExitCode::TEST_RUN_FAILED),
+        "{}",
+        show(o)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let failed: BTreeSet<&str> = all
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("FAIL ["))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(failed, BTreeSet::from(["leaks_a_dashboard"]), "{}", show(o));
+    let blame = format!("test leaks_a_dashboard in {binary_id} leaked a dashboard pid ");
+    let line = all
+        .lines()
+        .find(|l| l.contains(&blame))
+        .unwrap_or_else(|| panic!("no blame line: {}", show(o)));
+    assert!(
+        line.contains(&format!(":{port},")),
+        "the leaked port is not named: {line}"
+    );
+    assert!(!all.contains(TOKEN), "token printed: {}", show(o));
+    all
 }
 
 /// Removes what an outer nextest run (this suite's own) exported, such as
@@ -67,9 +102,7 @@ exit {status}"#,
 #[test]
 fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
     let window = "9310-9312";
-    let root = temp_root("kitty-wrap-");
-    let home = root.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
+    let (root, home) = root_and_home("kitty-wrap-");
 
     // A clean command keeps its status 0, and says nothing.
     let o = leakcheck(&["wrap", "--", "true"], &home)
@@ -124,16 +157,13 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
         "{report:#}"
     );
 
-    assert_window_empty(window);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(window, root.path());
 }
 
 #[test]
 fn check_against_a_baseline_reports_and_reaps_what_is_new() {
     let window = "9313-9315";
-    let root = temp_root("kitty-check-");
-    let home = root.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
+    let (root, home) = root_and_home("kitty-check-");
     let baseline = root.path().join("baseline.json");
 
     // A dashboard running before the baseline is not a leak, and is left alone.
@@ -202,33 +232,23 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
     );
 
     // A missing or malformed baseline: one line, status 2.
-    let o = leakcheck(&["check", "--baseline"], &home)
-        .arg(root.path().join("nope.json"))
-        .output()
-        .expect("check");
-    assert_eq!(o.status.code(), Some(USAGE), "{}", show(&o));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr).lines().count(),
-        1,
-        "{}",
-        show(&o)
-    );
     std::fs::write(&baseline, b"{\"schema_version\": 1, \"ports\": ").expect("write");
-    let o = leakcheck(&["check", "--baseline"], &home)
-        .arg(&baseline)
-        .output()
-        .expect("check");
-    assert_eq!(o.status.code(), Some(USAGE), "{}", show(&o));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr).lines().count(),
-        1,
-        "{}",
-        show(&o)
-    );
+    for bad in [root.path().join("nope.json"), baseline] {
+        let o = leakcheck(&["check", "--baseline"], &home)
+            .arg(&bad)
+            .output()
+            .expect("check");
+        assert_eq!(o.status.code(), Some(USAGE), "{}", show(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr).lines().count(),
+            1,
+            "{}",
+            show(&o)
+        );
+    }
 
     drop(before);
-    assert_window_empty(window);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(window, root.path());
 }
 
 /// The mini crate's tests: one leaks a dashboard, the others are clean (one
@@ -313,9 +333,7 @@ fn clean_as_well() {
 #[test]
 fn nextest_run_fails_exactly_the_leaking_test() {
     let window = "9316-9317";
-    let root = temp_root("kitty-nextest-");
-    let home = root.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
+    let (root, home) = root_and_home("kitty-nextest-");
     let mini = common::MiniCrate::new("mini_leaky", MINI_TESTS);
     let bin = common::leakcheck_bin();
     let baseline = mini.path().join("baseline.json");
@@ -380,45 +398,12 @@ run-wrapper = "kitty-wrap"
     ]);
     isolate(&mut cmd);
     let o: Output = cmd.output().expect("cargo nextest run");
-    assert_eq!(
-        o.status.code(),
-        Some(NextestExitCode::TEST_RUN_FAILED),
-        "{}",
-        show(&o)
-    );
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let failed: BTreeSet<&str> = all
-        .lines()
-        .map(str::trim_start)
-        .filter(|l| l.starts_with("FAIL ["))
-        .filter_map(|l| l.split_whitespace().last())
-        .collect();
-    assert_eq!(
-        failed,
-        BTreeSet::from(["leaks_a_dashboard"]),
-        "{}",
-        show(&o)
-    );
-    assert!(
-        all.contains("test leaks_a_dashboard in mini_leaky::it leaked a dashboard"),
-        "{}",
-        show(&o)
-    );
-    assert!(
-        all.contains(":9317"),
-        "the leaked port is not named: {}",
-        show(&o)
-    );
+    let all = assert_only_the_leaker_failed(&o, "mini_leaky::it", 9317);
     assert!(
         all.contains("4 tests run: 3 passed, 1 failed"),
         "{}",
         show(&o)
     );
-    assert!(!all.contains(TOKEN), "token printed: {}", show(&o));
 
     // The wrapper reaped it: the check after the run finds nothing new.
     let o = leakcheck(&["check", "--baseline"], &home)
@@ -427,8 +412,7 @@ run-wrapper = "kitty-wrap"
         .expect("check");
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 
-    assert_window_empty(window);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(window, root.path());
 }
 
 /// `cargo nextest archive` on the build machine, `--archive-file` in another
@@ -437,9 +421,7 @@ run-wrapper = "kitty-wrap"
 #[test]
 fn an_archive_run_elsewhere_still_blames_the_leaking_test() {
     let window = "9318-9319";
-    let root = temp_root("kitty-archive-");
-    let home = root.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
+    let (root, home) = root_and_home("kitty-archive-");
     let mini = common::MiniCrate::new("mini_archived", MINI_TESTS);
 
     // The wrapper binary, copied under the (shared) target dir in a directory of this test's own.
@@ -524,34 +506,7 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
     .stdin(Stdio::null());
     without_nextest_env(&mut cmd);
     let o = cmd.output().expect("cargo nextest run --archive-file");
-    assert_eq!(
-        o.status.code(),
-        Some(NextestExitCode::TEST_RUN_FAILED),
-        "{}",
-        show(&o)
-    );
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let failed: BTreeSet<&str> = all
-        .lines()
-        .map(str::trim_start)
-        .filter(|l| l.starts_with("FAIL ["))
-        .filter_map(|l| l.split_whitespace().last())
-        .collect();
-    assert_eq!(
-        failed,
-        BTreeSet::from(["leaks_a_dashboard"]),
-        "{}",
-        show(&o)
-    );
-    assert!(
-        all.contains("test leaks_a_dashboard in mini_archived::it leaked a dashboard"),
-        "{}",
-        show(&o)
-    );
+    let all = assert_only_the_leaker_failed(&o, "mini_archived::it", 9319);
     assert!(
         all.contains(&format!(
             "{}/target/{own}/cargo-kitty-leakcheck",
@@ -561,6 +516,5 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
         show(&o)
     );
 
-    assert_window_empty(window);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(window, root.path());
 }

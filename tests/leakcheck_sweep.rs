@@ -16,8 +16,8 @@ use kitty_fixtures::probe::DashboardFile;
 use serde_json::Value;
 
 use detached::{
-    TOKEN, assert_window_empty, listening, project, show, spawn_detached, start_dashboard,
-    temp_root,
+    TOKEN, assert_nothing_left, listening, project, root_and_home, show, spawn_detached,
+    start_dashboard,
 };
 
 fn sweep(ports: &str, args: &[&str]) -> Output {
@@ -47,9 +47,7 @@ fn entry(report: &Value, pid: u32) -> &Value {
 #[test]
 fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     let ports = "9320-9324";
-    let root = temp_root("kitty-sweep-");
-    let home = root.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
+    let (root, home) = root_and_home("kitty-sweep-");
 
     // An orphan: its project is deleted while it runs.
     let gone = project(root.path(), "gone");
@@ -141,16 +139,13 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     assert!(listening(9323), "the foreign listener was touched");
 
     drop(foreign);
-    assert_window_empty(ports);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(ports, root.path());
 }
 
 #[test]
 fn sweep_does_not_trust_a_dashboard_file_that_names_another_pid() {
     let ports = "9325-9327";
-    let root = temp_root("kitty-sweep-");
-    let home = root.path().join("home");
-    std::fs::create_dir_all(&home).expect("home");
+    let (root, home) = root_and_home("kitty-sweep-");
 
     // The project's .dashboard names a pid that is alive but is not its dashboard
     // (a reused pid): spec-kitty would SIGKILL it. It must survive.
@@ -207,6 +202,5 @@ fn sweep_does_not_trust_a_dashboard_file_that_names_another_pid() {
     );
 
     drop(stranger);
-    assert_window_empty(ports);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(ports, root.path());
 }

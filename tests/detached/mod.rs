@@ -156,6 +156,21 @@ pub fn temp_root(prefix: &str) -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// [`temp_root`] with a fake HOME inside (`<root>/home`) for spec-kitty.
+pub fn root_and_home(prefix: &str) -> (tempfile::TempDir, PathBuf) {
+    let root = temp_root(prefix);
+    let home = root.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    (root, home)
+}
+
+/// The end of every test: nothing listens on its window of `ports`, and no
+/// dashboard serving a project under `root` is alive.
+pub fn assert_nothing_left(ports: &str, root: &Path) {
+    assert_window_empty(ports);
+    common::assert_no_dashboard_under(root);
+}
+
 /// `<root>/<name>` with an empty `.kittify/`.
 pub fn project(root: &Path, name: &str) -> PathBuf {
     let p = root.join(name);
