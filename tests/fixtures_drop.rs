@@ -386,3 +386,46 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_and_spares_the_others() {
     common::assert_no_dashboard_under(elsewhere.path());
     assert!(port_free(9278) && port_free(9279));
 }
+
+// --- The fixtures, as a user writes them (default port range) --------------
+
+/// Exports `KITTY_SPEC_KITTY` (failing when spec-kitty is missing). rstest
+/// resolves fixtures in argument order, so put it first.
+#[rstest::fixture]
+fn spec_kitty_exported() -> PathBuf {
+    common::export_spec_kitty()
+}
+
+#[rstest]
+fn the_served_fixture_serves_its_project_and_never_shows_its_token(
+    kitty_served_project: ServedProject,
+) {
+    let d = &kitty_served_project.dashboard;
+    let h = kitty_fixtures::probe::fetch_health(d.port(), Duration::from_secs(5)).expect("health");
+    assert_eq!(h.project_path.as_deref(), Some(kitty_served_project.path()));
+    assert_eq!(h.token(), Some(d.token()));
+    assert_eq!(d.url(), format!("http://127.0.0.1:{}", d.port()));
+    assert_eq!(kitty_served_project.dashboards(), vec![d.clone()]);
+    let shown = format!(
+        "{kitty_served_project:?} {d:?} {:?} {:?} {h:?}",
+        kitty_served_project.dashboards(),
+        kitty_served_project.installation()
+    );
+    assert!(
+        !shown.contains(d.token()) && !shows_a_token(&shown),
+        "{shown}"
+    );
+}
+
+#[rstest]
+fn the_project_fixture_is_a_scaffold_that_can_start_a_dashboard(
+    #[from(spec_kitty_exported)] _sk: PathBuf,
+    kitty_project: KittyProject,
+) {
+    assert!(kitty_project.path().join(".kittify").is_dir());
+    assert!(kitty_project.dashboards().is_empty());
+    let d = kitty_project.start_dashboard().expect("dashboard");
+    let report = kitty_project.stop_dashboards().expect("stop");
+    assert!(!shows_a_token(&format!("{report:?}")));
+    assert!(reaped(d.pid()) && port_free(d.port()));
+}
