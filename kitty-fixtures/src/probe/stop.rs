@@ -124,8 +124,8 @@ pub enum StopError {
 /// 4. wait for exit on the pidfd (an event, not a sleep); after
 ///    `policy.term_grace`, check identity again and SIGKILL;
 /// 5. reap it if it is our child; wait until the other members of its group
-///    (pinned by pidfds before the signal) are gone too, SIGKILLing any that
-///    outlive `policy.term_grace`;
+///    are gone too (pinned by pidfds), SIGKILLing any that outlive
+///    `policy.term_grace`;
 /// 6. if `port` is given, wait (5 ms polls of a 0.1 ms netlink snapshot)
 ///    until the sockets it held have closed.
 ///
@@ -161,11 +161,6 @@ pub fn stop_process_group(
     };
     let group = now.leads_its_group();
     let held = sockets_of(pid, group);
-    let members = if group {
-        pinned_members(pid)
-    } else {
-        Vec::new()
-    };
 
     send(&pidfd, &now, group, libc::SIGTERM)?;
     let mut signal = StopSignal::Term;
@@ -187,7 +182,13 @@ pub fn stop_process_group(
     sys::reap_if_child(pid);
     // The group is stopped when its other members are gone too (an
     // interpreter shim's real Python, a forked helper). They got the group's
-    // signal; SIGKILL, through each one's own pidfd, any that outlive the grace.
+    // signal; SIGKILL, through each one's own pidfd, any that outlive the
+    // grace. Usually there are none: one kill(-pgid, 0) says so.
+    let members = if group && sys::group_exists(pid) {
+        pinned_members(pid)
+    } else {
+        Vec::new()
+    };
     for (member, fd) in &members {
         if !fd.wait_exit(policy.term_grace) {
             let _ = fd.send_signal(libc::SIGKILL);
@@ -208,9 +209,10 @@ pub fn stop_process_group(
     Ok(gone(Some(signal), escalated, group))
 }
 
-/// The other members of the group `leader` leads, each pinned by a pidfd
-/// (opened while the leader is alive and verified, and checked to be in the
-/// group after opening, so a reused pid is never among them).
+/// The other members of the group `leader` led, each pinned by a pidfd and
+/// checked to be in the group after pinning. While any member lives, the
+/// group id (the leader's pid) stays in use and cannot be handed out again,
+/// so what has that group id is the group.
 fn pinned_members(leader: u32) -> Vec<(u32, sys::Pidfd)> {
     ProcessTree::read()
         .group_members(leader)

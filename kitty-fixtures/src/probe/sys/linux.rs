@@ -356,6 +356,14 @@ pub(crate) fn signal_group(pgid: u32, sig: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// Whether any process (zombies included) is in process group `pgid`:
+/// `kill(-pgid, 0)`, one syscall.
+pub(crate) fn group_exists(pgid: u32) -> bool {
+    // SAFETY: signal 0 only checks; nothing is sent.
+    let r = unsafe { libc::kill(-(pgid as libc::pid_t), 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Reaps `pid` if it is our exited child; returns its raw wait status.
 pub(crate) fn reap_if_child(pid: u32) -> Option<i32> {
     let mut status = 0;
