@@ -559,13 +559,29 @@ impl KittyProject {
             .collect();
         probe::find_dashboard_processes()
             .into_iter()
-            .filter(|d| {
-                d.command.project_dir.starts_with(&self.path)
-                    && !started.contains(&d.identity.pid())
-            })
+            .filter(|d| self.is_served_by(d) && !started.contains(&d.identity.pid()))
             .filter(|d| d.identity.is_ours())
             .map(|d| d.identity)
             .collect()
+    }
+
+    /// Whether `d`'s command line names this directory (or one below it):
+    /// as is, relative to the process's working directory (`.`), or through
+    /// a symlink.
+    fn is_served_by(&self, d: &probe::FoundDashboard) -> bool {
+        let named = &d.command.project_dir;
+        let absolute = if named.is_relative() {
+            match d.identity.cwd() {
+                Some(cwd) => cwd.join(named),
+                None => return false,
+            }
+        } else {
+            named.clone()
+        };
+        absolute.starts_with(&self.path)
+            || absolute
+                .canonicalize()
+                .is_ok_and(|p| p.starts_with(&self.path))
     }
 
     /// Stops every dashboard serving this project now (see the type's docs)
