@@ -19,7 +19,9 @@ use kitty_fixtures::probe::{DashboardFile, ProcessIdentity, ProcessTree, StopSig
 use kitty_fixtures::{KittyProject, Origin, ServedProject, kitty_project, kitty_served_project};
 use rstest::rstest;
 
-const WINDOW: &str = "9270-9279";
+/// Where this file's projects start dashboards; 9275-9279 are for the
+/// dashboards its tests start by other means, on fixed ports.
+const WINDOW: &str = "9270-9274";
 
 fn project() -> KittyProject {
     KittyProject::builder()
@@ -428,4 +430,31 @@ fn the_project_fixture_is_a_scaffold_that_can_start_a_dashboard(
     let report = kitty_project.stop_dashboards().expect("stop");
     assert!(!shows_a_token(&format!("{report:?}")));
     assert!(reaped(d.pid()) && port_free(d.port()));
+}
+
+#[test]
+fn stops_a_dashboard_whose_command_line_names_the_dir_through_a_symlink_or_relative_path() {
+    common::export_spec_kitty();
+    let project = project();
+    let links = temp_root("kitty-e2e-link-");
+    let link = links.path().join("to-the-project");
+    std::os::unix::fs::symlink(project.path(), &link).expect("symlink");
+    let mut cleanup = Cleanup::new();
+    let by_link = spawn_detached_dashboard(&link, 9276, project.home());
+    let by_link_id = cleanup.process(by_link, Some(9276));
+    // `.` from a process whose cwd is the project.
+    let relative =
+        spawn_detached_dashboard_in(Path::new("."), project.path(), 9275, project.home());
+    let relative_id = cleanup.process(relative, Some(9275));
+
+    let mut found: Vec<u32> = project.dashboards().iter().map(|d| d.pid()).collect();
+    found.sort_unstable();
+    let mut expected = vec![by_link, relative];
+    expected.sort_unstable();
+    assert_eq!(found, expected);
+    let dir = project.path().to_path_buf();
+    drop(project);
+    assert_stopped(&by_link_id, 9276);
+    assert_stopped(&relative_id, 9275);
+    assert!(!dir.exists());
 }

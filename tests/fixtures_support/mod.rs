@@ -408,6 +408,12 @@ pub fn random_token() -> String {
 /// process (a real leak, not our child). Waits until it listens. The caller
 /// registers it in a [`Cleanup`].
 pub fn spawn_detached_dashboard(project: &Path, port: u16, home: &Path) -> u32 {
+    spawn_detached_dashboard_in(project, project, port, home)
+}
+
+/// [`spawn_detached_dashboard`] with the project named as `project` on the
+/// command line (e.g. `.`) and the process started in `cwd`.
+pub fn spawn_detached_dashboard_in(project: &Path, cwd: &Path, port: u16, home: &Path) -> u32 {
     let sk = kitty_fixtures::SpecKitty::locate(None).expect("spec-kitty");
     let server = sk.server_command(project, port, &random_token());
     let out = Command::new("sh")
@@ -416,7 +422,7 @@ pub fn spawn_detached_dashboard(project: &Path, port: u16, home: &Path) -> u32 {
         .arg("sh")
         .arg(server.get_program())
         .args(server.get_args())
-        .current_dir(project)
+        .current_dir(cwd)
         .env("HOME", home)
         .env("SPEC_KITTY_HOME", home)
         .stdin(Stdio::null())
