@@ -43,7 +43,8 @@ pub const OWNER_ENV: &str = "KITTY_FIXTURES_OWNER";
 /// SIGTERM, SIGINT, abort) the kernel kills the dashboards it started through a
 /// parent-death signal. Dashboards started by [`KittyProject::spec_kitty`] are
 /// detached by spec-kitty itself: they are stopped on drop and by the at-exit
-/// path only when the process exits normally.
+/// hook, but not when the process is killed (nothing of ours runs then, and
+/// the parent-death signal only reaches our own children).
 ///
 /// ```no_run
 /// use kitty_fixtures::KittyProject;
@@ -175,6 +176,7 @@ impl KittyProjectBuilder {
             options,
             spec_kitty: OnceLock::new(),
         };
+        registry::register_project(project.id, project.path.clone(), project.options.stop);
         if project.options.init {
             project.run_init()?;
         } else {
@@ -559,29 +561,10 @@ impl KittyProject {
             .collect();
         probe::find_dashboard_processes()
             .into_iter()
-            .filter(|d| self.is_served_by(d) && !started.contains(&d.identity.pid()))
+            .filter(|d| serves(&self.path, d) && !started.contains(&d.identity.pid()))
             .filter(|d| d.identity.is_ours())
             .map(|d| d.identity)
             .collect()
-    }
-
-    /// Whether `d`'s command line names this directory (or one below it):
-    /// as is, relative to the process's working directory (`.`), or through
-    /// a symlink.
-    fn is_served_by(&self, d: &probe::FoundDashboard) -> bool {
-        let named = &d.command.project_dir;
-        let absolute = if named.is_relative() {
-            match d.identity.cwd() {
-                Some(cwd) => cwd.join(named),
-                None => return false,
-            }
-        } else {
-            named.clone()
-        };
-        absolute.starts_with(&self.path)
-            || absolute
-                .canonicalize()
-                .is_ok_and(|p| p.starts_with(&self.path))
     }
 
     /// Stops every dashboard serving this project now (see the type's docs)
@@ -621,6 +604,25 @@ impl KittyProject {
             _ => Err(Error::StopMany(errors)),
         }
     }
+}
+
+/// Whether `d`'s command line names `project_dir` (or a dir below it): as
+/// is, relative to the process's working directory (`.`), or through a
+/// symlink.
+pub(crate) fn serves(project_dir: &Path, d: &probe::FoundDashboard) -> bool {
+    let named = &d.command.project_dir;
+    let absolute = if named.is_relative() {
+        match d.identity.cwd() {
+            Some(cwd) => cwd.join(named),
+            None => return false,
+        }
+    } else {
+        named.clone()
+    };
+    absolute.starts_with(project_dir)
+        || absolute
+            .canonicalize()
+            .is_ok_and(|p| p.starts_with(project_dir))
 }
 
 /// The identity of a child just spawned. `spawn` returns once the child's
@@ -739,6 +741,7 @@ impl Drop for KittyProject {
         if let Err(e) = self.stop_dashboards() {
             eprintln!("kitty-fixtures: {e}");
         }
+        registry::unregister_project(self.id);
         for dir in [self.dir.take(), self.home.take()].into_iter().flatten() {
             if self.options.keep {
                 let kept = dir.keep();

@@ -1,13 +1,17 @@
-//! The process-wide registry of dashboards this process started, the at-exit
-//! hook that stops whatever is still in it, and the spawner thread.
+//! The process-wide registry of dashboards this process started and of the
+//! projects not dropped yet, the at-exit hook that stops whatever is still in
+//! it, and the spawner thread.
 //!
 //! Why each piece exists:
 //! - A dashboard is registered the moment it is spawned, before its health
 //!   check, so a failed or interrupted start-up is still stopped.
 //! - The at-exit hook (`atexit(3)`, registered on first use, so it cannot be
-//!   dropped at link time and never runs in processes that started nothing)
+//!   dropped at link time and never runs in processes that made no project)
 //!   stops what a project never dropped: `std::mem::forget`, statics, rstest
 //!   `#[once]`, `std::process::exit`, a `#[timeout]` that abandoned its test.
+//!   That is the dashboards it started, and the ones serving it that it did
+//!   not start (`spec-kitty dashboard` detaches them: no parent-death signal
+//!   reaches them), found by command line like `KittyProject::dashboards`.
 //! - The spawner thread lives as long as the process. Dashboards are forked
 //!   from it with `PR_SET_PDEATHSIG = SIGKILL`, which Linux ties to the forking
 //!   *thread*: forked from a test's own thread they would die when that test
@@ -40,6 +44,41 @@ pub(crate) struct Entry {
 static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 static AT_EXIT: Once = Once::new();
 
+/// A project not dropped yet: at exit, the dashboards serving it that it did
+/// not start (`spec-kitty dashboard`, detached by spec-kitty, so no
+/// parent-death signal reaches them) are found by command line and stopped.
+struct LiveProject {
+    id: u64,
+    path: PathBuf,
+    policy: StopPolicy,
+}
+
+static PROJECTS: Mutex<Vec<LiveProject>> = Mutex::new(Vec::new());
+
+fn install_at_exit_hook() {
+    AT_EXIT.call_once(|| {
+        // SAFETY: registering a plain `extern "C" fn()` with atexit(3).
+        unsafe { libc::atexit(stop_all_at_exit) };
+    });
+}
+
+/// Registers a live project (and installs the at-exit hook once).
+pub(crate) fn register_project(id: u64, path: PathBuf, policy: StopPolicy) {
+    install_at_exit_hook();
+    PROJECTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(LiveProject { id, path, policy });
+}
+
+/// Forgets a dropped project.
+pub(crate) fn unregister_project(id: u64) {
+    PROJECTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|p| p.id != id);
+}
+
 fn entries() -> MutexGuard<'static, Vec<Entry>> {
     // A panic while holding the lock must not stop the clean-up.
     ENTRIES
@@ -49,10 +88,7 @@ fn entries() -> MutexGuard<'static, Vec<Entry>> {
 
 /// Registers a spawned dashboard (and installs the at-exit hook once).
 pub(crate) fn register(entry: Entry) {
-    AT_EXIT.call_once(|| {
-        // SAFETY: registering a plain `extern "C" fn()` with atexit(3).
-        unsafe { libc::atexit(stop_all_at_exit) };
-    });
+    install_at_exit_hook();
     entries().push(entry);
 }
 
@@ -109,31 +145,63 @@ fn refreshed(recorded: &ProcessIdentity) -> ProcessIdentity {
     }
 }
 
-extern "C" fn stop_all_at_exit() {
-    // Another thread (an abandoned test) may hold the lock forever: try for a
-    // moment, then go on without it rather than hang the exit.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    let taken = loop {
-        match ENTRIES.try_lock() {
-            Ok(mut g) => break std::mem::take(&mut *g),
+/// Takes everything out of `lock`. Another thread (an abandoned test) may
+/// hold it forever: try for a moment, then go on without it rather than hang
+/// the exit.
+fn take_at_exit<T>(lock: &Mutex<Vec<T>>, deadline: Instant) -> Option<Vec<T>> {
+    loop {
+        match lock.try_lock() {
+            Ok(mut g) => return Some(std::mem::take(&mut *g)),
             Err(std::sync::TryLockError::Poisoned(p)) => {
-                break std::mem::take(&mut *p.into_inner());
+                return Some(std::mem::take(&mut *p.into_inner()));
             }
             Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(std::sync::TryLockError::WouldBlock) => {
-                eprintln!(
-                    "kitty-fixtures: registry busy at exit; dashboards rely on the parent-death signal"
-                );
-                return;
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
+}
+
+extern "C" fn stop_all_at_exit() {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    match take_at_exit(&ENTRIES, deadline) {
+        Some(taken) => {
+            for entry in taken {
+                let pid = entry.identity.pid();
+                if let Err(e) = stop_entry(entry) {
+                    eprintln!("kitty-fixtures: at exit, could not stop dashboard pid {pid}: {e}");
+                }
             }
         }
-    };
-    for entry in taken {
-        let pid = entry.identity.pid();
-        if let Err(e) = stop_entry(entry) {
-            eprintln!("kitty-fixtures: at exit, could not stop dashboard pid {pid}: {e}");
+        None => eprintln!(
+            "kitty-fixtures: registry busy at exit; dashboards rely on the parent-death signal"
+        ),
+    }
+    // Dashboards of never-dropped projects that they did not start.
+    let projects = take_at_exit(&PROJECTS, deadline).unwrap_or_default();
+    if projects.is_empty() {
+        return;
+    }
+    for d in probe::find_dashboard_processes() {
+        if !d.identity.is_ours() {
+            continue;
+        }
+        let Some(p) = projects
+            .iter()
+            .find(|p| crate::project::serves(&p.path, &d))
+        else {
+            continue;
+        };
+        match probe::stop_process_group(&d.identity, d.command.port, p.policy) {
+            // A stale file naming a pid invites spec-kitty to signal whoever gets it next.
+            Ok(_) => {
+                probe::DashboardFile::remove_if_names(&p.path, d.identity.pid(), d.command.port);
+            }
+            Err(e) => eprintln!(
+                "kitty-fixtures: at exit, could not stop dashboard pid {}: {e}",
+                d.identity.pid()
+            ),
         }
     }
 }
