@@ -106,6 +106,30 @@ fn scenario_exit_timeout(kitty_served_project: ServedProject) {
     }
 }
 
+/// A dashboard started by the real `spec-kitty dashboard` (detached by
+/// spec-kitty: not our child, no parent-death signal), in a project that is
+/// never dropped.
+#[test]
+#[ignore = "scenario: run by a_dashboard_never_outlives_its_test_process in a child process"]
+fn scenario_exit_forget_adopted() {
+    if !scenario_is("scenario_exit_forget_adopted") {
+        return;
+    }
+    let project = KittyProject::new().expect("project");
+    let status = project
+        .spec_kitty(["dashboard", "--port", "9299"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("spec-kitty dashboard");
+    assert!(status.success(), "spec-kitty dashboard: {status}");
+    let found = project.dashboards();
+    assert_eq!(found.len(), 1, "{found:?}");
+    report(&found[0], &project);
+    hold();
+    std::mem::forget(project);
+}
+
 /// Waits to be killed by the outer test (SIGKILL, SIGTERM, SIGINT).
 #[test]
 #[ignore = "scenario: run by a_dashboard_never_outlives_its_test_process in a child process"]
@@ -147,6 +171,7 @@ enum End {
 
 #[rstest]
 #[case::mem_forget("scenario_exit_forget", End::Exits { passes: true })]
+#[case::mem_forget_adopted("scenario_exit_forget_adopted", End::Exits { passes: true })]
 #[case::static_item("scenario_exit_static", End::Exits { passes: true })]
 #[case::rstest_once("scenario_exit_once", End::Exits { passes: true })]
 #[case::process_exit("scenario_exit_process_exit", End::Exits { passes: true })]
@@ -164,7 +189,13 @@ fn a_dashboard_never_outlives_its_test_process(#[case] scenario: &str, #[case] e
     cleanup.dir(&r.dir);
     cleanup.dir(&r.home);
     assert!(id.is_still_alive() && port_held(r.port) && has_dashboard_file(&r.dir));
-    assert_eq!(id.ppid(), child.pid(), "the scenario's own child");
+    let adopted = scenario.ends_with("_adopted");
+    assert_eq!(
+        id.ppid() == child.pid(),
+        !adopted,
+        "whose child is it? ppid {}",
+        id.ppid()
+    );
 
     if let End::Signal { sig, group } = end {
         child.signal(sig, group);
