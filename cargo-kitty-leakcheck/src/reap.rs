@@ -34,8 +34,10 @@ pub struct ReapSummary {
 /// or is held by a live kitty-fixtures owner outside the run.
 pub fn reap_all(leaks: &mut Leaks, no_reap: bool) -> ReapSummary {
     let me = std::process::id();
-    let mut protected: HashSet<u32> = ProcessTree::read().ancestors_of(me).into_iter().collect();
-    protected.insert(me);
+    let mut protected = HashSet::from([me]);
+    if leaks.leaks.iter().any(Leak::is_dashboard) {
+        protected.extend(ProcessTree::read().ancestors_of(me));
+    }
     let mut summary = ReapSummary::default();
     for leak in &mut leaks.leaks {
         leak.action = match refusal(leak, &protected) {

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use kitty_fixtures::probe::{ListenerSnapshot, ProcessTree, become_child_subreaper, mask_tokens};
 
 use crate::cli::{CommonArgs, RunArgs};
+use crate::exit_codes::LeakcheckExitCode;
 use crate::leaks::settle;
 use crate::reap::reap_all;
 use crate::report::{CommandStatus, Report, ReportMode, emit, signal_name};
@@ -91,8 +92,19 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(report.exit_code());
     }
 
-    report.leaks =
-        settle(&report.before, ports, std::process::id(), args.grace).map_err(snapshot_error)?;
+    report.leaks = match settle(&report.before, ports, std::process::id(), args.grace) {
+        Ok(leaks) => leaks,
+        Err(source) => {
+            // Nothing can be checked; COMMAND's failure still wins.
+            eprintln!("kitty-leakcheck: error: {}", snapshot_error(source));
+            let failed = !finished.status.passed();
+            return Ok(if failed {
+                finished.status.exit_code()
+            } else {
+                LeakcheckExitCode::INTERNAL_ERROR
+            });
+        }
+    };
     reap_exited_children();
     reap_all(&mut report.leaks, args.no_reap);
     reap_exited_children();
