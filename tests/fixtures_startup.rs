@@ -65,6 +65,28 @@ impl FakeVenv {
     }
 }
 
+/// Whatever the fake ran that is somehow still alive when the test ends
+/// (a failing test) is stopped, if it is ours: it carries this process's pid
+/// in `KITTY_FIXTURES_OWNER`, which kitty-fixtures sets on every dashboard.
+impl Drop for FakeVenv {
+    fn drop(&mut self) {
+        let me = std::process::id().to_string();
+        for pid in self.pids() {
+            let Some(id) = kitty_fixtures::probe::ProcessIdentity::read(pid) else {
+                continue;
+            };
+            if id.env_var(kitty_fixtures::OWNER_ENV).as_deref() == Some(me.as_str()) {
+                eprintln!("cleanup: stopping leftover fake pid {pid}");
+                let policy = kitty_fixtures::probe::StopPolicy {
+                    term_grace: Duration::from_secs(1),
+                    kill_grace: Duration::from_secs(2),
+                };
+                let _ = kitty_fixtures::probe::stop_process_group(&id, None, policy);
+            }
+        }
+    }
+}
+
 fn project_with(fake: &FakeVenv, ports: &str) -> KittyProject {
     KittyProject::builder()
         .spec_kitty(fake.spec_kitty())
