@@ -256,16 +256,16 @@ impl Leaks {
 
 /// Finds what leaked between `before` and `after` (both snapshots of
 /// `ports`): (a) new listeners on watched ports and (b) live dashboard
-/// processes that descend from `run_root_pid`. Reads the process tree once and
-/// looks for the owners of new listeners among the run's descendants first.
+/// processes that descend from `run_root_pid`. Reads only the run's subtree
+/// ([`ProcessTree::read_below`]) and looks for the owners of new listeners
+/// among its processes first (all of `/proc` only for those not found there).
 pub fn find_leaks(
     before: &ListenerSnapshot,
     after: &ListenerSnapshot,
     run_root_pid: u32,
     ports: &PortSet,
 ) -> Leaks {
-    let tree = ProcessTree::read();
-    let descendants = tree.descendants_of(run_root_pid);
+    let descendants = ProcessTree::read_below(run_root_pid).descendants_of(run_root_pid);
     let run: HashSet<u32> = descendants.iter().copied().collect();
     let new: Vec<Listener> = after
         .new_since(before)
