@@ -294,7 +294,11 @@ mod tests {
         assert!(tree.ancestors_of(child.id()).contains(&me.pid()));
         let below = ProcessTree::read_below(me.pid());
         assert!(below.descendants_of(me.pid()).contains(&child.id()));
-        assert!(below.pids().all(|p| tree.descendants_of(me.pid()).contains(&p) || p == child.id()));
+        assert!(
+            below
+                .pids()
+                .all(|p| tree.descendants_of(me.pid()).contains(&p) || p == child.id())
+        );
         child.kill().expect("kill");
         child.wait().expect("wait");
         assert!(ProcessIdentity::read(c.pid()).is_none());

@@ -274,7 +274,11 @@ pub(crate) fn read_children(pid: u32) -> Vec<u32> {
     };
     tasks
         .filter_map(|t| fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|text| text.split_ascii_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .flat_map(|text| {
+            text.split_ascii_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
         .collect()
 }
 
