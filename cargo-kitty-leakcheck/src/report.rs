@@ -27,10 +27,8 @@ pub enum ReportMode {
     /// The default mode: a whole run under `cargo kitty-leakcheck`.
     Run,
     /// `wrap`: one test under a nextest wrapper script.
-    #[allow(dead_code, reason = "for the wrap mode (nextest.rs)")]
     Wrap,
     /// `check`: the watched ports against a baseline.
-    #[allow(dead_code, reason = "for the check mode (nextest.rs)")]
     Check,
 }
 
@@ -181,6 +179,11 @@ pub enum Outcome {
 /// }
 /// Listener = {"port": int, "addr": "127.0.0.1" | "::1" | ..., "inode": int, "uid": int}
 /// ```
+///
+/// `summary.foreign` counts every leak that is not a dashboard (foreign
+/// listeners and the sync daemon): they fail a passing run like dashboards
+/// do (status 3) but are never stopped. `cargo-kitty-leakcheck/SCHEMA.md`
+/// repeats this with an example.
 #[derive(Debug, Clone)]
 pub struct Report {
     /// Which mode.
