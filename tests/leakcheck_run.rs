@@ -657,9 +657,10 @@ fn no_reap_reports_the_dashboard_and_leaves_it() {
     let port = scene.port(0);
     let py = spec_kitty_python();
     // Starts a dashboard detached from the run (as spec-kitty does) and exits
-    // at once, before it even listens: it is found as a descendant.
+    // as soon as it runs, before it even listens: it is found as a descendant.
     let script = format!(
-        "setsid {} -m {SERVER_MODULE} {} {port} {TOKEN} </dev/null >/dev/null 2>&1 &",
+        "setsid {} -m {SERVER_MODULE} {} {port} {TOKEN} </dev/null >/dev/null 2>&1 &\n\
+         until grep -q _server_main /proc/$!/cmdline; do sleep 0.01; done",
         py.display(),
         project.display()
     );

@@ -15,18 +15,25 @@
 //!
 //! SIGINT, SIGTERM and SIGHUP never end leakcheck while COMMAND runs: it must
 //! still check and reap afterwards. When such a signal comes from a process
-//! (`kill`, a CI runner cancelling a job: `si_code` `SI_USER`/`SI_QUEUE`), the
-//! handler forwards it to COMMAND at once (kill(2) is async-signal-safe), and
-//! once COMMAND has exited, leakcheck sends it on to the run's processes still
-//! in its own process group (an orphaned test binary): exactly what a
-//! terminal's Ctrl+C would have reached. A Ctrl+C typed in a terminal comes
-//! from the kernel (`SI_KERNEL`) and has already reached the whole foreground
-//! group, so it is not sent twice. Processes in their own sessions (dashboards,
-//! nextest's per-test groups) are never signalled by forwarding; leaked
-//! dashboards are reaped afterwards like any other leak.
+//! (`kill`, a CI runner cancelling a job: `si_code` `SI_USER`/`SI_QUEUE`),
+//! leakcheck passes it on the way a terminal's Ctrl+C reaches a foreground
+//! job: the handler sends it to COMMAND at once (kill(2) is
+//! async-signal-safe), and the main loop, woken through a self-pipe, sends it
+//! to the run's other processes in leakcheck's own process group (a shell
+//! COMMAND waits for its foreground child before it exits, so COMMAND alone
+//! is not enough). A Ctrl+C typed in a terminal comes from the kernel
+//! (`SI_KERNEL`) and has already reached that whole group, so it is not sent
+//! twice; a signal some process sent to the whole group is (harmlessly) sent
+//! twice. leakcheck's ancestors and processes in other groups or sessions
+//! (dashboards, nextest's per-test groups) are never signalled by
+//! forwarding; leaked dashboards are reaped afterwards like any other leak.
+//!
+//! SIGCHLD also wakes the main loop, which reaps every exited child with
+//! `waitpid(-1, WNOHANG)`: re-parented orphans never pile up as zombies.
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -141,9 +148,28 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 static PENDING: AtomicI32 = AtomicI32::new(0);
 /// The last signal forwarded (or pending).
 static FORWARDED: AtomicI32 = AtomicI32::new(0);
+/// A forwarded signal the main loop still has to send to the rest of the run.
+static GROUP_PENDING: AtomicI32 = AtomicI32::new(0);
+/// The write end of the self-pipe that wakes the main loop (-1: none).
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Writes one byte to the self-pipe. Async-signal-safe; keeps `errno`.
+fn wake() {
+    // SAFETY: __errno_location returns this thread's errno; write(2) on a
+    // non-blocking pipe is async-signal-safe (a full pipe is already awake).
+    unsafe {
+        let saved = *libc::__errno_location();
+        let fd = WAKE_FD.load(Ordering::SeqCst);
+        if fd >= 0 {
+            let byte = 0u8;
+            libc::write(fd, (&raw const byte).cast(), 1);
+        }
+        *libc::__errno_location() = saved;
+    }
+}
 
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    // Async-signal-safe only: atomics, getpid, kill.
+    // Async-signal-safe only: atomics, getpid, kill, write.
     if info.is_null() {
         return;
     }
@@ -159,36 +185,93 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
     if child > 0 {
         // SAFETY: kill(2) is async-signal-safe; `child` is our unreaped child, so its pid is not reused.
         unsafe { libc::kill(child, sig) };
+        GROUP_PENDING.store(sig, Ordering::SeqCst);
+        wake();
     } else {
         PENDING.store(sig, Ordering::SeqCst);
     }
 }
 
+extern "C" fn on_sigchld(_sig: libc::c_int) {
+    wake();
+}
+
 fn install_handlers() -> nix::Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    // No SA_RESTART: a blocked waitpid returns EINTR and the loop looks again.
-    let action = SigAction::new(
+    let forward = SigAction::new(
         SigHandler::SigAction(on_signal),
-        SaFlags::SA_SIGINFO,
+        SaFlags::SA_SIGINFO | SaFlags::SA_RESTART,
         SigSet::empty(),
     );
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        // SAFETY: the handler only touches atomics and calls getpid/kill, which are async-signal-safe.
-        unsafe { sigaction(sig, &action) }?;
+    let child = SigAction::new(
+        SigHandler::Handler(on_sigchld),
+        SaFlags::SA_NOCLDSTOP | SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handlers only touch atomics and call getpid/kill/write, which are async-signal-safe.
+    unsafe {
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            sigaction(sig, &forward)?;
+        }
+        sigaction(Signal::SIGCHLD, &child)?;
     }
     Ok(())
 }
 
-/// Runs `argv` with inherited stdio and waits for it with `waitpid(-1)`,
-/// reaping every re-parented orphan that exits meanwhile; forwards SIGINT,
-/// SIGTERM and SIGHUP sent by a process (see the module docs; `verbose`
-/// prints each signal sent on). Call
+/// The self-pipe: the read end (returned) and the write end (in [`WAKE_FD`]).
+struct WakePipe {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl WakePipe {
+    fn open() -> io::Result<Self> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors are fresh and ours.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        WAKE_FD.store(write.as_raw_fd(), Ordering::SeqCst);
+        Ok(WakePipe {
+            read,
+            _write: write,
+        })
+    }
+
+    /// Blocks until a byte arrives, then drains the pipe.
+    fn wait(&self) {
+        let mut pfd = libc::pollfd {
+            fd: self.read.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; EINTR just means "look again".
+        unsafe { libc::poll(&mut pfd, 1, -1) };
+        let mut buf = [0u8; 64];
+        // SAFETY: reading into a local buffer from our non-blocking pipe.
+        while unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {
+        }
+    }
+}
+
+impl Drop for WakePipe {
+    fn drop(&mut self) {
+        // The handlers run on this (only) thread: after this store none uses the fd.
+        WAKE_FD.store(-1, Ordering::SeqCst);
+    }
+}
+
+/// Runs `argv` with inherited stdio until it exits, reaping every
+/// re-parented orphan that exits meanwhile (`waitpid(-1)`, woken by SIGCHLD),
+/// and forwarding SIGINT, SIGTERM and SIGHUP sent by a process (see the
+/// module docs; `verbose` prints each one passed on). Call
 /// [`become_child_subreaper`] first to collect the run's orphans. Returns
 /// [`CommandStatus::NotFound`] / [`CommandStatus::NotExecutable`] when it
 /// cannot start. Call it once per process (the handlers stay installed, so
 /// leakcheck survives those signals while it checks and reaps afterwards).
 pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunError> {
-    install_handlers().map_err(|e| RunError::Signals(e.into()))?;
     let masked = || {
         mask_tokens(
             &argv
@@ -198,6 +281,8 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
                 .join(" "),
         )
     };
+    let pipe = WakePipe::open().map_err(RunError::Signals)?;
+    install_handlers().map_err(|e| RunError::Signals(e.into()))?;
     let Some((program, args)) = argv.split_first() else {
         return Ok(Finished {
             status: CommandStatus::NotFound,
@@ -227,33 +312,35 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
     if pending != 0 {
         // SAFETY: plain kill(2) of our unreaped child.
         unsafe { libc::kill(pid, pending) };
+        GROUP_PENDING.store(pending, Ordering::SeqCst);
     }
 
     let mut orphans_reaped = 0;
     let raw = loop {
-        let mut raw = 0;
-        // SAFETY: waitpid for any child, blocking.
-        let r = unsafe { libc::waitpid(-1, &mut raw, 0) };
-        if r == pid {
-            break raw;
+        let mut status = None;
+        loop {
+            let mut raw = 0;
+            // SAFETY: waitpid for any child, non-blocking.
+            let r = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+            if r == pid {
+                status = Some(raw);
+            } else if r > 0 {
+                orphans_reaped += 1;
+            } else if r == 0 || status.is_some() {
+                break;
+            } else {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    CHILD.store(0, Ordering::SeqCst);
+                    return Err(RunError::Wait {
+                        command: masked(),
+                        source: err,
+                    });
+                }
+            }
         }
-        if r > 0 {
-            orphans_reaped += 1;
-            continue;
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            CHILD.store(0, Ordering::SeqCst);
-            return Err(RunError::Wait {
-                command: masked(),
-                source: err,
-            });
-        }
-    };
-    CHILD.store(0, Ordering::SeqCst);
-    let forwarded = match FORWARDED.load(Ordering::SeqCst) {
-        0 => None,
-        sig => {
+        let sig = GROUP_PENDING.swap(0, Ordering::SeqCst);
+        if sig != 0 {
             if verbose {
                 eprintln!(
                     "kitty-leakcheck: forwarded {} to `{}` (pid {pid})",
@@ -261,11 +348,19 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
                     masked()
                 );
             }
-            forward_to_our_group(sig, verbose);
-            Some(sig)
+            forward_to_our_group(sig, pid as u32, verbose);
         }
+        if let Some(raw) = status {
+            break raw;
+        }
+        pipe.wait();
     };
-    orphans_reaped += reap_exited_children();
+    CHILD.store(0, Ordering::SeqCst);
+    drop(pipe);
+    let forwarded = match FORWARDED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    };
     Ok(Finished {
         status: CommandStatus::from_wait_status(raw),
         forwarded,
@@ -273,22 +368,23 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
     })
 }
 
-/// Sends `sig` to our descendants still in our own process group (what a
-/// terminal's Ctrl+C would have reached), after COMMAND itself exited.
-fn forward_to_our_group(sig: i32, verbose: bool) {
+/// Sends `sig` to the run's processes in our own process group other than
+/// COMMAND (`command_pid`, already signalled): what a terminal's Ctrl+C
+/// would have reached.
+fn forward_to_our_group(sig: i32, command_pid: u32, verbose: bool) {
     let me = std::process::id();
     // SAFETY: getpgrp cannot fail.
     let pgrp = unsafe { libc::getpgrp() } as u32;
-    let tree = ProcessTree::read();
+    let tree = ProcessTree::read_below(me);
     let group: std::collections::HashSet<u32> = tree.group_members(pgrp).into_iter().collect();
     for pid in tree
         .descendants_of(me)
         .into_iter()
-        .filter(|p| group.contains(p))
+        .filter(|p| group.contains(p) && *p != command_pid)
     {
         if verbose {
             eprintln!(
-                "kitty-leakcheck: sending {} to pid {pid} (the run, in our process group)",
+                "kitty-leakcheck: forwarded {} to pid {pid} (the run, in our process group)",
                 signal_name(sig)
             );
         }
