@@ -175,16 +175,24 @@ fn parse_ports(s: &str) -> Result<PortSet, String> {
 /// Parses `500ms`, `2s`, `1.5s`, `0`, `100us`, `1m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration; expected e.g. 500ms or 2s"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; expected e.g. 500ms or 2s"))?;
     let secs = match unit {
         "" if value == 0.0 => 0.0,
         "ms" => value / 1000.0,
         "us" => value / 1_000_000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => return Err(format!("{s:?} is not a duration; expected e.g. 500ms or 2s")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration; expected e.g. 500ms or 2s"
+            ));
+        }
     };
     if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
         return Err(format!("{s:?} is out of range (0 to 24h)"));

@@ -55,7 +55,10 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {}", kitty_fixtures::probe::mask_tokens(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                kitty_fixtures::probe::mask_tokens(&format!("{e:#}"))
+            );
             std::process::exit(LeakcheckExitCode::INTERNAL_ERROR);
         }
     }

@@ -678,7 +678,11 @@ fn describe_leak(out: &mut String, tag: &str, style: &Style, leak: &Leak) {
 fn blame_line(out: &mut String, tag: &str, style: &Style, leak: &Leak) {
     let test = match &leak.test {
         Some(t) => {
-            let bin = t.binary_id.as_deref().map(|b| format!(" in {b}")).unwrap_or_default();
+            let bin = t
+                .binary_id
+                .as_deref()
+                .map(|b| format!(" in {b}"))
+                .unwrap_or_default();
             format!("test {}{bin} leaked a ", t.name.as_deref().unwrap_or("?"))
         }
         None => String::new(),
@@ -688,7 +692,13 @@ fn blame_line(out: &mut String, tag: &str, style: &Style, leak: &Leak) {
         (Some(dir), _) => format!("; project {}", dir.display()),
         (None, _) => String::new(),
     };
-    let _ = writeln!(out, "{tag} {} {test}{}{project}; {}", style.error("LEAK:"), headline(leak), action_text(&leak.action));
+    let _ = writeln!(
+        out,
+        "{tag} {} {test}{}{project}; {}",
+        style.error("LEAK:"),
+        headline(leak),
+        action_text(&leak.action)
+    );
 }
 
 /// Escapes the message of a workflow command.
