@@ -168,7 +168,7 @@ pub enum Outcome {
 ///     "action": {"result": "pending"}                              // not reaped yet
 ///             | {"result": "left-alone", "reason": string}         // never touched
 ///             | {"result": "not-reaped", "reason": "--no-reap"}
-///             | {"result": "reaped", "pid": int, "signal": "TERM" | "KILL",
+///             | {"result": "reaped", "pid": int, "signal": "SIGTERM" | "SIGKILL",
 ///                "escalated": bool, "group": bool, "elapsed": float_ms,
 ///                "dashboard_file_removed": bool}
 ///             | {"result": "already-gone", "dashboard_file_removed": bool}

@@ -34,7 +34,7 @@ fn leaks_a_dashboard_on_purpose() {
         .arg("dashboard")
         .current_dir(project.path())
         .env("HOME", home.path())
-        .env("SPEC_KITTY_HOME", home.path())
+        .env("SPEC_KITTY_HOME", home.path().join(".spec-kitty"))
         .status()
         .expect("spec-kitty runs");
     assert!(status.success());

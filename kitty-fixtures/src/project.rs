@@ -299,7 +299,8 @@ impl KittyProject {
         &self.path
     }
 
-    /// The isolated `HOME` / `SPEC_KITTY_HOME` of spec-kitty processes of this project.
+    /// The isolated `HOME` of spec-kitty processes of this project (their
+    /// `SPEC_KITTY_HOME` is `<home>/.spec-kitty`).
     pub fn home(&self) -> &Path {
         self.home.as_ref().map_or(self.path.as_path(), |h| h.path())
     }
@@ -391,9 +392,13 @@ impl KittyProject {
         cmd
     }
 
+    /// `HOME` is the private temp dir and `SPEC_KITTY_HOME` a folder inside it
+    /// (spec-kitty's own default, `~/.spec-kitty`). It must not be the temp dir
+    /// itself: spec-kitty deletes every `.kittify_update_*` staging dir beside
+    /// `SPEC_KITTY_HOME`, which, directly under `/tmp`, are other runs' dirs.
     fn isolate(&self, cmd: &mut Command) {
         cmd.env("HOME", self.home())
-            .env("SPEC_KITTY_HOME", self.home())
+            .env("SPEC_KITTY_HOME", self.home().join(".spec-kitty"))
             .env(OWNER_ENV, std::process::id().to_string());
     }
 

@@ -30,11 +30,12 @@ impl Default for StopPolicy {
 
 /// A signal this crate sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "UPPERCASE")]
 pub enum StopSignal {
     /// `SIGTERM`, always first.
+    #[serde(rename = "SIGTERM")]
     Term,
     /// `SIGKILL`, when SIGTERM was not enough.
+    #[serde(rename = "SIGKILL")]
     Kill,
 }
 
