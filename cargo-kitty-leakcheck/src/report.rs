@@ -86,6 +86,29 @@ impl CommandStatus {
     }
 }
 
+/// What nextest means by its exit code, when COMMAND is `cargo nextest`
+/// (leakcheck passes the code on unchanged; this only names it).
+fn nextest_meaning(command: &str, status: &CommandStatus) -> Option<String> {
+    use nextest_metadata::NextestExitCode as N;
+    let CommandStatus::Exited(code) = status else {
+        return None;
+    };
+    if !command.contains("nextest") {
+        return None;
+    }
+    let name = match *code {
+        N::TEST_RUN_FAILED => "a test failed",
+        N::SETUP_SCRIPT_FAILED => "a setup script failed",
+        N::BUILD_FAILED => "the build failed",
+        N::NO_TESTS_RUN => "no tests ran",
+        N::INCOMPLETE_RUN => "the run was cancelled",
+        N::EXPERIMENTAL_FEATURE_NOT_ENABLED => "an experimental feature is not enabled",
+        N::TEST_LIST_CREATION_FAILED => "listing the tests failed",
+        _ => return None,
+    };
+    Some(format!(" (nextest: {name})"))
+}
+
 /// The name of signal `n` (`SIGINT`), or `signal N`.
 pub fn signal_name(n: i32) -> String {
     let name = match n {
@@ -343,8 +366,9 @@ impl Report {
             .map(|n| format!(" (interrupted: {} forwarded)", signal_name(n)));
         let ran = match &self.command_status {
             Some(s) => format!(
-                "`{command}` {}{}",
+                "`{command}` {}{}{}",
                 s.describe(),
+                nextest_meaning(&command, s).unwrap_or_default(),
                 interrupted.unwrap_or_default()
             ),
             None => "the check".into(),
@@ -818,5 +842,19 @@ mod tests {
         assert!(!color_decision(None, None, Some("1"), true));
         assert!(color_decision(None, None, Some(""), true));
         assert!(!color_decision(None, Some("auto"), None, false));
+    }
+
+    #[test]
+    fn nextest_codes_are_named_only_for_nextest() {
+        let failed = CommandStatus::Exited(nextest_metadata::NextestExitCode::TEST_RUN_FAILED);
+        assert_eq!(
+            nextest_meaning("cargo nextest run", &failed).as_deref(),
+            Some(" (nextest: a test failed)")
+        );
+        assert_eq!(nextest_meaning("cargo test", &failed), None);
+        assert_eq!(
+            nextest_meaning("cargo nextest run", &CommandStatus::Exited(0)),
+            None
+        );
     }
 }

@@ -60,7 +60,7 @@ pub struct Stopped {
     /// Whether the whole group was signalled (the process led it) or only the process.
     pub group: bool,
     /// From the first check to "reaped and port free".
-    #[serde(serialize_with = "ser_millis")]
+    #[serde(serialize_with = "ser_millis", rename = "elapsed_ms")]
     pub elapsed: Duration,
 }
 
