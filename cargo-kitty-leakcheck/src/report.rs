@@ -192,7 +192,7 @@ pub enum Outcome {
 ///             | {"result": "left-alone", "reason": string}         // never touched
 ///             | {"result": "not-reaped", "reason": "--no-reap"}
 ///             | {"result": "reaped", "pid": int, "signal": "SIGTERM" | "SIGKILL",
-///                "escalated": bool, "group": bool, "elapsed": float_ms,
+///                "escalated": bool, "group": bool, "elapsed_ms": float,
 ///                "dashboard_file_removed": bool}
 ///             | {"result": "already-gone", "dashboard_file_removed": bool}
 ///             | {"result": "failed", "error": string}
