@@ -205,7 +205,7 @@ pub enum Outcome {
 ///
 /// `summary.foreign` counts every leak that is not a dashboard (foreign
 /// listeners and the sync daemon): they fail a passing run like dashboards
-/// do (status 3) but are never stopped. `cargo-kitty-leakcheck/SCHEMA.md`
+/// do (status 3) but are never stopped. The README's "JSON report" section
 /// repeats this with an example.
 #[derive(Debug, Clone)]
 pub struct Report {
