@@ -9,27 +9,21 @@
 //! - A bad `KITTY_PORTS` is a clear error (in child processes: the
 //!   environment is process-wide).
 //!
-//! Ports: 9260-9263 (see tests/fixtures_support).
+//! Ports: 9260-9263 (see tests/common).
 
 mod common;
-mod fixtures_support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fixtures_support::*;
+use common::cleanup::*;
+use common::reexec::*;
+use common::*;
 use kitty_fixtures::probe::DashboardFile;
 use kitty_fixtures::{Error, KittyProject};
 
 const WINDOW: &str = "9260-9263";
-
-fn project() -> KittyProject {
-    KittyProject::builder()
-        .ports(WINDOW.parse().expect("ports"))
-        .build()
-        .expect("project")
-}
 
 // --- spec-kitty missing -----------------------------------------------------
 
@@ -73,19 +67,26 @@ fn assert_names_the_fix(msg: &str) {
     }
 }
 
+/// Runs `scenario_bad_input_no_spec_kitty` with the environment `tweak`
+/// makes; fails unless it passed and its `start_dashboard` error names the
+/// fix. Returns its output and that error.
+fn without_spec_kitty(tweak: impl FnOnce(&mut Command)) -> (String, String) {
+    let mut child = Scenario::spawn_with("scenario_bad_input_no_spec_kitty", |c| {
+        tweak(c);
+        c.env("KITTY_PORTS", WINDOW);
+    });
+    let out = child.wait_success();
+    let start = error_lines(&out, "start_dashboard");
+    assert_names_the_fix(&start);
+    (out, start)
+}
+
 #[test]
 fn spec_kitty_not_installed_names_the_variable_path_and_install_command() {
     let empty = temp_root("kitty-e2e-empty-path-");
-    let mut child = Scenario::spawn_with("scenario_bad_input_no_spec_kitty", |c| {
-        c.env_remove("KITTY_SPEC_KITTY")
-            .env("PATH", empty.path())
-            .env("KITTY_PORTS", WINDOW);
+    let (out, start) = without_spec_kitty(|c| {
+        c.env_remove("KITTY_SPEC_KITTY").env("PATH", empty.path());
     });
-    let status = child.wait();
-    let out = child.output();
-    assert!(status.success(), "{}\n{out}", describe(status));
-    let start = error_lines(&out, "start_dashboard");
-    assert_names_the_fix(&start);
     assert!(start.starts_with("spec-kitty not found"), "{start}");
     assert_eq!(error_lines(&out, "installation"), start);
     assert_eq!(error_lines(&out, "spec_kitty"), "Err(NotFound)");
@@ -93,15 +94,9 @@ fn spec_kitty_not_installed_names_the_variable_path_and_install_command() {
 
 #[test]
 fn a_spec_kitty_path_that_does_not_exist_names_the_variable_path_and_install_command() {
-    let mut child = Scenario::spawn_with("scenario_bad_input_no_spec_kitty", |c| {
-        c.env("KITTY_SPEC_KITTY", "/nonexistent/bin/spec-kitty")
-            .env("KITTY_PORTS", WINDOW);
+    let (_, start) = without_spec_kitty(|c| {
+        c.env("KITTY_SPEC_KITTY", "/nonexistent/bin/spec-kitty");
     });
-    let status = child.wait();
-    let out = child.output();
-    assert!(status.success(), "{}\n{out}", describe(status));
-    let start = error_lines(&out, "start_dashboard");
-    assert_names_the_fix(&start);
     assert!(
         start.contains("/nonexistent/bin/spec-kitty") && start.contains("from KITTY_SPEC_KITTY"),
         "{start}"
@@ -199,14 +194,6 @@ fn malformed(sentinel: u32) -> Vec<(&'static str, Content)> {
     ]
 }
 
-fn sentinel() -> Child {
-    Command::new("sleep")
-        .arg("300")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("sleep")
-}
-
 /// Runs `f` on another thread and fails (instead of hanging) after 30 s.
 fn within_30s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -220,7 +207,7 @@ fn within_30s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'sta
 #[test]
 fn malformed_dashboard_files_never_panic_nor_get_anything_signalled() {
     let mut guard = Cleanup::new();
-    let sleep = guard.child(sentinel());
+    let sleep = guard.sentinel();
     let sleep_pid = sleep.id();
     for (name, content) in malformed(sleep_pid) {
         let project = KittyProject::builder()
@@ -252,7 +239,7 @@ fn malformed_dashboard_files_never_panic_nor_get_anything_signalled() {
 fn a_real_dashboard_is_still_stopped_whatever_its_dashboard_file_became() {
     common::export_spec_kitty();
     let mut guard = Cleanup::new();
-    let sleep = guard.child(sentinel());
+    let sleep = guard.sentinel();
     let sleep_pid = sleep.id();
     let mut cleanup = Cleanup::new();
     let cases: Vec<(&str, Content)> = vec![
@@ -274,7 +261,7 @@ fn a_real_dashboard_is_still_stopped_whatever_its_dashboard_file_became() {
             .iter()
             .map(|_| {
                 s.spawn(|| {
-                    let p = project();
+                    let p = project_on(WINDOW);
                     let d = p.start_dashboard().expect("dashboard");
                     (p, d)
                 })
@@ -286,7 +273,7 @@ fn a_real_dashboard_is_still_stopped_whatever_its_dashboard_file_became() {
             .collect()
     });
     for ((name, content), (project, d)) in cases.iter().zip(projects) {
-        let id = cleanup.process(d.pid(), Some(d.port()));
+        let id = cleanup.dashboard(&d);
         put(project.path(), content);
         let dir = project.path().to_path_buf();
         let listed = within_30s(name, move || {
@@ -340,9 +327,7 @@ fn a_bad_kitty_ports_is_a_clear_error() {
         })
         .collect();
     for ((value, expected), child) in cases.iter().zip(&mut children) {
-        let status = child.wait();
-        let out = child.output();
-        assert!(status.success(), "{}\n{out}", describe(status));
+        let out = child.wait_success();
         let msg = error_lines(&out, "new");
         assert!(
             msg.starts_with("bad KITTY_PORTS: "),

@@ -4,17 +4,19 @@
 //! deletes the temp dir; on return, failed assertion, panic, `#[should_panic]`
 //! and with the rstest fixtures.
 //!
-//! Ports: 9270-9279 (see tests/fixtures_support).
+//! Ports: 9270-9279 (see tests/common).
 
 mod common;
-mod fixtures_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use fixtures_support::*;
+use common::cleanup::*;
+use common::detached::{start_dashboard, start_dashboard_in};
+use common::reexec::*;
+use common::*;
 use kitty_fixtures::probe::{DashboardFile, ProcessIdentity, ProcessTree, StopSignal};
 use kitty_fixtures::{KittyProject, Origin, ServedProject, kitty_project, kitty_served_project};
 use rstest::rstest;
@@ -24,10 +26,7 @@ use rstest::rstest;
 const WINDOW: &str = "9270-9274";
 
 fn project() -> KittyProject {
-    KittyProject::builder()
-        .ports(WINDOW.parse().expect("ports"))
-        .build()
-        .expect("project")
+    project_on(WINDOW)
 }
 
 /// One look at everything the drop order is about.
@@ -95,9 +94,9 @@ fn drop_stops_reaps_and_frees_before_the_file_and_the_dir_go() {
     let mut cleanup = Cleanup::new();
     // Two dashboards on one project: the file names the second.
     let a = project.start_dashboard().expect("first dashboard");
-    let ida = cleanup.process(a.pid(), Some(a.port()));
+    let ida = cleanup.dashboard(&a);
     let b = project.start_dashboard().expect("second dashboard");
-    let idb = cleanup.process(b.pid(), Some(b.port()));
+    let idb = cleanup.dashboard(&b);
     assert_ne!(a.port(), b.port());
     let file = DashboardFile::read(project.path())
         .expect("readable")
@@ -158,7 +157,7 @@ fn stop_dashboards_reports_what_it_stopped_and_the_project_starts_again() {
     let project = project();
     let mut cleanup = Cleanup::new();
     let d = project.start_dashboard().expect("dashboard");
-    let id = cleanup.process(d.pid(), Some(d.port()));
+    let id = cleanup.dashboard(&d);
     assert_eq!(project.dashboards(), vec![d.clone()]);
     assert_eq!(d.origin(), Origin::Started);
 
@@ -188,7 +187,7 @@ fn stop_dashboards_reports_what_it_stopped_and_the_project_starts_again() {
 
     // Nothing is left reserved: a new dashboard starts (on the freed port or another).
     let again = project.start_dashboard().expect("restart");
-    let id2 = cleanup.process(again.pid(), Some(again.port()));
+    let id2 = cleanup.dashboard(&again);
     let dir = project.path().to_path_buf();
     drop(project);
     assert_stopped(&id2, again.port());
@@ -208,7 +207,7 @@ fn keep_keeps_the_dir_but_still_stops_the_dashboard() {
     cleanup.dir(project.path());
     cleanup.dir(project.home());
     let d = project.start_dashboard().expect("dashboard");
-    let id = cleanup.process(d.pid(), Some(d.port()));
+    let id = cleanup.dashboard(&d);
     let dir = project.path().to_path_buf();
     drop(project);
     assert_stopped(&id, d.port());
@@ -235,8 +234,7 @@ fn scenario_drop_on_return(kitty_served_project: ServedProject) {
     if !scenario_is("scenario_drop_on_return") {
         return;
     }
-    report(&kitty_served_project.dashboard, &kitty_served_project);
-    hold();
+    report_and_hold(&kitty_served_project.dashboard, &kitty_served_project);
 }
 
 #[rstest]
@@ -245,9 +243,7 @@ fn scenario_drop_on_failed_assertion(kitty_project: KittyProject) {
     if !scenario_is("scenario_drop_on_failed_assertion") {
         return;
     }
-    let d = kitty_project.start_dashboard().expect("dashboard");
-    report(&d, &kitty_project);
-    hold();
+    let d = serve_and_hold(&kitty_project);
     assert_eq!(d.port(), 1, "this assertion fails on purpose");
 }
 
@@ -258,9 +254,7 @@ fn scenario_drop_on_panic() {
         return;
     }
     let project = KittyProject::new().expect("project");
-    let d = project.start_dashboard().expect("dashboard");
-    report(&d, &project);
-    hold();
+    serve_and_hold(&project);
     panic!("this test panics on purpose");
 }
 
@@ -271,8 +265,7 @@ fn scenario_drop_on_should_panic(kitty_served_project: ServedProject) {
     if !scenario_is("scenario_drop_on_should_panic") {
         panic!("on purpose (not a scenario run)");
     }
-    report(&kitty_served_project.dashboard, &kitty_served_project);
-    hold();
+    report_and_hold(&kitty_served_project.dashboard, &kitty_served_project);
     panic!("this test panics on purpose");
 }
 
@@ -286,9 +279,7 @@ fn drop_runs_however_the_test_ends(#[case] scenario: &str, #[case] passes: bool)
     let mut cleanup = Cleanup::new();
     let mut child = Scenario::spawn(scenario, &[("KITTY_PORTS", WINDOW)]);
     let r = child.next_report();
-    let id = cleanup.process(r.pid, Some(r.port));
-    cleanup.dir(&r.dir);
-    cleanup.dir(&r.home);
+    let id = cleanup.report(&r);
     assert!(id.is_still_alive() && port_held(r.port));
     child.release();
     let status = child.wait();
@@ -320,18 +311,9 @@ fn adopts_and_stops_a_dashboard_started_by_the_spec_kitty_cli() {
     common::export_spec_kitty();
     let project = project();
     let mut cleanup = Cleanup::new();
-    let (status, out) = run_with_deadline(
+    let (_, out) = cleanup.dashboard_cli(
         &mut project.spec_kitty(["dashboard", "--port", "9277"]),
-        Duration::from_secs(60),
-    );
-    // Whatever happened, stop what it started.
-    for d in common::dashboards_under(project.path()) {
-        cleanup.process(d.identity.pid(), d.command.port);
-    }
-    assert!(
-        status.success(),
-        "spec-kitty dashboard: {}\n{out}",
-        describe(status)
+        project.path(),
     );
     let found = project.dashboards();
     assert_eq!(found.len(), 1, "{found:?}\n{out}");
@@ -358,10 +340,9 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_and_spares_the_others() {
     let elsewhere = temp_root("kitty-e2e-drop-");
     let other = bare_project(elsewhere.path(), "other");
     let mut cleanup = Cleanup::new();
-    let mine = spawn_detached_dashboard(project.path(), 9278, project.home());
-    let mine_id = cleanup.process(mine, Some(9278));
-    let theirs = spawn_detached_dashboard(&other, 9279, elsewhere.path());
-    let theirs_id = cleanup.process(theirs, Some(9279));
+    let mine_id = cleanup.guard(start_dashboard(project.path(), 9278, project.home()));
+    let mine = mine_id.pid();
+    let theirs_id = cleanup.guard(start_dashboard(&other, 9279, elsewhere.path()));
     assert_ne!(
         mine_id.ppid(),
         std::process::id(),
@@ -376,7 +357,7 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_and_spares_the_others() {
             .collect::<Vec<_>>(),
         vec![(mine, 9278, Origin::Adopted)]
     );
-    let dir: PathBuf = project.path().to_path_buf();
+    let dir = project.path().to_path_buf();
     drop(project);
     assert_stopped(&mine_id, 9278);
     assert!(!dir.exists());
@@ -440,12 +421,16 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_through_a_symlink_or_relat
     let link = links.path().join("to-the-project");
     std::os::unix::fs::symlink(project.path(), &link).expect("symlink");
     let mut cleanup = Cleanup::new();
-    let by_link = spawn_detached_dashboard(&link, 9276, project.home());
-    let by_link_id = cleanup.process(by_link, Some(9276));
+    let by_link_id = cleanup.guard(start_dashboard(&link, 9276, project.home()));
+    let by_link = by_link_id.pid();
     // `.` from a process whose cwd is the project.
-    let relative =
-        spawn_detached_dashboard_in(Path::new("."), project.path(), 9275, project.home());
-    let relative_id = cleanup.process(relative, Some(9275));
+    let relative_id = cleanup.guard(start_dashboard_in(
+        Path::new("."),
+        Some(project.path()),
+        9275,
+        project.home(),
+    ));
+    let relative = relative_id.pid();
 
     let mut found: Vec<u32> = project.dashboards().iter().map(|d| d.pid()).collect();
     found.sort_unstable();

@@ -16,16 +16,16 @@
 //! this file's window. The scenario prints its dashboard and waits until the
 //! outer test has recorded it (stdin closed), then ends its way.
 //!
-//! Ports: 9290-9299 (see tests/fixtures_support).
+//! Ports: 9290-9299 (see tests/common).
 
 mod common;
-mod fixtures_support;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use fixtures_support::*;
-use kitty_fixtures::probe::fetch_health;
+use common::cleanup::*;
+use common::reexec::*;
+use common::*;
 use kitty_fixtures::{KittyProject, ServedProject, kitty_served_project};
 use rstest::{fixture, rstest};
 
@@ -40,9 +40,7 @@ fn scenario_exit_forget() {
         return;
     }
     let project = KittyProject::new().expect("project");
-    let d = project.start_dashboard().expect("dashboard");
-    report(&d, &project);
-    hold();
+    serve_and_hold(&project);
     std::mem::forget(project);
 }
 
@@ -55,9 +53,7 @@ fn scenario_exit_static() {
         return;
     }
     let project = PROJECT.get_or_init(|| KittyProject::new().expect("project"));
-    let d = project.start_dashboard().expect("dashboard");
-    report(&d, project);
-    hold();
+    serve_and_hold(project);
 }
 
 #[fixture]
@@ -72,9 +68,7 @@ fn scenario_exit_once(once_project: &KittyProject) {
     if !scenario_is("scenario_exit_once") {
         return;
     }
-    let d = once_project.start_dashboard().expect("dashboard");
-    report(&d, once_project);
-    hold();
+    serve_and_hold(once_project);
 }
 
 #[test]
@@ -84,9 +78,7 @@ fn scenario_exit_process_exit() {
         return;
     }
     let project = KittyProject::new().expect("project");
-    let d = project.start_dashboard().expect("dashboard");
-    report(&d, &project);
-    hold();
+    serve_and_hold(&project);
     std::process::exit(0);
 }
 
@@ -99,8 +91,7 @@ fn scenario_exit_timeout(kitty_served_project: ServedProject) {
     if !scenario_is("scenario_exit_timeout") {
         return;
     }
-    report(&kitty_served_project.dashboard, &kitty_served_project);
-    hold();
+    report_and_hold(&kitty_served_project.dashboard, &kitty_served_project);
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
@@ -125,8 +116,7 @@ fn scenario_exit_forget_adopted() {
     assert!(status.success(), "spec-kitty dashboard: {status}");
     let found = project.dashboards();
     assert_eq!(found.len(), 1, "{found:?}");
-    report(&found[0], &project);
-    hold();
+    report_and_hold(&found[0], &project);
     std::mem::forget(project);
 }
 
@@ -138,9 +128,7 @@ fn scenario_exit_killed() {
         return;
     }
     let project = KittyProject::new().expect("project");
-    let d = project.start_dashboard().expect("dashboard");
-    report(&d, &project);
-    hold();
+    serve_and_hold(&project);
     // Only reached if the outer test died: end normally.
 }
 
@@ -151,9 +139,7 @@ fn scenario_exit_abort() {
         return;
     }
     let project = KittyProject::new().expect("project");
-    let d = project.start_dashboard().expect("dashboard");
-    report(&d, &project);
-    hold();
+    serve_and_hold(&project);
     std::process::abort();
 }
 
@@ -185,9 +171,7 @@ fn a_dashboard_never_outlives_its_test_process(#[case] scenario: &str, #[case] e
     let mut cleanup = Cleanup::new();
     let mut child = Scenario::spawn(scenario, &[("KITTY_PORTS", WINDOW)]);
     let r = child.next_report();
-    let id = cleanup.process(r.pid, Some(r.port));
-    cleanup.dir(&r.dir);
-    cleanup.dir(&r.home);
+    let id = cleanup.report(&r);
     assert!(id.is_still_alive() && port_held(r.port) && has_dashboard_file(&r.dir));
     let adopted = scenario.ends_with("_adopted");
     assert_eq!(
@@ -276,12 +260,7 @@ fn a_dashboard_never_outlives_its_test_process(#[case] scenario: &str, #[case] e
 #[test]
 fn a_dashboard_outlives_the_thread_that_started_it() {
     common::export_spec_kitty();
-    let project = Arc::new(
-        KittyProject::builder()
-            .ports(WINDOW.parse().expect("ports"))
-            .build()
-            .expect("project"),
-    );
+    let project = Arc::new(project_on(WINDOW));
     let mut cleanup = Cleanup::new();
     let d = {
         let project = Arc::clone(&project);
@@ -289,14 +268,13 @@ fn a_dashboard_outlives_the_thread_that_started_it() {
             .join()
             .expect("thread")
     };
-    let id = cleanup.process(d.pid(), Some(d.port()));
+    let id = cleanup.dashboard(&d);
     // The thread is gone; a parent-death signal would arrive right after its exit.
     assert!(
         eventually(Duration::from_millis(200), || !id.is_still_alive()).is_none(),
         "the dashboard died with its thread"
     );
-    let health = fetch_health(d.port(), Duration::from_secs(2)).expect("still serving");
-    assert_eq!(health.project_path.as_deref(), Some(project.path()));
+    assert_serves(d.port(), project.path());
     let dir = project.path().to_path_buf();
     drop(project);
     assert_stopped(&id, d.port());

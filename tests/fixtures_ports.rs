@@ -11,27 +11,25 @@
 //! - A `.kittify/.dashboard` naming an unrelated live process never gets it
 //!   signalled.
 //!
-//! Ports: 9300-9319, one sub-window per test (see tests/fixtures_support).
+//! Ports: 9300-9319, one sub-window per test (see tests/common).
 
 mod common;
-mod fixtures_support;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use fixtures_support::*;
+use common::cleanup::*;
+use common::detached::start_dashboard;
+use common::reexec::*;
+use common::*;
 use kitty_fixtures::ports::{Reservation, ReservationRecord, read_reservation, reservation_dir};
-use kitty_fixtures::probe::{DashboardFile, ProcessIdentity, fetch_health};
+use kitty_fixtures::probe::{DashboardFile, ProcessIdentity};
 use kitty_fixtures::{Error, KittyProject};
 
 fn project(ports: &str) -> KittyProject {
-    KittyProject::builder()
-        .ports(ports.parse().expect("ports"))
-        .build()
-        .expect("project")
+    project_on(ports)
 }
 
 // --- Parallel projects ------------------------------------------------------
@@ -46,9 +44,7 @@ fn scenario_ports_hold_one() {
     }
     // KITTY_PORTS comes from the outer test: the env path of the port range.
     let project = KittyProject::new().expect("project");
-    let d = project.start_dashboard().expect("dashboard");
-    report(&d, &project);
-    hold();
+    serve_and_hold(&project);
 }
 
 #[test]
@@ -73,14 +69,12 @@ fn parallel_projects_in_threads_and_processes_never_share_a_port() {
         .collect();
     let mut all: Vec<(u32, u16, PathBuf)> = Vec::new();
     for (p, d) in &mine {
-        cleanup.process(d.pid(), Some(d.port()));
+        cleanup.dashboard(d);
         all.push((d.pid(), d.port(), p.path().to_path_buf()));
     }
     for c in &mut children {
         let r = c.next_report();
-        cleanup.process(r.pid, Some(r.port));
-        cleanup.dir(&r.dir);
-        cleanup.dir(&r.home);
+        cleanup.report(&r);
         all.push((r.pid, r.port, r.dir));
     }
 
@@ -94,12 +88,7 @@ fn parallel_projects_in_threads_and_processes_never_share_a_port() {
     for (pid, port, dir) in &all {
         assert!(window.contains(*port), "{port} outside {PARALLEL}");
         // Each answers for its own project (and so is not sharing a socket).
-        let h = fetch_health(*port, Duration::from_secs(5)).expect("health");
-        assert_eq!(
-            h.project_path.as_deref(),
-            Some(dir.as_path()),
-            "pid {pid} on {port}"
-        );
+        assert_serves(*port, dir);
         let state = read_reservation(*port).expect("a reservation record");
         assert!(
             state.owner_alive && state.record.dashboard_pid == Some(*pid),
@@ -110,8 +99,7 @@ fn parallel_projects_in_threads_and_processes_never_share_a_port() {
 
     for c in &mut children {
         c.release();
-        let status = c.wait();
-        assert!(status.success(), "{}\n{}", describe(status), c.output());
+        c.wait_success();
     }
     let dirs: Vec<PathBuf> = all.iter().map(|(_, _, d)| d.clone()).collect();
     drop(mine);
@@ -145,15 +133,9 @@ fn scenario_ports_reserve_and_die() {
     let mut reservation = Reservation::try_acquire(port, &dir)
         .expect("io")
         .expect("port free");
-    let pid = spawn_detached_dashboard(&dir, port, &dir);
-    reservation
-        .record_dashboard(&identity(pid))
-        .expect("record");
-    println!(
-        "{REPORT} pid={pid} port={port} home={} dir={}",
-        dir.display(),
-        dir.display()
-    );
+    let d = start_dashboard(&dir, port, &dir);
+    reservation.record_dashboard(&d.identity).expect("record");
+    report_line(d.pid(), port, &dir, &dir);
     hold();
 }
 
@@ -176,15 +158,15 @@ fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
     let mut owner = Scenario::spawn("scenario_ports_reserve_and_die", &owner_env);
     // Orphans 2 and 3: dashboards whose project dirs were deleted.
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| spawn_detached_dashboard(&gone[0], 9308, root.path()));
-        let b = s.spawn(|| spawn_detached_dashboard(&gone[1], 9310, root.path()));
+        let a = s.spawn(|| start_dashboard(&gone[0], 9308, root.path()));
+        let b = s.spawn(|| start_dashboard(&gone[1], 9310, root.path()));
         (a.join().expect("a"), b.join().expect("b"))
     });
     let r = owner.next_report();
     let orphans = [
-        cleanup.process(a, Some(9308)),
+        cleanup.guard(a),
         cleanup.process(r.pid, Some(9309)),
-        cleanup.process(b, Some(9310)),
+        cleanup.guard(b),
     ];
     owner.signal(libc::SIGKILL, false);
     owner.wait();
@@ -209,21 +191,14 @@ fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
     let d = project
         .start_dashboard()
         .expect("the orphans are swept, then the start succeeds");
-    let id = cleanup.process(d.pid(), Some(d.port()));
+    let id = cleanup.dashboard(&d);
     for o in &orphans {
         assert!(!o.is_still_alive(), "orphan pid {} was not swept", o.pid());
     }
-    assert_eq!(
-        fetch_health(d.port(), Duration::from_secs(5))
-            .expect("health")
-            .project_path
-            .as_deref(),
-        Some(project.path())
-    );
+    assert_serves(d.port(), project.path());
     drop(project);
     assert_stopped(&id, d.port());
-    assert_ports_free(ORPHANS);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(ORPHANS, root.path());
 }
 
 // --- A range full of things that are not orphans ----------------------------
@@ -239,14 +214,6 @@ fn write_stale_reservation(port: u16, record: &ReservationRecord) {
     std::fs::write(&path, serde_json::to_vec(record).expect("json")).expect("write the record");
 }
 
-/// The pid of a process that has exited and been reaped.
-fn dead_pid() -> u32 {
-    let mut c = Command::new("true").spawn().expect("true");
-    let pid = c.id();
-    c.wait().expect("wait");
-    pid
-}
-
 #[test]
 fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them() {
     common::export_spec_kitty();
@@ -255,7 +222,7 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
     // 9311: a live dashboard of another project of this process.
     let live = project("9311");
     let live_d = live.start_dashboard().expect("live dashboard");
-    let live_id = cleanup.process(live_d.pid(), Some(9311));
+    let live_id = cleanup.dashboard(&live_d);
     // 9312: a listener that is not a dashboard at all.
     let foreign = TcpListener::bind((Ipv4Addr::LOCALHOST, 9312)).expect("bind 9312");
     // 9313: an unrecorded dashboard of an existing project (an interrupted start-up).
@@ -267,12 +234,12 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
         bare_project(root.path(), "reused"),
     );
     let (u, m) = std::thread::scope(|s| {
-        let u = s.spawn(|| spawn_detached_dashboard(&unrecorded, 9313, root.path()));
-        let m = s.spawn(|| spawn_detached_dashboard(&reused, 9314, root.path()));
+        let u = s.spawn(|| start_dashboard(&unrecorded, 9313, root.path()));
+        let m = s.spawn(|| start_dashboard(&reused, 9314, root.path()));
         (u.join().expect("u"), m.join().expect("m"))
     });
-    let u_id = cleanup.process(u, Some(9313));
-    let m_id = cleanup.process(m, Some(9314));
+    let (u_id, m_id) = (cleanup.guard(u), cleanup.guard(m));
+    let (u, m) = (u_id.pid(), m_id.pid());
     write_stale_reservation(
         9314,
         &ReservationRecord {
@@ -333,21 +300,14 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
         TcpStream::connect((Ipv4Addr::LOCALHOST, 9312)).is_ok(),
         "the foreign listener is gone"
     );
-    assert_eq!(
-        fetch_health(9311, Duration::from_secs(5))
-            .expect("health")
-            .project_path
-            .as_deref(),
-        Some(live.path())
-    );
+    assert_serves(9311, live.path());
     assert!(project.dashboards().is_empty() && !has_dashboard_file(project.path()));
 
     drop(foreign);
     drop(live);
     assert_stopped(&live_id, 9311);
     drop(cleanup);
-    assert_ports_free(FULL);
-    common::assert_no_dashboard_under(root.path());
+    assert_nothing_left(FULL, root.path());
 }
 
 // --- A .dashboard naming an unrelated process -------------------------------
@@ -356,13 +316,8 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
 fn a_dashboard_file_naming_an_unrelated_process_never_gets_it_signalled() {
     common::export_spec_kitty();
     let mut guard = Cleanup::new();
-    let sleep = Command::new("sleep")
-        .arg("300")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("sleep");
+    let sleep = guard.sentinel();
     let sleep_pid = sleep.id();
-    let sleep = guard.child(sleep);
     let alive = |s: &mut std::process::Child| matches!(s.try_wait(), Ok(None));
 
     // A project with no dashboard, whose file names the sleep (spec-kitty #4767:
@@ -381,7 +336,7 @@ fn a_dashboard_file_naming_an_unrelated_process_never_gets_it_signalled() {
     let mut cleanup = Cleanup::new();
     let served = project("9315-9316");
     let d = served.start_dashboard().expect("dashboard");
-    let id = cleanup.process(d.pid(), Some(d.port()));
+    let id = cleanup.dashboard(&d);
     DashboardFile::new(d.port(), Some(random_token()), Some(sleep_pid))
         .write(served.path())
         .expect("write");

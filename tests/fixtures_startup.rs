@@ -9,17 +9,17 @@
 //! use FAKE interpreters from `tests/fakes/` (see its README); the interrupted
 //! CLI is the real spec-kitty.
 //!
-//! Ports: 9280-9289 (see tests/fixtures_support).
+//! Ports: 9280-9289 (see tests/common).
 
 mod common;
-mod fixtures_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use fixtures_support::*;
+use common::cleanup::*;
+use common::*;
 use kitty_fixtures::probe::ProcessIdentity;
 use kitty_fixtures::{Error, KittyProject, Origin};
 
@@ -76,22 +76,18 @@ impl Drop for FakeVenv {
                 continue;
             };
             if id.env_var(kitty_fixtures::OWNER_ENV).as_deref() == Some(me.as_str()) {
-                eprintln!("cleanup: stopping leftover fake pid {pid}");
-                let policy = kitty_fixtures::probe::StopPolicy {
-                    term_grace: Duration::from_secs(1),
-                    kill_grace: Duration::from_secs(2),
-                };
-                let _ = kitty_fixtures::probe::stop_process_group(&id, None, policy);
+                stop_leftover(&id, None);
             }
         }
     }
 }
 
-fn project_with(fake: &FakeVenv, ports: &str) -> KittyProject {
+/// A project whose dashboards the fake serves on `ports`, given up after `start_timeout`.
+fn project_with(fake: &FakeVenv, ports: &str, start_timeout: Duration) -> KittyProject {
     KittyProject::builder()
         .spec_kitty(fake.spec_kitty())
         .ports(ports.parse().expect("ports"))
-        .start_timeout(Duration::from_secs(1))
+        .start_timeout(start_timeout)
         .build()
         .expect("project")
 }
@@ -99,7 +95,12 @@ fn project_with(fake: &FakeVenv, ports: &str) -> KittyProject {
 /// After a failed start: nothing the fake ran is left (the direct child is
 /// reaped, what it forked is gone), no port of `ports` is held, nothing is
 /// listed, no `.dashboard` was written. The error never shows a token.
-fn assert_nothing_left(project: &KittyProject, fake: &FakeVenv, ports: &[u16], err: &Error) {
+fn assert_the_fake_left_nothing(
+    project: &KittyProject,
+    fake: &FakeVenv,
+    ports: &[u16],
+    err: &Error,
+) {
     let pids = fake.pids();
     assert!(!pids.is_empty(), "the fake never ran");
     assert!(
@@ -129,7 +130,7 @@ fn assert_nothing_left(project: &KittyProject, fake: &FakeVenv, ports: &[u16], e
 #[test]
 fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
     let fake = FakeVenv::new("fake-spec-kitty-exits-3.sh", 0);
-    let project = project_with(&fake, "9280-9281");
+    let project = project_with(&fake, "9280-9281", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake exits");
     match &err {
         Error::StartFailed {
@@ -160,13 +161,13 @@ fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
             && shown.contains("exiting 3"),
         "{shown}"
     );
-    assert_nothing_left(&project, &fake, &[9280, 9281], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9280, 9281], &err);
 }
 
 #[test]
 fn a_child_that_never_binds_is_stopped_with_its_group_and_reported() {
     let fake = FakeVenv::new("fake-spec-kitty-never-binds.sh", 0);
-    let project = project_with(&fake, "9282");
+    let project = project_with(&fake, "9282", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake never binds");
     match &err {
         Error::StartTimeout { port, log_tail, .. } => {
@@ -176,30 +177,25 @@ fn a_child_that_never_binds_is_stopped_with_its_group_and_reported() {
         other => panic!("expected StartTimeout, got {other:?}"),
     }
     assert_eq!(fake.pids().len(), 2, "the shell and the sleep it forked");
-    assert_nothing_left(&project, &fake, &[9282], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9282], &err);
 }
 
 #[test]
 fn a_child_that_never_binds_and_execs_something_else_is_still_stopped() {
     let fake = FakeVenv::new("fake-spec-kitty-never-binds-exec.sh", 0);
-    let project = project_with(&fake, "9283");
+    let project = project_with(&fake, "9283", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake never binds");
     assert!(
         matches!(err, Error::StartTimeout { port: 9283, .. }),
         "{err:?}"
     );
-    assert_nothing_left(&project, &fake, &[9283], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9283], &err);
 }
 
 #[test]
 fn a_child_that_binds_the_wrong_port_is_stopped_and_reported() {
     let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", 9286);
-    let project = KittyProject::builder()
-        .spec_kitty(fake.spec_kitty())
-        .ports("9284".parse().expect("ports"))
-        .start_timeout(Duration::from_secs(30))
-        .build()
-        .expect("project");
+    let project = project_with(&fake, "9284", Duration::from_secs(30));
     let err = project.start_dashboard().expect_err("the fake binds 9286");
     match &err {
         Error::StartFailed {
@@ -213,18 +209,13 @@ fn a_child_that_binds_the_wrong_port_is_stopped_and_reported() {
         }
         other => panic!("expected StartFailed on 9284, got {other:?}"),
     }
-    assert_nothing_left(&project, &fake, &[9284, 9286], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9284, 9286], &err);
 }
 
 #[test]
 fn a_child_that_execs_a_listener_on_the_wrong_port_is_stopped_and_reported() {
     let fake = FakeVenv::new("fake-spec-kitty-wrong-port-exec.sh", 9287);
-    let project = KittyProject::builder()
-        .spec_kitty(fake.spec_kitty())
-        .ports("9285".parse().expect("ports"))
-        .start_timeout(Duration::from_secs(30))
-        .build()
-        .expect("project");
+    let project = project_with(&fake, "9285", Duration::from_secs(30));
     let err = project.start_dashboard().expect_err("the fake binds 9287");
     match &err {
         Error::StartFailed {
@@ -232,16 +223,13 @@ fn a_child_that_execs_a_listener_on_the_wrong_port_is_stopped_and_reported() {
         } => assert!(reason.contains("bound port 9287 instead"), "{reason}"),
         other => panic!("expected StartFailed on 9285, got {other:?}"),
     }
-    assert_nothing_left(&project, &fake, &[9285, 9287], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9285, 9287], &err);
 }
 
 #[test]
 fn an_interrupted_spec_kitty_dashboard_cli_leaves_nothing_once_the_project_is_dropped() {
     common::export_spec_kitty();
-    let project = KittyProject::builder()
-        .ports("9288-9289".parse().expect("ports"))
-        .build()
-        .expect("project");
+    let project = project_on("9288-9289");
     let dir: PathBuf = project.path().to_path_buf();
     let mut cleanup = Cleanup::new();
     let cli = project
@@ -257,13 +245,10 @@ fn an_interrupted_spec_kitty_dashboard_cli_leaves_nothing_once_the_project_is_dr
 
     // Interrupt the CLI as soon as its server child exists (the CLI then waits
     // for health before it writes .dashboard).
-    let spawned = eventually(Duration::from_secs(60), || {
+    let spawned = eventually(MINUTE, || {
         !common::dashboards_under(&dir).is_empty() || matches!(cli.try_wait(), Ok(Some(_)))
     });
-    let found = common::dashboards_under(&dir);
-    for d in &found {
-        cleanup.process(d.identity.pid(), d.command.port);
-    }
+    let found = cleanup.dashboards_under(&dir);
     assert!(
         spawned.is_some() && found.len() == 1,
         "the CLI spawned no dashboard: {found:?}"
@@ -274,14 +259,8 @@ fn an_interrupted_spec_kitty_dashboard_cli_leaves_nothing_once_the_project_is_dr
         unsafe { libc::kill(cli_pid as libc::pid_t, libc::SIGINT) },
         0
     );
-    let status = {
-        let mut status = None;
-        eventually(Duration::from_secs(30), || {
-            status = cli.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status.expect("the CLI did not end after SIGINT")
-    };
+    let status = poll(Duration::from_secs(30), || cli.try_wait().ok().flatten())
+        .expect("the CLI did not end after SIGINT");
     assert!(
         !status.success(),
         "the CLI succeeded despite the interrupt: {}",

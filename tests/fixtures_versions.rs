@@ -4,22 +4,17 @@
 //! runs the whole suite once with each. Every other fixtures_* test runs with
 //! whichever is selected; these check the version-specific parts.
 //!
-//! Ports: 9264-9269 (see tests/fixtures_support).
+//! Ports: 9264-9269 (see tests/common).
 
 mod common;
-mod fixtures_support;
 
-use std::time::Duration;
-
-use fixtures_support::*;
-use kitty_fixtures::probe::{CommandForm, DashboardCommand, DashboardFile, fetch_health};
+use common::cleanup::*;
+use common::*;
+use kitty_fixtures::probe::{CommandForm, DashboardCommand, DashboardFile};
 use kitty_fixtures::{KittyProject, Origin};
 
 fn project() -> KittyProject {
-    KittyProject::builder()
-        .ports("9264-9265".parse().expect("ports"))
-        .build()
-        .expect("project")
+    project_on("9264-9265")
 }
 
 /// `(major, minor, patch)` from `spec-kitty --version`.
@@ -59,7 +54,7 @@ fn our_child_uses_the_same_command_form_as_the_installed_spec_kitty() {
     let ours = project();
     assert_eq!(ours.installation().expect("installation").form, form);
     let d = ours.start_dashboard().expect("dashboard");
-    let id = cleanup.process(d.pid(), Some(d.port()));
+    let id = cleanup.dashboard(&d);
     let cmd = DashboardCommand::parse(id.argv()).expect("our child is recognised as a dashboard");
     assert_eq!(
         (cmd.form, cmd.port, cmd.project_dir.as_path()),
@@ -72,18 +67,9 @@ fn our_child_uses_the_same_command_form_as_the_installed_spec_kitty() {
 
     // spec-kitty's own child, for another project, has the same form.
     let theirs = project();
-    let (status, out) = run_with_deadline(
+    let (found, _) = cleanup.dashboard_cli(
         &mut theirs.spec_kitty(["dashboard", "--port", "9266"]),
-        Duration::from_secs(60),
-    );
-    let found = common::dashboards_under(theirs.path());
-    for f in &found {
-        cleanup.process(f.identity.pid(), f.command.port);
-    }
-    assert!(
-        status.success(),
-        "spec-kitty dashboard: {}\n{out}",
-        describe(status)
+        theirs.path(),
     );
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(
@@ -110,7 +96,7 @@ fn spec_kitty_reuses_the_dashboard_our_dashboard_file_names() {
     let mut cleanup = Cleanup::new();
     let project = project();
     let d = project.start_dashboard().expect("dashboard");
-    let id = cleanup.process(d.pid(), Some(d.port()));
+    let id = cleanup.dashboard(&d);
     let file = DashboardFile::read(project.path())
         .expect("readable")
         .expect("written");
@@ -121,18 +107,7 @@ fn spec_kitty_reuses_the_dashboard_our_dashboard_file_names() {
 
     // spec-kitty reads our four-line file, checks health with our token, and
     // reuses our dashboard instead of starting a second one.
-    let (status, out) = run_with_deadline(
-        &mut project.spec_kitty(["dashboard"]),
-        Duration::from_secs(60),
-    );
-    for f in common::dashboards_under(project.path()) {
-        cleanup.process(f.identity.pid(), f.command.port);
-    }
-    assert!(
-        status.success(),
-        "spec-kitty dashboard: {}\n{out}",
-        describe(status)
-    );
+    let (_, out) = cleanup.dashboard_cli(&mut project.spec_kitty(["dashboard"]), project.path());
     assert!(
         out.contains(&format!("http://127.0.0.1:{}", d.port())),
         "{out}"
@@ -147,13 +122,7 @@ fn spec_kitty_reuses_the_dashboard_our_dashboard_file_names() {
         vec![(d.pid(), Origin::Started)],
         "spec-kitty started a second dashboard:\n{out}"
     );
-    assert_eq!(
-        fetch_health(d.port(), Duration::from_secs(5))
-            .expect("health")
-            .project_path
-            .as_deref(),
-        Some(project.path())
-    );
+    assert_serves(d.port(), project.path());
     let dir = project.path().to_path_buf();
     drop(project);
     assert_stopped(&id, d.port());

@@ -7,7 +7,6 @@
 //! no dashboard of its projects alive.
 
 mod common;
-mod detached;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,25 +14,42 @@ use std::process::{Command, Output, Stdio};
 
 use nextest_metadata::{ListCommand, NextestExitCode, TestListSummary};
 
-use detached::{
-    TOKEN, assert_nothing_left, listening, project, root_and_home, show, spec_kitty_python,
-    start_dashboard,
-};
+use common::detached::{TOKEN, dashboard_argv, setsid_line, spec_kitty_python, start_dashboard};
+use common::leakcheck::{LEAKED, USAGE, json_report, leakcheck_bin, without_nextest_env};
+use common::mini::MiniCrate;
+use common::scene::Scene;
+use common::{bare_project, isolate_home, port_held, show, spec_kitty};
 
-/// `LEAKED` of `cargo-kitty-leakcheck` (see its exit_codes.rs).
-const LEAKED: i32 = 3;
-/// `USAGE`.
-const USAGE: i32 = 2;
-
+/// `cargo-kitty-leakcheck <args>` (see [`common::leakcheck::leakcheck`]) with
+/// spec-kitty's home isolated in `home`.
 fn leakcheck(args: &[&str], home: &Path) -> Command {
-    let mut c = Command::new(common::leakcheck_bin());
-    c.args(args)
-        .env("HOME", home)
-        .env("SPEC_KITTY_HOME", home)
-        .env_remove("KITTY_PORTS")
-        .env_remove("NEXTEST_ENV")
-        .stdin(Stdio::null());
+    let mut c = common::leakcheck::leakcheck();
+    c.args(args);
+    isolate_home(&mut c, home);
     c
+}
+
+/// `cargo nextest run` of a mini crate: all its tests, 4 at a time.
+const NEXTEST_RUN: &[&str] = &[
+    "nextest",
+    "run",
+    "--no-fail-fast",
+    "--test-threads",
+    "4",
+    "--color",
+    "never",
+];
+
+/// The environment of a cargo nextest run of [`MINI_TESTS`] in `scene`: none
+/// of the outer run's nextest variables, spec-kitty's home isolated, the
+/// projects under the scene's root, the ports from `port_base`.
+fn mini_env<'a>(c: &'a mut Command, scene: &Scene, port_base: u16) -> &'a mut Command {
+    without_nextest_env(c);
+    isolate_home(c, scene.home())
+        .env("MINI_ROOT", scene.path())
+        .env("MINI_PORT_BASE", port_base.to_string())
+        .env_remove("KITTY_PORTS")
+        .stdin(Stdio::null())
 }
 
 /// Asserts that a `cargo nextest run` of the mini crate failed
@@ -71,22 +87,12 @@ fn assert_only_the_leaker_failed(o: &Output, binary_id: &str, port: u16) -> Stri
     all
 }
 
-/// Removes what an outer nextest run (this suite's own) exported, such as
-/// `NEXTEST_PROFILE`, so that the inner run uses the mini crate's own config.
-fn without_nextest_env(c: &mut Command) {
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("NEXTEST_") || k == "KITTY_LEAKCHECK_BASELINE" {
-            c.env_remove(k);
-        }
-    }
-}
-
 /// A shell command that starts a detached dashboard for `project` on `port`
 /// (as spec-kitty does), waits until it listens, then exits with `status`.
 fn leaking_shell(project: &Path, port: u16, status: i32) -> String {
     let py = spec_kitty_python();
     format!(
-        r#"setsid '{py}' -m specify_cli.dashboard._server_main '{dir}' {port} {TOKEN} </dev/null >/dev/null 2>&1 &
+        r#"{start}
 '{py}' -c 'import socket, sys, time
 while True:
     try:
@@ -94,27 +100,27 @@ while True:
     except OSError:
         time.sleep(0.01)' {port}
 exit {status}"#,
+        start = setsid_line(&dashboard_argv(project, port)),
         py = py.display(),
-        dir = project.display(),
     )
 }
 
 #[test]
 fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
-    let window = "9310-9312";
-    let (root, home) = root_and_home("kitty-wrap-");
+    let scene = Scene::new("kitty-wrap-", "9310-9312");
+    let home = scene.home();
 
     // A clean command keeps its status 0, and says nothing.
-    let o = leakcheck(&["wrap", "--", "true"], &home)
+    let o = leakcheck(&["wrap", "--", "true"], home)
         .output()
         .expect("wrap");
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(o.stderr.is_empty() && o.stdout.is_empty(), "{}", show(&o));
 
     // A passing test that leaks: LEAKED, one report naming the test, port, pid and project; reaped.
-    let p = project(root.path(), "leaky");
+    let p = bare_project(scene.path(), "leaky");
     let script = leaking_shell(&p, 9310, 0);
-    let o = leakcheck(&["wrap", "--", "sh", "-c", &script], &home)
+    let o = leakcheck(&["wrap", "--", "sh", "-c", &script], home)
         .env("NEXTEST_TEST_NAME", "tests::leaks_one")
         .env("NEXTEST_BINARY_ID", "mini::it")
         .output()
@@ -133,22 +139,16 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
     );
     assert!(err.contains("reaped"), "{}", show(&o));
     assert!(!err.contains(TOKEN), "token printed: {}", show(&o));
-    assert!(!listening(9310));
-    common::assert_no_dashboard_under(root.path());
+    assert!(!port_held(9310));
+    common::assert_no_dashboard_under(scene.path());
 
     // A failing test that leaks keeps its own status; the leak is still reaped.
     let script = leaking_shell(&p, 9311, 7);
-    let o = leakcheck(&["wrap", "--json", "--", "sh", "-c", &script], &home)
+    let o = leakcheck(&["wrap", "--json", "--", "sh", "-c", &script], home)
         .output()
         .expect("wrap");
     assert_eq!(o.status.code(), Some(7), "{}", show(&o));
-    let last = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
-    let report: serde_json::Value =
-        serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    let report = json_report(&o);
     assert_eq!(report["mode"], "wrap");
     assert_eq!(report["leaks"][0]["port"], 9311, "{report:#}");
     assert_eq!(report["leaks"][0]["from_run"], true, "{report:#}");
@@ -157,19 +157,19 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
         "{report:#}"
     );
 
-    assert_nothing_left(window, root.path());
+    scene.assert_clean();
 }
 
 #[test]
 fn check_against_a_baseline_reports_and_reaps_what_is_new() {
-    let window = "9313-9315";
-    let (root, home) = root_and_home("kitty-check-");
-    let baseline = root.path().join("baseline.json");
+    let scene = Scene::new("kitty-check-", "9313-9315");
+    let (window, root, home) = (scene.ports, scene.path(), scene.home());
+    let baseline = root.join("baseline.json");
 
     // A dashboard running before the baseline is not a leak, and is left alone.
-    let before = start_dashboard(&project(root.path(), "before"), 9313, &home);
-    let env_file = root.path().join("nextest-env");
-    let o = leakcheck(&["snapshot", "--ports", window, "--output"], &home)
+    let before = start_dashboard(&bare_project(root, "before"), 9313, home);
+    let env_file = root.join("nextest-env");
+    let o = leakcheck(&["snapshot", "--ports", window, "--output"], home)
         .arg(&baseline)
         .env("NEXTEST_ENV", &env_file)
         .output()
@@ -199,21 +199,20 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
     assert!(!String::from_utf8_lossy(&std::fs::read(&baseline).expect("baseline")).contains(TOKEN));
 
     // Nothing new: 0.
-    let o = leakcheck(&["check", "--baseline"], &home)
+    let o = leakcheck(&["check", "--baseline"], home)
         .arg(&baseline)
         .output()
         .expect("check");
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 
     // A dashboard started after the baseline (and no longer a child of anyone here): LEAKED, reaped.
-    let after = start_dashboard(&project(root.path(), "after"), 9314, &home);
-    let o = leakcheck(&["check", "--json"], &home)
+    let after = start_dashboard(&bare_project(root, "after"), 9314, home);
+    let o = leakcheck(&["check", "--json"], home)
         .env("KITTY_LEAKCHECK_BASELINE", &baseline)
         .output()
         .expect("check");
     assert_eq!(o.status.code(), Some(LEAKED), "{}", show(&o));
-    let report: serde_json::Value =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    let report = json_report(&o);
     assert_eq!(report["mode"], "check");
     assert_eq!(
         report["leaks"].as_array().map(Vec::len),
@@ -225,7 +224,7 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
         report["leaks"][0]["action"]["result"], "reaped",
         "{report:#}"
     );
-    assert!(!after.alive() && !listening(9314));
+    assert!(!after.alive() && !port_held(9314));
     assert!(
         before.alive(),
         "the dashboard from before the baseline was touched"
@@ -233,8 +232,8 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
 
     // A missing or malformed baseline: one line, status 2.
     std::fs::write(&baseline, b"{\"schema_version\": 1, \"ports\": ").expect("write");
-    for bad in [root.path().join("nope.json"), baseline] {
-        let o = leakcheck(&["check", "--baseline"], &home)
+    for bad in [root.join("nope.json"), baseline] {
+        let o = leakcheck(&["check", "--baseline"], home)
             .arg(&bad)
             .output()
             .expect("check");
@@ -247,8 +246,8 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
         );
     }
 
-    drop(before);
-    assert_nothing_left(window, root.path());
+    before.stop();
+    scene.assert_clean();
 }
 
 /// The mini crate's tests: one leaks a dashboard, the others are clean (one
@@ -332,10 +331,10 @@ fn clean_as_well() {
 
 #[test]
 fn nextest_run_fails_exactly_the_leaking_test() {
-    let window = "9316-9317";
-    let (root, home) = root_and_home("kitty-nextest-");
-    let mini = common::MiniCrate::new("mini_leaky", MINI_TESTS);
-    let bin = common::leakcheck_bin();
+    let scene = Scene::new("kitty-nextest-", "9316-9317");
+    let window = scene.ports;
+    let mini = MiniCrate::new("mini_leaky", MINI_TESTS);
+    let bin = leakcheck_bin();
     let baseline = mini.path().join("baseline.json");
     let config = format!(
         r#"experimental = ["setup-scripts", "wrapper-scripts"]
@@ -357,24 +356,13 @@ run-wrapper = "kitty-wrap"
     std::fs::create_dir_all(mini.path().join(".config")).expect(".config");
     std::fs::write(mini.path().join(".config/nextest.toml"), config).expect("nextest.toml");
 
-    let isolate = |c: &mut Command| {
-        without_nextest_env(c);
-        c.env("HOME", &home)
-            .env("SPEC_KITTY_HOME", &home)
-            .env("MINI_ROOT", root.path())
-            .env("MINI_PORT_BASE", "9316")
-            .env_remove("KITTY_PORTS")
-            .stdin(Stdio::null());
-    };
-
     // The test list, through nextest-metadata (current_dir, not manifest_path: cargo 1.95).
     let mut list = ListCommand::new();
     list.current_dir(mini.path().to_str().expect("utf-8 path"))
         .add_arg("--offline");
     let mut cmd = list.cargo_command();
-    cmd.env("CARGO_TARGET_DIR", common::MiniCrate::shared_target())
-        .env("KITTY_SPEC_KITTY", common::spec_kitty());
-    isolate(&mut cmd);
+    mini.setup(&mut cmd);
+    mini_env(&mut cmd, &scene, 9316);
     let o = cmd.output().expect("cargo nextest list");
     assert!(o.status.success(), "{}", show(&o));
     let summary =
@@ -387,16 +375,8 @@ run-wrapper = "kitty-wrap"
     assert_eq!(names.len(), 4, "{names:?}");
 
     // The run, in parallel.
-    let mut cmd = mini.cargo(&[
-        "nextest",
-        "run",
-        "--no-fail-fast",
-        "--test-threads",
-        "4",
-        "--color",
-        "never",
-    ]);
-    isolate(&mut cmd);
+    let mut cmd = mini.cargo(NEXTEST_RUN);
+    mini_env(&mut cmd, &scene, 9316);
     let o: Output = cmd.output().expect("cargo nextest run");
     let all = assert_only_the_leaker_failed(&o, "mini_leaky::it", 9317);
     assert!(
@@ -406,13 +386,13 @@ run-wrapper = "kitty-wrap"
     );
 
     // The wrapper reaped it: the check after the run finds nothing new.
-    let o = leakcheck(&["check", "--baseline"], &home)
+    let o = leakcheck(&["check", "--baseline"], scene.home())
         .arg(&baseline)
         .output()
         .expect("check");
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 
-    assert_nothing_left(window, root.path());
+    scene.assert_clean();
 }
 
 /// `cargo nextest archive` on the build machine, `--archive-file` in another
@@ -420,20 +400,17 @@ run-wrapper = "kitty-wrap"
 /// found relative to the extracted target dir (`relative-to = "target"`).
 #[test]
 fn an_archive_run_elsewhere_still_blames_the_leaking_test() {
-    let window = "9318-9319";
-    let (root, home) = root_and_home("kitty-archive-");
-    let mini = common::MiniCrate::new("mini_archived", MINI_TESTS);
+    let scene = Scene::new("kitty-archive-", "9318-9319");
+    let (window, root) = (scene.ports, scene.path());
+    let mini = MiniCrate::new("mini_archived", MINI_TESTS);
 
     // The wrapper binary, copied under the (shared) target dir in a directory of this test's own.
-    let target = common::MiniCrate::shared_target();
+    let target = MiniCrate::shared_target();
     let own = format!("kitty-leakcheck-{}", std::process::id());
     let bin_dir = target.join(&own);
     std::fs::create_dir_all(&bin_dir).expect("bin dir");
-    std::fs::copy(
-        common::leakcheck_bin(),
-        bin_dir.join("cargo-kitty-leakcheck"),
-    )
-    .expect("copy the wrapper");
+    std::fs::copy(leakcheck_bin(), bin_dir.join("cargo-kitty-leakcheck"))
+        .expect("copy the wrapper");
     let config = format!(
         r#"experimental = ["setup-scripts", "wrapper-scripts"]
 
@@ -455,7 +432,7 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
     std::fs::create_dir_all(mini.path().join(".config")).expect(".config");
     std::fs::write(mini.path().join(".config/nextest.toml"), config).expect("nextest.toml");
 
-    let archive = root.path().join("tests.tar.zst");
+    let archive = root.join("tests.tar.zst");
     let archive_arg = archive.to_str().expect("utf-8 path");
     let mut cmd = mini.cargo(&["nextest", "archive", "--archive-file", archive_arg]);
     without_nextest_env(&mut cmd);
@@ -465,7 +442,7 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
     std::fs::remove_dir_all(&bin_dir).expect("remove the wrapper");
 
     // "Another machine": the same sources elsewhere, no target dir.
-    let checkout = root.path().join("checkout");
+    let checkout = root.join("checkout");
     for rel in [
         "Cargo.toml",
         "Cargo.lock",
@@ -477,34 +454,20 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
         std::fs::create_dir_all(to.parent().expect("parent")).expect("dir");
         std::fs::copy(mini.path().join(rel), to).expect("copy the sources");
     }
-    let extract = root.path().join("extract");
+    let extract = root.join("extract");
     std::fs::create_dir_all(&extract).expect("extract dir");
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args([
-        "nextest",
-        "run",
-        "--no-fail-fast",
-        "--test-threads",
-        "4",
-        "--color",
-        "never",
-        "--archive-file",
-    ])
-    .arg(&archive)
-    .arg("--workspace-remap")
-    .arg(&checkout)
-    .arg("--extract-to")
-    .arg(&extract)
-    .current_dir(&checkout)
-    .env("KITTY_SPEC_KITTY", common::spec_kitty())
-    .env("HOME", &home)
-    .env("SPEC_KITTY_HOME", &home)
-    .env("MINI_ROOT", root.path())
-    .env("MINI_PORT_BASE", "9318")
-    .env_remove("CARGO_TARGET_DIR")
-    .env_remove("KITTY_PORTS")
-    .stdin(Stdio::null());
-    without_nextest_env(&mut cmd);
+    cmd.args(NEXTEST_RUN)
+        .arg("--archive-file")
+        .arg(&archive)
+        .arg("--workspace-remap")
+        .arg(&checkout)
+        .arg("--extract-to")
+        .arg(&extract)
+        .current_dir(&checkout)
+        .env("KITTY_SPEC_KITTY", spec_kitty())
+        .env_remove("CARGO_TARGET_DIR");
+    mini_env(&mut cmd, &scene, 9318);
     let o = cmd.output().expect("cargo nextest run --archive-file");
     let all = assert_only_the_leaker_failed(&o, "mini_archived::it", 9319);
     assert!(
@@ -516,5 +479,5 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
         show(&o)
     );
 
-    assert_nothing_left(window, root.path());
+    scene.assert_clean();
 }

@@ -14,18 +14,22 @@ mod common;
 
 use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use common::MiniCrate;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{
-    ListenerSnapshot, ProcessIdentity, SERVER_MODULE, StopPolicy, stop_process_group,
-};
+use kitty_fixtures::probe::{ProcessIdentity, SERVER_MODULE, StopPolicy, stop_process_group};
 use serde_json::Value;
 
-const TOKEN: &str = "fedcba9876543210fedcba9876543210";
+use common::detached::{
+    TOKEN, dashboard_argv, setsid_line, spawn_detached, spec_kitty_python, start_dashboard,
+};
+use common::leakcheck::{LEAKED, USAGE, json_report};
+use common::mini::MiniCrate;
+use common::scene::Scene;
+use common::{bare_project, port_held, show, token_like, wait_for, wait_until};
+
+/// How long a mini crate's test may take to get going: a cold build included.
+const BUILD: Duration = Duration::from_secs(240);
 
 /// Helpers every mini crate's tests share (the old, leaky way of testing).
 const PRELUDE: &str = r#"
@@ -49,15 +53,17 @@ fn plain_project() -> tempfile::TempDir {
     dir
 }
 
-/// `spec-kitty dashboard --port PORT` in `project`, with HOME isolated. Its
-/// runtime goes to `<home>/.kittify`: spec-kitty deletes every `.kittify_update_*`
-/// staging dir beside SPEC_KITTY_HOME, so two runs must not share that parent.
+/// `spec-kitty dashboard --port PORT` in `project`, with its home isolated as
+/// the e2e suite's `common::isolate_home` does: HOME=<home>,
+/// SPEC_KITTY_HOME=<home>/.spec-kitty (spec-kitty deletes every
+/// `.kittify_update_*` staging dir beside SPEC_KITTY_HOME, so two runs must not
+/// share that parent).
 fn dashboard_command(project: &Path, port: u16, home: &Path) -> Command {
     let mut c = Command::new(env_path("KITTY_SPEC_KITTY"));
     c.args(["dashboard", "--port", &port.to_string()])
         .current_dir(project)
         .env("HOME", home)
-        .env("SPEC_KITTY_HOME", home.join(".kittify"))
+        .env("SPEC_KITTY_HOME", home.join(".spec-kitty"))
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     c
@@ -72,189 +78,23 @@ fn leak_a_dashboard(port_var: &str) {
 }
 "#;
 
-/// One test's scene: a temp root for projects and HOMEs, and a port window.
-/// Dropping it stops any dashboard left under the root (only reached when an
-/// assertion failed before the test's own checks).
-struct Scene {
-    root: tempfile::TempDir,
-    ports: &'static str,
-}
-
-impl Scene {
-    fn new(ports: &'static str) -> Scene {
-        let root = tempfile::Builder::new()
-            .prefix("kitty-e2e-run-")
-            .tempdir()
-            .expect("temp root");
-        // Canonical, so that it matches the project dirs spec-kitty resolves.
-        let canonical = root.path().canonicalize().expect("canonical root");
-        assert_eq!(
-            canonical,
-            root.path(),
-            "the temp root must not sit behind a symlink"
-        );
-        Scene { root, ports }
+/// `cargo-kitty-leakcheck --ports <window> <args>` of `scene` run in `mini`
+/// (its cargo and spec-kitty set up as `MiniCrate::cargo` does), with a clean
+/// environment: no outer nextest labels, no GITHUB_ACTIONS, no colour.
+fn leakcheck(scene: &Scene, mini: Option<&MiniCrate>, args: &[&str]) -> Command {
+    let mut c = common::leakcheck::leakcheck();
+    c.args(["--ports", scene.ports])
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("CARGO_MAKEFLAGS")
+        .env_remove("CARGO_TERM_COLOR")
+        .env("NO_COLOR", "1")
+        .env("KITTY_PORTS", scene.ports)
+        .env("LEAK_ROOT", scene.path());
+    if let Some(m) = mini {
+        m.setup(&mut c);
     }
-
-    fn path(&self) -> &Path {
-        self.root.path()
-    }
-
-    fn port_set(&self) -> PortSet {
-        self.ports.parse().expect("ports")
-    }
-
-    fn port(&self, i: u16) -> u16 {
-        self.port_set()
-            .iter()
-            .nth(usize::from(i))
-            .expect("a port of the window")
-    }
-
-    /// `cargo-kitty-leakcheck --ports <window> <args>` run in `mini` (its
-    /// cargo and spec-kitty set up as `MiniCrate::cargo` does), with a clean
-    /// environment: no outer nextest labels, no GITHUB_ACTIONS, no colour.
-    fn leakcheck(&self, mini: Option<&MiniCrate>, args: &[&str]) -> Command {
-        let mut c = Command::new(common::leakcheck_bin());
-        c.args(["--ports", self.ports]).args(args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("NEXTEST") {
-                c.env_remove(k);
-            }
-        }
-        c.env_remove("GITHUB_ACTIONS")
-            .env_remove("CARGO_MAKEFLAGS")
-            .env_remove("CARGO_TERM_COLOR")
-            .env("NO_COLOR", "1")
-            .env("KITTY_PORTS", self.ports)
-            .env("LEAK_ROOT", self.path())
-            .stdin(Stdio::null());
-        if let Some(m) = mini {
-            c.current_dir(m.path())
-                .env("CARGO_TARGET_DIR", MiniCrate::shared_target())
-                .env("KITTY_SPEC_KITTY", common::spec_kitty());
-        }
-        c
-    }
-
-    /// Nothing listens on the window and no dashboard serves a project under the root.
-    fn assert_clean(&self) {
-        common::assert_no_dashboard_under(self.path());
-        let left = ListenerSnapshot::take(&self.port_set()).expect("snapshot");
-        assert!(
-            left.listeners().is_empty(),
-            "listeners left on {}: {:?}",
-            self.ports,
-            left.listeners()
-        );
-    }
-}
-
-impl Drop for Scene {
-    fn drop(&mut self) {
-        for d in common::dashboards_under(self.root.path()) {
-            let _ = stop_process_group(&d.identity, d.command.port, StopPolicy::default());
-        }
-    }
-}
-
-/// A process this test started itself (in its own process group); stopped
-/// by the safe group stop when dropped, if it is still the same process.
-struct Started {
-    child: Child,
-    identity: ProcessIdentity,
-}
-
-impl Started {
-    fn spawn(argv: &[&OsStr], home: &Path) -> Started {
-        let (program, args) = argv.split_first().expect("a program");
-        let child = Command::new(program)
-            .args(args)
-            .env("HOME", home)
-            .env("SPEC_KITTY_HOME", home.join(".kittify"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("spawn");
-        let identity = wait_for(
-            || ProcessIdentity::read(child.id()).filter(|id| id.argv().len() == argv.len()),
-            "exec",
-        );
-        Started { child, identity }
-    }
-
-    fn stop(mut self, port: u16) {
-        let stopped = stop_process_group(&self.identity, Some(port), StopPolicy::default());
-        assert!(
-            stopped.is_ok(),
-            "could not stop pid {}: {stopped:?}",
-            self.identity.pid()
-        );
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        if self.identity.is_still_alive() {
-            let _ = stop_process_group(&self.identity, None, StopPolicy::default());
-        }
-        let _ = self.child.try_wait();
-    }
-}
-
-/// The python of the spec-kitty under test (beside it in its venv).
-fn spec_kitty_python() -> PathBuf {
-    let exe = common::spec_kitty()
-        .canonicalize()
-        .expect("spec-kitty path");
-    let py = exe.with_file_name("python");
-    assert!(py.is_file(), "no python beside {}", exe.display());
-    py
-}
-
-/// Polls `f` every 10 ms until it gives a value (at most 4 minutes: a cold
-/// build of a mini crate included).
-fn wait_for<T>(mut f: impl FnMut() -> Option<T>, what: &str) -> T {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn listening(port: u16) -> bool {
-    ListenerSnapshot::take(&PortSet::single(port))
-        .expect("snapshot")
-        .holds(port)
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The JSON report: the last line of stdout.
-fn report_of(o: &Output) -> Value {
-    let text = String::from_utf8_lossy(&o.stdout);
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
-    let v: Value =
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("no JSON report ({e}):\n{}", show(o)));
-    assert_eq!(v["schema_version"], 1, "{v:#}");
-    v
+    c
 }
 
 fn leaks(report: &Value) -> &Vec<Value> {
@@ -289,9 +129,7 @@ fn assert_no_token(o: &Output) {
         .find(|l| l.starts_with('{'))
         .unwrap_or_default();
     for text in [ours, json] {
-        let long_hex = text
-            .split(|c: char| !c.is_ascii_hexdigit())
-            .find(|run| run.len() >= 32);
+        let long_hex = token_like(text);
         assert!(
             long_hex.is_none(),
             "something token-like was printed: {long_hex:?}\n{}",
@@ -302,7 +140,7 @@ fn assert_no_token(o: &Output) {
 
 #[test]
 fn leaked_and_interrupted_dashboards_of_cargo_test_are_reported_and_reaped() {
-    let scene = Scene::new("9601-9609");
+    let scene = Scene::new("kitty-e2e-run-", "9601-9609");
     let source = format!(
         r#"{PRELUDE}
 #[test]
@@ -338,14 +176,17 @@ fn interrupts_a_dashboard_start() {{
 "#
     );
     let mini = MiniCrate::new("kitty_mini_leaky", &source);
-    let out = scene
-        .leakcheck(Some(&mini), &["--json", "--", "cargo", "test", "--offline"])
-        .env("LEAK_PORT", scene.port(0).to_string())
-        .env("INTERRUPT_PORT", scene.port(1).to_string())
-        .output()
-        .expect("run leakcheck");
-    let report = report_of(&out);
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let out = leakcheck(
+        &scene,
+        Some(&mini),
+        &["--json", "--", "cargo", "test", "--offline"],
+    )
+    .env("LEAK_PORT", scene.port(0).to_string())
+    .env("INTERRUPT_PORT", scene.port(1).to_string())
+    .output()
+    .expect("run leakcheck");
+    let report = json_report(&out);
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
     assert_eq!(report["outcome"], "leaked");
     assert_eq!(report["command_status"]["code"], 0);
     assert_eq!(leaks(&report).len(), 2, "{report:#}");
@@ -379,7 +220,7 @@ fn interrupts_a_dashboard_start() {{
 
 #[test]
 fn a_failing_suite_that_leaks_keeps_its_status_and_the_leak_is_reaped() {
-    let scene = Scene::new("9611-9619");
+    let scene = Scene::new("kitty-e2e-run-", "9611-9619");
     let source = format!(
         r#"{PRELUDE}
 #[test]
@@ -394,8 +235,7 @@ fn fails() {{
 "#
     );
     let mini = MiniCrate::new("kitty_mini_failing", &source);
-    let out = scene
-        .leakcheck(Some(&mini), &["--", "cargo", "test", "--offline"])
+    let out = leakcheck(&scene, Some(&mini), &["--", "cargo", "test", "--offline"])
         .env("LEAK_PORT", scene.port(0).to_string())
         .output()
         .expect("run leakcheck");
@@ -419,40 +259,27 @@ fn fails() {{
 
 #[test]
 fn a_clean_fixture_suite_passes_and_what_ran_before_is_untouched() {
-    let scene = Scene::new("9621-9629");
-    let home = tempfile::tempdir_in(scene.path()).expect("home");
-    let project = scene.path().join("before");
-    std::fs::create_dir_all(project.join(".kittify")).expect("project");
+    let scene = Scene::new("kitty-e2e-run-", "9621-9629");
+    let project = bare_project(scene.path(), "before");
     let (dash_port, foreign_port) = (scene.port(0), scene.port(1));
+    let dashboard = start_dashboard(&project, dash_port, scene.home());
     let py = spec_kitty_python();
-    let dash_port_s = dash_port.to_string();
-    let dashboard = Started::spawn(
-        &[
-            py.as_os_str(),
-            "-m".as_ref(),
-            SERVER_MODULE.as_ref(),
-            project.as_os_str(),
-            dash_port_s.as_ref(),
-            TOKEN.as_ref(),
-        ],
-        home.path(),
-    );
     let foreign_port_s = foreign_port.to_string();
-    let foreign = Started::spawn(
+    let mut foreign = spawn_detached(
         &[
             py.as_os_str(),
-            "-m".as_ref(),
-            "http.server".as_ref(),
-            foreign_port_s.as_ref(),
-            "--bind".as_ref(),
-            "127.0.0.1".as_ref(),
+            OsStr::new("-m"),
+            OsStr::new("http.server"),
+            OsStr::new(&foreign_port_s),
+            OsStr::new("--bind"),
+            OsStr::new("127.0.0.1"),
         ],
-        home.path(),
+        scene.home(),
     );
-    wait_for(
-        || (listening(dash_port) && listening(foreign_port)).then_some(()),
-        "both to listen",
-    );
+    foreign.port = Some(foreign_port);
+    wait_until("both to listen", || {
+        port_held(dash_port) && port_held(foreign_port)
+    });
 
     let source = r#"
 use kitty_fixtures::{kitty_project, KittyProject};
@@ -465,11 +292,14 @@ fn serves_the_project(kitty_project: KittyProject) {
 }
 "#;
     let mini = MiniCrate::new("kitty_mini_clean", source);
-    let out = scene
-        .leakcheck(Some(&mini), &["--json", "--", "cargo", "test", "--offline"])
-        .output()
-        .expect("run leakcheck");
-    let report = report_of(&out);
+    let out = leakcheck(
+        &scene,
+        Some(&mini),
+        &["--json", "--", "cargo", "test", "--offline"],
+    )
+    .output()
+    .expect("run leakcheck");
+    let report = json_report(&out);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(report["outcome"], "ok");
     assert!(leaks(&report).is_empty(), "{report:#}");
@@ -491,16 +321,16 @@ fn serves_the_project(kitty_project: KittyProject) {
         foreign.identity.is_still_alive(),
         "the foreign listener that ran before was touched"
     );
-    assert!(listening(dash_port) && listening(foreign_port));
+    assert!(port_held(dash_port) && port_held(foreign_port));
     assert_no_token(&out);
-    dashboard.stop(dash_port);
-    foreign.stop(foreign_port);
+    dashboard.stop();
+    foreign.stop();
     scene.assert_clean();
 }
 
 #[test]
 fn a_leak_under_cargo_nextest_is_blamed_on_its_test() {
-    let scene = Scene::new("9631-9639");
+    let scene = Scene::new("kitty-e2e-run-", "9631-9639");
     let source = format!(
         r#"{PRELUDE}
 #[test]
@@ -513,17 +343,17 @@ fn passes() {{}}
 "#
     );
     let mini = MiniCrate::new("kitty_mini_nextest", &source);
-    let out = scene
-        .leakcheck(
-            Some(&mini),
-            &["--json", "--", "cargo", "nextest", "run", "--offline"],
-        )
-        .env("LEAK_PORT", scene.port(0).to_string())
-        .env("GITHUB_ACTIONS", "true")
-        .output()
-        .expect("run leakcheck");
-    let report = report_of(&out);
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let out = leakcheck(
+        &scene,
+        Some(&mini),
+        &["--json", "--", "cargo", "nextest", "run", "--offline"],
+    )
+    .env("LEAK_PORT", scene.port(0).to_string())
+    .env("GITHUB_ACTIONS", "true")
+    .output()
+    .expect("run leakcheck");
+    let report = json_report(&out);
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
     let leak = leak_on(&report, scene.port(0));
     assert_eq!(leak["kind"], "dashboard");
     assert_eq!(leak["test"]["name"], "leaks_under_nextest", "{leak:#}");
@@ -546,7 +376,7 @@ fn passes() {{}}
 
 #[test]
 fn a_foreign_listener_left_by_the_run_is_reported_and_not_killed() {
-    let scene = Scene::new("9641-9649");
+    let scene = Scene::new("kitty-e2e-run-", "9641-9649");
     let port = scene.port(0);
     // Binds, forks a child that keeps the socket in its own session (stdio
     // on /dev/null, so leakcheck's pipes close), and exits: the listener is
@@ -562,16 +392,15 @@ fn a_foreign_listener_left_by_the_run_is_reported_and_not_killed() {
          os._exit(0)\n"
     );
     let py = spec_kitty_python();
-    let out = scene
-        .leakcheck(None, &["--json", "--"])
+    let out = leakcheck(&scene, None, &["--json", "--"])
         .arg(&py)
         .args(["-c", &script])
         .output()
         .expect("run leakcheck");
-    let report = report_of(&out);
+    let report = json_report(&out);
     assert_eq!(
         out.status.code(),
-        Some(3),
+        Some(LEAKED),
         "a foreign leak fails the run:\n{}",
         show(&out)
     );
@@ -584,7 +413,7 @@ fn a_foreign_listener_left_by_the_run_is_reported_and_not_killed() {
         .and_then(|p| u32::try_from(p).ok())
         .expect("its pid");
     let holder = ProcessIdentity::read(pid).expect("the foreign listener is still alive");
-    assert!(listening(port));
+    assert!(port_held(port));
     let stopped = stop_process_group(&holder, Some(port), StopPolicy::default());
     assert!(stopped.is_ok(), "{stopped:?}");
     scene.assert_clean();
@@ -592,7 +421,7 @@ fn a_foreign_listener_left_by_the_run_is_reported_and_not_killed() {
 
 #[test]
 fn sigint_to_leakcheck_is_forwarded_and_the_leak_still_reaped() {
-    let scene = Scene::new("9651-9659");
+    let scene = Scene::new("kitty-e2e-run-", "9651-9659");
     let marker = scene.path().join("started");
     let source = format!(
         r#"{PRELUDE}
@@ -609,19 +438,21 @@ fn leaks_then_waits() {{
 "#
     );
     let mini = MiniCrate::new("kitty_mini_interrupted", &source);
-    let child = scene
-        .leakcheck(Some(&mini), &["--json", "--", "cargo", "test", "--offline"])
-        .env("LEAK_PORT", scene.port(0).to_string())
-        .env("MARKER", &marker)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("run leakcheck");
-    let test_pid: u32 = wait_for(
-        || std::fs::read_to_string(&marker).ok()?.trim().parse().ok(),
-        "the mini test to leak",
-    );
+    let child = leakcheck(
+        &scene,
+        Some(&mini),
+        &["--json", "--", "cargo", "test", "--offline"],
+    )
+    .env("LEAK_PORT", scene.port(0).to_string())
+    .env("MARKER", &marker)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0)
+    .spawn()
+    .expect("run leakcheck");
+    let test_pid: u32 = wait_for(BUILD, "the mini test to leak", || {
+        std::fs::read_to_string(&marker).ok()?.trim().parse().ok()
+    });
     let test_binary = ProcessIdentity::read(test_pid).expect("the test binary runs");
     // SAFETY: plain kill(2) of the leakcheck we spawned (not yet waited for).
     assert_eq!(
@@ -629,7 +460,7 @@ fn leaks_then_waits() {{
         0
     );
     let out = child.wait_with_output().expect("leakcheck ends");
-    let report = report_of(&out);
+    let report = json_report(&out);
     assert_eq!(report["interrupted_by"], "SIGINT", "{}", show(&out));
     assert_eq!(report["outcome"], "command-failed", "{}", show(&out));
     assert_ne!(out.status.code(), Some(0));
@@ -641,34 +472,30 @@ fn leaks_then_waits() {{
     assert_eq!(leak["action"]["result"], "reaped", "{leak:#}");
     assert_eq!(leak["action"]["dashboard_file_removed"], true, "{leak:#}");
     // The forwarded SIGINT reached the test binary too (as a terminal's Ctrl+C would).
-    wait_for(
-        || (!test_binary.is_still_alive()).then_some(()),
-        "the test binary to end",
-    );
+    wait_until("the test binary to end", || !test_binary.is_still_alive());
     assert_no_token(&out);
     scene.assert_clean();
 }
 
 #[test]
 fn no_reap_reports_the_dashboard_and_leaves_it() {
-    let scene = Scene::new("9661-9669");
-    let project = scene.path().join("kept");
-    std::fs::create_dir_all(project.join(".kittify")).expect("project");
+    let scene = Scene::new("kitty-e2e-run-", "9661-9669");
+    let project = bare_project(scene.path(), "kept");
     let port = scene.port(0);
-    let py = spec_kitty_python();
     // Starts a dashboard detached from the run (as spec-kitty does) and exits
     // as soon as it runs, before it even listens: it is found as a descendant.
     let script = format!(
-        "setsid {} -m {SERVER_MODULE} {} {port} {TOKEN} </dev/null >/dev/null 2>&1 &\n\
-         until grep -q _server_main /proc/$!/cmdline; do sleep 0.01; done",
-        py.display(),
-        project.display()
+        "{}\nuntil grep -q _server_main /proc/$!/cmdline; do sleep 0.01; done",
+        setsid_line(&dashboard_argv(&project, port)),
     );
-    let out = scene
-        .leakcheck(None, &["--no-reap", "-v", "--", "sh", "-c", &script])
-        .output()
-        .expect("run leakcheck");
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let out = leakcheck(
+        &scene,
+        None,
+        &["--no-reap", "-v", "--", "sh", "-c", &script],
+    )
+    .output()
+    .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("LEAK: dashboard pid") && stderr.contains("not reaped (--no-reap)"),
@@ -697,17 +524,14 @@ fn bad_arguments_exit_2_with_one_line() {
         (&[], Some("x")),
     ];
     for (args, env_ports) in cases {
-        let mut c = Command::new(common::leakcheck_bin());
-        c.args(*args)
-            .arg("--")
-            .arg("true")
-            .env_remove("KITTY_PORTS");
+        let mut c = common::leakcheck::leakcheck();
+        c.args(*args).arg("--").arg("true");
         if let Some(p) = env_ports {
             c.env("KITTY_PORTS", p);
         }
         let out = c.output().expect("run leakcheck");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}:\n{}", show(&out));
+        assert_eq!(out.status.code(), Some(USAGE), "{args:?}:\n{}", show(&out));
         assert_eq!(
             stderr.lines().count(),
             1,
@@ -721,7 +545,7 @@ fn bad_arguments_exit_2_with_one_line() {
 
 #[test]
 fn a_command_that_cannot_start_is_named_and_nothing_is_checked() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = common::temp_root("kitty-e2e-not-exec-");
     let not_exec = dir.path().join("not-executable");
     std::fs::write(&not_exec, "#!/bin/sh\n").expect("write");
     let cases = [
@@ -729,9 +553,8 @@ fn a_command_that_cannot_start_is_named_and_nothing_is_checked() {
         (not_exec.to_str().expect("utf-8"), 126),
     ];
     for (command, code) in cases {
-        let out = Command::new(common::leakcheck_bin())
+        let out = common::leakcheck::leakcheck()
             .args(["--ports", "9671-9679", "--", command, "arg"])
-            .env_remove("KITTY_PORTS")
             .output()
             .expect("run leakcheck");
         let stderr = String::from_utf8_lossy(&out.stderr);

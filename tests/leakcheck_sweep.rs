@@ -7,32 +7,25 @@
 //! the test: a real leak), but directly, to be fast.
 
 mod common;
-mod detached;
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use kitty_fixtures::probe::DashboardFile;
 use serde_json::Value;
 
-use detached::{
-    TOKEN, assert_nothing_left, listening, project, root_and_home, show, spawn_detached,
-    start_dashboard,
-};
+use common::detached::{TOKEN, spawn_detached, start_dashboard};
+use common::leakcheck::{json_report, leakcheck};
+use common::scene::Scene;
+use common::{bare_project, dead_pid, port_held, show};
 
 fn sweep(ports: &str, args: &[&str]) -> Output {
-    Command::new(common::leakcheck_bin())
+    leakcheck()
         .arg("sweep")
         .args(["--ports", ports])
         .args(args)
-        .env_remove("KITTY_PORTS")
-        .stdin(Stdio::null())
         .output()
         .expect("run cargo-kitty-leakcheck sweep")
-}
-
-fn json_of(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", show(o)))
 }
 
 fn entry(report: &Value, pid: u32) -> &Value {
@@ -46,18 +39,18 @@ fn entry(report: &Value, pid: u32) -> &Value {
 
 #[test]
 fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
-    let ports = "9320-9324";
-    let (root, home) = root_and_home("kitty-sweep-");
+    let scene = Scene::new("kitty-sweep-", "9320-9324");
+    let (ports, root, home) = (scene.ports, scene.path(), scene.home());
 
     // An orphan: its project is deleted while it runs.
-    let gone = project(root.path(), "gone");
-    let orphan = start_dashboard(&gone, 9320, &home);
+    let gone = bare_project(root, "gone");
+    let orphan = start_dashboard(&gone, 9320, home);
     std::fs::remove_dir_all(&gone).expect("delete the project");
     // An unrecorded one: the project exists, no .kittify/.dashboard names it.
-    let unrecorded = start_dashboard(&project(root.path(), "unrecorded"), 9321, &home);
+    let unrecorded = start_dashboard(&bare_project(root, "unrecorded"), 9321, home);
     // A live one: its project records it.
-    let live_dir = project(root.path(), "live");
-    let live = start_dashboard(&live_dir, 9322, &home);
+    let live_dir = bare_project(root, "live");
+    let live = start_dashboard(&live_dir, 9322, home);
     DashboardFile::new(9322, Some(TOKEN.into()), Some(live.pid()))
         .write(&live_dir)
         .expect("write .dashboard");
@@ -95,7 +88,7 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
         "token printed: {}",
         show(&o)
     );
-    let r = json_of(&o);
+    let r = json_report(&o);
     assert_eq!(r["schema_version"], 1);
     assert_eq!(entry(&r, orphan.pid())["class"], "orphan");
     assert_eq!(entry(&r, orphan.pid())["reason"], "project-gone");
@@ -116,18 +109,18 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     // --yes: the orphan and the unrecorded one are stopped; live and foreign stay.
     let o = sweep(ports, &["--yes", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let r = json_of(&o);
+    let r = json_report(&o);
     assert_eq!(entry(&r, orphan.pid())["action"], "stopped");
     assert_eq!(entry(&r, unrecorded.pid())["action"], "stopped");
     assert_eq!(entry(&r, live.pid())["action"], "kept");
     assert!(!orphan.alive() && !unrecorded.alive(), "{}", show(&o));
     assert!(live.alive(), "the live dashboard was stopped");
-    assert!(!listening(9320) && !listening(9321) && listening(9322) && listening(9323));
+    assert!(!port_held(9320) && !port_held(9321) && port_held(9322) && port_held(9323));
 
     // --all --yes stops the live one too and removes the .dashboard that named it.
     let o = sweep(ports, &["--all", "--yes", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let r = json_of(&o);
+    let r = json_report(&o);
     assert_eq!(entry(&r, live.pid())["action"], "stopped");
     assert_eq!(
         r["dashboard_files_removed"].as_array().map(Vec::len),
@@ -136,40 +129,35 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     );
     assert!(!live.alive());
     assert!(!DashboardFile::path_in(&live_dir).exists());
-    assert!(listening(9323), "the foreign listener was touched");
+    assert!(port_held(9323), "the foreign listener was touched");
 
     drop(foreign);
-    assert_nothing_left(ports, root.path());
+    scene.assert_clean();
 }
 
 #[test]
 fn sweep_does_not_trust_a_dashboard_file_that_names_another_pid() {
-    let ports = "9325-9327";
-    let (root, home) = root_and_home("kitty-sweep-");
+    let scene = Scene::new("kitty-sweep-", "9325-9327");
+    let (ports, root, home) = (scene.ports, scene.path(), scene.home());
 
     // The project's .dashboard names a pid that is alive but is not its dashboard
     // (a reused pid): spec-kitty would SIGKILL it. It must survive.
-    let stranger = spawn_detached(&["sleep".as_ref(), "600".as_ref()], &home);
-    let p = project(root.path(), "stale");
-    let d = start_dashboard(&p, 9325, &home);
+    let stranger = spawn_detached(&["sleep", "600"], home);
+    let p = bare_project(root, "stale");
+    let d = start_dashboard(&p, 9325, home);
     DashboardFile::new(9325, Some(TOKEN.into()), Some(stranger.pid()))
         .write(&p)
         .expect("write .dashboard");
     // Another project whose .dashboard names a dead process.
-    let dead_pid = {
-        let mut c = Command::new("true").spawn().expect("true");
-        let pid = c.id();
-        c.wait().expect("wait");
-        pid
-    };
-    let q = project(root.path(), "dead");
-    let e = start_dashboard(&q, 9326, &home);
+    let dead_pid = dead_pid();
+    let q = bare_project(root, "dead");
+    let e = start_dashboard(&q, 9326, home);
     DashboardFile::new(9326, Some(TOKEN.into()), Some(dead_pid))
         .write(&q)
         .expect("write .dashboard");
 
     let o = sweep(ports, &["--dry-run", "--json"]);
-    let r = json_of(&o);
+    let r = json_report(&o);
     assert_eq!(entry(&r, d.pid())["class"], "unrecorded", "{r:#}");
     assert_eq!(entry(&r, e.pid())["class"], "unrecorded", "{r:#}");
     assert_eq!(
@@ -201,6 +189,6 @@ fn sweep_does_not_trust_a_dashboard_file_that_names_another_pid() {
         show(&o)
     );
 
-    drop(stranger);
-    assert_nothing_left(ports, root.path());
+    stranger.stop();
+    scene.assert_clean();
 }

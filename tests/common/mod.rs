@@ -1,10 +1,47 @@
-//! Shared helpers of the end-to-end tests. Tests that need spec-kitty FAIL
-//! when it is missing (never skip): run `scripts/spec-kitty-env` or
-//! `scripts/test-all`.
+//! Shared helpers of the end-to-end tests (every test file declares `mod common;`).
+//! Tests that need spec-kitty FAIL when it is missing (never skip): run
+//! `scripts/spec-kitty-env` or `scripts/test-all`.
+//!
+//! Where each idea lives:
+//! - here: paths, spec-kitty and its isolated home, temp roots, polling,
+//!   ports, processes, the end-of-test "nothing left" checks, output in messages;
+//! - [`cleanup`]: what a test must stop or remove even when it fails
+//!   ([`cleanup::ProcessGuard`], [`cleanup::Cleanup`]);
+//! - [`detached`]: real dashboards started the way spec-kitty starts them;
+//! - [`reexec`]: this test binary re-executed to run one scenario;
+//! - [`scene`]: a leakcheck test's temp root, fake HOME and port window;
+//! - [`mini`]: small crates made for one test;
+//! - [`leakcheck`]: the `cargo-kitty-leakcheck` binary and its JSON report.
+//!
+//! Each test file uses its own window of ports, so that the whole suite can
+//! run in parallel under `cargo test` and `cargo nextest run`:
+//! fixtures_bad_input 9260-9263, fixtures_versions 9264-9269, fixtures_drop
+//! 9270-9279, fixtures_startup 9280-9289, fixtures_exit_paths 9290-9299,
+//! fixtures_ports 9300-9319, leakcheck_sweep 9320-9327, leakcheck_nextest
+//! 9310-9319, leakcheck_run 9601-9679 (the benchmark uses 9250-9259; the
+//! fixtures' default range starts at 9237).
 #![allow(dead_code)]
 
+pub mod cleanup;
+pub mod detached;
+pub mod leakcheck;
+pub mod mini;
+pub mod reexec;
+pub mod scene;
+
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use kitty_fixtures::KittyProject;
+use kitty_fixtures::ports::PortSet;
+use kitty_fixtures::probe::{
+    self, DashboardFile, FoundDashboard, ListenerSnapshot, ProcessIdentity,
+};
+
+// --- Paths and spec-kitty ----------------------------------------------------
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -15,7 +52,13 @@ pub fn workspace_root() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { workspace_root().join(p) })
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root().join(p)
+            }
+        })
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
@@ -24,7 +67,11 @@ pub fn target_dir() -> PathBuf {
 pub fn spec_kitty() -> PathBuf {
     if let Some(p) = std::env::var_os("KITTY_SPEC_KITTY") {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "KITTY_SPEC_KITTY={} does not exist; run scripts/spec-kitty-env", p.display());
+        assert!(
+            p.is_file(),
+            "KITTY_SPEC_KITTY={} does not exist; run scripts/spec-kitty-env",
+            p.display()
+        );
         return p;
     }
     if let Some(p) = std::env::var_os("PATH")
@@ -57,81 +104,159 @@ pub fn export_spec_kitty() -> PathBuf {
     p
 }
 
-/// The built `cargo-kitty-leakcheck` binary (scripts/test-all builds it first).
-pub fn leakcheck_bin() -> PathBuf {
-    let p = target_dir().join("debug/cargo-kitty-leakcheck");
+/// Isolates the spec-kitty (or dashboard) that `cmd` starts in the fake home
+/// `home`: `HOME=home`, `SPEC_KITTY_HOME=home/.spec-kitty`, as kitty-fixtures
+/// does for its projects. `SPEC_KITTY_HOME` must not be a temp dir directly
+/// under /tmp: spec-kitty deletes every `.kittify_update_*` staging dir beside
+/// it, and there those are other runs' dirs. (The mini crates' generated test
+/// sources cannot call this; they set the same two variables by hand.)
+pub fn isolate_home<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env("HOME", home)
+        .env("SPEC_KITTY_HOME", home.join(".spec-kitty"))
+}
+
+// --- Temp roots and projects -------------------------------------------------
+
+/// A temp dir of one test, for its own projects (outside any KittyProject).
+pub fn temp_root(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// [`temp_root`] with a fake HOME inside (`<root>/home`) for spec-kitty.
+pub fn root_and_home(prefix: &str) -> (tempfile::TempDir, PathBuf) {
+    let root = temp_root(prefix);
+    let home = root.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    (root, home)
+}
+
+/// A minimal project (`.kittify/`, `kitty-specs/`) `<root>/<name>`, canonical.
+pub fn bare_project(root: &Path, name: &str) -> PathBuf {
+    let p = root.join(name);
+    std::fs::create_dir_all(p.join(".kittify")).expect("mkdir");
+    std::fs::create_dir_all(p.join("kitty-specs")).expect("mkdir");
+    p.canonicalize().expect("canonical")
+}
+
+/// A scaffold whose dashboards use the ports `ports`.
+pub fn project_on(ports: &str) -> KittyProject {
+    KittyProject::builder()
+        .ports(ports.parse().expect("ports"))
+        .build()
+        .expect("project")
+}
+
+/// True when `.kittify/.dashboard` exists in `dir`.
+pub fn has_dashboard_file(dir: &Path) -> bool {
+    DashboardFile::path_in(dir).exists()
+}
+
+// --- Polling -------------------------------------------------------------------
+
+/// How often conditions are polled.
+pub const POLL: Duration = Duration::from_millis(5);
+/// A deadline for things the guarantees say happen "within a second" (or at
+/// once): generous, so that a loaded machine never fails a test; the measured
+/// time is printed instead.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+/// How long to wait for what must happen before a test can go on (a
+/// dashboard's start, a child's end): a hang, not a timing assertion.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// Polls `f` every [`POLL`] until it gives a value or `limit` passes.
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Polls `cond` until it holds or `limit` passes; returns how long it took, or `None`.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    poll(limit, || cond().then(|| start.elapsed()))
+}
+
+/// Polls `f` until it gives a value; fails the test after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    poll(limit, f).unwrap_or_else(|| panic!("gave up waiting for {what} ({limit:?})"))
+}
+
+/// Polls `cond` until it holds; fails the test after a [`MINUTE`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    wait_for(MINUTE, what, || cond().then_some(()))
+}
+
+// --- Ports ---------------------------------------------------------------------
+
+/// True when some socket listens on `port`.
+pub fn port_held(port: u16) -> bool {
+    ListenerSnapshot::take(&PortSet::single(port))
+        .expect("snapshot")
+        .holds(port)
+}
+
+/// True when nothing listens on `port`.
+pub fn port_free(port: u16) -> bool {
+    !port_held(port)
+}
+
+/// Fails the test when anything listens on a port of `ports`.
+pub fn assert_ports_free(ports: &str) {
+    let set: PortSet = ports.parse().expect("ports");
+    let left = ListenerSnapshot::take(&set).expect("snapshot");
     assert!(
-        p.is_file(),
-        "{} is missing: run `cargo build -p cargo-kitty-leakcheck` (scripts/test-all does it)",
-        p.display()
+        left.listeners().is_empty(),
+        "listeners left on {ports}: {:?}",
+        left.listeners()
     );
-    p
 }
 
-/// A small standalone crate made for one test, depending on this workspace's
-/// `kitty-fixtures` by path. It builds offline with the workspace's lock file,
-/// into one shared target dir so the dependencies compile once.
-pub struct MiniCrate {
-    pub dir: tempfile::TempDir,
+/// That the dashboard on `port` answers `/api/health` for `dir`.
+pub fn assert_serves(port: u16, dir: &Path) {
+    let health = probe::fetch_health(port, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no health from {port}: {e}"));
+    assert_eq!(
+        health.project_path.as_deref(),
+        Some(dir),
+        "the dashboard on {port} serves another project"
+    );
 }
 
-impl MiniCrate {
-    /// Writes `tests/it.rs` with `test_source` (and any extra dev-dependency lines).
-    pub fn new(name: &str, test_source: &str) -> MiniCrate {
-        let dir = tempfile::Builder::new().prefix("kitty-mini-").tempdir().expect("temp dir");
-        let root = workspace_root();
-        let manifest = format!(
-            r#"[package]
-name = "{name}"
-version = "0.0.0"
-edition = "2024"
-publish = false
+// --- Processes -------------------------------------------------------------------
 
-[workspace]
-
-[dev-dependencies]
-kitty-fixtures = {{ path = "{fixtures}" }}
-rstest = {{ version = "0.29", default-features = false }}
-tempfile = "3"
-"#,
-            fixtures = root.join("kitty-fixtures").display()
-        );
-        std::fs::write(dir.path().join("Cargo.toml"), manifest).expect("manifest");
-        std::fs::copy(root.join("Cargo.lock"), dir.path().join("Cargo.lock")).expect("lock");
-        std::fs::create_dir_all(dir.path().join("src")).expect("src");
-        std::fs::write(dir.path().join("src/lib.rs"), "").expect("lib");
-        std::fs::create_dir_all(dir.path().join("tests")).expect("tests");
-        std::fs::write(dir.path().join("tests/it.rs"), test_source).expect("it.rs");
-        MiniCrate { dir }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The target dir all mini crates share.
-    pub fn shared_target() -> PathBuf {
-        target_dir().join("e2e-mini")
-    }
-
-    /// `cargo <args>` in the crate, offline, with the shared target dir and
-    /// `KITTY_SPEC_KITTY` set.
-    pub fn cargo(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        c.args(args)
-            .arg("--offline")
-            .current_dir(self.path())
-            .env("CARGO_TARGET_DIR", Self::shared_target())
-            .env("KITTY_SPEC_KITTY", spec_kitty())
-            .env_remove("NEXTEST_ENV")
-            .env_remove("CARGO_MAKEFLAGS");
-        c
-    }
+/// The identity of `pid` now; panics when it is not running.
+pub fn identity(pid: u32) -> ProcessIdentity {
+    ProcessIdentity::read(pid).unwrap_or_else(|| panic!("pid {pid} is not running"))
 }
+
+/// True when `/proc/PID` no longer exists: the process exited and was reaped.
+pub fn reaped(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pid of a process that has exited and been reaped.
+pub fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().expect("true");
+    let pid = c.id();
+    c.wait().expect("wait");
+    pid
+}
+
+// --- Nothing left ------------------------------------------------------------------
 
 /// Every live dashboard process whose project dir lies under `root`.
-pub fn dashboards_under(root: &Path) -> Vec<kitty_fixtures::probe::FoundDashboard> {
-    kitty_fixtures::probe::find_dashboard_processes()
+pub fn dashboards_under(root: &Path) -> Vec<FoundDashboard> {
+    probe::find_dashboard_processes()
         .into_iter()
         .filter(|d| d.command.project_dir.starts_with(root))
         .collect()
@@ -140,5 +265,57 @@ pub fn dashboards_under(root: &Path) -> Vec<kitty_fixtures::probe::FoundDashboar
 /// Fails the test if any dashboard serving a project under `root` is alive.
 pub fn assert_no_dashboard_under(root: &Path) {
     let left = dashboards_under(root);
-    assert!(left.is_empty(), "dashboards left behind under {}: {left:#?}", root.display());
+    assert!(
+        left.is_empty(),
+        "dashboards left behind under {}: {left:#?}",
+        root.display()
+    );
+}
+
+/// The end of a test: nothing listens on its window of `ports`, and no
+/// dashboard serving a project under `root` is alive.
+pub fn assert_nothing_left(ports: &str, root: &Path) {
+    assert_ports_free(ports);
+    assert_no_dashboard_under(root);
+}
+
+// --- Output in messages ------------------------------------------------------------
+
+/// Status and both outputs, for assertion messages.
+pub fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// How an exit status reads in a message: `exit 0`, `signal 9`.
+pub fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (_, Some(s)) => format!("signal {s}"),
+        _ => format!("{status:?}"),
+    }
+}
+
+/// The first run of 32 or more hex digits in `text` (a token, or something like one).
+pub fn token_like(text: &str) -> Option<&str> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .find(|run| run.len() >= 32)
+}
+
+/// True when `text` contains a run of 32 or more hex digits (a token).
+pub fn shows_a_token(text: &str) -> bool {
+    token_like(text).is_some()
+}
+
+/// A random 32-hex-digit token.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

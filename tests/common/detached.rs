@@ -1,0 +1,119 @@
+//! Real dashboards started the way spec-kitty starts them: the server command
+//! of the installed release (`SpecKitty::server_command`), in a session of its
+//! own (`setsid`), stdio on /dev/null, in the background, so that it is
+//! re-parented away from whoever started it: a real leak, but without the
+//! CLI's 3 s of imports.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use kitty_fixtures::SpecKitty;
+use kitty_fixtures::probe::ProcessIdentity;
+
+use super::cleanup::ProcessGuard;
+use super::{MINUTE, isolate_home, port_held, spec_kitty, wait_for, wait_until};
+
+/// The token of every dashboard the tests start themselves (32 hex digits,
+/// like spec-kitty's), to check that none is ever printed.
+pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// The spec-kitty under test: its executable, python and command form.
+pub fn installation() -> SpecKitty {
+    SpecKitty::locate(Some(&spec_kitty())).expect("spec-kitty")
+}
+
+/// The python interpreter of the spec-kitty under test.
+pub fn spec_kitty_python() -> PathBuf {
+    installation().python
+}
+
+/// The command line of the dashboard server of `project` on `port` (with
+/// [`TOKEN`]), exactly as this release's `spec-kitty dashboard` spawns it.
+pub fn dashboard_argv(project: &Path, port: u16) -> Vec<OsString> {
+    let server = installation().server_command(project, port, TOKEN);
+    std::iter::once(server.get_program())
+        .chain(server.get_args())
+        .map(OsStr::to_owned)
+        .collect()
+}
+
+/// One shell word.
+fn sh_quote(word: &OsStr) -> String {
+    format!("'{}'", word.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// The shell line that starts `argv` detached as spec-kitty does (its own
+/// session, stdio on /dev/null, in the background: `$!` is its pid).
+pub fn setsid_line(argv: &[impl AsRef<OsStr>]) -> String {
+    let words: Vec<String> = argv.iter().map(|w| sh_quote(w.as_ref())).collect();
+    format!("setsid {} </dev/null >/dev/null 2>&1 &", words.join(" "))
+}
+
+/// Starts `argv` detached (see [`setsid_line`]) with its home isolated in
+/// `home`, re-parented away from this process; returns it once it runs `argv`.
+pub fn spawn_detached(argv: &[impl AsRef<OsStr>], home: &Path) -> ProcessGuard {
+    spawn_detached_in(argv, None, home)
+}
+
+/// [`spawn_detached`] in the working directory `cwd`.
+pub fn spawn_detached_in(
+    argv: &[impl AsRef<OsStr>],
+    cwd: Option<&Path>,
+    home: &Path,
+) -> ProcessGuard {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("{}\necho $!", setsid_line(argv)))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(cwd) = cwd {
+        sh.current_dir(cwd);
+    }
+    let out = isolate_home(&mut sh, home).output().expect("run sh");
+    assert!(out.status.success(), "sh failed: {out:?}");
+    let pid: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a pid");
+    // The exec may not have happened yet (sh, then setsid, then the program in
+    // the same pid): wait for the command line to be the one we asked for.
+    let want: Vec<String> = argv
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    let identity = wait_for(MINUTE, &format!("pid {pid} to run {want:?}"), || {
+        ProcessIdentity::read(pid).filter(|id| id.argv() == want.as_slice())
+    });
+    ProcessGuard {
+        identity,
+        port: None,
+    }
+}
+
+/// Starts a real dashboard server for `project` on `port` detached, as
+/// spec-kitty does, with its home isolated in `home`, and waits until it listens.
+pub fn start_dashboard(project: &Path, port: u16, home: &Path) -> ProcessGuard {
+    start_dashboard_in(project, None, port, home)
+}
+
+/// [`start_dashboard`] with the project named as `project` on the command
+/// line (e.g. `.`) and the process started in `cwd`.
+pub fn start_dashboard_in(
+    project: &Path,
+    cwd: Option<&Path>,
+    port: u16,
+    home: &Path,
+) -> ProcessGuard {
+    let mut d = spawn_detached_in(&dashboard_argv(project, port), cwd, home);
+    d.port = Some(port);
+    wait_until(&format!("the dashboard on {port} to listen"), || {
+        port_held(port) || !d.alive()
+    });
+    assert!(
+        d.alive() && port_held(port),
+        "detached dashboard pid {} on {port} died at start-up (port taken?)",
+        d.pid()
+    );
+    d
+}
