@@ -188,9 +188,7 @@ fn stop_dashboards_reports_what_it_stopped_and_the_project_starts_again() {
     // Nothing is left reserved: a new dashboard starts (on the freed port or another).
     let again = project.start_dashboard().expect("restart");
     let id2 = cleanup.dashboard(&again);
-    let dir = project.path().to_path_buf();
-    drop(project);
-    assert_stopped(&id2, again.port());
+    let dir = drop_and_assert_stopped(project, &[(&id2, again.port())]);
     assert!(!dir.exists());
     assert!(port_free(d.port()));
 }
@@ -208,15 +206,12 @@ fn keep_keeps_the_dir_but_still_stops_the_dashboard() {
     cleanup.dir(project.home());
     let d = project.start_dashboard().expect("dashboard");
     let id = cleanup.dashboard(&d);
-    let dir = project.path().to_path_buf();
-    drop(project);
-    assert_stopped(&id, d.port());
+    let dir = drop_and_assert_stopped(project, &[(&id, d.port())]);
     assert!(dir.join(".kittify").is_dir(), "keep(true) deleted the dir");
     assert!(
         !has_dashboard_file(&dir),
         ".kittify/.dashboard survived the stop"
     );
-    common::assert_no_dashboard_under(&dir);
 }
 
 // --- Every way a test function can end, in a real test harness -------------
@@ -325,12 +320,9 @@ fn adopts_and_stops_a_dashboard_started_by_the_spec_kitty_cli() {
         .expect("spec-kitty wrote it");
     assert_eq!((file.port, file.pid), (d.port(), Some(d.pid())));
     let id = identity(d.pid());
-    let dir = project.path().to_path_buf();
 
-    drop(project);
-    assert_stopped(&id, d.port());
+    let dir = drop_and_assert_stopped(project, &[(&id, d.port())]);
     assert!(!dir.exists());
-    common::assert_no_dashboard_under(&dir);
 }
 
 #[test]
@@ -357,9 +349,7 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_and_spares_the_others() {
             .collect::<Vec<_>>(),
         vec![(mine, 9278, Origin::Adopted)]
     );
-    let dir = project.path().to_path_buf();
-    drop(project);
-    assert_stopped(&mine_id, 9278);
+    let dir = drop_and_assert_stopped(project, &[(&mine_id, 9278)]);
     assert!(!dir.exists());
     assert!(
         theirs_id.is_still_alive() && port_held(9279),
@@ -437,9 +427,6 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_through_a_symlink_or_relat
     let mut expected = vec![by_link, relative];
     expected.sort_unstable();
     assert_eq!(found, expected);
-    let dir = project.path().to_path_buf();
-    drop(project);
-    assert_stopped(&by_link_id, 9276);
-    assert_stopped(&relative_id, 9275);
+    let dir = drop_and_assert_stopped(project, &[(&by_link_id, 9276), (&relative_id, 9275)]);
     assert!(!dir.exists());
 }

@@ -275,8 +275,6 @@ fn a_dashboard_outlives_the_thread_that_started_it() {
         "the dashboard died with its thread"
     );
     assert_serves(d.port(), project.path());
-    let dir = project.path().to_path_buf();
-    drop(project);
-    assert_stopped(&id, d.port());
-    common::assert_no_dashboard_under(&dir);
+    let project = Arc::into_inner(project).expect("the thread's handle is gone");
+    drop_and_assert_stopped(project, &[(&id, d.port())]);
 }

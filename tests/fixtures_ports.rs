@@ -196,8 +196,7 @@ fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
         assert!(!o.is_still_alive(), "orphan pid {} was not swept", o.pid());
     }
     assert_serves(d.port(), project.path());
-    drop(project);
-    assert_stopped(&id, d.port());
+    drop_and_assert_stopped(project, &[(&id, d.port())]);
     assert_nothing_left(ORPHANS, root.path());
 }
 
@@ -342,10 +341,7 @@ fn a_dashboard_file_naming_an_unrelated_process_never_gets_it_signalled() {
         .expect("write");
     let listed: Vec<u32> = served.dashboards().iter().map(|x| x.pid()).collect();
     assert_eq!(listed, vec![d.pid()]);
-    let dir = served.path().to_path_buf();
-    drop(served);
-    assert_stopped(&id, d.port());
+    drop_and_assert_stopped(served, &[(&id, d.port())]);
     assert!(alive(sleep), "the sleep was signalled");
     assert!(ProcessIdentity::read(sleep_pid).is_some());
-    common::assert_no_dashboard_under(&dir);
 }

@@ -286,8 +286,6 @@ fn an_interrupted_spec_kitty_dashboard_cli_leaves_nothing_once_the_project_is_dr
         "{listed:?}"
     );
 
-    drop(project);
-    assert_stopped(&server.identity, port);
+    drop_and_assert_stopped(project, &[(&server.identity, port)]);
     assert!(!dir.exists());
-    common::assert_no_dashboard_under(&dir);
 }

@@ -123,8 +123,5 @@ fn spec_kitty_reuses_the_dashboard_our_dashboard_file_names() {
         "spec-kitty started a second dashboard:\n{out}"
     );
     assert_serves(d.port(), project.path());
-    let dir = project.path().to_path_buf();
-    drop(project);
-    assert_stopped(&id, d.port());
-    common::assert_no_dashboard_under(&dir);
+    drop_and_assert_stopped(project, &[(&id, d.port())]);
 }

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use kitty_fixtures::Dashboard;
 use kitty_fixtures::probe::{self, FoundDashboard, ProcessIdentity, StopPolicy};
+use kitty_fixtures::{Dashboard, KittyProject};
 
 use super::reexec::Report;
-use super::{dashboards_under, describe, identity, poll, port_free};
+use super::{assert_no_dashboard_under, dashboards_under, describe, identity, poll, port_free};
 
 /// The policy of the end-of-test stops: quick, a leftover is already a failure.
 const LEFTOVER: StopPolicy = StopPolicy {
@@ -87,6 +87,22 @@ pub fn assert_stopped(id: &ProcessIdentity, port: u16) {
         "port {port} still held after pid {} was stopped",
         id.pid()
     );
+}
+
+/// Drops `project` (its `Drop` is what is under test), then checks that each
+/// of its `dashboards` (identity, port) reached the end state of
+/// [`assert_stopped`] and that no dashboard serving its dir is left. Returns the dir.
+pub fn drop_and_assert_stopped(
+    project: KittyProject,
+    dashboards: &[(&ProcessIdentity, u16)],
+) -> PathBuf {
+    let dir = project.path().to_path_buf();
+    drop(project);
+    for (id, port) in dashboards {
+        assert_stopped(id, *port);
+    }
+    assert_no_dashboard_under(&dir);
+    dir
 }
 
 /// Everything a test started that must not outlive it, stopped (by identity
