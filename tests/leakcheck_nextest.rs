@@ -3,8 +3,8 @@
 //! real `cargo nextest run` of a small crate whose `.config/nextest.toml` uses
 //! them, with one leaking test among clean ones run in parallel.
 //!
-//! Each test watches its own window of ports and ends with nothing on it and
-//! no dashboard of its projects alive.
+//! Each test watches its own window of ports (9328-9337) and ends with
+//! nothing on it and no dashboard of its projects alive.
 
 mod common;
 
@@ -107,7 +107,7 @@ exit {status}"#,
 
 #[test]
 fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
-    let scene = Scene::new("kitty-wrap-", "9310-9312");
+    let scene = Scene::new("kitty-wrap-", "9328-9330");
     let home = scene.home();
 
     // A clean command keeps its status 0, and says nothing.
@@ -119,7 +119,7 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
 
     // A passing test that leaks: LEAKED, one report naming the test, port, pid and project; reaped.
     let p = bare_project(scene.path(), "leaky");
-    let script = leaking_shell(&p, 9310, 0);
+    let script = leaking_shell(&p, 9328, 0);
     let o = leakcheck(&["wrap", "--", "sh", "-c", &script], home)
         .env("NEXTEST_TEST_NAME", "tests::leaks_one")
         .env("NEXTEST_BINARY_ID", "mini::it")
@@ -133,24 +133,24 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
         show(&o)
     );
     assert!(
-        err.contains(":9310") && err.contains(&p.display().to_string()),
+        err.contains(":9328") && err.contains(&p.display().to_string()),
         "{}",
         show(&o)
     );
     assert!(err.contains("reaped"), "{}", show(&o));
     assert!(!err.contains(TOKEN), "token printed: {}", show(&o));
-    assert!(!port_held(9310));
+    assert!(!port_held(9328));
     common::assert_no_dashboard_under(scene.path());
 
     // A failing test that leaks keeps its own status; the leak is still reaped.
-    let script = leaking_shell(&p, 9311, 7);
+    let script = leaking_shell(&p, 9329, 7);
     let o = leakcheck(&["wrap", "--json", "--", "sh", "-c", &script], home)
         .output()
         .expect("wrap");
     assert_eq!(o.status.code(), Some(7), "{}", show(&o));
     let report = json_report(&o);
     assert_eq!(report["mode"], "wrap");
-    assert_eq!(report["leaks"][0]["port"], 9311, "{report:#}");
+    assert_eq!(report["leaks"][0]["port"], 9329, "{report:#}");
     assert_eq!(report["leaks"][0]["from_run"], true, "{report:#}");
     assert_eq!(
         report["leaks"][0]["action"]["result"], "reaped",
@@ -162,12 +162,12 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
 
 #[test]
 fn check_against_a_baseline_reports_and_reaps_what_is_new() {
-    let scene = Scene::new("kitty-check-", "9313-9315");
+    let scene = Scene::new("kitty-check-", "9331-9333");
     let (window, root, home) = (scene.ports, scene.path(), scene.home());
     let baseline = root.join("baseline.json");
 
     // A dashboard running before the baseline is not a leak, and is left alone.
-    let before = start_dashboard(&bare_project(root, "before"), 9313, home);
+    let before = start_dashboard(&bare_project(root, "before"), 9331, home);
     let env_file = root.join("nextest-env");
     let o = leakcheck(&["snapshot", "--ports", window, "--output"], home)
         .arg(&baseline)
@@ -187,7 +187,7 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
     assert!(
         b["listeners"]
             .as_array()
-            .is_some_and(|l| l.iter().any(|l| l["port"] == 9313)),
+            .is_some_and(|l| l.iter().any(|l| l["port"] == 9331)),
         "{b:#}"
     );
     assert!(
@@ -206,7 +206,7 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 
     // A dashboard started after the baseline (and no longer a child of anyone here): LEAKED, reaped.
-    let after = start_dashboard(&bare_project(root, "after"), 9314, home);
+    let after = start_dashboard(&bare_project(root, "after"), 9332, home);
     let o = leakcheck(&["check", "--json"], home)
         .env("KITTY_LEAKCHECK_BASELINE", &baseline)
         .output()
@@ -224,7 +224,7 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
         report["leaks"][0]["action"]["result"], "reaped",
         "{report:#}"
     );
-    assert!(!after.alive() && !port_held(9314));
+    assert!(!after.alive() && !port_held(9332));
     assert!(
         before.alive(),
         "the dashboard from before the baseline was touched"
@@ -331,7 +331,7 @@ fn clean_as_well() {
 
 #[test]
 fn nextest_run_fails_exactly_the_leaking_test() {
-    let scene = Scene::new("kitty-nextest-", "9316-9317");
+    let scene = Scene::new("kitty-nextest-", "9334-9335");
     let window = scene.ports;
     let mini = MiniCrate::new("mini_leaky", MINI_TESTS);
     let bin = leakcheck_bin();
@@ -362,7 +362,7 @@ run-wrapper = "kitty-wrap"
         .add_arg("--offline");
     let mut cmd = list.cargo_command();
     mini.setup(&mut cmd);
-    mini_env(&mut cmd, &scene, 9316);
+    mini_env(&mut cmd, &scene, 9334);
     let o = cmd.output().expect("cargo nextest list");
     assert!(o.status.success(), "{}", show(&o));
     let summary =
@@ -376,9 +376,9 @@ run-wrapper = "kitty-wrap"
 
     // The run, in parallel.
     let mut cmd = mini.cargo(NEXTEST_RUN);
-    mini_env(&mut cmd, &scene, 9316);
+    mini_env(&mut cmd, &scene, 9334);
     let o: Output = cmd.output().expect("cargo nextest run");
-    let all = assert_only_the_leaker_failed(&o, "mini_leaky::it", 9317);
+    let all = assert_only_the_leaker_failed(&o, "mini_leaky::it", 9335);
     assert!(
         all.contains("4 tests run: 3 passed, 1 failed"),
         "{}",
@@ -400,7 +400,7 @@ run-wrapper = "kitty-wrap"
 /// found relative to the extracted target dir (`relative-to = "target"`).
 #[test]
 fn an_archive_run_elsewhere_still_blames_the_leaking_test() {
-    let scene = Scene::new("kitty-archive-", "9318-9319");
+    let scene = Scene::new("kitty-archive-", "9336-9337");
     let (window, root) = (scene.ports, scene.path());
     let mini = MiniCrate::new("mini_archived", MINI_TESTS);
 
@@ -467,9 +467,9 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
         .current_dir(&checkout)
         .env("KITTY_SPEC_KITTY", spec_kitty())
         .env_remove("CARGO_TARGET_DIR");
-    mini_env(&mut cmd, &scene, 9318);
+    mini_env(&mut cmd, &scene, 9336);
     let o = cmd.output().expect("cargo nextest run --archive-file");
-    let all = assert_only_the_leaker_failed(&o, "mini_archived::it", 9319);
+    let all = assert_only_the_leaker_failed(&o, "mini_archived::it", 9337);
     assert!(
         all.contains(&format!(
             "{}/target/{own}/cargo-kitty-leakcheck",

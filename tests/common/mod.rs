@@ -18,7 +18,7 @@
 //! fixtures_bad_input 9260-9263, fixtures_versions 9264-9269, fixtures_drop
 //! 9270-9279, fixtures_startup 9280-9289, fixtures_exit_paths 9290-9299,
 //! fixtures_ports 9300-9319, leakcheck_sweep 9320-9327, leakcheck_nextest
-//! 9310-9319, leakcheck_run 9601-9679 (the benchmark uses 9250-9259; the
+//! 9328-9337, leakcheck_run 9601-9679 (the benchmark uses 9250-9259; the
 //! fixtures' default range starts at 9237).
 #![allow(dead_code)]
 
