@@ -483,10 +483,16 @@ fn no_reap_reports_the_dashboard_and_leaves_it() {
     let project = bare_project(scene.path(), "kept");
     let port = scene.port(0);
     // Starts a dashboard detached from the run (as spec-kitty does) and exits
-    // as soon as it runs, before it even listens: it is found as a descendant.
+    // as soon as it runs (its python has replaced sh and setsid in that pid),
+    // before it even listens: it is found as a descendant.
     let script = format!(
-        "{}\nuntil grep -q _server_main /proc/$!/cmdline; do sleep 0.01; done",
-        setsid_line(&dashboard_argv(&project, port)),
+        r#"{start}
+for _ in $(seq 3000); do
+    [ "$(tr '\0' '\n' </proc/$!/cmdline | head -n 1)" = '{py}' ] && break
+    sleep 0.01
+done"#,
+        start = setsid_line(&dashboard_argv(&project, port)),
+        py = spec_kitty_python().display(),
     );
     let out = leakcheck(
         &scene,
