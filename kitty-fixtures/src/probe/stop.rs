@@ -211,7 +211,7 @@ pub fn stop_process_group(
 }
 
 /// The other members of the group `leader` led, each pinned by a pidfd and
-/// checked to be in the group after pinning. While any member lives, the
+/// checked after pinning to be in the group and to belong to us. While any member lives, the
 /// group id (the leader's pid) stays in use and cannot be handed out again,
 /// so what has that group id is the group.
 fn pinned_members(leader: u32) -> Vec<(u32, sys::Pidfd)> {
@@ -221,7 +221,9 @@ fn pinned_members(leader: u32) -> Vec<(u32, sys::Pidfd)> {
         .filter(|&m| m != leader)
         .filter_map(|m| {
             let fd = sys::Pidfd::open(m).ok()??;
-            (sys::read_stat(m).ok()?.pgid == leader).then_some((m, fd))
+            // Pinned first, then checked: still in the group, and ours.
+            let id = ProcessIdentity::read(m)?;
+            (id.pgid() == leader && id.is_ours()).then_some((m, fd))
         })
         .collect()
 }
