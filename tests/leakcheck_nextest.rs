@@ -260,11 +260,6 @@ use std::time::{Duration, Instant};
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::probe::ListenerSnapshot;
 
-fn python() -> String {
-    let sk = std::env::var("KITTY_SPEC_KITTY").expect("KITTY_SPEC_KITTY");
-    let text = std::fs::read_to_string(&sk).expect("read spec-kitty");
-    text.lines().next().unwrap_or_default().trim_start_matches("#!").trim().to_string()
-}
 
 fn port(offset: u16) -> u16 {
     let base: u16 = std::env::var("MINI_PORT_BASE").expect("MINI_PORT_BASE").parse().expect("a port");
@@ -287,15 +282,15 @@ fn wait_until(mut cond: impl FnMut() -> bool) {
 fn start_dashboard(name: &str, port: u16) -> u32 {
     let project = PathBuf::from(std::env::var("MINI_ROOT").expect("MINI_ROOT")).join(name);
     std::fs::create_dir_all(project.join(".kittify")).expect("project");
+    let sk = kitty_fixtures::SpecKitty::locate(None).expect("spec-kitty");
+    let server = sk.server_command(&project, port, "0123456789abcdef0123456789abcdef");
     let out = Command::new("sh")
         .arg("-c")
         .arg(r#"setsid "$@" </dev/null >/dev/null 2>&1 & echo $!"#)
         .arg("sh")
-        .arg(python())
-        .args(["-m", "specify_cli.dashboard._server_main"])
-        .arg(&project)
-        .arg(port.to_string())
-        .arg("0123456789abcdef0123456789abcdef")
+        // The installed spec-kitty's own child command line (3.x `-m`, older `-c`).
+        .arg(server.get_program())
+        .args(server.get_args())
         .output()
         .expect("sh");
     let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid");

@@ -17,7 +17,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kitty_fixtures::probe::{ProcessIdentity, SERVER_MODULE, StopPolicy, stop_process_group};
+use kitty_fixtures::probe::{
+    ProcessIdentity, SERVER_FUNCTION, SERVER_MODULE, StopPolicy, stop_process_group,
+};
 use serde_json::Value;
 
 use common::detached::{
@@ -202,7 +204,11 @@ fn interrupts_a_dashboard_start() {{
     assert!(
         dropped["command_line"]
             .as_str()
-            .is_some_and(|c| c.contains(SERVER_MODULE) && c.contains("<token>"))
+            .is_some_and(
+                |c| (c.contains(SERVER_MODULE) || c.contains(SERVER_FUNCTION))
+                    && c.contains("<token>")
+            ),
+        "either spec-kitty command line, token masked: {dropped:#}"
     );
 
     let interrupted = leak_on(&report, scene.port(1));
