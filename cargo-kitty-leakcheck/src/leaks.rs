@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use kitty_fixtures::ports::{PortSet, read_reservation};
 use kitty_fixtures::probe::{
     DashboardClass, DashboardCommand, Listener, ListenerSnapshot, OrphanReason, ProcessIdentity,
-    ProcessKind, ProcessTree, Stopped, classify_dashboard, identify_listeners,
+    ProcessKind, ProcessTree, Stopped, classify_dashboard, identify_listeners, project_dir_of,
 };
 
 use crate::exit_codes::LeakcheckExitCode;
@@ -180,7 +180,9 @@ impl Leak {
                 reason: OrphanReason::ProjectGone
             }
         ));
-        self.project_dir = Some(cmd.project_dir.clone());
+        // Absolute, as the process sees it: a relative `.` names its cwd.
+        self.project_dir =
+            Some(project_dir_of(identity, cmd).unwrap_or_else(|| cmd.project_dir.clone()));
         self.port = cmd.port;
         self.held_by = cmd
             .port

@@ -24,8 +24,8 @@ use anyhow::Context;
 use kitty_fixtures::probe::{
     DashboardClass, DashboardCommand, DashboardFile, Listener, ListenerSnapshot, OrphanReason,
     ProcessIdentity, ProcessKind, ProcessTree, StopError, StopPolicy, StopSignal, Stopped,
-    classify_dashboard, find_dashboard_processes, identify_listeners, mask_tokens,
-    stop_process_group,
+    classify_dashboard, find_dashboard_processes, identify_listeners, mask_tokens, project_dir_of,
+    serves_dir, stop_process_group,
 };
 use serde::Serialize;
 
@@ -53,6 +53,12 @@ struct Entry {
 }
 
 impl Entry {
+    /// The project dir, absolute as the process sees it (a relative `.` names its cwd).
+    fn project_dir(&self) -> PathBuf {
+        project_dir_of(&self.identity, &self.command)
+            .unwrap_or_else(|| self.command.project_dir.clone())
+    }
+
     fn port(&self) -> Option<u16> {
         self.listening.first().map(|l| l.port).or(self.command.port)
     }
@@ -436,13 +442,14 @@ fn stale_dashboard_files(
                     .iter()
                     .any(|e| e.selected && e.identity.pid() == pid))
     };
-    let dirs: BTreeSet<&Path> = entries
+    let dirs: BTreeSet<PathBuf> = entries
         .iter()
         .filter(|e| e.in_scope && e.ours)
-        .map(|e| e.command.project_dir.as_path())
+        .map(Entry::project_dir)
         .collect();
     let mut out = Vec::new();
     for dir in dirs {
+        let dir = dir.as_path();
         let Ok(Some(file)) = DashboardFile::read(dir) else {
             continue;
         };
@@ -453,7 +460,7 @@ fn stale_dashboard_files(
                         .is_some_and(|p| serves(&p, dir) && !is_stopped(pid))
             }
             None => !entries.iter().any(|e| {
-                e.command.project_dir == dir
+                e.project_dir() == dir
                     && e.port() == Some(file.port)
                     && !is_stopped(e.identity.pid())
                     && e.identity.is_still_alive()
@@ -472,7 +479,7 @@ fn stale_dashboard_files(
 
 /// Whether `p` is a dashboard serving `dir`.
 fn serves(p: &ProcessIdentity, dir: &Path) -> bool {
-    matches!(ProcessKind::of(p), ProcessKind::Dashboard(c) if c.project_dir == dir)
+    matches!(ProcessKind::of(p), ProcessKind::Dashboard(c) if serves_dir(p, &c, dir))
 }
 
 fn stdin_is_terminal() -> bool {
@@ -515,7 +522,7 @@ fn port_label(port: Option<u16>, listening: bool) -> String {
 }
 
 fn project_label(e: &Entry) -> String {
-    let dir = mask_tokens(&e.command.project_dir.display().to_string());
+    let dir = mask_tokens(&e.project_dir().display().to_string());
     if matches!(
         e.class,
         DashboardClass::Orphan {
@@ -696,7 +703,7 @@ fn to_json(e: &Entry, o: &Outcome) -> DashboardJson {
         port: e.port(),
         listening: !e.listening.is_empty(),
         addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
-        project_dir: mask_tokens(&e.command.project_dir.display().to_string()),
+        project_dir: mask_tokens(&e.project_dir().display().to_string()),
         project_exists: !matches!(
             e.class,
             DashboardClass::Orphan {

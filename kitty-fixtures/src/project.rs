@@ -566,7 +566,7 @@ impl KittyProject {
             .collect();
         probe::find_dashboard_processes()
             .into_iter()
-            .filter(|d| serves(&self.path, d) && !started.contains(&d.identity.pid()))
+            .filter(|d| d.serves(&self.path) && !started.contains(&d.identity.pid()))
             .filter(|d| d.identity.is_ours())
             .map(|d| d.identity)
             .collect()
@@ -609,25 +609,6 @@ impl KittyProject {
             _ => Err(Error::StopMany(errors)),
         }
     }
-}
-
-/// Whether `d`'s command line names `project_dir` (or a dir below it): as
-/// is, relative to the process's working directory (`.`), or through a
-/// symlink.
-pub(crate) fn serves(project_dir: &Path, d: &probe::FoundDashboard) -> bool {
-    let named = &d.command.project_dir;
-    let absolute = if named.is_relative() {
-        match d.identity.cwd() {
-            Some(cwd) => cwd.join(named),
-            None => return false,
-        }
-    } else {
-        named.clone()
-    };
-    absolute.starts_with(project_dir)
-        || absolute
-            .canonicalize()
-            .is_ok_and(|p| p.starts_with(project_dir))
 }
 
 /// The identity of a child just spawned. `spawn` returns once the child's

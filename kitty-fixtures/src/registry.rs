@@ -187,10 +187,7 @@ extern "C" fn stop_all_at_exit() {
         if !d.identity.is_ours() {
             continue;
         }
-        let Some(p) = projects
-            .iter()
-            .find(|p| crate::project::serves(&p.path, &d))
-        else {
+        let Some(p) = projects.iter().find(|p| d.serves(&p.path)) else {
             continue;
         };
         match probe::stop_process_group(&d.identity, d.command.port, p.policy) {

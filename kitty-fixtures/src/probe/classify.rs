@@ -1,6 +1,7 @@
 //! Putting it together: who holds a listener, is it a dashboard, and whose.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::ports::read_reservation;
@@ -94,6 +95,38 @@ pub struct FoundDashboard {
     pub command: DashboardCommand,
 }
 
+impl FoundDashboard {
+    /// The project dir as the process sees it (see [`project_dir_of`]).
+    pub fn project_dir(&self) -> Option<PathBuf> {
+        project_dir_of(&self.identity, &self.command)
+    }
+
+    /// Whether it serves `dir` or a directory below it (see [`serves_dir`]).
+    pub fn serves(&self, dir: &Path) -> bool {
+        serves_dir(&self.identity, &self.command, dir)
+    }
+}
+
+/// The project dir a dashboard's command line names, made absolute against
+/// the process's working directory when it is relative (`.`). `None` when it
+/// is relative and the working directory cannot be read or was deleted.
+pub fn project_dir_of(identity: &ProcessIdentity, command: &DashboardCommand) -> Option<PathBuf> {
+    let named = &command.project_dir;
+    if named.is_absolute() {
+        return Some(named.clone());
+    }
+    let cwd = identity.cwd()?;
+    sys::dir_exists(cwd.as_os_str()).then(|| cwd.join(named))
+}
+
+/// Whether the dashboard serves `dir` or a directory below it: by the path its
+/// command line names (made absolute, see [`project_dir_of`]), or by that
+/// path with its symlinks resolved. `dir` should be canonical.
+pub fn serves_dir(identity: &ProcessIdentity, command: &DashboardCommand, dir: &Path) -> bool {
+    project_dir_of(identity, command)
+        .is_some_and(|p| p.starts_with(dir) || p.canonicalize().is_ok_and(|c| c.starts_with(dir)))
+}
+
 /// Every dashboard process of every user (one read of each process's command
 /// line). Zombies and unreadable processes are skipped.
 pub fn find_dashboard_processes() -> Vec<FoundDashboard> {
@@ -154,7 +187,12 @@ pub fn classify_dashboard(
     identity: &ProcessIdentity,
     command: &DashboardCommand,
 ) -> DashboardClass {
-    if !sys::dir_exists(command.project_dir.as_os_str()) {
+    let Some(project_dir) = project_dir_of(identity, command) else {
+        return DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone,
+        };
+    };
+    if !sys::dir_exists(project_dir.as_os_str()) {
         return DashboardClass::Orphan {
             reason: OrphanReason::ProjectGone,
         };
@@ -174,7 +212,7 @@ pub fn classify_dashboard(
             }
         };
     }
-    match DashboardFile::read(&command.project_dir) {
+    match DashboardFile::read(&project_dir) {
         Ok(Some(f)) if f.pid == Some(identity.pid()) => DashboardClass::Live,
         _ => DashboardClass::Unrecorded,
     }
@@ -185,4 +223,44 @@ pub fn classify_dashboard(
 pub fn health_confirms(port: u16, command: &DashboardCommand, timeout: Duration) -> Option<bool> {
     let h = fetch_health(port, timeout).ok()?;
     Some(h.is_dashboard() && h.project_path.as_deref() == Some(command.project_dir.as_path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::SERVER_MODULE;
+
+    #[test]
+    fn a_relative_project_dir_is_resolved_against_the_process_cwd() {
+        let me = ProcessIdentity::read(std::process::id()).expect("self");
+        let cwd = std::env::current_dir()
+            .expect("cwd")
+            .canonicalize()
+            .expect("canonical");
+        let dot = DashboardCommand::parse(&["python", "-m", SERVER_MODULE, ".", "9300"])
+            .expect("dashboard");
+        assert_eq!(
+            project_dir_of(&me, &dot)
+                .expect("resolved")
+                .canonicalize()
+                .expect("exists"),
+            cwd
+        );
+        assert!(serves_dir(&me, &dot, &cwd));
+        assert!(!serves_dir(&me, &dot, Path::new("/nonexistent-kitty-dir")));
+        let abs = DashboardCommand::parse(&[
+            "python",
+            "-m",
+            SERVER_MODULE,
+            "/nonexistent-kitty-dir",
+            "9300",
+        ])
+        .expect("dashboard");
+        assert_eq!(
+            classify_dashboard(&me, &abs),
+            DashboardClass::Orphan {
+                reason: OrphanReason::ProjectGone
+            }
+        );
+    }
 }

@@ -22,7 +22,7 @@ pub(crate) mod sys;
 
 pub use classify::{
     DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, classify_dashboard,
-    find_dashboard_processes, health_confirms, identify_listeners,
+    find_dashboard_processes, health_confirms, identify_listeners, project_dir_of, serves_dir,
 };
 pub use dashboard::{
     CommandForm, DASHBOARD_FILE_LIMIT, DashboardCommand, DashboardFile, DashboardFileError,
