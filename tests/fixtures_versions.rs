@@ -125,3 +125,33 @@ fn spec_kitty_reuses_the_dashboard_our_dashboard_file_names() {
     assert_serves(d.port(), project.path());
     drop_and_assert_stopped(project, &[(&id, d.port())]);
 }
+
+/// `builder().init(true)` runs the real `spec-kitty init` with this version's
+/// flags; the project can serve a dashboard, and whatever `init` itself
+/// started (0.x starts a detached dashboard from `init`: the original bug)
+/// is adopted and stopped on drop.
+#[test]
+fn a_real_spec_kitty_init_project_serves_and_leaves_nothing() {
+    common::export_spec_kitty();
+    let mut cleanup = Cleanup::new();
+    let project = KittyProject::builder()
+        .init(true)
+        .ports("9266-9267".parse().expect("ports"))
+        .build()
+        .expect("spec-kitty init");
+    let kittify = project.path().join(".kittify");
+    assert!(
+        kittify.join("memory").is_dir(),
+        "init wrote more than the scaffold: {:?}",
+        std::fs::read_dir(&kittify).map(|d| d.count())
+    );
+    for adopted in project.dashboards() {
+        assert_eq!(adopted.origin(), Origin::Adopted);
+        cleanup.dashboard(&adopted);
+    }
+    let d = project
+        .start_dashboard()
+        .expect("dashboard of an initialised project");
+    let id = cleanup.dashboard(&d);
+    drop_and_assert_stopped(project, &[(&id, d.port())]);
+}

@@ -322,7 +322,16 @@ impl KittyProject {
         let sk = self.installation()?;
         let args: &[&str] = match sk.form {
             CommandForm::Module => &["init", "--ai", "claude", "--non-interactive"],
-            CommandForm::Script => &["init", "--here", "--ai", "claude", "--no-git", "--force"],
+            // 0.x refuses to init without the agent's CLI installed unless told not to check.
+            CommandForm::Script => &[
+                "init",
+                "--here",
+                "--ai",
+                "claude",
+                "--no-git",
+                "--force",
+                "--ignore-agent-tools",
+            ],
         };
         let out = self
             .spec_kitty(args)
