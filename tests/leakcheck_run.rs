@@ -210,6 +210,8 @@ fn interrupts_a_dashboard_start() {{
             ),
         "either spec-kitty command line, token masked: {dropped:#}"
     );
+    // The second opinion: its own /api/health still names the (deleted) project.
+    assert_eq!(dropped["health"], true, "{dropped:#}");
 
     let interrupted = leak_on(&report, scene.port(1));
     assert_eq!(interrupted["kind"], "dashboard");

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use kitty_fixtures::ports::{PortSet, read_reservation};
 use kitty_fixtures::probe::{
     DashboardClass, DashboardCommand, Listener, ListenerSnapshot, OrphanReason, ProcessIdentity,
-    ProcessKind, ProcessTree, Stopped, classify_dashboard, identify_listeners, project_dir_of,
+    ProcessKind, ProcessTree, Stopped, classify_dashboard, health_confirms, identify_listeners,
+    project_dir_of,
 };
 
 use crate::exit_codes::LeakcheckExitCode;
@@ -120,6 +121,10 @@ pub struct Leak {
     pub project_exists: Option<bool>,
     /// The dashboard's class (orphan / unrecorded / live), as `sweep` would see it.
     pub class: Option<DashboardClass>,
+    /// The second opinion of a listening dashboard: whether its own
+    /// `/api/health` names the project its command line names. `None` when it
+    /// did not answer (or listens on no watched port).
+    pub health: Option<bool>,
     /// Whether the process descends from the run (a child subreaper knows).
     pub from_run: bool,
     /// The live process outside the run whose port reservation holds this
@@ -154,6 +159,7 @@ impl Leak {
             project_dir: None,
             project_exists: None,
             class: None,
+            health: None,
             from_run,
             held_by: None,
             test: TestLabel::of(&identity),
@@ -207,6 +213,7 @@ impl Leak {
             project_dir: None,
             project_exists: None,
             class: None,
+            health: None,
             from_run: false,
             held_by: None,
             test: None,
@@ -309,6 +316,7 @@ pub fn find_leaks(
     for leak in &mut leaks {
         if let Some(first) = leak.listeners.first() {
             leak.port = Some(first.port);
+            leak.health = second_opinion(leak, first.port);
         }
     }
     leaks.sort_by_key(|l| (!l.is_dashboard(), l.port, l.pid));
@@ -317,6 +325,16 @@ pub fn find_leaks(
         after: after.clone(),
     }
 }
+
+/// Asks a leaked dashboard's `/api/health` whether it serves the project its
+/// command line names (a live dashboard answers in about a millisecond).
+fn second_opinion(leak: &Leak, port: u16) -> Option<bool> {
+    let cmd = DashboardCommand::parse(leak.identity.as_ref()?.argv())?;
+    health_confirms(port, &cmd, HEALTH_TIMEOUT)
+}
+
+/// How long a leaked dashboard gets to answer `/api/health`.
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Takes the snapshot after the run and finds its leaks, waiting up to
 /// `grace` for listeners that are still closing: it looks every

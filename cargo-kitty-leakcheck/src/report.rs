@@ -185,6 +185,8 @@ pub enum Outcome {
 ///     "class": null | {"class": "orphan", "reason": "project-gone"}
 ///            | {"class": "orphan", "reason": "owner-dead", "owner_pid": int}
 ///            | {"class": "unrecorded"} | {"class": "live"},
+///     "health": bool | null,              // its /api/health names that project (second opinion); null: no answer
+///     "health": bool | null,                // its /api/health names that project; null: no answer
 ///     "from_run": bool,                     // descends from the run
 ///     "held_by": int | null,                // live reservation owner outside the run (never stopped)
 ///     "test": null | {"name": string | null, "binary_id": string | null},
@@ -679,6 +681,14 @@ fn describe_leak(out: &mut String, tag: &str, style: &Style, leak: &Leak) {
             style.dim("project:"),
             dir.display()
         );
+        let health = match leak.health {
+            Some(true) => Some("its /api/health names this project too"),
+            Some(false) => Some("its /api/health names another project"),
+            None => None,
+        };
+        if let Some(h) = health {
+            let _ = writeln!(out, "  {} {h}", style.dim("health:"));
+        }
     }
     if let Some(t) = &leak.test {
         let name = t.name.as_deref().unwrap_or("?");
@@ -761,6 +771,7 @@ mod tests {
             project_dir: Some("/tmp/p".into()),
             project_exists: Some(false),
             class: None,
+            health: Some(true),
             from_run: true,
             held_by: None,
             test: Some(TestLabel {
