@@ -59,8 +59,17 @@ pub struct TestLabel {
 impl TestLabel {
     /// Reads the label from a process's initial environment; `None` when it has none.
     pub fn of(identity: &ProcessIdentity) -> Option<Self> {
-        let name = identity.env_var("NEXTEST_TEST_NAME");
-        let binary_id = identity.env_var("NEXTEST_BINARY_ID");
+        Self::from_vars(|k| identity.env_var(k))
+    }
+
+    /// Reads the label from this process's own environment (the `wrap` mode's test).
+    pub fn of_this_process() -> Option<Self> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let name = var("NEXTEST_TEST_NAME");
+        let binary_id = var("NEXTEST_BINARY_ID");
         (name.is_some() || binary_id.is_some()).then_some(TestLabel { name, binary_id })
     }
 }
@@ -308,7 +317,17 @@ pub fn find_leaks(
         };
         let kind = ProcessKind::of(&identity);
         if matches!(kind, ProcessKind::Dashboard(_)) {
-            by_pid.insert(pid, Leak::of_process(identity, &kind, true, &run));
+            // Its sockets among the watched listeners (in `wrap` mode they are
+            // not new: there is no "before" to diff against).
+            let held: HashSet<u64> = identity.socket_inodes().into_iter().collect();
+            let mut leak = Leak::of_process(identity, &kind, true, &run);
+            leak.listeners = after
+                .listeners()
+                .iter()
+                .filter(|l| held.contains(&l.inode))
+                .cloned()
+                .collect();
+            by_pid.insert(pid, leak);
         }
     }
 

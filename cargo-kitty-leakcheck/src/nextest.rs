@@ -39,7 +39,6 @@ use anyhow::Context;
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::probe::{
     Listener, ListenerSnapshot, become_child_subreaper, find_dashboard_processes,
-    identify_listeners,
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,15 +70,13 @@ pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<i32> {
         return Ok(report.exit_code());
     }
 
-    reap_exited_children();
-    if live_children_remain() {
+    if reap_exited_children() {
         // Something still descends from the test: look for dashboards among it.
         let now =
             ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
         let mut leaks = find_leaks(&now, &now, std::process::id(), &common.ports);
         leaks.leaks.retain(|l| l.from_run && l.is_dashboard());
-        attach_listeners(&mut leaks.leaks, &now);
-        let test = own_test_label();
+        let test = TestLabel::of_this_process();
         for leak in &mut leaks.leaks {
             if test.is_some() {
                 leak.test = test.clone();
@@ -91,7 +88,7 @@ pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<i32> {
         leaks
             .leaks
             .retain(|l| !matches!(l.action, Action::AlreadyGone { .. }));
-        reap_exited_children();
+        let _ = reap_exited_children();
         report.before = now;
         report.leaks = leaks;
     }
@@ -103,51 +100,6 @@ pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<i32> {
         reraise(sig);
     }
     Ok(code)
-}
-
-/// The test this wrapper runs, from nextest's environment.
-fn own_test_label() -> Option<TestLabel> {
-    let name = std::env::var("NEXTEST_TEST_NAME").ok();
-    let binary_id = std::env::var("NEXTEST_BINARY_ID").ok();
-    (name.is_some() || binary_id.is_some()).then_some(TestLabel { name, binary_id })
-}
-
-/// Fills in the listeners of leaked dashboards found by ancestry (the port
-/// their command line names, when they hold it).
-fn attach_listeners(leaks: &mut [crate::leaks::Leak], now: &ListenerSnapshot) {
-    for leak in leaks.iter_mut().filter(|l| l.listeners.is_empty()) {
-        let (Some(pid), Some(port)) = (leak.pid, leak.port) else {
-            continue;
-        };
-        let on_port: Vec<Listener> = now
-            .listeners()
-            .iter()
-            .filter(|l| l.port == port)
-            .cloned()
-            .collect();
-        if on_port.is_empty() {
-            continue;
-        }
-        leak.listeners = identify_listeners(&on_port, &[pid])
-            .into_iter()
-            .filter(|o| o.owner.as_ref().is_some_and(|id| id.pid() == pid))
-            .map(|o| o.listener)
-            .collect();
-    }
-}
-
-/// True when this process still has a live child (after reaping the exited ones).
-fn live_children_remain() -> bool {
-    loop {
-        let mut raw = 0;
-        // SAFETY: waitpid for any child, non-blocking.
-        let r = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-        match r {
-            0 => return true,
-            r if r > 0 => continue,
-            _ => return std::io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD),
-        }
-    }
 }
 
 /// Ends this process with `sig`, as the test ended, so that nextest reports

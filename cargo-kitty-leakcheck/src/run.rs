@@ -112,9 +112,9 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> anyhow::Result<i32> {
             });
         }
     };
-    reap_exited_children();
+    let _ = reap_exited_children();
     reap_all(&mut report.leaks, args.no_reap);
-    reap_exited_children();
+    let _ = reap_exited_children();
     emit(&report, common);
     Ok(report.exit_code())
 }
@@ -393,17 +393,18 @@ fn forward_to_our_group(sig: i32, command_pid: u32, verbose: bool) {
     }
 }
 
-/// Reaps every exited child without waiting (re-parented orphans included);
-/// returns how many. No zombie outlives a look.
-pub fn reap_exited_children() -> usize {
-    let mut n = 0;
+/// Reaps every exited child without waiting (re-parented orphans included).
+/// No zombie outlives a look. Returns whether live children remain (so
+/// something may still descend from the run).
+pub fn reap_exited_children() -> bool {
     loop {
         let mut raw = 0;
         // SAFETY: waitpid for any child, non-blocking.
         let r = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-        if r <= 0 {
-            return n;
+        match r {
+            0 => return true,
+            r if r > 0 => continue,
+            _ => return io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD),
         }
-        n += 1;
     }
 }

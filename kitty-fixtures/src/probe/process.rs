@@ -123,6 +123,10 @@ impl ProcessIdentity {
     pub fn env_var(&self, name: &str) -> Option<String> {
         sys::read_environ_var(self.pid, name)
     }
+    /// The inodes of the sockets the process holds now (empty when unreadable).
+    pub fn socket_inodes(&self) -> Vec<u64> {
+        sys::socket_inodes(self.pid)
+    }
 }
 
 impl fmt::Debug for ProcessIdentity {
