@@ -4,7 +4,8 @@
 //! runs the whole suite once with each. Every other fixtures_* test runs with
 //! whichever is selected; these check the version-specific parts.
 //!
-//! Ports: 9264-9269 (see tests/common).
+//! Ports: 9264-9269 (see tests/common): 9264-9265 reserved by projects,
+//! 9266 taken by the CLI with `--port`, 9268-9269 for the `init` project.
 
 mod common;
 
@@ -136,7 +137,7 @@ fn a_real_spec_kitty_init_project_serves_and_leaves_nothing() {
     let mut cleanup = Cleanup::new();
     let project = KittyProject::builder()
         .init(true)
-        .ports("9266-9267".parse().expect("ports"))
+        .ports("9268-9269".parse().expect("ports"))
         .build()
         .expect("spec-kitty init");
     let kittify = project.path().join(".kittify");

@@ -316,6 +316,7 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
     }
 
     let mut orphans_reaped = 0;
+    let mut signalled = std::collections::HashSet::new();
     let raw = loop {
         let mut status = None;
         loop {
@@ -348,7 +349,7 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
                     masked()
                 );
             }
-            forward_to_our_group(sig, pid as u32, verbose);
+            forward_to_our_group(sig, pid as u32, &mut signalled, verbose);
         }
         if let Some(raw) = status {
             break raw;
@@ -361,6 +362,12 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
         0 => None,
         sig => Some(sig),
     };
+    if let Some(sig) = forwarded {
+        // COMMAND is gone and reaped, so its children are ours now and the
+        // tree holds still: reach any that a look taken while it was exiting
+        // missed (its threads hand children to each other as they exit).
+        forward_to_our_group(sig, pid as u32, &mut signalled, verbose);
+    }
     Ok(Finished {
         status: CommandStatus::from_wait_status(raw),
         forwarded,
@@ -369,9 +376,14 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
 }
 
 /// Sends `sig` to the run's processes in our own process group other than
-/// COMMAND (`command_pid`, already signalled): what a terminal's Ctrl+C
-/// would have reached.
-fn forward_to_our_group(sig: i32, command_pid: u32, verbose: bool) {
+/// COMMAND (`command_pid`, already signalled) and those in `signalled`
+/// (which it extends): what a terminal's Ctrl+C would have reached.
+fn forward_to_our_group(
+    sig: i32,
+    command_pid: u32,
+    signalled: &mut std::collections::HashSet<u32>,
+    verbose: bool,
+) {
     let me = std::process::id();
     // SAFETY: getpgrp cannot fail.
     let pgrp = unsafe { libc::getpgrp() } as u32;
@@ -382,6 +394,9 @@ fn forward_to_our_group(sig: i32, command_pid: u32, verbose: bool) {
         .into_iter()
         .filter(|p| group.contains(p) && *p != command_pid)
     {
+        if !signalled.insert(pid) {
+            continue;
+        }
         if verbose {
             eprintln!(
                 "kitty-leakcheck: forwarded {} to pid {pid} (the run, in our process group)",
