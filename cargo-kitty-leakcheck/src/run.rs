@@ -21,7 +21,9 @@
 //! async-signal-safe), and the main loop, woken through a self-pipe, sends it
 //! to the run's other processes in leakcheck's own process group (a shell
 //! COMMAND waits for its foreground child before it exits, so COMMAND alone
-//! is not enough). A Ctrl+C typed in a terminal comes from the kernel
+//! is not enough), and once more after COMMAND is reaped, when its
+//! children are ours and none can slip between two of its exiting threads'
+//! children lists (each pid is sent the signal at most once). A Ctrl+C typed in a terminal comes from the kernel
 //! (`SI_KERNEL`) and has already reached that whole group, so it is not sent
 //! twice; a signal some process sent to the whole group is (harmlessly) sent
 //! twice. leakcheck's ancestors and processes in other groups or sessions
