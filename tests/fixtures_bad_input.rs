@@ -9,7 +9,7 @@
 //! - A bad `KITTY_PORTS` is a clear error (in child processes: the
 //!   environment is process-wide).
 //!
-//! Ports: 9260-9263 (see tests/common).
+//! Ports: 9500-9503 (see tests/common).
 
 mod common;
 
@@ -23,7 +23,7 @@ use common::*;
 use kitty_fixtures::probe::DashboardFile;
 use kitty_fixtures::{Error, KittyProject};
 
-const WINDOW: &str = "9260-9263";
+const WINDOW: &str = "9500-9503";
 
 // --- spec-kitty missing -----------------------------------------------------
 
@@ -138,7 +138,7 @@ fn put(project: &Path, content: &Content) {
 }
 
 fn malformed(sentinel: u32) -> Vec<(&'static str, Content)> {
-    let line = |rest: &str| Content::Bytes(format!("http://127.0.0.1:9260\n{rest}").into_bytes());
+    let line = |rest: &str| Content::Bytes(format!("http://127.0.0.1:9500\n{rest}").into_bytes());
     vec![
         ("empty", Content::Bytes(Vec::new())),
         ("blank lines", Content::Bytes(b"\n\n\n\n".to_vec())),
@@ -160,29 +160,29 @@ fn malformed(sentinel: u32) -> Vec<(&'static str, Content)> {
         ("port zero", line("0\n")),
         (
             "negative pid",
-            line("9260\n0123456789abcdef0123456789abcdef\n-5\n"),
+            line("9500\n0123456789abcdef0123456789abcdef\n-5\n"),
         ),
         (
             "pid out of range",
-            line("9260\n0123456789abcdef0123456789abcdef\n99999999999\n"),
+            line("9500\n0123456789abcdef0123456789abcdef\n99999999999\n"),
         ),
-        ("pid 1", line("9260\n0123456789abcdef0123456789abcdef\n1\n")),
+        ("pid 1", line("9500\n0123456789abcdef0123456789abcdef\n1\n")),
         (
             "pid of an unrelated process",
             line(&format!(
-                "9260\n0123456789abcdef0123456789abcdef\n{sentinel}\n"
+                "9500\n0123456789abcdef0123456789abcdef\n{sentinel}\n"
             )),
         ),
         (
             "pid of this test process",
             line(&format!(
-                "9260\n0123456789abcdef0123456789abcdef\n{}\n",
+                "9500\n0123456789abcdef0123456789abcdef\n{}\n",
                 std::process::id()
             )),
         ),
         (
             "too many lines",
-            line(&format!("9260\ntok\n{sentinel}\nmore\nlines\n")),
+            line(&format!("9500\ntok\n{sentinel}\nmore\nlines\n")),
         ),
         ("a directory", Content::Dir),
         ("a FIFO", Content::Fifo),
@@ -247,7 +247,7 @@ fn a_real_dashboard_is_still_stopped_whatever_its_dashboard_file_became() {
             "pid of an unrelated process",
             Content::Bytes(
                 format!(
-                    "http://127.0.0.1:9260\n9260\n0123456789abcdef0123456789abcdef\n{sleep_pid}\n"
+                    "http://127.0.0.1:9500\n9260\n0123456789abcdef0123456789abcdef\n{sleep_pid}\n"
                 )
                 .into_bytes(),
             ),
@@ -312,13 +312,13 @@ fn a_bad_kitty_ports_is_a_clear_error() {
     let cases = [
         ("x", "\"x\" is not a port or a range"),
         ("", "empty port list"),
-        ("9300-", "\"9300-\" is not a port or a range"),
+        ("9540-", "\"9540-\" is not a port or a range"),
         ("-5", "\"-5\" is not a port or a range"),
-        ("9310-9300", "range 9310-9300 is backwards"),
+        ("9550-9540", "range 9550-9540 is backwards"),
         ("70000", "\"70000\" is out of range"),
         ("0", "\"0\" is out of range"),
-        ("9300,,9301", "empty port list"),
-        ("9300 9301", "\"9300 9301\" is not a port or a range"),
+        ("9540,,9541", "empty port list"),
+        ("9540 9541", "\"9540 9541\" is not a port or a range"),
     ];
     let mut children: Vec<Scenario> = cases
         .iter()
@@ -338,11 +338,11 @@ fn a_bad_kitty_ports_is_a_clear_error() {
     // And a good value is used.
     let mut good = Scenario::spawn(
         "scenario_bad_input_kitty_ports",
-        &[("KITTY_PORTS", "9260-9263,9990")],
+        &[("KITTY_PORTS", "9500-9503,9990")],
     );
     good.wait();
     assert_eq!(
         error_lines(&good.output(), "new"),
-        "accepted, ports 9260-9263,9990"
+        "accepted, ports 9500-9503,9990"
     );
 }

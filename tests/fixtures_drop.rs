@@ -4,7 +4,7 @@
 //! deletes the temp dir; on return, failed assertion, panic, `#[should_panic]`
 //! and with the rstest fixtures.
 //!
-//! Ports: 9270-9279 (see tests/common).
+//! Ports: 9510-9519 (see tests/common).
 
 mod common;
 
@@ -21,9 +21,9 @@ use kitty_fixtures::probe::{DashboardFile, ProcessIdentity, ProcessTree, StopSig
 use kitty_fixtures::{KittyProject, Origin, ServedProject, kitty_project, kitty_served_project};
 use rstest::rstest;
 
-/// Where this file's projects start dashboards; 9275-9279 are for the
+/// Where this file's projects start dashboards; 9515-9519 are for the
 /// dashboards its tests start by other means, on fixed ports.
-const WINDOW: &str = "9270-9274";
+const WINDOW: &str = "9510-9514";
 
 fn project() -> KittyProject {
     project_on(WINDOW)
@@ -101,7 +101,7 @@ fn drop_stops_reaps_and_frees_before_the_file_and_the_dir_go() {
     let file = DashboardFile::read(project.path())
         .expect("readable")
         .expect("written");
-    assert_eq!((file.port, file.pid), (b.port(), Some(b.pid())));
+    assert_eq!((file.port, file.pid), (Some(b.port()), Some(b.pid())));
     let dir = project.path().to_path_buf();
 
     let samples = watch_drop(project, &[ida.clone(), idb.clone()], &[a.port(), b.port()]);
@@ -307,7 +307,7 @@ fn adopts_and_stops_a_dashboard_started_by_the_spec_kitty_cli() {
     let project = project();
     let mut cleanup = Cleanup::new();
     let (_, out) = cleanup.dashboard_cli(
-        &mut project.spec_kitty(["dashboard", "--port", "9277"]),
+        &mut project.spec_kitty(["dashboard", "--port", "9517"]),
         project.path(),
     );
     let found = project.dashboards();
@@ -318,7 +318,7 @@ fn adopts_and_stops_a_dashboard_started_by_the_spec_kitty_cli() {
     let file = DashboardFile::read(project.path())
         .expect("readable")
         .expect("spec-kitty wrote it");
-    assert_eq!((file.port, file.pid), (d.port(), Some(d.pid())));
+    assert_eq!((file.port, file.pid), (Some(d.port()), Some(d.pid())));
     let id = identity(d.pid());
 
     let dir = drop_and_assert_stopped(project, &[(&id, d.port())]);
@@ -332,9 +332,9 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_and_spares_the_others() {
     let elsewhere = temp_root("kitty-e2e-drop-");
     let other = bare_project(elsewhere.path(), "other");
     let mut cleanup = Cleanup::new();
-    let mine_id = cleanup.guard(start_dashboard(project.path(), 9278, project.home()));
+    let mine_id = cleanup.guard(start_dashboard(project.path(), 9518, project.home()));
     let mine = mine_id.pid();
-    let theirs_id = cleanup.guard(start_dashboard(&other, 9279, elsewhere.path()));
+    let theirs_id = cleanup.guard(start_dashboard(&other, 9519, elsewhere.path()));
     assert_ne!(
         mine_id.ppid(),
         std::process::id(),
@@ -347,17 +347,17 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_and_spares_the_others() {
             .iter()
             .map(|d| (d.pid(), d.port(), d.origin()))
             .collect::<Vec<_>>(),
-        vec![(mine, 9278, Origin::Adopted)]
+        vec![(mine, 9518, Origin::Adopted)]
     );
-    let dir = drop_and_assert_stopped(project, &[(&mine_id, 9278)]);
+    let dir = drop_and_assert_stopped(project, &[(&mine_id, 9518)]);
     assert!(!dir.exists());
     assert!(
-        theirs_id.is_still_alive() && port_held(9279),
+        theirs_id.is_still_alive() && port_held(9519),
         "a dashboard of another project was stopped"
     );
     drop(cleanup);
     common::assert_no_dashboard_under(elsewhere.path());
-    assert!(port_free(9278) && port_free(9279));
+    assert!(port_free(9518) && port_free(9519));
 }
 
 // --- The fixtures, as a user writes them (default port range) --------------
@@ -411,13 +411,13 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_through_a_symlink_or_relat
     let link = links.path().join("to-the-project");
     std::os::unix::fs::symlink(project.path(), &link).expect("symlink");
     let mut cleanup = Cleanup::new();
-    let by_link_id = cleanup.guard(start_dashboard(&link, 9276, project.home()));
+    let by_link_id = cleanup.guard(start_dashboard(&link, 9516, project.home()));
     let by_link = by_link_id.pid();
     // `.` from a process whose cwd is the project.
     let relative_id = cleanup.guard(start_dashboard_in(
         Path::new("."),
         Some(project.path()),
-        9275,
+        9515,
         project.home(),
     ));
     let relative = relative_id.pid();
@@ -427,6 +427,6 @@ fn stops_a_dashboard_whose_command_line_names_the_dir_through_a_symlink_or_relat
     let mut expected = vec![by_link, relative];
     expected.sort_unstable();
     assert_eq!(found, expected);
-    let dir = drop_and_assert_stopped(project, &[(&by_link_id, 9276), (&relative_id, 9275)]);
+    let dir = drop_and_assert_stopped(project, &[(&by_link_id, 9516), (&relative_id, 9515)]);
     assert!(!dir.exists());
 }

@@ -16,7 +16,7 @@
 //! this file's window. The scenario prints its dashboard and waits until the
 //! outer test has recorded it (stdin closed), then ends its way.
 //!
-//! Ports: 9290-9299 (see tests/common).
+//! Ports: 9530-9539 (see tests/common).
 
 mod common;
 
@@ -29,7 +29,7 @@ use common::*;
 use kitty_fixtures::{KittyProject, ServedProject, kitty_served_project};
 use rstest::{fixture, rstest};
 
-const WINDOW: &str = "9290-9299";
+const WINDOW: &str = "9530-9539";
 
 // --- The scenarios (each runs alone in a child process) ---------------------
 
@@ -108,7 +108,7 @@ fn scenario_exit_forget_adopted() {
     }
     let project = KittyProject::new().expect("project");
     let status = project
-        .spec_kitty(["dashboard", "--port", "9299"])
+        .spec_kitty(["dashboard", "--port", "9539"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .status()

@@ -11,7 +11,7 @@
 //! - A `.kittify/.dashboard` naming an unrelated live process never gets it
 //!   signalled.
 //!
-//! Ports: 9300-9319, one sub-window per test (see tests/common).
+//! Ports: 9540-9559, one sub-window per test (see tests/common).
 
 mod common;
 
@@ -24,8 +24,10 @@ use common::cleanup::*;
 use common::detached::start_dashboard;
 use common::reexec::*;
 use common::*;
-use kitty_fixtures::ports::{Reservation, ReservationRecord, read_reservation, reservation_dir};
 use kitty_fixtures::probe::{DashboardFile, ProcessIdentity};
+use kitty_fixtures::reservation::{
+    Reservation, ReservationRecord, read_reservation, reservation_dir,
+};
 use kitty_fixtures::{Error, KittyProject};
 
 fn project(ports: &str) -> KittyProject {
@@ -34,7 +36,7 @@ fn project(ports: &str) -> KittyProject {
 
 // --- Parallel projects ------------------------------------------------------
 
-const PARALLEL: &str = "9300-9307";
+const PARALLEL: &str = "9540-9547";
 
 #[test]
 #[ignore = "scenario: run by parallel_projects_in_threads_and_processes_never_share_a_port in a child process"]
@@ -114,7 +116,7 @@ fn parallel_projects_in_threads_and_processes_never_share_a_port() {
 
 // --- A range full of orphans -----------------------------------------------
 
-const ORPHANS: &str = "9308-9310";
+const ORPHANS: &str = "9548-9550";
 
 /// Reserves `KITTY_E2E_PORT` for `KITTY_E2E_DIR`, starts a detached dashboard
 /// there, records it in the reservation, prints it, and waits to be killed:
@@ -150,22 +152,22 @@ fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
     ];
     let owned = bare_project(root.path(), "owner-died");
 
-    // Orphan 1: a test process reserved 9309, started a dashboard, and died.
+    // Orphan 1: a test process reserved 9549, started a dashboard, and died.
     let owner_env = [
-        ("KITTY_E2E_PORT", "9309"),
+        ("KITTY_E2E_PORT", "9549"),
         ("KITTY_E2E_DIR", owned.to_str().expect("utf-8")),
     ];
     let mut owner = Scenario::spawn("scenario_ports_reserve_and_die", &owner_env);
     // Orphans 2 and 3: dashboards whose project dirs were deleted.
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| start_dashboard(&gone[0], 9308, root.path()));
-        let b = s.spawn(|| start_dashboard(&gone[1], 9310, root.path()));
+        let a = s.spawn(|| start_dashboard(&gone[0], 9548, root.path()));
+        let b = s.spawn(|| start_dashboard(&gone[1], 9550, root.path()));
         (a.join().expect("a"), b.join().expect("b"))
     });
     let r = owner.next_report();
     let orphans = [
         cleanup.guard(a),
-        cleanup.process(r.pid, Some(9309)),
+        cleanup.process(r.pid, Some(9549)),
         cleanup.guard(b),
     ];
     owner.signal(libc::SIGKILL, false);
@@ -173,7 +175,7 @@ fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
     for g in &gone {
         std::fs::remove_dir_all(g).expect("delete the project");
     }
-    let state = read_reservation(9309).expect("the dead owner's record");
+    let state = read_reservation(9549).expect("the dead owner's record");
     assert!(
         !state.owner_alive && state.record.dashboard_pid == Some(r.pid),
         "{state:?}"
@@ -183,7 +185,7 @@ fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
         assert!(o.is_still_alive());
     }
     assert!(
-        [9308, 9309, 9310].iter().all(|p| port_held(*p)),
+        [9548, 9549, 9550].iter().all(|p| port_held(*p)),
         "the range is not full"
     );
 
@@ -202,7 +204,7 @@ fn a_range_full_of_orphans_is_swept_and_the_start_succeeds() {
 
 // --- A range full of things that are not orphans ----------------------------
 
-const FULL: &str = "9311-9314";
+const FULL: &str = "9551-9554";
 
 /// Writes the reservation record of `port` by hand, with no lock held (so its
 /// owner reads as dead).
@@ -218,14 +220,14 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
     common::export_spec_kitty();
     let root = temp_root("kitty-e2e-full-");
     let mut cleanup = Cleanup::new();
-    // 9311: a live dashboard of another project of this process.
-    let live = project("9311");
+    // 9551: a live dashboard of another project of this process.
+    let live = project("9551");
     let live_d = live.start_dashboard().expect("live dashboard");
     let live_id = cleanup.dashboard(&live_d);
-    // 9312: a listener that is not a dashboard at all.
-    let foreign = TcpListener::bind((Ipv4Addr::LOCALHOST, 9312)).expect("bind 9312");
-    // 9313: an unrecorded dashboard of an existing project (an interrupted start-up).
-    // 9314: a dashboard of an existing project whose reservation record names
+    // 9552: a listener that is not a dashboard at all.
+    let foreign = TcpListener::bind((Ipv4Addr::LOCALHOST, 9552)).expect("bind 9552");
+    // 9553: an unrecorded dashboard of an existing project (an interrupted start-up).
+    // 9554: a dashboard of an existing project whose reservation record names
     //       its pid, with a dead owner, but another start time: the record is
     //       about some earlier process with that pid, so it proves nothing.
     let (unrecorded, reused) = (
@@ -233,16 +235,16 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
         bare_project(root.path(), "reused"),
     );
     let (u, m) = std::thread::scope(|s| {
-        let u = s.spawn(|| start_dashboard(&unrecorded, 9313, root.path()));
-        let m = s.spawn(|| start_dashboard(&reused, 9314, root.path()));
+        let u = s.spawn(|| start_dashboard(&unrecorded, 9553, root.path()));
+        let m = s.spawn(|| start_dashboard(&reused, 9554, root.path()));
         (u.join().expect("u"), m.join().expect("m"))
     });
     let (u_id, m_id) = (cleanup.guard(u), cleanup.guard(m));
     let (u, m) = (u_id.pid(), m_id.pid());
     write_stale_reservation(
-        9314,
+        9554,
         &ReservationRecord {
-            port: 9314,
+            port: 9554,
             owner_pid: dead_pid(),
             owner_start_ticks: 1,
             dashboard_pid: Some(m),
@@ -250,7 +252,7 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
             project_dir: reused.clone(),
         },
     );
-    let state = read_reservation(9314).expect("record");
+    let state = read_reservation(9554).expect("record");
     assert!(!state.owner_alive);
 
     let project = project(FULL);
@@ -264,10 +266,10 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
         Error::PortRangeFull { range, holders } => {
             assert_eq!(range.to_string(), FULL);
             for (port, pid) in [
-                (9311, live_d.pid()),
-                (9312, std::process::id()),
-                (9313, u),
-                (9314, m),
+                (9551, live_d.pid()),
+                (9552, std::process::id()),
+                (9553, u),
+                (9554, m),
             ] {
                 assert!(
                     holders.contains(&format!("{port} pid {pid}")),
@@ -275,7 +277,7 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
                 );
             }
             assert!(
-                holders.contains(&format!("live dashboard of {}", live.path().display())),
+                holders.contains(&format!("dashboard of {}", live.path().display())),
                 "{holders}"
             );
         }
@@ -289,22 +291,22 @@ fn a_range_full_of_live_dashboards_and_foreign_listeners_is_an_error_naming_them
     assert!(took < DEADLINE, "PortRangeFull took {took:?}");
 
     // Nothing was killed.
-    for (id, port) in [(&live_id, 9311), (&u_id, 9313), (&m_id, 9314)] {
+    for (id, port) in [(&live_id, 9551), (&u_id, 9553), (&m_id, 9554)] {
         assert!(
             id.is_still_alive() && port_held(port),
             "the holder of {port} was stopped"
         );
     }
     assert!(
-        TcpStream::connect((Ipv4Addr::LOCALHOST, 9312)).is_ok(),
+        TcpStream::connect((Ipv4Addr::LOCALHOST, 9552)).is_ok(),
         "the foreign listener is gone"
     );
-    assert_serves(9311, live.path());
+    assert_serves(9551, live.path());
     assert!(project.dashboards().is_empty() && !has_dashboard_file(project.path()));
 
     drop(foreign);
     drop(live);
-    assert_stopped(&live_id, 9311);
+    assert_stopped(&live_id, 9551);
     drop(cleanup);
     assert_nothing_left(FULL, root.path());
 }
@@ -321,8 +323,8 @@ fn a_dashboard_file_naming_an_unrelated_process_never_gets_it_signalled() {
 
     // A project with no dashboard, whose file names the sleep (spec-kitty #4767:
     // a stale pid now used by someone else).
-    let idle = project("9315-9316");
-    DashboardFile::new(9315, Some(random_token()), Some(sleep_pid))
+    let idle = project("9555-9556");
+    DashboardFile::new(9555, Some(random_token()), Some(sleep_pid))
         .write(idle.path())
         .expect("write");
     assert!(idle.dashboards().is_empty());
@@ -333,7 +335,7 @@ fn a_dashboard_file_naming_an_unrelated_process_never_gets_it_signalled() {
 
     // A project with a real dashboard whose file was overwritten to name the sleep.
     let mut cleanup = Cleanup::new();
-    let served = project("9315-9316");
+    let served = project("9555-9556");
     let d = served.start_dashboard().expect("dashboard");
     let id = cleanup.dashboard(&d);
     DashboardFile::new(d.port(), Some(random_token()), Some(sleep_pid))

@@ -9,7 +9,7 @@
 //! use FAKE interpreters from `tests/fakes/` (see its README); the interrupted
 //! CLI is the real spec-kitty.
 //!
-//! Ports: 9280-9289 (see tests/common).
+//! Ports: 9520-9529 (see tests/common).
 
 mod common;
 
@@ -75,7 +75,7 @@ impl Drop for FakeVenv {
             let Some(id) = kitty_fixtures::probe::ProcessIdentity::read(pid) else {
                 continue;
             };
-            if id.env_var(kitty_fixtures::OWNER_ENV).as_deref() == Some(me.as_str()) {
+            if id.env_var(kitty_fixtures::OWNER_ENV).as_deref() == Some(std::ffi::OsStr::new(&me)) {
                 stop_leftover(&id, None);
             }
         }
@@ -130,7 +130,7 @@ fn assert_the_fake_left_nothing(
 #[test]
 fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
     let fake = FakeVenv::new("fake-spec-kitty-exits-3.sh", 0);
-    let project = project_with(&fake, "9280-9281", Duration::from_secs(1));
+    let project = project_with(&fake, "9520-9521", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake exits");
     match &err {
         Error::StartFailed {
@@ -139,7 +139,7 @@ fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
             exit_status,
             log_tail,
         } => {
-            assert!((9280..=9281).contains(port), "{err}");
+            assert!((9520..=9521).contains(port), "{err}");
             assert_eq!(*exit_status, Some(3), "{err}");
             assert!(reason.contains("exit status 3"), "{reason}");
             assert!(
@@ -161,79 +161,79 @@ fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
             && shown.contains("exiting 3"),
         "{shown}"
     );
-    assert_the_fake_left_nothing(&project, &fake, &[9280, 9281], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9520, 9521], &err);
 }
 
 #[test]
 fn a_child_that_never_binds_is_stopped_with_its_group_and_reported() {
     let fake = FakeVenv::new("fake-spec-kitty-never-binds.sh", 0);
-    let project = project_with(&fake, "9282", Duration::from_secs(1));
+    let project = project_with(&fake, "9522", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake never binds");
     match &err {
         Error::StartTimeout { port, log_tail, .. } => {
-            assert_eq!(*port, 9282);
+            assert_eq!(*port, 9522);
             assert!(log_tail.contains("hanging without binding"), "{log_tail}");
         }
         other => panic!("expected StartTimeout, got {other:?}"),
     }
     assert_eq!(fake.pids().len(), 2, "the shell and the sleep it forked");
-    assert_the_fake_left_nothing(&project, &fake, &[9282], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9522], &err);
 }
 
 #[test]
 fn a_child_that_never_binds_and_execs_something_else_is_still_stopped() {
     let fake = FakeVenv::new("fake-spec-kitty-never-binds-exec.sh", 0);
-    let project = project_with(&fake, "9283", Duration::from_secs(1));
+    let project = project_with(&fake, "9523", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake never binds");
     assert!(
-        matches!(err, Error::StartTimeout { port: 9283, .. }),
+        matches!(err, Error::StartTimeout { port: 9523, .. }),
         "{err:?}"
     );
-    assert_the_fake_left_nothing(&project, &fake, &[9283], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9523], &err);
 }
 
 #[test]
 fn a_child_that_binds_the_wrong_port_is_stopped_and_reported() {
-    let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", 9286);
-    let project = project_with(&fake, "9284", Duration::from_secs(30));
-    let err = project.start_dashboard().expect_err("the fake binds 9286");
+    let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", 9526);
+    let project = project_with(&fake, "9524", Duration::from_secs(30));
+    let err = project.start_dashboard().expect_err("the fake binds 9526");
     match &err {
         Error::StartFailed {
-            port: 9284,
+            port: 9524,
             reason,
             log_tail,
             ..
         } => {
-            assert!(reason.contains("bound port 9286 instead"), "{reason}");
-            assert!(log_tail.contains("binding 9286 instead"), "{log_tail}");
+            assert!(reason.contains("bound port 9526 instead"), "{reason}");
+            assert!(log_tail.contains("binding 9526 instead"), "{log_tail}");
         }
-        other => panic!("expected StartFailed on 9284, got {other:?}"),
+        other => panic!("expected StartFailed on 9524, got {other:?}"),
     }
-    assert_the_fake_left_nothing(&project, &fake, &[9284, 9286], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9524, 9526], &err);
 }
 
 #[test]
 fn a_child_that_execs_a_listener_on_the_wrong_port_is_stopped_and_reported() {
-    let fake = FakeVenv::new("fake-spec-kitty-wrong-port-exec.sh", 9287);
-    let project = project_with(&fake, "9285", Duration::from_secs(30));
-    let err = project.start_dashboard().expect_err("the fake binds 9287");
+    let fake = FakeVenv::new("fake-spec-kitty-wrong-port-exec.sh", 9527);
+    let project = project_with(&fake, "9525", Duration::from_secs(30));
+    let err = project.start_dashboard().expect_err("the fake binds 9527");
     match &err {
         Error::StartFailed {
-            port: 9285, reason, ..
-        } => assert!(reason.contains("bound port 9287 instead"), "{reason}"),
-        other => panic!("expected StartFailed on 9285, got {other:?}"),
+            port: 9525, reason, ..
+        } => assert!(reason.contains("bound port 9527 instead"), "{reason}"),
+        other => panic!("expected StartFailed on 9525, got {other:?}"),
     }
-    assert_the_fake_left_nothing(&project, &fake, &[9285, 9287], &err);
+    assert_the_fake_left_nothing(&project, &fake, &[9525, 9527], &err);
 }
 
 #[test]
 fn an_interrupted_spec_kitty_dashboard_cli_leaves_nothing_once_the_project_is_dropped() {
     common::export_spec_kitty();
-    let project = project_on("9288-9289");
+    let project = project_on("9528-9529");
     let dir: PathBuf = project.path().to_path_buf();
     let mut cleanup = Cleanup::new();
     let cli = project
-        .spec_kitty(["dashboard", "--port", "9288"])
+        .spec_kitty(["dashboard", "--port", "9528"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

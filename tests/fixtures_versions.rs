@@ -4,8 +4,8 @@
 //! runs the whole suite once with each. Every other fixtures_* test runs with
 //! whichever is selected; these check the version-specific parts.
 //!
-//! Ports: 9264-9269 (see tests/common): 9264-9265 reserved by projects,
-//! 9266 taken by the CLI with `--port`, 9268-9269 for the `init` project.
+//! Ports: 9504-9509 (see tests/common): 9504-9505 reserved by projects,
+//! 9506 taken by the CLI with `--port`, 9508-9509 for the `init` project.
 
 mod common;
 
@@ -15,7 +15,7 @@ use kitty_fixtures::probe::{CommandForm, DashboardCommand, DashboardFile};
 use kitty_fixtures::{KittyProject, Origin};
 
 fn project() -> KittyProject {
-    project_on("9264-9265")
+    project_on("9504-9505")
 }
 
 /// `(major, minor, patch)` from `spec-kitty --version`.
@@ -69,7 +69,7 @@ fn our_child_uses_the_same_command_form_as_the_installed_spec_kitty() {
     // spec-kitty's own child, for another project, has the same form.
     let theirs = project();
     let (found, _) = cleanup.dashboard_cli(
-        &mut theirs.spec_kitty(["dashboard", "--port", "9266"]),
+        &mut theirs.spec_kitty(["dashboard", "--port", "9506"]),
         theirs.path(),
     );
     assert_eq!(found.len(), 1, "{found:?}");
@@ -103,7 +103,7 @@ fn spec_kitty_reuses_the_dashboard_our_dashboard_file_names() {
         .expect("written");
     assert_eq!(
         (file.url.as_str(), file.port, file.token(), file.pid),
-        (d.url(), d.port(), Some(d.token()), Some(d.pid()))
+        (d.url(), Some(d.port()), Some(d.token()), Some(d.pid()))
     );
 
     // spec-kitty reads our four-line file, checks health with our token, and
@@ -137,7 +137,7 @@ fn a_real_spec_kitty_init_project_serves_and_leaves_nothing() {
     let mut cleanup = Cleanup::new();
     let project = KittyProject::builder()
         .init(true)
-        .ports("9268-9269".parse().expect("ports"))
+        .ports("9508-9509".parse().expect("ports"))
         .build()
         .expect("spec-kitty init");
     let kittify = project.path().join(".kittify");

@@ -3,7 +3,7 @@
 //! real `cargo nextest run` of a small crate whose `.config/nextest.toml` uses
 //! them, with one leaking test among clean ones run in parallel.
 //!
-//! Each test watches its own window of ports (9328-9337) and ends with
+//! Each test watches its own window of ports (9568-9577) and ends with
 //! nothing on it and no dashboard of its projects alive.
 
 mod common;
@@ -14,7 +14,10 @@ use std::process::{Command, Output, Stdio};
 
 use nextest_metadata::{ListCommand, NextestExitCode, TestListSummary};
 
-use common::detached::{TOKEN, dashboard_argv, setsid_line, spec_kitty_python, start_dashboard};
+use common::detached::{
+    TOKEN, dashboard_argv, setsid_line, spec_kitty_python, start_dashboard,
+    start_labelled_dashboard,
+};
 use common::leakcheck::{LEAKED, USAGE, json_report, leakcheck_bin, without_nextest_env};
 use common::mini::MiniCrate;
 use common::scene::Scene;
@@ -48,7 +51,8 @@ fn mini_env<'a>(c: &'a mut Command, scene: &Scene, port_base: u16) -> &'a mut Co
     isolate_home(c, scene.home())
         .env("MINI_ROOT", scene.path())
         .env("MINI_PORT_BASE", port_base.to_string())
-        .env_remove("KITTY_PORTS")
+        // The wrapper watches the scene's window (the tests' ports).
+        .env("KITTY_PORTS", scene.ports)
         .stdin(Stdio::null())
 }
 
@@ -107,7 +111,7 @@ exit {status}"#,
 
 #[test]
 fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
-    let scene = Scene::new("kitty-wrap-", "9328-9330");
+    let scene = Scene::new("kitty-wrap-", "9568-9570");
     let home = scene.home();
 
     // A clean command keeps its status 0, and says nothing.
@@ -119,12 +123,15 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
 
     // A passing test that leaks: LEAKED, one report naming the test, port, pid and project; reaped.
     let p = bare_project(scene.path(), "leaky");
-    let script = leaking_shell(&p, 9328, 0);
-    let o = leakcheck(&["wrap", "--", "sh", "-c", &script], home)
-        .env("NEXTEST_TEST_NAME", "tests::leaks_one")
-        .env("NEXTEST_BINARY_ID", "mini::it")
-        .output()
-        .expect("wrap");
+    let script = leaking_shell(&p, 9568, 0);
+    let o = leakcheck(
+        &["wrap", "--ports", scene.ports, "--", "sh", "-c", &script],
+        home,
+    )
+    .env("NEXTEST_TEST_NAME", "tests::leaks_one")
+    .env("NEXTEST_BINARY_ID", "mini::it")
+    .output()
+    .expect("wrap");
     assert_eq!(o.status.code(), Some(LEAKED), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -133,24 +140,36 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
         show(&o)
     );
     assert!(
-        err.contains(":9328") && err.contains(&p.display().to_string()),
+        err.contains(":9568") && err.contains(&p.display().to_string()),
         "{}",
         show(&o)
     );
     assert!(err.contains("reaped"), "{}", show(&o));
     assert!(!err.contains(TOKEN), "token printed: {}", show(&o));
-    assert!(!port_held(9328));
+    assert!(!port_held(9568));
     common::assert_no_dashboard_under(scene.path());
 
     // A failing test that leaks keeps its own status; the leak is still reaped.
-    let script = leaking_shell(&p, 9329, 7);
-    let o = leakcheck(&["wrap", "--json", "--", "sh", "-c", &script], home)
-        .output()
-        .expect("wrap");
+    let script = leaking_shell(&p, 9569, 7);
+    let o = leakcheck(
+        &[
+            "wrap",
+            "--ports",
+            scene.ports,
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+        home,
+    )
+    .output()
+    .expect("wrap");
     assert_eq!(o.status.code(), Some(7), "{}", show(&o));
     let report = json_report(&o);
     assert_eq!(report["mode"], "wrap");
-    assert_eq!(report["leaks"][0]["port"], 9329, "{report:#}");
+    assert_eq!(report["leaks"][0]["port"], 9569, "{report:#}");
     assert_eq!(report["leaks"][0]["from_run"], true, "{report:#}");
     assert_eq!(
         report["leaks"][0]["action"]["result"], "reaped",
@@ -162,12 +181,12 @@ fn wrap_blames_the_test_reaps_and_keeps_a_failing_status() {
 
 #[test]
 fn check_against_a_baseline_reports_and_reaps_what_is_new() {
-    let scene = Scene::new("kitty-check-", "9331-9333");
+    let scene = Scene::new("kitty-check-", "9571-9573");
     let (window, root, home) = (scene.ports, scene.path(), scene.home());
     let baseline = root.join("baseline.json");
 
     // A dashboard running before the baseline is not a leak, and is left alone.
-    let before = start_dashboard(&bare_project(root, "before"), 9331, home);
+    let before = start_dashboard(&bare_project(root, "before"), 9571, home);
     let env_file = root.join("nextest-env");
     let o = leakcheck(&["snapshot", "--ports", window, "--output"], home)
         .arg(&baseline)
@@ -176,18 +195,24 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
         .expect("snapshot");
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let exported = std::fs::read_to_string(&env_file).expect("$NEXTEST_ENV written");
-    assert_eq!(
-        exported,
-        format!("KITTY_LEAKCHECK_BASELINE={}\n", baseline.display())
-    );
     let b: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&baseline).expect("baseline")).expect("json");
+    // The baseline's path, and the run label every test then carries.
+    let label = b["run_label"].as_str().expect("a run label");
+    assert!(label.starts_with("lk-"), "{b:#}");
+    assert_eq!(
+        exported,
+        format!(
+            "KITTY_LEAKCHECK_BASELINE={}\nKITTY_LEAKCHECK_RUN={label}\n",
+            baseline.display()
+        )
+    );
     assert_eq!(b["schema_version"], 1);
     assert_eq!(b["ports"], window);
     assert!(
         b["listeners"]
             .as_array()
-            .is_some_and(|l| l.iter().any(|l| l["port"] == 9331)),
+            .is_some_and(|l| l.iter().any(|l| l["port"] == 9571)),
         "{b:#}"
     );
     assert!(
@@ -205,8 +230,30 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
         .expect("check");
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 
-    // A dashboard started after the baseline (and no longer a child of anyone here): LEAKED, reaped.
-    let after = start_dashboard(&bare_project(root, "after"), 9332, home);
+    // A dashboard someone else started after the baseline: it appeared,
+    // but carries no label of this run, so it is reported and left alone.
+    let other = start_dashboard(&bare_project(root, "other"), 9573, home);
+    let o = leakcheck(&["check", "--json"], home)
+        .env("KITTY_LEAKCHECK_BASELINE", &baseline)
+        .output()
+        .expect("check");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let report = json_report(&o);
+    assert_eq!(
+        report["leaks"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
+    assert_eq!(report["appeared"][0]["pid"], other.pid(), "{report:#}");
+    assert!(
+        other.alive() && port_held(9573),
+        "someone else's dashboard was touched"
+    );
+
+    // A dashboard the run's tests started after the baseline (they carry its
+    // label; this one is no longer a child of anyone here): LEAKED, reaped.
+    let label = b["run_label"].as_str().expect("label");
+    let after = start_labelled_dashboard(&bare_project(root, "after"), 9572, home, label);
     let o = leakcheck(&["check", "--json"], home)
         .env("KITTY_LEAKCHECK_BASELINE", &baseline)
         .output()
@@ -224,11 +271,12 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
         report["leaks"][0]["action"]["result"], "reaped",
         "{report:#}"
     );
-    assert!(!after.alive() && !port_held(9332));
+    assert!(!after.alive() && !port_held(9572));
     assert!(
-        before.alive(),
-        "the dashboard from before the baseline was touched"
+        before.alive() && other.alive(),
+        "a dashboard not started by the run was touched"
     );
+    other.stop();
 
     // A missing or malformed baseline: one line, status 2.
     std::fs::write(&baseline, b"{\"schema_version\": 1, \"ports\": ").expect("write");
@@ -326,7 +374,7 @@ fn clean_as_well() {
 
 #[test]
 fn nextest_run_fails_exactly_the_leaking_test() {
-    let scene = Scene::new("kitty-nextest-", "9334-9335");
+    let scene = Scene::new("kitty-nextest-", "9574-9575");
     let window = scene.ports;
     let mini = MiniCrate::new("mini_leaky", MINI_TESTS);
     let bin = leakcheck_bin();
@@ -357,7 +405,7 @@ run-wrapper = "kitty-wrap"
         .add_arg("--offline");
     let mut cmd = list.cargo_command();
     mini.setup(&mut cmd);
-    mini_env(&mut cmd, &scene, 9334);
+    mini_env(&mut cmd, &scene, 9574);
     let o = cmd.output().expect("cargo nextest list");
     assert!(o.status.success(), "{}", show(&o));
     let summary =
@@ -371,9 +419,9 @@ run-wrapper = "kitty-wrap"
 
     // The run, in parallel.
     let mut cmd = mini.cargo(NEXTEST_RUN);
-    mini_env(&mut cmd, &scene, 9334);
+    mini_env(&mut cmd, &scene, 9574);
     let o: Output = cmd.output().expect("cargo nextest run");
-    let all = assert_only_the_leaker_failed(&o, "mini_leaky::it", 9335);
+    let all = assert_only_the_leaker_failed(&o, "mini_leaky::it", 9575);
     assert!(
         all.contains("4 tests run: 3 passed, 1 failed"),
         "{}",
@@ -395,7 +443,7 @@ run-wrapper = "kitty-wrap"
 /// found relative to the extracted target dir (`relative-to = "target"`).
 #[test]
 fn an_archive_run_elsewhere_still_blames_the_leaking_test() {
-    let scene = Scene::new("kitty-archive-", "9336-9337");
+    let scene = Scene::new("kitty-archive-", "9576-9577");
     let (window, root) = (scene.ports, scene.path());
     let mini = MiniCrate::new("mini_archived", MINI_TESTS);
 
@@ -462,9 +510,9 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
         .current_dir(&checkout)
         .env("KITTY_SPEC_KITTY", spec_kitty())
         .env_remove("CARGO_TARGET_DIR");
-    mini_env(&mut cmd, &scene, 9336);
+    mini_env(&mut cmd, &scene, 9576);
     let o = cmd.output().expect("cargo nextest run --archive-file");
-    let all = assert_only_the_leaker_failed(&o, "mini_archived::it", 9337);
+    let all = assert_only_the_leaker_failed(&o, "mini_archived::it", 9577);
     assert!(
         all.contains(&format!(
             "{}/target/{own}/cargo-kitty-leakcheck",

@@ -19,10 +19,13 @@ use common::leakcheck::{json_report, leakcheck};
 use common::scene::Scene;
 use common::{bare_project, dead_pid, port_held, show};
 
+/// `sweep --ports PORTS ARGS`. The dashboards these tests start are seconds
+/// old, so `--start-grace 0` lets an unrecorded one count as unrecorded
+/// rather than starting (the never-kill suite tests the grace itself).
 fn sweep(ports: &str, args: &[&str]) -> Output {
     leakcheck()
         .arg("sweep")
-        .args(["--ports", ports])
+        .args(["--ports", ports, "--start-grace", "0s"])
         .args(args)
         .output()
         .expect("run cargo-kitty-leakcheck sweep")
@@ -39,24 +42,24 @@ fn entry(report: &Value, pid: u32) -> &Value {
 
 #[test]
 fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
-    let scene = Scene::new("kitty-sweep-", "9320-9324");
+    let scene = Scene::new("kitty-sweep-", "9560-9564");
     let (ports, root, home) = (scene.ports, scene.path(), scene.home());
 
     // An orphan: its project is deleted while it runs.
     let gone = bare_project(root, "gone");
-    let orphan = start_dashboard(&gone, 9320, home);
+    let orphan = start_dashboard(&gone, 9560, home);
     std::fs::remove_dir_all(&gone).expect("delete the project");
     // An unrecorded one: the project exists, no .kittify/.dashboard names it.
-    let unrecorded = start_dashboard(&bare_project(root, "unrecorded"), 9321, home);
+    let unrecorded = start_dashboard(&bare_project(root, "unrecorded"), 9561, home);
     // A live one: its project records it.
     let live_dir = bare_project(root, "live");
-    let live = start_dashboard(&live_dir, 9322, home);
-    DashboardFile::new(9322, Some(TOKEN.into()), Some(live.pid()))
+    let live = start_dashboard(&live_dir, 9562, home);
+    DashboardFile::new(9562, Some(TOKEN.into()), Some(live.pid()))
         .write(&live_dir)
         .expect("write .dashboard");
     // A foreign listener.
     let foreign =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 9323)).expect("bind the foreign listener");
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 9563)).expect("bind the foreign listener");
 
     // No terminal, no --yes: list, stop nothing, exit 4.
     let o = sweep(ports, &[]);
@@ -101,7 +104,7 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     assert!(
         foreign_json
             .iter()
-            .any(|f| f["port"] == 9323 && f["pid"] == std::process::id()),
+            .any(|f| f["port"] == 9563 && f["pid"] == std::process::id()),
         "the foreign listener is not listed: {r:#}"
     );
     assert!(orphan.alive() && unrecorded.alive() && live.alive());
@@ -115,7 +118,7 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     assert_eq!(entry(&r, live.pid())["action"], "kept");
     assert!(!orphan.alive() && !unrecorded.alive(), "{}", show(&o));
     assert!(live.alive(), "the live dashboard was stopped");
-    assert!(!port_held(9320) && !port_held(9321) && port_held(9322) && port_held(9323));
+    assert!(!port_held(9560) && !port_held(9561) && port_held(9562) && port_held(9563));
 
     // --all --yes stops the live one too and removes the .dashboard that named it.
     let o = sweep(ports, &["--all", "--yes", "--json"]);
@@ -129,7 +132,7 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
     );
     assert!(!live.alive());
     assert!(!DashboardFile::path_in(&live_dir).exists());
-    assert!(port_held(9323), "the foreign listener was touched");
+    assert!(port_held(9563), "the foreign listener was touched");
 
     drop(foreign);
     scene.assert_clean();
@@ -137,22 +140,22 @@ fn sweep_stops_orphans_and_unrecorded_only_and_asks_first() {
 
 #[test]
 fn sweep_does_not_trust_a_dashboard_file_that_names_another_pid() {
-    let scene = Scene::new("kitty-sweep-", "9325-9327");
+    let scene = Scene::new("kitty-sweep-", "9565-9567");
     let (ports, root, home) = (scene.ports, scene.path(), scene.home());
 
     // The project's .dashboard names a pid that is alive but is not its dashboard
     // (a reused pid): spec-kitty would SIGKILL it. It must survive.
     let stranger = spawn_detached(&["sleep", "600"], home);
     let p = bare_project(root, "stale");
-    let d = start_dashboard(&p, 9325, home);
-    DashboardFile::new(9325, Some(TOKEN.into()), Some(stranger.pid()))
+    let d = start_dashboard(&p, 9565, home);
+    DashboardFile::new(9565, Some(TOKEN.into()), Some(stranger.pid()))
         .write(&p)
         .expect("write .dashboard");
     // Another project whose .dashboard names a dead process.
     let dead_pid = dead_pid();
     let q = bare_project(root, "dead");
-    let e = start_dashboard(&q, 9326, home);
-    DashboardFile::new(9326, Some(TOKEN.into()), Some(dead_pid))
+    let e = start_dashboard(&q, 9566, home);
+    DashboardFile::new(9566, Some(TOKEN.into()), Some(dead_pid))
         .write(&q)
         .expect("write .dashboard");
 

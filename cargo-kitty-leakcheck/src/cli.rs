@@ -166,6 +166,12 @@ pub struct SweepArgs {
     /// List only; stop nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// A dashboard its project does not record yet counts as still starting
+    /// (and is never stopped) until it is this old (spec-kitty records one
+    /// only after its health check, which may take tens of seconds).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub start_grace: Duration,
 }
 
 fn parse_ports(s: &str) -> Result<PortSet, String> {

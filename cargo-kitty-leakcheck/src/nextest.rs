@@ -38,13 +38,18 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::probe::{
-    Listener, ListenerSnapshot, become_child_subreaper, find_dashboard_processes,
+    Listener, ListenerSnapshot, RUN_LABEL_ENV, become_child_subreaper, boot_id,
+    find_dashboard_processes, new_run_label,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
 use crate::exit_codes::LeakcheckExitCode;
-use crate::leaks::{Action, TestLabel, find_leaks};
+use crate::leaks::{Action, Mode, Run, TestLabel, find_leaks, wait_for_pending_exec};
+
+/// How long `wrap` waits for a process below the test that names the
+/// dashboard server to exec into one (it usually takes microseconds).
+const PENDING_EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::reap::reap_all;
 use crate::report::{CommandStatus, Report, ReportMode, emit};
 use crate::run::{reap_exited_children, run_command};
@@ -61,7 +66,7 @@ pub const BASELINE_SCHEMA_VERSION: u32 = 1;
 /// `wrap -- <test-binary> <args...>`.
 pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<i32> {
     become_child_subreaper().context("cannot become a child subreaper")?;
-    let finished = run_command(&args.command, common.verbose)?;
+    let finished = run_command(&args.command, common.verbose, &[])?;
     let mut report = Report::new(ReportMode::Wrap, &common.ports).with_command(&args.command);
     report.command_status = Some(finished.status.clone());
     report.interrupted_by = finished.forwarded;
@@ -71,11 +76,21 @@ pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<i32> {
     }
 
     if reap_exited_children() {
-        // Something still descends from the test: look for dashboards among it.
+        // Something still descends from the test: look for dashboards among
+        // it, once any that is still between fork and exec has exec'd.
+        wait_for_pending_exec(std::process::id(), PENDING_EXEC_LIMIT);
         let now =
             ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
-        let mut leaks = find_leaks(&now, &now, std::process::id(), &common.ports);
+        // Blame is ancestry alone: the label is the whole nextest run's, and
+        // a dashboard of a test running in parallel carries it too.
+        let run = Run {
+            root: std::process::id(),
+            label: None,
+            mode: Mode::Run,
+        };
+        let mut leaks = find_leaks(&now, &now, &run, &common.ports);
         leaks.leaks.retain(|l| l.from_run && l.is_dashboard());
+        leaks.appeared.clear();
         let test = TestLabel::of_this_process();
         for leak in &mut leaks.leaks {
             if test.is_some() {
@@ -131,6 +146,8 @@ fn reraise(sig: i32) {
 ///   "tool": "cargo-kitty-leakcheck", "tool_version": "0.1.0",
 ///   "ports": "9237-9337",
 ///   "run_id": "<NEXTEST_RUN_ID>" | null,
+///   "run_label": "lk-0123456789abcdef" | null,   // exported to the tests as KITTY_LEAKCHECK_RUN
+///   "boot_id": "<boot id>" | null,
 ///   "listeners": [{"port": 9240, "addr": "127.0.0.1", "inode": 123, "uid": 1000}],
 ///   "dashboards": [{"pid": 4242, "start_ticks": 987, "port": 9240, "project_dir": "/p"}]
 /// }
@@ -150,23 +167,17 @@ pub struct Baseline {
     /// `NEXTEST_RUN_ID` when nextest ran the setup script.
     #[serde(default)]
     pub run_id: Option<String>,
+    /// The run label exported to the tests ([`RUN_LABEL_ENV`]): a dashboard
+    /// carrying it was started by this run.
+    #[serde(default)]
+    pub run_label: Option<String>,
+    /// The boot it was recorded under: under another one it means nothing.
+    #[serde(default)]
+    pub boot_id: Option<String>,
     /// The listeners on the watched ports.
-    pub listeners: Vec<BaselineListener>,
+    pub listeners: Vec<Listener>,
     /// The dashboard processes alive then (any port).
     pub dashboards: Vec<BaselineDashboard>,
-}
-
-/// One listener of a [`Baseline`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BaselineListener {
-    /// The port.
-    pub port: u16,
-    /// The local address.
-    pub addr: std::net::IpAddr,
-    /// The socket inode.
-    pub inode: u64,
-    /// The socket's uid.
-    pub uid: u32,
 }
 
 /// One dashboard process of a [`Baseline`].
@@ -211,22 +222,21 @@ fn default_baseline_path() -> PathBuf {
 pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<i32> {
     let snap =
         ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
+    // Inside a `cargo kitty-leakcheck` run, the tests share its label;
+    // otherwise the nextest run gets one of its own.
+    let label = match std::env::var_os(RUN_LABEL_ENV).filter(|l| !l.is_empty()) {
+        Some(l) => l,
+        None => new_run_label().context("cannot make a run label")?,
+    };
     let baseline = Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
         tool: env!("CARGO_PKG_NAME").into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         ports: common.ports.to_string(),
         run_id: std::env::var("NEXTEST_RUN_ID").ok(),
-        listeners: snap
-            .listeners()
-            .iter()
-            .map(|l| BaselineListener {
-                port: l.port,
-                addr: l.addr,
-                inode: l.inode,
-                uid: l.uid,
-            })
-            .collect(),
+        run_label: Some(label.to_string_lossy().into_owned()),
+        boot_id: boot_id(),
+        listeners: snap.listeners().to_vec(),
         dashboards: find_dashboard_processes()
             .into_iter()
             .map(|d| BaselineDashboard {
@@ -260,6 +270,8 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<i32>
                 )
             })?;
         writeln!(f, "{BASELINE_ENV}={}", path.display()).context("cannot write to $NEXTEST_ENV")?;
+        writeln!(f, "{RUN_LABEL_ENV}={}", label.to_string_lossy())
+            .context("cannot write to $NEXTEST_ENV")?;
     }
     if !common.quiet {
         eprintln!(
@@ -305,6 +317,14 @@ pub fn read_baseline(path: &Path) -> Result<Baseline, String> {
     b.ports
         .parse::<PortSet>()
         .map_err(|e| format!("{}: bad ports {:?}: {e}", path.display(), b.ports))?;
+    if let (Some(then), Some(now)) = (&b.boot_id, boot_id())
+        && *then != now
+    {
+        return Err(format!(
+            "{} was recorded before the machine last booted; its pids and sockets mean nothing now (take a new one with `cargo-kitty-leakcheck snapshot`)",
+            path.display()
+        ));
+    }
     Ok(b)
 }
 
@@ -318,20 +338,14 @@ pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<i32> {
         }
     };
     let ports: PortSet = baseline.ports.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let before = ListenerSnapshot::from_listeners(
-        baseline
-            .listeners
-            .iter()
-            .map(|l| Listener {
-                port: l.port,
-                addr: l.addr,
-                inode: l.inode,
-                uid: l.uid,
-            })
-            .collect(),
-    );
+    let before = ListenerSnapshot::from_listeners(baseline.listeners.clone());
     let now = ListenerSnapshot::take(&ports).context("cannot read the listening sockets")?;
-    let mut leaks = find_leaks(&before, &now, std::process::id(), &ports);
+    let run = Run {
+        root: std::process::id(),
+        label: baseline.run_label.clone().map(Into::into),
+        mode: Mode::Check,
+    };
+    let mut leaks = find_leaks(&before, &now, &run, &ports);
     // A dashboard that was already alive at the baseline (still starting, it
     // bound its port later) is not the run's leak.
     let known: std::collections::HashSet<(u32, u64)> = baseline
@@ -339,13 +353,16 @@ pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|d| (d.pid, d.start_ticks))
         .collect();
-    leaks.leaks.retain(|l| {
-        !l.identity
+    let known_then = |l: &crate::leaks::Leak| {
+        l.identity
             .as_ref()
             .is_some_and(|id| known.contains(&(id.pid(), id.start_ticks())))
-    });
+    };
+    leaks.leaks.retain(|l| !known_then(l));
+    leaks.appeared.retain(|l| !known_then(l));
     reap_all(&mut leaks, args.no_reap);
     let mut report = Report::new(ReportMode::Check, &ports);
+    report.run_label = baseline.run_label.clone();
     report.before = before;
     report.leaks = leaks;
     emit(&report, common);
@@ -394,7 +411,9 @@ mod tests {
             tool_version: "0.1.0".into(),
             ports: "9237-9337".into(),
             run_id: Some("abc".into()),
-            listeners: vec![BaselineListener {
+            run_label: Some("lk-0123456789abcdef".into()),
+            boot_id: boot_id(),
+            listeners: vec![Listener {
                 port: 9240,
                 addr: [127, 0, 0, 1].into(),
                 inode: 7,

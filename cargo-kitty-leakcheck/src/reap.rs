@@ -7,82 +7,55 @@
 //! port is free. This module only decides *whether* a leak may be stopped, and
 //! cleans up the `.kittify/.dashboard` that names a reaped dashboard.
 
-use std::collections::HashSet;
-
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::probe::{
-    DashboardFile, ListenerSnapshot, ProcessTree, StopPolicy, mask_tokens, stop_process_group,
+    DashboardFile, ListenerSnapshot, StopPolicy, mask_tokens, stop_process_group,
 };
 
 use crate::leaks::{Action, Leak, LeakKind, Leaks};
 
-/// What [`reap_all`] did, in numbers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ReapSummary {
-    /// Dashboards stopped (or found already gone).
-    pub reaped: usize,
-    /// Dashboards that could not be stopped.
-    pub failed: usize,
-    /// Leaks never touched (foreign, sync daemon, others' processes, `--no-reap`).
-    pub left_alone: usize,
-}
-
 /// Decides and carries out what to do with every leak, recording it in
-/// [`Leak::action`]: dashboards are stopped (unless `no_reap`); everything
-/// else is left alone with a reason. Never signals a process that is not a
-/// dashboard, belongs to another user, is leakcheck or one of its ancestors,
-/// or is held by a live kitty-fixtures owner outside the run.
-pub fn reap_all(leaks: &mut Leaks, no_reap: bool) -> ReapSummary {
-    let me = std::process::id();
-    let mut protected = HashSet::from([me]);
-    if leaks.leaks.iter().any(Leak::is_dashboard) {
-        protected.extend(ProcessTree::read().ancestors_of(me));
-    }
-    let mut summary = ReapSummary::default();
+/// [`Leak::action`]: a dashboard is stopped (unless `no_reap`) only when
+/// [`find_leaks`](crate::leaks::find_leaks) judged it the run's with positive
+/// proof ([`Leak::grounds`]); everything else is left alone with the reason.
+/// What merely appeared beside the run is left alone too.
+pub fn reap_all(leaks: &mut Leaks, no_reap: bool) {
     for leak in &mut leaks.leaks {
-        leak.action = match refusal(leak, &protected) {
+        leak.action = match refusal(leak) {
             Some(reason) => Action::LeftAlone { reason },
             None if no_reap => Action::NotReaped {
                 reason: "--no-reap".into(),
             },
             None => reap_one(leak),
         };
-        match leak.action {
-            Action::Reaped { .. } | Action::AlreadyGone { .. } => summary.reaped += 1,
-            Action::Failed { .. } => summary.failed += 1,
-            _ => summary.left_alone += 1,
-        }
     }
-    summary
+    for seen in &mut leaks.appeared {
+        seen.action = Action::LeftAlone {
+            reason: refusal(seen).unwrap_or_else(|| "not started by the run".into()),
+        };
+    }
 }
 
 /// Why `leak` must not be stopped, or `None` when it may be.
-fn refusal(leak: &Leak, protected: &HashSet<u32>) -> Option<String> {
+fn refusal(leak: &Leak) -> Option<String> {
+    if let Some(doubt) = &leak.doubt {
+        return Some(doubt.to_string());
+    }
     match leak.kind {
         LeakKind::Foreign if leak.pid.is_none() => {
             let uid = leak.listeners.first().map(|l| l.uid);
-            return Some(format!(
+            Some(format!(
                 "its holder could not be found (socket uid {})",
                 uid.unwrap_or_default()
-            ));
+            ))
         }
-        LeakKind::Foreign => {
-            return Some("not a dashboard: foreign processes are never stopped".into());
+        LeakKind::Foreign => Some("not a dashboard: foreign processes are never stopped".into()),
+        LeakKind::SyncDaemon => Some("spec-kitty's sync daemon is never stopped".into()),
+        LeakKind::Dashboard if leak.grounds.is_none() || leak.identity.is_none() => {
+            Some("no proof that it is the run's".into())
         }
-        LeakKind::SyncDaemon => return Some("spec-kitty's sync daemon is never stopped".into()),
-        LeakKind::Dashboard => {}
+        LeakKind::Dashboard => None,
     }
-    let Some(identity) = &leak.identity else {
-        return Some("its identity could not be read".into());
-    };
-    if !identity.is_ours() {
-        return Some(format!("it belongs to uid {}, not to us", identity.uid()));
-    }
-    if protected.contains(&identity.pid()) {
-        return Some("it is leakcheck itself or one of its ancestors".into());
-    }
-    leak.held_by
-        .map(|owner| format!("its port reservation is held by live pid {owner} outside the run"))
 }
 
 /// Stops one dashboard, confirms its listeners are closed, and removes the

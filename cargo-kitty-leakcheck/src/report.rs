@@ -221,6 +221,8 @@ pub struct Report {
     pub command_status: Option<CommandStatus>,
     /// The signal leakcheck received from a process and forwarded to COMMAND.
     pub interrupted_by: Option<i32>,
+    /// The label the run's processes carry (`KITTY_LEAKCHECK_RUN`).
+    pub run_label: Option<String>,
     /// The watched listeners before the run.
     pub before: ListenerSnapshot,
     /// What leaked (and, after reaping, what was done about it).
@@ -236,6 +238,7 @@ impl Report {
             command: Vec::new(),
             command_status: None,
             interrupted_by: None,
+            run_label: None,
             before: ListenerSnapshot::default(),
             leaks: Leaks::default(),
         }
@@ -279,6 +282,7 @@ impl Report {
         let count = |f: &dyn Fn(&Leak) -> bool| leaks.iter().filter(|l| f(l)).count();
         Summary {
             leaks: leaks.len(),
+            appeared: self.leaks.appeared.len(),
             dashboards: count(&|l| l.kind == LeakKind::Dashboard),
             foreign: count(&|l| l.kind != LeakKind::Dashboard),
             reaped: count(&|l| {
@@ -326,6 +330,8 @@ impl Report {
             before: self.before.listeners(),
             after: self.leaks.after.listeners(),
             leaks: &self.leaks.leaks,
+            appeared: &self.leaks.appeared,
+            run_label: self.run_label.as_deref(),
             summary: self.summary(),
         };
         let text = serde_json::to_string(&json).unwrap_or_else(|e| {
@@ -362,6 +368,22 @@ impl Report {
             } else {
                 describe_leak(&mut out, tag, style, leak);
             }
+        }
+        for seen in &self.leaks.appeared {
+            let when = match self.mode {
+                ReportMode::Check => "since the baseline",
+                _ => "during the run",
+            };
+            let _ = writeln!(
+                out,
+                "{tag} {} {} appeared {when} but was not started by it; left alone{}",
+                style.warn("note:"),
+                headline(seen),
+                seen.project_dir
+                    .as_ref()
+                    .map(|d| format!(" (project {})", d.display()))
+                    .unwrap_or_default(),
+            );
         }
         let interrupted = self
             .interrupted_by
@@ -440,6 +462,7 @@ struct JsonStatus {
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 struct Summary {
     leaks: usize,
+    appeared: usize,
     dashboards: usize,
     foreign: usize,
     reaped: usize,
@@ -462,6 +485,8 @@ struct JsonReport<'a> {
     before: &'a [Listener],
     after: &'a [Listener],
     leaks: &'a [Leak],
+    appeared: &'a [Leak],
+    run_label: Option<&'a str>,
     summary: Summary,
 }
 
@@ -773,7 +798,10 @@ mod tests {
             class: None,
             health: Some(true),
             from_run: true,
+            carries_label: false,
             held_by: None,
+            grounds: None,
+            doubt: None,
             test: Some(TestLabel {
                 name: Some("leaks_one".into()),
                 binary_id: Some("mini::it".into()),

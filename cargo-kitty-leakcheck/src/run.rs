@@ -39,11 +39,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use kitty_fixtures::probe::{ListenerSnapshot, ProcessTree, become_child_subreaper, mask_tokens};
+use kitty_fixtures::probe::{
+    ListenerSnapshot, ProcessTree, RUN_LABEL_ENV, become_child_subreaper, mask_tokens,
+    new_run_label,
+};
 
 use crate::cli::{CommonArgs, RunArgs};
 use crate::exit_codes::LeakcheckExitCode;
-use crate::leaks::settle;
+use crate::leaks::{Mode, Run, settle};
 use crate::reap::reap_all;
 use crate::report::{CommandStatus, Report, ReportMode, emit, signal_name};
 
@@ -64,6 +67,9 @@ pub enum RunError {
     /// The signal handlers could not be installed.
     #[error("cannot install the signal handlers: {0}")]
     Signals(io::Error),
+    /// No run label could be made (the kernel's random bytes).
+    #[error("cannot make a run label: {0}")]
+    Label(io::Error),
     /// Waiting for COMMAND failed.
     #[error("cannot wait for `{command}`: {source}")]
     Wait {
@@ -84,10 +90,12 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> anyhow::Result<i32> {
     };
     let before = ListenerSnapshot::take(ports).map_err(snapshot_error)?;
     become_child_subreaper().map_err(RunError::Subreaper)?;
+    let label = new_run_label().map_err(RunError::Label)?;
 
     let mut report = Report::new(ReportMode::Run, ports).with_command(&argv);
     report.before = before;
-    let finished = run_command(&argv, common.verbose)?;
+    report.run_label = Some(label.to_string_lossy().into_owned());
+    let finished = run_command(&argv, common.verbose, &[(RUN_LABEL_ENV, label.as_os_str())])?;
     report.command_status = Some(finished.status.clone());
     report.interrupted_by = finished.forwarded;
     if common.verbose && finished.orphans_reaped > 0 {
@@ -101,7 +109,12 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(report.exit_code());
     }
 
-    report.leaks = match settle(&report.before, ports, std::process::id(), args.grace) {
+    let run = Run {
+        root: std::process::id(),
+        label: Some(label),
+        mode: Mode::Run,
+    };
+    report.leaks = match settle(&report.before, ports, &run, args.grace) {
         Ok(leaks) => leaks,
         Err(source) => {
             // Nothing can be checked; COMMAND's failure still wins.
@@ -273,7 +286,11 @@ impl Drop for WakePipe {
 /// [`CommandStatus::NotFound`] / [`CommandStatus::NotExecutable`] when it
 /// cannot start. Call it once per process (the handlers stay installed, so
 /// leakcheck survives those signals while it checks and reaps afterwards).
-pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunError> {
+pub fn run_command(
+    argv: &[OsString],
+    verbose: bool,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<Finished, RunError> {
     let masked = || {
         mask_tokens(
             &argv
@@ -292,7 +309,11 @@ pub fn run_command(argv: &[OsString], verbose: bool) -> Result<Finished, RunErro
             orphans_reaped: 0,
         });
     };
-    let child = match Command::new(program).args(args).spawn() {
+    let child = match Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .spawn()
+    {
         Ok(c) => c,
         Err(e) => {
             let status = match e.kind() {

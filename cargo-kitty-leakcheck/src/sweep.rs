@@ -1,18 +1,24 @@
 //! `sweep`: clean a machine that already leaked.
 //!
-//! 1. See: the listeners on the watched ports (netlink) with their owners, and
-//!    every dashboard process of every user (one read of each command line).
-//! 2. Judge each dashboard with [`classify_dashboard`]: `orphan`, `unrecorded`
-//!    or `live`. A dashboard is *in scope* when it listens on a watched port or
-//!    its command line names one; the rest are listed, never touched.
-//! 3. Select the in-scope orphans and unrecorded dashboards (and live ones with
-//!    `--all`) that are ours and are not our own ancestors. Foreign listeners,
-//!    the sync daemon and other users' processes are never selected.
-//! 4. Ask (on a terminal), or require `--yes`; then stop the selection in
-//!    parallel with [`stop_process_group`], which proves each identity again
-//!    right before each signal.
-//! 5. Remove the `.kittify/.dashboard` files that name a dashboard we stopped or
-//!    a process that is no longer that project's dashboard (never signalling it).
+//! 1. **Survey**: the listeners on the watched ports (netlink) with their
+//!    owners, and every dashboard process of every user (one read of each
+//!    command line).
+//! 2. **Plan**: [`judge`] each dashboard with [`Scope::Sweep`]: orphans and
+//!    unrecorded dashboards (and live ones with `--all`) that are ours, live in
+//!    our namespaces and are not our ancestors are selected; starting,
+//!    unknown and elsewhere ones never are. Only dashboards *in scope* (they
+//!    listen on a watched port, or their command line names one) are
+//!    selected; the rest are listed, never touched. Foreign listeners and the
+//!    sync daemon are never selected.
+//! 3. **Confirm**: ask on a terminal, or require `--yes`.
+//! 4. **Stop** the selection in parallel: each is judged once more right
+//!    before (a prompt may have taken minutes), then stopped with
+//!    [`stop_process_group`], which proves its identity again before each signal.
+//! 5. **Clean** the `.kittify/.dashboard` files that name a dashboard we
+//!    stopped or a process that is no longer that project's dashboard (never
+//!    signalling it), in projects of ours that no dashboard of another
+//!    namespace serves.
+//! 6. **Render** the listing and the outcome.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, Write};
@@ -22,10 +28,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kitty_fixtures::probe::{
-    DashboardClass, DashboardCommand, DashboardFile, Listener, ListenerSnapshot, OrphanReason,
-    ProcessIdentity, ProcessKind, ProcessTree, StopError, StopPolicy, StopSignal, Stopped,
-    classify_dashboard, find_dashboard_processes, identify_listeners, mask_tokens, project_dir_of,
-    serves_dir, stop_process_group,
+    DashboardClass, DashboardFile, Doubt, FoundDashboard, Judgement, Listener, ListenerSnapshot,
+    OrphanReason, Place, ProcessIdentity, ProcessKind, Scope, StopError, StopPolicy, StopSignal,
+    Stopped, ancestors_and_self, find_dashboard_processes, identify_listeners, judge, mask_tokens,
+    project_dir_of, serves_dir, stop_process_group,
 };
 use serde::Serialize;
 
@@ -41,26 +47,30 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 /// One dashboard process, as the sweep sees it.
 #[derive(Debug, Clone)]
 struct Entry {
-    identity: ProcessIdentity,
-    command: DashboardCommand,
+    found: FoundDashboard,
     /// Its listeners on watched ports.
     listening: Vec<Listener>,
-    class: DashboardClass,
+    judgement: Judgement,
     in_scope: bool,
-    ours: bool,
-    ancestor: bool,
     selected: bool,
 }
 
 impl Entry {
+    fn identity(&self) -> &ProcessIdentity {
+        &self.found.identity
+    }
+
     /// The project dir, absolute as the process sees it (a relative `.` names its cwd).
     fn project_dir(&self) -> PathBuf {
-        project_dir_of(&self.identity, &self.command)
-            .unwrap_or_else(|| self.command.project_dir.clone())
+        project_dir_of(&self.found.identity, &self.found.command)
+            .unwrap_or_else(|| self.found.command.project_dir.clone())
     }
 
     fn port(&self) -> Option<u16> {
-        self.listening.first().map(|l| l.port).or(self.command.port)
+        self.listening
+            .first()
+            .map(|l| l.port)
+            .or(self.found.command.port)
     }
 }
 
@@ -85,7 +95,7 @@ enum Outcome {
     WouldStop,
     /// Stopped (or already gone when we came to it).
     Stopped(Stopped),
-    /// Between listing and stopping it became live or changed identity: not signalled.
+    /// Between listing and stopping it changed (identity, class): not signalled.
     Skipped(String),
     /// Could not be stopped.
     Failed(String),
@@ -105,6 +115,8 @@ struct DashboardJson {
     class: DashboardClass,
     in_scope: bool,
     selected: bool,
+    /// Why it is kept, when it is.
+    doubt: Option<Doubt>,
     /// `kept`, `would-stop`, `stopped`, `skipped`, `failed`.
     action: &'static str,
     signal: Option<StopSignal>,
@@ -134,36 +146,39 @@ struct SweepJson {
     exit_code: i32,
 }
 
-/// `sweep`.
-pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
-    let started = Instant::now();
-    let json = common.json();
+/// What the survey saw.
+struct Survey {
+    entries: Vec<Entry>,
+    foreign: Vec<ForeignJson>,
+}
+
+/// Steps 1 and 2: see, then judge.
+fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<Survey> {
     let snapshot =
         ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
     let owned = identify_listeners(snapshot.listeners(), &[]);
 
     // Every dashboard process, merged with the owners of listeners on watched ports.
-    let mut dashboards: BTreeMap<u32, (ProcessIdentity, DashboardCommand, Vec<Listener>)> =
-        BTreeMap::new();
+    let mut dashboards: BTreeMap<u32, (FoundDashboard, Vec<Listener>)> = BTreeMap::new();
     for d in find_dashboard_processes() {
-        dashboards.insert(d.identity.pid(), (d.identity, d.command, Vec::new()));
+        dashboards.insert(d.identity.pid(), (d, Vec::new()));
     }
     let mut foreign = Vec::new();
     for o in owned {
-        match (&o.owner, &o.kind) {
-            (Some(owner), ProcessKind::Dashboard(cmd)) => {
+        match (o.owner, o.kind) {
+            (Some(identity), ProcessKind::Dashboard(command)) => {
                 dashboards
-                    .entry(owner.pid())
-                    .or_insert_with(|| (owner.clone(), cmd.clone(), Vec::new()))
-                    .2
-                    .push(o.listener.clone());
+                    .entry(identity.pid())
+                    .or_insert_with(|| (FoundDashboard { identity, command }, Vec::new()))
+                    .1
+                    .push(o.listener);
             }
             (owner, kind) => foreign.push(ForeignJson {
                 port: o.listener.port,
                 addr: o.listener.addr.to_string(),
                 uid: o.listener.uid,
                 pid: owner.as_ref().map(ProcessIdentity::pid),
-                kind: match (owner, kind) {
+                kind: match (&owner, kind) {
                     (None, _) => "unknown",
                     (_, ProcessKind::SyncDaemon) => "sync-daemon",
                     _ => "foreign",
@@ -173,51 +188,52 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
         }
     }
 
-    let me = std::process::id();
-    let ancestors: HashSet<u32> = ProcessTree::read()
-        .ancestors_of(me)
-        .into_iter()
-        .chain([me])
-        .collect();
+    let protected = ancestors_and_self();
+    let scope = Scope::Sweep { all: args.all };
     let mut entries: Vec<Entry> = dashboards
         .into_values()
-        .map(|(identity, command, listening)| {
-            let class = classify_dashboard(&identity, &command);
-            let in_scope =
-                !listening.is_empty() || command.port.is_some_and(|p| common.ports.contains(p));
-            let ours = identity.is_ours();
-            let ancestor = ancestors.contains(&identity.pid());
-            let wanted = match class {
-                DashboardClass::Orphan { .. } | DashboardClass::Unrecorded => true,
-                DashboardClass::Live => args.all,
-            };
-            let selected = wanted && in_scope && ours && !ancestor;
+        .map(|(found, listening)| {
+            let judgement = judge(&found, scope, &protected, args.start_grace);
+            let in_scope = !listening.is_empty()
+                || found.command.port.is_some_and(|p| common.ports.contains(p));
+            let selected = in_scope && judgement.may_stop();
             Entry {
-                identity,
-                command,
+                found,
                 listening,
-                class,
+                judgement,
                 in_scope,
-                ours,
-                ancestor,
                 selected,
             }
         })
         .collect();
-    entries.sort_by_key(|e| (!e.in_scope, e.port().unwrap_or(u16::MAX), e.identity.pid()));
+    entries.sort_by_key(|e| {
+        (
+            !e.in_scope,
+            e.port().unwrap_or(u16::MAX),
+            e.identity().pid(),
+        )
+    });
+    Ok(Survey { entries, foreign })
+}
+
+/// `sweep`.
+pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let json = common.json();
+    let Survey { entries, foreign } = survey(common, args)?;
 
     let to_stop = entries.iter().filter(|e| e.selected).count();
     let live_to_stop = entries
         .iter()
-        .filter(|e| e.selected && e.class == DashboardClass::Live)
+        .filter(|e| e.selected && e.judgement.class == DashboardClass::Live)
         .count();
     let stale_before = stale_dashboard_files(&entries, &HashSet::new(), true);
 
     if !json {
-        print_listing(common, args, &entries, &foreign);
+        print_listing(common, &entries, &foreign);
     }
 
-    // Confirmation.
+    // Step 3: confirmation.
     let has_work = to_stop > 0 || !stale_before.is_empty();
     let (confirmed, declined_or_unasked) = if args.dry_run || !has_work {
         (false, false)
@@ -241,7 +257,7 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
     };
     let no_terminal = declined_or_unasked && !stdin_is_terminal();
 
-    // Stop.
+    // Step 4: stop.
     let mut outcomes: Vec<Outcome> = entries
         .iter()
         .map(|e| {
@@ -253,7 +269,7 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
         })
         .collect();
     if confirmed && to_stop > 0 {
-        let results = stop_all(&entries, args.all, json || common.quiet);
+        let results = stop_all(&entries, args, json || common.quiet);
         for (i, r) in results {
             outcomes[i] = r;
         }
@@ -262,10 +278,10 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
         .iter()
         .zip(&outcomes)
         .filter(|(_, o)| matches!(o, Outcome::Stopped(_)))
-        .map(|(e, _)| e.identity.pid())
+        .map(|(e, _)| e.identity().pid())
         .collect();
 
-    // `.kittify/.dashboard` files.
+    // Step 5: `.kittify/.dashboard` files.
     let (removed, stale_left): (Vec<PathBuf>, Vec<PathBuf>) = if confirmed {
         let stale = stale_dashboard_files(&entries, &stopped_pids, false);
         let mut removed = Vec::new();
@@ -304,6 +320,7 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
         LeakcheckExitCode::OK
     };
 
+    // Step 6: render.
     if json {
         let report = SweepJson {
             schema_version: SWEEP_SCHEMA_VERSION,
@@ -360,20 +377,22 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
 }
 
 /// Stops the selected dashboards in parallel; returns `(index, outcome)`.
-fn stop_all(entries: &[Entry], all: bool, quiet: bool) -> Vec<(usize, Outcome)> {
+fn stop_all(entries: &[Entry], args: &SweepArgs, quiet: bool) -> Vec<(usize, Outcome)> {
     let started = Instant::now();
     let selected: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].selected)
         .collect();
     let total = selected.len();
+    let protected = ancestors_and_self();
     let (tx, rx) = mpsc::channel();
     let mut results = Vec::with_capacity(total);
     std::thread::scope(|scope| {
         for &i in &selected {
             let tx = tx.clone();
             let e = &entries[i];
+            let protected = &protected;
             scope.spawn(move || {
-                let _ = tx.send((i, stop_one(e, all)));
+                let _ = tx.send((i, stop_one(e, args, protected)));
             });
         }
         drop(tx);
@@ -400,26 +419,36 @@ fn stop_all(entries: &[Entry], all: bool, quiet: bool) -> Vec<(usize, Outcome)> 
 }
 
 /// Stops one dashboard, after judging it once more (a prompt may have taken minutes).
-fn stop_one(e: &Entry, all: bool) -> Outcome {
-    let Some(now) = ProcessIdentity::read(e.identity.pid()) else {
+fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Outcome {
+    let pid = e.identity().pid();
+    let Some(now) = ProcessIdentity::read(pid) else {
         return Outcome::Stopped(Stopped {
-            pid: e.identity.pid(),
+            pid,
             signal: None,
             escalated: false,
             group: false,
             elapsed: Duration::ZERO,
         });
     };
-    if !now.is_same_process(&e.identity) {
+    if !now.is_same_process(e.identity()) {
         return Outcome::Skipped("the pid now names another process; not signalled".into());
     }
-    if !all && classify_dashboard(&now, &e.command) == DashboardClass::Live {
-        return Outcome::Skipped(
-            "its project recorded it meanwhile (now live); not signalled".into(),
-        );
+    let fresh = FoundDashboard {
+        identity: now,
+        command: e.found.command.clone(),
+    };
+    if let Err(doubt) = judge(
+        &fresh,
+        Scope::Sweep { all: args.all },
+        protected,
+        args.start_grace,
+    )
+    .verdict
+    {
+        return Outcome::Skipped(format!("{doubt}; not signalled"));
     }
     let port = e.listening.first().map(|l| l.port);
-    match stop_process_group(&e.identity, port, StopPolicy::default()) {
+    match stop_process_group(e.identity(), port, StopPolicy::default()) {
         Ok(s) => Outcome::Stopped(s),
         Err(err @ StopError::IdentityChanged { .. }) => Outcome::Skipped(err.to_string()),
         Err(err) => Outcome::Failed(err.to_string()),
@@ -428,7 +457,9 @@ fn stop_one(e: &Entry, all: bool) -> Outcome {
 
 /// The `.kittify/.dashboard` files (project dir, pid, port as named in the file)
 /// that name a dashboard in `stopped`, or a process that is not (any more) a
-/// dashboard of that project. With `predict`, selected dashboards count as
+/// dashboard of that project. Only in projects of ours in scope, here in our
+/// namespaces, that no dashboard of another namespace serves (a pid written
+/// there means nothing here). With `predict`, selected dashboards count as
 /// stopped (for the listing before anything is done).
 fn stale_dashboard_files(
     entries: &[Entry],
@@ -440,16 +471,24 @@ fn stale_dashboard_files(
             || (predict
                 && entries
                     .iter()
-                    .any(|e| e.selected && e.identity.pid() == pid))
+                    .any(|e| e.selected && e.identity().pid() == pid))
+    };
+    let served_from_elsewhere = |dir: &Path| {
+        entries
+            .iter()
+            .any(|e| e.identity().place() != Place::Here && e.found.command.project_dir == dir)
     };
     let dirs: BTreeSet<PathBuf> = entries
         .iter()
-        .filter(|e| e.in_scope && e.ours)
+        .filter(|e| e.in_scope && e.identity().is_ours() && e.identity().place() == Place::Here)
         .map(Entry::project_dir)
         .collect();
     let mut out = Vec::new();
     for dir in dirs {
         let dir = dir.as_path();
+        if served_from_elsewhere(dir) {
+            continue;
+        }
         let Ok(Some(file)) = DashboardFile::read(dir) else {
             continue;
         };
@@ -461,16 +500,17 @@ fn stale_dashboard_files(
             }
             None => !entries.iter().any(|e| {
                 e.project_dir() == dir
-                    && e.port() == Some(file.port)
-                    && !is_stopped(e.identity.pid())
-                    && e.identity.is_still_alive()
+                    && e.port().is_some()
+                    && e.port() == file.port
+                    && !is_stopped(e.identity().pid())
+                    && e.identity().is_still_alive()
             }),
         };
         if stale {
             out.push((
                 dir.to_path_buf(),
                 file.pid,
-                file.pid.is_none().then_some(file.port),
+                if file.pid.is_none() { file.port } else { None },
             ));
         }
     }
@@ -509,7 +549,13 @@ fn class_label(class: &DashboardClass) -> String {
             format!("orphan (owner {owner_pid} dead)")
         }
         DashboardClass::Unrecorded => "unrecorded".into(),
+        DashboardClass::Starting { .. } => "starting".into(),
         DashboardClass::Live => "live".into(),
+        DashboardClass::Unknown { .. } => "unknown".into(),
+        DashboardClass::Elsewhere { namespaces } => {
+            let names: Vec<String> = namespaces.iter().map(ToString::to_string).collect();
+            format!("elsewhere ({} ns)", names.join("+"))
+        }
     }
 }
 
@@ -524,7 +570,7 @@ fn port_label(port: Option<u16>, listening: bool) -> String {
 fn project_label(e: &Entry) -> String {
     let dir = mask_tokens(&e.project_dir().display().to_string());
     if matches!(
-        e.class,
+        e.judgement.class,
         DashboardClass::Orphan {
             reason: OrphanReason::ProjectGone
         }
@@ -535,28 +581,27 @@ fn project_label(e: &Entry) -> String {
     }
 }
 
-fn plan_label(e: &Entry, all: bool) -> &'static str {
+fn plan_label(e: &Entry) -> String {
     if e.selected {
-        "stop"
-    } else if !e.in_scope {
-        "keep (outside the watched ports)"
-    } else if !e.ours {
-        "keep (another user's)"
-    } else if e.ancestor {
-        "keep (runs this sweep)"
-    } else if e.class == DashboardClass::Live && !all {
-        "keep (live; --all stops it)"
-    } else {
-        "keep"
+        return "stop".into();
     }
+    if !e.in_scope {
+        return "keep (outside the watched ports)".into();
+    }
+    let why = match &e.judgement.verdict {
+        Ok(_) => "keep",
+        Err(Doubt::NotOurs { .. }) => "keep (another user's)",
+        Err(Doubt::Ancestor) => "keep (runs this sweep)",
+        Err(Doubt::Live) => "keep (live; --all stops it)",
+        Err(Doubt::Starting) => "keep (may still be starting)",
+        Err(Doubt::Unknown { .. }) => "keep (state unknown)",
+        Err(Doubt::Elsewhere { .. }) | Err(Doubt::PlaceUnknown) => "keep (another namespace)",
+        Err(_) => "keep",
+    };
+    why.into()
 }
 
-fn print_listing(
-    common: &CommonArgs,
-    args: &SweepArgs,
-    entries: &[Entry],
-    foreign: &[ForeignJson],
-) {
+fn print_listing(common: &CommonArgs, entries: &[Entry], foreign: &[ForeignJson]) {
     let in_scope = entries.iter().filter(|e| e.in_scope).count();
     let outside = entries.len() - in_scope;
     if common.quiet {
@@ -579,13 +624,16 @@ fn print_listing(
             out,
             "  {:>6}  pid {:<8} {:<26} {:<34} {}",
             port_label(e.port(), !e.listening.is_empty()),
-            e.identity.pid(),
-            class_label(&e.class),
-            plan_label(e, args.all),
+            e.identity().pid(),
+            class_label(&e.judgement.class),
+            plan_label(e),
             project_label(e),
         );
         if common.verbose {
-            let _ = writeln!(out, "          {}", e.identity.command_line());
+            let _ = writeln!(out, "          {}", e.identity().command_line());
+            if let Err(doubt) = &e.judgement.verdict {
+                let _ = writeln!(out, "          kept: {doubt}");
+            }
         }
     }
     for f in foreign {
@@ -610,13 +658,13 @@ fn print_outcomes(entries: &[Entry], outcomes: &[Outcome]) {
             Outcome::Skipped(why) => {
                 eprintln!(
                     "sweep: pid {} on {}: skipped: {why}",
-                    e.identity.pid(),
+                    e.identity().pid(),
                     port_label(e.port(), true)
                 )
             }
             Outcome::Failed(why) => eprintln!(
                 "sweep: error: pid {} on {}: {}",
-                e.identity.pid(),
+                e.identity().pid(),
                 port_label(e.port(), true),
                 mask_tokens(why)
             ),
@@ -697,54 +745,60 @@ fn to_json(e: &Entry, o: &Outcome) -> DashboardJson {
         Outcome::Failed(why) => ("failed", None, false, None, Some(mask_tokens(why))),
     };
     DashboardJson {
-        pid: e.identity.pid(),
-        uid: e.identity.uid(),
-        ours: e.ours,
+        pid: e.identity().pid(),
+        uid: e.identity().uid(),
+        ours: e.identity().is_ours(),
         port: e.port(),
         listening: !e.listening.is_empty(),
         addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
         project_dir: mask_tokens(&e.project_dir().display().to_string()),
         project_exists: !matches!(
-            e.class,
+            e.judgement.class,
             DashboardClass::Orphan {
                 reason: OrphanReason::ProjectGone
             }
         ),
-        class: e.class.clone(),
+        class: e.judgement.class.clone(),
         in_scope: e.in_scope,
         selected: e.selected,
+        doubt: e.judgement.verdict.clone().err(),
         action,
         signal,
         escalated,
         stop_ms,
         note,
-        command_line: e.identity.command_line(),
+        command_line: e.identity().command_line(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kitty_fixtures::probe::DashboardCommand;
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
     fn entry(project: &Path, class: DashboardClass, selected: bool) -> Entry {
+        let dir = project.to_string_lossy();
         let argv = [
             "python",
             "-m",
             "specify_cli.dashboard._server_main",
-            &project.to_string_lossy(),
+            &dir,
             "9300",
             TOKEN,
         ];
         Entry {
-            identity: ProcessIdentity::read(std::process::id()).expect("self"),
-            command: DashboardCommand::parse(&argv).expect("a dashboard command"),
+            found: FoundDashboard {
+                identity: ProcessIdentity::read(std::process::id()).expect("self"),
+                command: DashboardCommand::parse(&argv).expect("a dashboard command"),
+            },
             listening: Vec::new(),
-            class,
+            judgement: Judgement {
+                class,
+                verdict: Err(Doubt::Live),
+            },
             in_scope: true,
-            ours: true,
-            ancestor: false,
             selected,
         }
     }
@@ -794,6 +848,6 @@ mod tests {
         assert_eq!(port_label(Some(9300), true), "9300");
         assert_eq!(port_label(Some(9300), false), "(9300)");
         let e = entry(Path::new("/nonexistent"), DashboardClass::Live, false);
-        assert_eq!(plan_label(&e, false), "keep (live; --all stops it)");
+        assert_eq!(plan_label(&e), "keep (live; --all stops it)");
     }
 }

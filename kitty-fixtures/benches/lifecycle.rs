@@ -12,7 +12,7 @@
 //! - creating a scaffold project.
 //!
 //! spec-kitty: `KITTY_SPEC_KITTY`, else `spec-kitty` on `PATH`, else
-//! `target/spec-kitty/3.2.7` (`scripts/spec-kitty-env`). Ports 9250-9259.
+//! `target/spec-kitty/3.2.7` (`scripts/spec-kitty-env`). Ports 9750-9759.
 //! Leaves nothing behind: every project is dropped, and the end checks that
 //! no dashboard of its projects runs and the ports are free.
 
@@ -26,7 +26,7 @@ use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::probe::{ListenerSnapshot, ProcessIdentity, find_dashboard_processes};
 use kitty_fixtures::{KittyProject, SpecKitty};
 
-const PORTS: &str = "9250-9259";
+const PORTS: &str = "9750-9759";
 const RUNS: usize = 20;
 const HTTP_RUNS: usize = 10;
 const CLI_RUNS: usize = 5;
@@ -170,7 +170,7 @@ fn main() {
     for i in 0..CLI_RUNS {
         let p = project(&sk);
         dirs.push(p.path().to_path_buf());
-        let port = 9255 + (i % 5) as u16;
+        let port = 9755 + (i % 5) as u16;
         let t = Instant::now();
         let out = p
             .spec_kitty(["dashboard", "--port", &port.to_string()])

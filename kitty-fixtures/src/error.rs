@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::ports::{PortSet, PortSetError};
 use crate::probe::{DashboardFileError, StopError};
+use crate::reservation::ReservationError;
 
 /// The command that installs the pinned spec-kitty for this repository's tests.
 pub const INSTALL_HINT: &str = "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";
@@ -54,6 +55,19 @@ pub enum Error {
         /// Who holds the ports, summarised (`port pid command`, tokens masked).
         holders: String,
     },
+
+    /// The port reservation directory cannot be used (another user's, a
+    /// symlink, unreadable).
+    #[error(transparent)]
+    Reservations(#[from] ReservationError),
+
+    /// Called in a `fork()`ed child of the process that made the project:
+    /// its dashboards belong to the parent, and the thread that spawns
+    /// dashboards does not exist here.
+    #[error(
+        "kitty-fixtures: called in a fork()ed child of the process that made the project; start and stop dashboards in that process"
+    )]
+    ForkedChild,
 
     /// The dashboard process could not be spawned.
     #[error("cannot start {program}: {source}")]

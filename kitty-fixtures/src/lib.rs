@@ -24,16 +24,18 @@
 mod error;
 #[cfg(feature = "rstest")]
 mod fixtures;
+mod installation;
 mod launch;
 pub mod ports;
 pub mod probe;
 mod project;
 mod registry;
+pub mod reservation;
 
 pub use error::{Error, INSTALL_HINT};
 #[cfg(feature = "rstest")]
 pub use fixtures::{ServedProject, kitty_project, kitty_served_project};
-pub use launch::{SPEC_KITTY_ENV, SpecKitty};
+pub use installation::{SPEC_KITTY_ENV, SpecKitty};
 pub use project::{
     Dashboard, KittyProject, KittyProjectBuilder, OWNER_ENV, Origin, StopReport, StoppedDashboard,
 };

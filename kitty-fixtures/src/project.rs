@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::error::Error;
-use crate::launch::{self, NotReady, SpecKitty};
-use crate::ports::{PortSet, Reservation};
+use crate::installation::SpecKitty;
+use crate::launch::{self, Launch};
+use crate::ports::PortSet;
 use crate::probe::{
-    self, CommandForm, DashboardClass, DashboardFile, ListenerSnapshot, ProcessIdentity,
-    ProcessKind, StopError, StopPolicy, StopSignal,
+    self, CommandForm, DashboardFile, ProcessIdentity, Scope, StopError, StopPolicy, StopSignal,
 };
-use crate::registry::{self, Entry};
+use crate::registry;
 
 static NEXT_PROJECT: AtomicU64 = AtomicU64::new(1);
 
@@ -56,6 +56,9 @@ pub const OWNER_ENV: &str = "KITTY_FIXTURES_OWNER";
 /// ```
 pub struct KittyProject {
     id: u64,
+    /// The process that made it: only that process stops its dashboards and
+    /// deletes its directories (a `fork()`ed child shares neither).
+    owner_pid: u32,
     path: PathBuf,
     dir: Option<TempDir>,
     home: Option<TempDir>,
@@ -170,6 +173,7 @@ impl KittyProjectBuilder {
         };
         let project = KittyProject {
             id: NEXT_PROJECT.fetch_add(1, Ordering::Relaxed),
+            owner_pid: std::process::id(),
             path,
             dir: Some(dir),
             home: Some(home),
@@ -422,118 +426,35 @@ impl KittyProject {
     /// [`Error::StartFailed`] / [`Error::StartTimeout`] (the child was stopped,
     /// the error carries its exit status and log tail).
     pub fn start_dashboard(&self) -> Result<Dashboard, Error> {
-        let sk = self.installation()?.clone();
-        let mut reservation = self.reserve_port()?;
-        let port = reservation.port();
-        let token =
-            probe::sys::random_hex_token().map_err(Error::io("cannot read /dev/urandom"))?;
-        let log_path = self
-            .home()
-            .join(format!("dashboard-{port}-{}.log", std::process::id()));
-        let log =
-            fs::File::create(&log_path).map_err(Error::io("cannot create the dashboard log"))?;
-        let log2 = log
-            .try_clone()
-            .map_err(Error::io("cannot create the dashboard log"))?;
-        let mut cmd = sk.server_command(&self.path, port, &token);
-        cmd.current_dir(&self.path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        self.isolate(&mut cmd);
-        let child = registry::spawn(cmd).map_err(|source| Error::Spawn {
-            program: sk.python.clone(),
-            source,
-        })?;
-        let pid = child.id();
-        drop(child); // the registry and stop path reap it through waitpid
-
-        let Some(identity) = identity_after_exec(pid) else {
-            let status = probe::reap_if_child(pid).or_else(|| probe::sys::wait_child(pid).ok());
-            let reason = match status {
-                Some(s) => format!("it exited at once ({})", describe_status(s)),
-                None => "it exited at once".into(),
-            };
-            return Err(start_failed(port, reason, status, &log_path));
-        };
-        let _ = reservation.record_dashboard(&identity);
-        registry::register(Entry {
+        self.in_owner_process()?;
+        let sk = self.installation()?;
+        let started = launch::start(&Launch {
             project: self.id,
-            identity,
-            port,
-            project_dir: self.path.clone(),
+            dir: &self.path,
+            home: self.home(),
+            spec_kitty: sk,
+            ports: &self.options.ports,
+            timeout: self.options.start_timeout,
             policy: self.options.stop,
-            reservation: Some(reservation),
-        });
-
-        match launch::wait_ready(pid, port, &self.path, &token, self.options.start_timeout) {
-            Ok(()) => {}
-            Err(why) => {
-                for entry in registry::take_where(|e| e.identity.pid() == pid) {
-                    let _ = registry::stop_entry(entry);
-                }
-                return Err(match why {
-                    NotReady::Exited(status) => start_failed(
-                        port,
-                        format!("it exited ({})", describe_status(status)),
-                        Some(status),
-                        &log_path,
-                    ),
-                    NotReady::WrongPort(other) => start_failed(
-                        port,
-                        format!("it bound port {other} instead"),
-                        None,
-                        &log_path,
-                    ),
-                    NotReady::SomeoneElse(what) => start_failed(port, what, None, &log_path),
-                    NotReady::Timeout => Error::StartTimeout {
-                        port,
-                        waited: self.options.start_timeout,
-                        log_tail: launch::log_tail(&log_path, 2048),
-                    },
-                });
-            }
-        }
-        DashboardFile::new(port, Some(token.clone()), Some(pid))
-            .write(&self.path)
-            .map_err(Error::io("cannot write .kittify/.dashboard"))?;
+            isolate: &|cmd| self.isolate(cmd),
+        })?;
         Ok(Dashboard {
-            port,
-            pid,
-            url: format!("http://127.0.0.1:{port}"),
-            token: Some(token),
+            port: started.port,
+            pid: started.pid,
+            url: format!("http://127.0.0.1:{}", started.port),
+            token: Some(started.token),
             project_dir: self.path.clone(),
             origin: Origin::Started,
         })
     }
 
-    /// Reserves a port of the range; when none is free, stops orphaned
-    /// dashboards in the range and tries once more.
-    fn reserve_port(&self) -> Result<Reservation, Error> {
-        let ports = &self.options.ports;
-        for attempt in 0..2 {
-            let held = ListenerSnapshot::take(ports)
-                .map_err(Error::io("cannot list listening sockets"))?;
-            for port in ports.iter().filter(|p| !held.holds(*p)) {
-                if let Some(r) = Reservation::try_acquire(port, &self.path)
-                    .map_err(Error::io("cannot reserve a port"))?
-                {
-                    return Ok(r);
-                }
-            }
-            if attempt == 0 && sweep_orphans(&held, self.options.stop) == 0 {
-                return Err(Error::PortRangeFull {
-                    range: ports.clone(),
-                    holders: describe_holders(&held),
-                });
-            }
+    /// [`Error::ForkedChild`] unless this is the process that made the project.
+    fn in_owner_process(&self) -> Result<(), Error> {
+        if self.owner_pid == std::process::id() {
+            Ok(())
+        } else {
+            Err(Error::ForkedChild)
         }
-        let held =
-            ListenerSnapshot::take(ports).map_err(Error::io("cannot list listening sockets"))?;
-        Err(Error::PortRangeFull {
-            range: ports.clone(),
-            holders: describe_holders(&held),
-        })
     }
 
     /// The dashboards serving this project now: the ones it started that are
@@ -566,17 +487,27 @@ impl KittyProject {
         }
     }
 
-    /// Dashboard processes of ours that serve this directory (or one below it)
-    /// and that this project did not start.
+    /// Dashboard processes that serve this directory (or one below it), that
+    /// this project did not start, and that [`probe::judge`] lets it stop:
+    /// ours, in our namespaces, not our ancestors.
     fn adoptable(&self) -> Vec<ProcessIdentity> {
         let started: Vec<u32> = registry::snapshot(self.id)
             .iter()
             .map(|(id, _)| id.pid())
             .collect();
+        let protected = probe::ancestors_and_self();
         probe::find_dashboard_processes()
             .into_iter()
-            .filter(|d| d.serves(&self.path) && !started.contains(&d.identity.pid()))
-            .filter(|d| d.identity.is_ours())
+            .filter(|d| !started.contains(&d.identity.pid()))
+            .filter(|d| {
+                probe::judge(
+                    d,
+                    Scope::Project { dir: &self.path },
+                    &protected,
+                    probe::START_GRACE,
+                )
+                .may_stop()
+            })
             .map(|d| d.identity)
             .collect()
     }
@@ -588,6 +519,7 @@ impl KittyProject {
     /// [`Error::Stop`] / [`Error::StopMany`] when a dashboard could not be
     /// stopped; every other dashboard is still stopped.
     pub fn stop_dashboards(&self) -> Result<StopReport, Error> {
+        self.in_owner_process()?;
         let began = Instant::now();
         let mut report = StopReport::default();
         let file = DashboardFile::path_in(&self.path);
@@ -620,22 +552,6 @@ impl KittyProject {
     }
 }
 
-/// The identity of a child just spawned. `spawn` returns once the child's
-/// execve has released the parent, which is before the kernel has set up the
-/// new command line: for a few microseconds `/proc/PID/cmdline` reads empty.
-/// An identity recorded then would never match the process again, so wait
-/// (briefly) for the command line. `None` when the child already exited.
-fn identity_after_exec(pid: u32) -> Option<ProcessIdentity> {
-    let deadline = Instant::now() + Duration::from_millis(500);
-    loop {
-        let id = ProcessIdentity::read(pid)?;
-        if !id.argv().is_empty() || Instant::now() >= deadline {
-            return Some(id);
-        }
-        std::thread::sleep(Duration::from_micros(50));
-    }
-}
-
 /// The port in a dashboard's command line.
 fn command_port(id: &ProcessIdentity) -> Option<u16> {
     probe::DashboardCommand::parse(id.argv()).and_then(|c| c.port)
@@ -652,75 +568,6 @@ fn stopped(s: probe::Stopped, port: Option<u16>, origin: Origin) -> StoppedDashb
     }
 }
 
-fn describe_status(raw: i32) -> String {
-    if libc::WIFEXITED(raw) {
-        format!("exit status {}", libc::WEXITSTATUS(raw))
-    } else if libc::WIFSIGNALED(raw) {
-        format!("killed by signal {}", libc::WTERMSIG(raw))
-    } else {
-        format!("wait status {raw}")
-    }
-}
-
-fn start_failed(port: u16, reason: String, status: Option<i32>, log: &Path) -> Error {
-    Error::StartFailed {
-        port,
-        reason,
-        exit_status: status
-            .filter(|s| libc::WIFEXITED(*s))
-            .map(|s| libc::WEXITSTATUS(s)),
-        log_tail: launch::log_tail(log, 2048),
-    }
-}
-
-/// Stops the orphaned dashboards among `held` (project gone, or reserving
-/// owner dead). Returns how many it stopped. Live dashboards, foreign
-/// listeners, other users' processes and anything whose identity changed are
-/// left alone.
-fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
-    let owned = probe::identify_listeners(held.listeners(), &[]);
-    let mut stopped = 0;
-    for l in owned {
-        let (Some(owner), ProcessKind::Dashboard(cmd)) = (&l.owner, &l.kind) else {
-            continue;
-        };
-        if !owner.is_ours() {
-            continue;
-        }
-        if let DashboardClass::Orphan { .. } = probe::classify_dashboard(owner, cmd)
-            && probe::stop_process_group(owner, Some(l.listener.port), policy).is_ok()
-        {
-            stopped += 1;
-        }
-    }
-    stopped
-}
-
-fn describe_holders(held: &ListenerSnapshot) -> String {
-    let owned = probe::identify_listeners(held.listeners(), &[]);
-    let mut parts: Vec<String> = owned
-        .iter()
-        .take(5)
-        .map(|l| match &l.owner {
-            Some(o) => {
-                let what = match &l.kind {
-                    ProcessKind::Dashboard(c) => {
-                        format!("live dashboard of {}", c.project_dir.display())
-                    }
-                    ProcessKind::SyncDaemon => "sync daemon".into(),
-                    ProcessKind::Foreign => probe::mask_tokens(&o.command_line()),
-                };
-                format!("{} pid {} {}", l.listener.port, o.pid(), what)
-            }
-            None => format!("{} held by another user", l.listener.port),
-        })
-        .collect();
-    if owned.len() > 5 {
-        parts.push(format!("and {} more", owned.len() - 5));
-    }
-    parts.join("; ")
-}
-
 impl fmt::Debug for KittyProject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KittyProject")
@@ -733,6 +580,14 @@ impl fmt::Debug for KittyProject {
 
 impl Drop for KittyProject {
     fn drop(&mut self) {
+        if self.in_owner_process().is_err() {
+            // A fork()ed child dropping its copy: the dashboards and the
+            // directories are its parent's. Leave them all alone.
+            for dir in [self.dir.take(), self.home.take()].into_iter().flatten() {
+                let _ = dir.keep();
+            }
+            return;
+        }
         if let Err(e) = self.stop_dashboards() {
             eprintln!("kitty-fixtures: {e}");
         }

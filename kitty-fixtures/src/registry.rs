@@ -17,17 +17,24 @@
 //!   *thread*: forked from a test's own thread they would die when that test
 //!   ends. So when the process dies by SIGKILL, SIGTERM, SIGINT or abort (no
 //!   hook runs), the kernel still kills every dashboard it spawned directly.
+//!   Each leads a session of its own, as spec-kitty's do, so stopping its
+//!   group is covered by the proof about it.
+//! - All of this belongs to the process that made it. A `fork()`ed child
+//!   inherits a copy of the registry and the at-exit hook but not the spawner
+//!   thread: in it the hook does nothing (it would stop its parent's
+//!   dashboards when it calls `exit()`), and spawning is refused with an
+//!   error rather than waiting forever for a thread that is not there.
 
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::ports::Reservation;
-use crate::probe::{self, ProcessIdentity, StopError, StopPolicy, Stopped};
+use crate::probe::{self, ProcessIdentity, Scope, StopError, StopPolicy, Stopped};
+use crate::reservation::Reservation;
 
 /// One dashboard this process spawned.
 #[derive(Debug)]
@@ -42,7 +49,8 @@ pub(crate) struct Entry {
 }
 
 static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-static AT_EXIT: Once = Once::new();
+/// The process that installed the at-exit hook (and so owns the registry).
+static HOOK_OWNER: OnceLock<u32> = OnceLock::new();
 
 /// A project not dropped yet: at exit, the dashboards serving it that it did
 /// not start (`spec-kitty dashboard`, detached by spec-kitty, so no
@@ -56,10 +64,19 @@ struct LiveProject {
 static PROJECTS: Mutex<Vec<LiveProject>> = Mutex::new(Vec::new());
 
 fn install_at_exit_hook() {
-    AT_EXIT.call_once(|| {
+    HOOK_OWNER.get_or_init(|| {
         // SAFETY: registering a plain `extern "C" fn()` with atexit(3).
         unsafe { libc::atexit(stop_all_at_exit) };
+        std::process::id()
     });
+}
+
+/// True in the process that owns the registry (or before anything was
+/// registered); false in a `fork()`ed child of it.
+pub(crate) fn in_owner_process() -> bool {
+    HOOK_OWNER
+        .get()
+        .is_none_or(|&owner| owner == std::process::id())
 }
 
 /// Registers a live project (and installs the at-exit hook once).
@@ -164,6 +181,10 @@ fn take_at_exit<T>(lock: &Mutex<Vec<T>>, deadline: Instant) -> Option<Vec<T>> {
 }
 
 extern "C" fn stop_all_at_exit() {
+    // A forked child calling exit() must not stop its parent's dashboards.
+    if !in_owner_process() {
+        return;
+    }
     let deadline = Instant::now() + Duration::from_millis(500);
     match take_at_exit(&ENTRIES, deadline) {
         Some(taken) => {
@@ -183,11 +204,17 @@ extern "C" fn stop_all_at_exit() {
     if projects.is_empty() {
         return;
     }
+    let protected = probe::ancestors_and_self();
     for d in probe::find_dashboard_processes() {
-        if !d.identity.is_ours() {
-            continue;
-        }
-        let Some(p) = projects.iter().find(|p| d.serves(&p.path)) else {
+        let Some(p) = projects.iter().find(|p| {
+            probe::judge(
+                &d,
+                Scope::Project { dir: &p.path },
+                &protected,
+                probe::START_GRACE,
+            )
+            .may_stop()
+        }) else {
             continue;
         };
         match probe::stop_process_group(&d.identity, d.command.port, p.policy) {
@@ -205,11 +232,21 @@ extern "C" fn stop_all_at_exit() {
 
 type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
 
-/// Spawns `cmd` from the long-lived spawner thread, in its own process group,
+/// Why [`spawn`] did not spawn.
+#[derive(Debug)]
+pub(crate) enum SpawnError {
+    /// This is a `fork()`ed child of the process that started the spawner
+    /// thread: the thread is not here (fork copies only the calling thread).
+    ForkedChild,
+    /// The spawn itself failed.
+    Io(io::Error),
+}
+
+/// Spawns `cmd` from the long-lived spawner thread, leading a new session,
 /// with a parent-death SIGKILL.
-pub(crate) fn spawn(mut cmd: Command) -> io::Result<Child> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    let sender = SPAWNER.get_or_init(|| {
+pub(crate) fn spawn(mut cmd: Command) -> Result<Child, SpawnError> {
+    static SPAWNER: OnceLock<(u32, Mutex<mpsc::Sender<SpawnRequest>>)> = OnceLock::new();
+    let (owner, sender) = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnRequest>();
         std::thread::Builder::new()
             .name("kitty-fixtures-spawner".into())
@@ -219,21 +256,23 @@ pub(crate) fn spawn(mut cmd: Command) -> io::Result<Child> {
                 }
             })
             .expect("kitty-fixtures: cannot start the spawner thread");
-        Mutex::new(tx)
+        (std::process::id(), Mutex::new(tx))
     });
+    if *owner != std::process::id() || !in_owner_process() {
+        return Err(SpawnError::ForkedChild);
+    }
     let parent = std::process::id();
-    cmd.process_group(0);
-    // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid).
+    // SAFETY: the closure only makes raw syscalls (setsid, prctl, getppid),
+    // which are async-signal-safe, and allocates nothing.
     unsafe {
-        cmd.pre_exec(move || probe::sys::die_with_parent(parent));
+        cmd.pre_exec(move || probe::sys::detach_and_die_with_parent(parent));
     }
     let (reply_tx, reply_rx) = mpsc::channel();
+    let gone = || SpawnError::Io(io::Error::other("the spawner thread is gone"));
     sender
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .send((cmd, reply_tx))
-        .map_err(|_| io::Error::other("the spawner thread is gone"))?;
-    reply_rx
-        .recv()
-        .map_err(|_| io::Error::other("the spawner thread is gone"))?
+        .map_err(|_| gone())?;
+    reply_rx.recv().map_err(|_| gone())?.map_err(SpawnError::Io)
 }

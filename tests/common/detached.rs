@@ -62,6 +62,17 @@ pub fn spawn_detached_in(
     cwd: Option<&Path>,
     home: &Path,
 ) -> ProcessGuard {
+    spawn_detached_with(argv, cwd, home, None)
+}
+
+/// [`spawn_detached_in`], carrying the leakcheck run label `label` in its
+/// environment (as every process of a labelled run does).
+fn spawn_detached_with(
+    argv: &[impl AsRef<OsStr>],
+    cwd: Option<&Path>,
+    home: &Path,
+    label: Option<&str>,
+) -> ProcessGuard {
     let mut sh = Command::new("sh");
     sh.arg("-c")
         .arg(format!("{}\necho $!", setsid_line(argv)))
@@ -70,7 +81,11 @@ pub fn spawn_detached_in(
     if let Some(cwd) = cwd {
         sh.current_dir(cwd);
     }
-    let out = isolate_home(&mut sh, home).output().expect("run sh");
+    isolate_home(&mut sh, home);
+    if let Some(label) = label {
+        sh.env(kitty_fixtures::probe::RUN_LABEL_ENV, label);
+    }
+    let out = sh.output().expect("run sh");
     assert!(out.status.success(), "sh failed: {out:?}");
     let pid: u32 = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -78,10 +93,7 @@ pub fn spawn_detached_in(
         .expect("a pid");
     // The exec may not have happened yet (sh, then setsid, then the program in
     // the same pid): wait for the command line to be the one we asked for.
-    let want: Vec<String> = argv
-        .iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect();
+    let want: Vec<OsString> = argv.iter().map(|a| a.as_ref().to_owned()).collect();
     let identity = wait_for(MINUTE, &format!("pid {pid} to run {want:?}"), || {
         ProcessIdentity::read(pid).filter(|id| id.argv() == want.as_slice())
     });
@@ -95,6 +107,26 @@ pub fn spawn_detached_in(
 /// spec-kitty does, with its home isolated in `home`, and waits until it listens.
 pub fn start_dashboard(project: &Path, port: u16, home: &Path) -> ProcessGuard {
     start_dashboard_in(project, None, port, home)
+}
+
+/// [`start_dashboard`] carrying the leakcheck run label `label`.
+pub fn start_labelled_dashboard(
+    project: &Path,
+    port: u16,
+    home: &Path,
+    label: &str,
+) -> ProcessGuard {
+    let mut d = spawn_detached_with(&dashboard_argv(project, port), None, home, Some(label));
+    d.port = Some(port);
+    wait_until(&format!("the dashboard on {port} to listen"), || {
+        port_held(port) || !d.alive()
+    });
+    assert!(
+        d.alive(),
+        "detached dashboard pid {} on {port} died at start-up",
+        d.pid()
+    );
+    d
 }
 
 /// [`start_dashboard`] with the project named as `project` on the command

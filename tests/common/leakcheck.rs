@@ -28,7 +28,10 @@ pub fn leakcheck_bin() -> PathBuf {
 /// that the command sees only what the test gives it.
 pub fn without_nextest_env(c: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("NEXTEST") || k == "KITTY_LEAKCHECK_BASELINE" {
+        if k.to_string_lossy().starts_with("NEXTEST")
+            || k == "KITTY_LEAKCHECK_BASELINE"
+            || k == kitty_fixtures::probe::RUN_LABEL_ENV
+        {
             c.env_remove(k);
         }
     }

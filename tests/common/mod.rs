@@ -11,15 +11,20 @@
 //! - [`reexec`]: this test binary re-executed to run one scenario;
 //! - [`scene`]: a leakcheck test's temp root, fake HOME and port window;
 //! - [`mini`]: small crates made for one test;
-//! - [`leakcheck`]: the `cargo-kitty-leakcheck` binary and its JSON report.
+//! - [`leakcheck`]: the `cargo-kitty-leakcheck` binary and its JSON report;
+//! - [`victim`]: what the tool must never harm (a dashboard of another
+//!   namespace or user, a wrapper, a file) and the one check that it did not.
 //!
-//! Each test file uses its own window of ports, so that the whole suite can
-//! run in parallel under `cargo test` and `cargo nextest run`:
-//! fixtures_bad_input 9260-9263, fixtures_versions 9264-9269, fixtures_drop
-//! 9270-9279, fixtures_startup 9280-9289, fixtures_exit_paths 9290-9299,
-//! fixtures_ports 9300-9319, leakcheck_sweep 9320-9327, leakcheck_nextest
-//! 9328-9337, leakcheck_run 9601-9679 (the benchmark uses 9250-9259; the
-//! fixtures' default range starts at 9237).
+//! Ports. spec-kitty's default range 9237-9336 is shared on purpose: tests
+//! that start dashboards with default options (and spec-kitty's own CLI,
+//! which picks the first free port upward from 9237) run there side by side,
+//! as a user's suite does. Every other test file uses its own window outside
+//! it, so that the whole suite can run in parallel under `cargo test` and
+//! `cargo nextest run`: fixtures_bad_input 9500-9503, fixtures_versions
+//! 9504-9509, fixtures_drop 9510-9519, fixtures_startup 9520-9529,
+//! fixtures_exit_paths 9530-9539, fixtures_ports 9540-9559, leakcheck_sweep
+//! 9560-9567, leakcheck_nextest 9568-9577, leakcheck_run 9601-9679,
+//! never_kill 9700-9749 (the benchmarks use 9750-9759 and 9800-9999).
 #![allow(dead_code)]
 
 pub mod cleanup;
@@ -28,6 +33,7 @@ pub mod leakcheck;
 pub mod mini;
 pub mod reexec;
 pub mod scene;
+pub mod victim;
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -110,9 +116,14 @@ pub fn export_spec_kitty() -> PathBuf {
 /// under /tmp: spec-kitty deletes every `.kittify_update_*` staging dir beside
 /// it, and there those are other runs' dirs. (The mini crates' generated test
 /// sources cannot call this; they set the same two variables by hand.)
+///
+/// It also drops the run label of the suite's own leakcheck run
+/// (`KITTY_LEAKCHECK_RUN`): what a test starts is "someone else" to the
+/// leakcheck run the test itself starts, unless the test says otherwise.
 pub fn isolate_home<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
     cmd.env("HOME", home)
         .env("SPEC_KITTY_HOME", home.join(".spec-kitty"))
+        .env_remove(probe::RUN_LABEL_ENV)
 }
 
 // --- Temp roots and projects -------------------------------------------------

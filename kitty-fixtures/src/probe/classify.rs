@@ -4,13 +4,20 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::ports::read_reservation;
+use crate::reservation::read_reservation;
 
 use super::dashboard::{DashboardCommand, DashboardFile, is_sync_daemon};
 use super::health::fetch_health;
 use super::listeners::Listener;
-use super::process::{ProcessIdentity, socket_owners};
-use super::sys;
+use super::process::{Namespace, Place, ProcessIdentity, socket_owners};
+use super::sys::{self, DirState};
+
+/// How long after its start a dashboard that its project does not record
+/// counts as still starting: `spec-kitty dashboard` writes
+/// `.kittify/.dashboard` only after the server answered its health check,
+/// which it waits for up to ~20 s (twice, with a retry), and longer on a
+/// loaded machine.
+pub const START_GRACE: Duration = Duration::from_secs(60);
 
 /// What kind of process holds a listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,11 +31,12 @@ pub enum ProcessKind {
 }
 
 impl ProcessKind {
-    /// Classifies a process by its command line.
+    /// Classifies a process by its interpreter and command line
+    /// ([`DashboardCommand::of`]).
     pub fn of(identity: &ProcessIdentity) -> Self {
         if is_sync_daemon(identity.argv()) {
             ProcessKind::SyncDaemon
-        } else if let Some(cmd) = DashboardCommand::parse(identity.argv()) {
+        } else if let Some(cmd) = DashboardCommand::of(identity) {
             ProcessKind::Dashboard(cmd)
         } else {
             ProcessKind::Foreign
@@ -116,7 +124,7 @@ pub fn project_dir_of(identity: &ProcessIdentity, command: &DashboardCommand) ->
         return Some(named.clone());
     }
     let cwd = identity.cwd()?;
-    sys::dir_exists(cwd.as_os_str()).then(|| cwd.join(named))
+    (sys::dir_state(cwd.as_os_str()) == DirState::Exists).then(|| cwd.join(named))
 }
 
 /// Whether the dashboard serves `dir` or a directory below it: by the path its
@@ -127,15 +135,17 @@ pub fn serves_dir(identity: &ProcessIdentity, command: &DashboardCommand, dir: &
         .is_some_and(|p| p.starts_with(dir) || p.canonicalize().is_ok_and(|c| c.starts_with(dir)))
 }
 
-/// Every dashboard process of every user (one read of each process's command
-/// line). Zombies and unreadable processes are skipped.
+/// Every dashboard process of every user and every namespace that `/proc`
+/// shows us (one read of each process's command line; the full identity only
+/// of those whose command line names the server). Zombies and unreadable
+/// processes are skipped.
 pub fn find_dashboard_processes() -> Vec<FoundDashboard> {
     let mut out = Vec::new();
     for pid in sys::list_pids().unwrap_or_default() {
-        let Ok(argv) = sys::read_cmdline(pid) else {
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
-        if DashboardCommand::parse(&argv).is_none() {
+        if !mentions_the_server(&raw) {
             continue;
         }
         let Some(identity) = ProcessIdentity::read(pid) else {
@@ -148,17 +158,44 @@ pub fn find_dashboard_processes() -> Vec<FoundDashboard> {
     out
 }
 
+/// Whether a command line names the dashboard server at all (a dashboard, a
+/// wrapper of one, or one still between fork and exec): the cheap first look.
+pub fn names_the_server<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    argv.iter()
+        .any(|a| mentions_the_server(a.as_ref().as_bytes()))
+}
+
+fn mentions_the_server(raw: &[u8]) -> bool {
+    let has = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
+    has(super::dashboard::SERVER_MODULE) || has(super::dashboard::SERVER_FUNCTION)
+}
+
 /// Why a dashboard is an orphan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "reason")]
 pub enum OrphanReason {
-    /// Its project directory no longer exists.
+    /// Its project directory no longer exists (in our mount namespace, which
+    /// it shares).
     ProjectGone,
-    /// The test process that reserved its port is dead.
+    /// The test process that reserved its port is dead (by a reservation
+    /// record in our private reservation directory, whose lock its dead owner
+    /// no longer holds).
     OwnerDead {
         /// The dead owner's pid.
         owner_pid: u32,
     },
+}
+
+/// Why a dashboard counts as still starting.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartingBecause {
+    /// It is younger than [`START_GRACE`].
+    Young,
+    /// The `spec-kitty` CLI that started it is alive (it writes
+    /// `.kittify/.dashboard` once the server is healthy).
+    StarterAlive,
 }
 
 /// Whose a dashboard is, for sweeping.
@@ -172,30 +209,81 @@ pub enum DashboardClass {
         reason: OrphanReason,
     },
     /// Its project exists but its `.kittify/.dashboard` does not name it (an
-    /// interrupted start-up).
+    /// interrupted start-up), and it is not starting.
     Unrecorded,
+    /// Its project does not record it yet, but it may still be starting.
+    Starting {
+        /// Why it may be.
+        because: StartingBecause,
+    },
     /// Its project records it, or a live test process owns it.
     Live,
+    /// Its `.kittify/.dashboard` or project dir could not be read: no proof either way.
+    Unknown {
+        /// What could not be read.
+        reason: String,
+    },
+    /// It lives in another namespace (a container, `unshare`): its project
+    /// dir and pids mean nothing here.
+    Elsewhere {
+        /// The namespaces it does not share with us.
+        namespaces: Vec<Namespace>,
+    },
 }
 
-/// Classifies a dashboard: [`DashboardClass::Orphan`] when its project dir is
-/// gone or the reservation that names it has a dead owner;
-/// [`DashboardClass::Live`] when a live owner holds its reservation or its
-/// project's `.kittify/.dashboard` names its pid; else
-/// [`DashboardClass::Unrecorded`].
+impl DashboardClass {
+    /// True for [`DashboardClass::Orphan`].
+    pub fn is_orphan(&self) -> bool {
+        matches!(self, DashboardClass::Orphan { .. })
+    }
+}
+
+/// Classifies a dashboard, in this order:
+/// 1. [`Elsewhere`](DashboardClass::Elsewhere) when it does not share our
+///    pid, mount and network namespaces ([`Unknown`](DashboardClass::Unknown)
+///    when they cannot be read);
+/// 2. [`Orphan`](DashboardClass::Orphan) when its project dir is gone, or a
+///    trusted reservation record names it and its owner is dead;
+///    [`Live`](DashboardClass::Live) when that record's owner is alive;
+/// 3. [`Live`](DashboardClass::Live) when its project's `.kittify/.dashboard`
+///    names it, [`Unknown`](DashboardClass::Unknown) when that file cannot be
+///    read;
+/// 4. else [`Starting`](DashboardClass::Starting) when it is younger than
+///    `start_grace` or its `spec-kitty` starter is alive, else
+///    [`Unrecorded`](DashboardClass::Unrecorded).
 pub fn classify_dashboard(
     identity: &ProcessIdentity,
     command: &DashboardCommand,
+    start_grace: Duration,
 ) -> DashboardClass {
+    match identity.place() {
+        Place::Here => {}
+        Place::Elsewhere(namespaces) => return DashboardClass::Elsewhere { namespaces },
+        Place::Unknown => {
+            return DashboardClass::Unknown {
+                reason: "its namespaces cannot be read".into(),
+            };
+        }
+    }
+    let gone = DashboardClass::Orphan {
+        reason: OrphanReason::ProjectGone,
+    };
     let Some(project_dir) = project_dir_of(identity, command) else {
-        return DashboardClass::Orphan {
-            reason: OrphanReason::ProjectGone,
+        return match identity.cwd() {
+            Some(cwd) if sys::dir_state(cwd.as_os_str()) == DirState::Gone => gone,
+            _ => DashboardClass::Unknown {
+                reason: "its working directory cannot be read".into(),
+            },
         };
     };
-    if !sys::dir_exists(project_dir.as_os_str()) {
-        return DashboardClass::Orphan {
-            reason: OrphanReason::ProjectGone,
-        };
+    match sys::dir_state(project_dir.as_os_str()) {
+        DirState::Exists => {}
+        DirState::Gone => return gone,
+        DirState::Unknown => {
+            return DashboardClass::Unknown {
+                reason: "its project directory cannot be read".into(),
+            };
+        }
     }
     if let Some(port) = command.port
         && let Some(state) = read_reservation(port)
@@ -213,9 +301,40 @@ pub fn classify_dashboard(
         };
     }
     match DashboardFile::read(&project_dir) {
-        Ok(Some(f)) if f.pid == Some(identity.pid()) => DashboardClass::Live,
-        _ => DashboardClass::Unrecorded,
+        Ok(Some(f)) if f.names(identity.pid(), command.port) => return DashboardClass::Live,
+        Ok(_) => {}
+        Err(e) => {
+            return DashboardClass::Unknown {
+                reason: super::mask_tokens(&e.to_string()),
+            };
+        }
     }
+    if identity.age() < start_grace {
+        DashboardClass::Starting {
+            because: StartingBecause::Young,
+        }
+    } else if starter_alive(identity) {
+        DashboardClass::Starting {
+            because: StartingBecause::StarterAlive,
+        }
+    } else {
+        DashboardClass::Unrecorded
+    }
+}
+
+/// Whether the dashboard's parent is a live `spec-kitty` CLI (its console
+/// script is in its command line), which will record it once it is healthy.
+fn starter_alive(identity: &ProcessIdentity) -> bool {
+    if identity.ppid() <= 1 {
+        return false;
+    }
+    ProcessIdentity::read(identity.ppid()).is_some_and(|parent| {
+        parent
+            .argv()
+            .iter()
+            .take(3)
+            .any(|a| Path::new(a).file_name().is_some_and(|n| n == "spec-kitty"))
+    })
 }
 
 /// The second opinion: does the server on `port` say it is a dashboard of
@@ -257,7 +376,7 @@ mod tests {
         ])
         .expect("dashboard");
         assert_eq!(
-            classify_dashboard(&me, &abs),
+            classify_dashboard(&me, &abs, START_GRACE),
             DashboardClass::Orphan {
                 reason: OrphanReason::ProjectGone
             }

@@ -1,10 +1,12 @@
 //! `GET /api/health`: the dashboard's own word on what it serves (a second
 //! opinion next to its command line).
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What `/api/health` answered.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,20 +43,83 @@ impl Health {
         self.token.as_deref()
     }
 
-    /// Parses a health body.
+    /// Parses a health body. A `project_path` that is not valid UTF-8
+    /// arrives as Python writes it, with lone surrogates (`"\\udcff"` for the
+    /// byte 0xFF), and is turned back into those bytes.
     pub fn parse(body: &[u8]) -> Option<Health> {
-        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let body = lone_surrogates_to_private_use(body);
+        let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
         Some(Health {
             status: s("status")?,
-            project_path: s("project_path").map(PathBuf::from),
+            project_path: s("project_path").map(|p| PathBuf::from(private_use_to_bytes(&p))),
             daemon_family: s("daemon_family"),
             token: s("token"),
         })
     }
 }
 
-/// Asks `127.0.0.1:port` for `/api/health`, within `timeout` for each step.
+/// Where the bytes 0x80..0xFF of a path that is not valid UTF-8 are parked
+/// while serde_json (which refuses lone surrogates) parses the answer: the
+/// private-use code points U+F0080..U+F00FF.
+const PARKED: u32 = 0xF0000;
+
+/// Rewrites every JSON escape of a lone surrogate U+DC80..U+DCFF (Python's
+/// `surrogateescape` of a raw byte) as the escaped surrogate pair of
+/// `PARKED + byte`, which serde_json accepts.
+fn lone_surrogates_to_private_use(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let hex4 = |b: &[u8]| -> Option<u32> {
+        u32::from_str_radix(std::str::from_utf8(b.get(..4)?).ok()?, 16).ok()
+    };
+    if !body.windows(3).any(|w| w.eq_ignore_ascii_case(b"\\ud")) {
+        return body.into();
+    }
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let mut i = 0;
+    let mut after_high = false;
+    while i < body.len() {
+        if body[i] == b'\\' && i + 1 < body.len() {
+            if body[i + 1] == b'u'
+                && let Some(cp) = hex4(&body[i + 2..])
+            {
+                if (0xDC80..=0xDCFF).contains(&cp) && !after_high {
+                    let parked = PARKED + (cp - 0xDC00) - 0x10000;
+                    let (hi, lo) = (0xD800 + (parked >> 10), 0xDC00 + (parked & 0x3FF));
+                    out.extend_from_slice(format!("\\u{hi:04x}\\u{lo:04x}").as_bytes());
+                } else {
+                    out.extend_from_slice(&body[i..i + 6]);
+                }
+                after_high = (0xD800..=0xDBFF).contains(&cp);
+                i += 6;
+                continue;
+            }
+            out.extend_from_slice(&body[i..i + 2]);
+            after_high = false;
+            i += 2;
+            continue;
+        }
+        out.push(body[i]);
+        after_high = false;
+        i += 1;
+    }
+    out.into()
+}
+
+/// The bytes of a parsed path, with parked raw bytes restored.
+fn private_use_to_bytes(s: &str) -> OsString {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u32::from(c) {
+            cp @ 0xF0080..=0xF00FF => out.push((cp - PARKED) as u8),
+            _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    OsString::from_vec(out)
+}
+
+/// Asks `127.0.0.1:port` for `/api/health`; the whole exchange (connect,
+/// request, answer) must end within `timeout`, so a server that trickles one
+/// byte at a time cannot stall a stop or a report.
 ///
 /// A plain HTTP/1.0 GET over a `TcpStream`: the server is local and speaks
 /// HTTP/1.0, so a client library would add nothing but build time.
@@ -64,18 +129,39 @@ pub fn fetch_health(port: u16, timeout: Duration) -> io::Result<Health> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a health answer"))
 }
 
-/// A minimal loopback GET; returns the body of a 200 answer.
+/// A minimal loopback GET within a total deadline; returns the body of a 200 answer.
 pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    let left = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))
+    };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
+    let mut s = TcpStream::connect_timeout(&addr, left()?)?;
+    s.set_write_timeout(Some(left()?))?;
     write!(
         s,
         "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
-    s.take(1 << 20).read_to_end(&mut raw)?;
+    let mut chunk = [0u8; 8192];
+    loop {
+        s.set_read_timeout(Some(left()?))?;
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        if raw.len() > 1 << 20 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "answer over 1 MiB",
+            ));
+        }
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -105,5 +191,47 @@ mod tests {
         let sync = Health::parse(br#"{"status": "ok", "daemon_family": "sync"}"#).expect("parse");
         assert!(!sync.is_dashboard());
         assert!(Health::parse(b"<html>").is_none());
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_comes_back_as_its_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let body = br#"{"status": "ok", "project_path": "/tmp/p-\udcff\udcfe \u00e9 \ud83d\ude00 \\udcff"}"#;
+        let h = Health::parse(body).expect("parse");
+        let want = [
+            &b"/tmp/p-\xff\xfe "[..],
+            "\u{e9} \u{1f600} \\udcff".as_bytes(),
+        ]
+        .concat();
+        assert_eq!(
+            h.project_path.expect("path").as_os_str().as_bytes(),
+            want.as_slice()
+        );
+    }
+
+    #[test]
+    fn a_trickling_server_cannot_stall_the_health_check() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().expect("accept");
+            // One byte every 50 ms for up to a minute, until the client hangs up.
+            for _ in 0..1200 {
+                if c.write_all(b"H").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let began = Instant::now();
+        assert!(fetch_health(port, Duration::from_millis(300)).is_err());
+        // A hang guard, not a speed check: without a total deadline this
+        // takes the server's whole minute.
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            began.elapsed()
+        );
+        server.join().expect("server");
     }
 }

@@ -9,7 +9,7 @@ use crate::ports::PortSet;
 use super::sys;
 
 /// One listening TCP socket (IPv4 or IPv6).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Listener {
     /// The local port.
     pub port: u16,

@@ -7,7 +7,8 @@
 //! | --- | --- |
 //! | what listens on these ports? | [`ListenerSnapshot::take`] |
 //! | who is that process? | [`ProcessIdentity::read`], [`ProcessTree`], [`socket_owners`] |
-//! | is it a dashboard, and whose? | [`DashboardCommand::parse`], [`ProcessKind::of`], [`classify_dashboard`], [`fetch_health`] |
+//! | is it a dashboard, and whose? | [`DashboardCommand::of`], [`ProcessKind::of`], [`classify_dashboard`], [`fetch_health`] |
+//! | may it be signalled? | [`judge`] (the one rule: positive proof, or report) |
 //! | how do I stop it safely? | [`stop_process_group`] |
 //! | how do I print it? | [`mask_tokens`] |
 
@@ -17,12 +18,14 @@ mod health;
 mod listeners;
 mod mask;
 mod process;
+mod proof;
 mod stop;
 pub(crate) mod sys;
 
 pub use classify::{
-    DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, classify_dashboard,
-    find_dashboard_processes, health_confirms, identify_listeners, project_dir_of, serves_dir,
+    DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, START_GRACE,
+    StartingBecause, classify_dashboard, find_dashboard_processes, health_confirms,
+    identify_listeners, names_the_server, project_dir_of, serves_dir,
 };
 pub use dashboard::{
     CommandForm, DASHBOARD_FILE_LIMIT, DashboardCommand, DashboardFile, DashboardFileError,
@@ -31,7 +34,10 @@ pub use dashboard::{
 pub use health::{Health, fetch_health};
 pub use listeners::{Listener, ListenerSnapshot};
 pub use mask::{mask_secret, mask_tokens};
-pub use process::{ProcessIdentity, ProcessTree, socket_owners};
+pub use process::{
+    Namespace, Place, ProcessIdentity, ProcessTree, ancestors_and_self, socket_owners,
+};
+pub use proof::{Doubt, Grounds, Judgement, RUN_LABEL_ENV, Scope, judge, new_run_label};
 pub use stop::{StopError, StopPolicy, StopSignal, Stopped, stop_process_group};
 
 /// Makes the calling process a child subreaper (Linux `PR_SET_CHILD_SUBREAPER`):
@@ -41,7 +47,12 @@ pub fn become_child_subreaper() -> std::io::Result<()> {
     sys::become_child_subreaper()
 }
 
-/// Reaps `pid` if it is an exited child of this process. Returns its raw wait status.
-pub fn reap_if_child(pid: u32) -> Option<i32> {
+/// This boot's id: a baseline recorded under another boot is stale.
+pub fn boot_id() -> Option<String> {
+    sys::boot_id()
+}
+
+/// Reaps `pid` if it is an exited child of this process, and says how it ended.
+pub fn reap_if_child(pid: u32) -> Option<std::process::ExitStatus> {
     sys::reap_if_child(pid)
 }

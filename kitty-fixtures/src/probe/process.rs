@@ -1,23 +1,63 @@
 //! Who a process is: [`ProcessIdentity`], read from `/proc`, and the process tree.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::mask::mask_tokens;
 use super::sys;
 
-/// What names one process for its whole life: pid, start time, owner and
-/// command line. PIDs are reused; the four together are not.
+/// A namespace that two processes may or may not share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Namespace {
+    /// The pid namespace: pids in a `.kittify/.dashboard` written there mean
+    /// nothing here.
+    Pid,
+    /// The mount namespace: its project directory may exist only there.
+    Mnt,
+    /// The network namespace: its ports are not ours.
+    Net,
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Namespace::Pid => "pid",
+            Namespace::Mnt => "mount",
+            Namespace::Net => "network",
+        })
+    }
+}
+
+/// Where a process lives, seen from this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// In our pid, mount and network namespaces.
+    Here,
+    /// In at least one other namespace (another container, `unshare`, ...).
+    Elsewhere(Vec<Namespace>),
+    /// Its namespaces could not be read (another user's process, seen by a
+    /// user who is not root): no proof either way.
+    Unknown,
+}
+
+/// What names one process for its whole life: pid, start time, owner,
+/// command line and namespaces. PIDs are reused; these together are not.
 ///
 /// Read it with [`ProcessIdentity::read`]; before any signal, compare a fresh
 /// read with the one you recorded ([`ProcessIdentity::is_same_process`]).
-/// `Debug` and [`ProcessIdentity::command_line`] mask dashboard tokens.
+/// The command line is kept byte for byte ([`OsString`]); `Debug` and
+/// [`ProcessIdentity::command_line`] mask dashboard tokens.
 ///
 /// ```
-/// use kitty_fixtures::probe::ProcessIdentity;
+/// use kitty_fixtures::probe::{Place, ProcessIdentity};
 /// let me = ProcessIdentity::read(std::process::id()).expect("we exist");
 /// assert!(me.is_same_process(&ProcessIdentity::read(me.pid()).unwrap()));
+/// assert_eq!(me.place(), Place::Here);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProcessIdentity {
@@ -27,8 +67,10 @@ pub struct ProcessIdentity {
     sid: u32,
     start_ticks: u64,
     uid: u32,
-    argv: Vec<String>,
+    argv: Vec<OsString>,
+    exe: Option<PathBuf>,
     cwd: Option<PathBuf>,
+    namespaces: Option<sys::Namespaces>,
 }
 
 impl ProcessIdentity {
@@ -41,9 +83,12 @@ impl ProcessIdentity {
         }
         let argv = sys::read_cmdline(pid).ok()?;
         let uid = sys::read_uid(pid).ok()?;
+        let namespaces = sys::read_namespaces(pid).ok();
+        let exe = sys::read_exe(pid);
+        let cwd = sys::read_cwd(pid);
         // Re-read stat: if the pid was recycled between the reads the start time differs.
         let again = sys::read_stat(pid).ok()?;
-        if again.start_ticks != stat.start_ticks {
+        if again.start_ticks != stat.start_ticks || again.state == 'Z' {
             return None;
         }
         Some(ProcessIdentity {
@@ -54,17 +99,21 @@ impl ProcessIdentity {
             start_ticks: stat.start_ticks,
             uid,
             argv,
-            cwd: sys::read_cwd(pid),
+            exe,
+            cwd,
+            namespaces,
         })
     }
 
-    /// True when `other` is the same process: same pid, start time, owner and
-    /// command line. (Parent and group may change over a life; they are not compared.)
+    /// True when `other` is the same process: same pid, start time, owner,
+    /// command line and namespaces. (Parent and group may change over a
+    /// life; they are not compared.)
     pub fn is_same_process(&self, other: &ProcessIdentity) -> bool {
         self.pid == other.pid
             && self.start_ticks == other.start_ticks
             && self.uid == other.uid
             && self.argv == other.argv
+            && self.namespaces == other.namespaces
     }
 
     /// Reads the process again and says whether it is still this one.
@@ -92,6 +141,10 @@ impl ProcessIdentity {
     pub fn start_ticks(&self) -> u64 {
         self.start_ticks
     }
+    /// How long ago it started.
+    pub fn age(&self) -> Duration {
+        sys::age_of(self.start_ticks)
+    }
     /// The real uid of the owner.
     pub fn uid(&self) -> u32 {
         self.uid
@@ -100,27 +153,84 @@ impl ProcessIdentity {
     pub fn is_ours(&self) -> bool {
         self.uid == sys::current_uid()
     }
-    /// True when the process leads its own process group (so the group can be
-    /// signalled without hitting anyone who did not ask for it).
+    /// Where it lives: in our namespaces, elsewhere, or unknown.
+    pub fn place(&self) -> Place {
+        match (self.namespaces, sys::own_namespaces()) {
+            (Some(theirs), Some(ours)) => {
+                let mut differ = Vec::new();
+                if theirs.pid != ours.pid {
+                    differ.push(Namespace::Pid);
+                }
+                if theirs.mnt != ours.mnt {
+                    differ.push(Namespace::Mnt);
+                }
+                if theirs.net != ours.net {
+                    differ.push(Namespace::Net);
+                }
+                if differ.is_empty() {
+                    Place::Here
+                } else {
+                    Place::Elsewhere(differ)
+                }
+            }
+            _ => Place::Unknown,
+        }
+    }
+    /// True when it lives in our pid, mount and network namespaces.
+    pub fn lives_here(&self) -> bool {
+        self.place() == Place::Here
+    }
+    /// True when the process leads its own process group.
     pub fn leads_its_group(&self) -> bool {
         self.pgid == self.pid
     }
-    /// The raw arguments. They may contain a dashboard token: never print them;
-    /// print [`ProcessIdentity::command_line`] instead.
-    pub fn argv(&self) -> &[String] {
+    /// True when the process leads its own session (and so its group): every
+    /// other member of its group was forked inside that session, by it or its
+    /// descendants. spec-kitty starts its dashboards this way, and so do the
+    /// fixtures; only then is signalling the whole group covered by the proof
+    /// about the leader.
+    pub fn leads_its_session(&self) -> bool {
+        self.sid == self.pid && self.pgid == self.pid
+    }
+    /// The raw arguments, byte for byte. They may contain a dashboard token:
+    /// never print them; print [`ProcessIdentity::command_line`] instead.
+    pub fn argv(&self) -> &[OsString] {
         &self.argv
     }
-    /// The command line joined by spaces with every token masked as `<token>`.
+    /// The executable (`None` when unreadable: another user's process).
+    pub fn exe(&self) -> Option<&Path> {
+        self.exe.as_deref()
+    }
+    /// True when it is a Python interpreter: its executable, or its argv[0],
+    /// is named `python*`.
+    pub fn is_python(&self) -> bool {
+        let named_python = |p: &OsStr| {
+            Path::new(p)
+                .file_name()
+                .is_some_and(|n| n.as_bytes().starts_with(b"python"))
+        };
+        self.exe
+            .as_deref()
+            .is_some_and(|e| named_python(e.as_os_str()))
+            || self.argv.first().is_some_and(|a| named_python(a))
+    }
+    /// The command line joined by spaces (not valid UTF-8 shown as U+FFFD)
+    /// with every token masked as `<token>`.
     pub fn command_line(&self) -> String {
-        mask_tokens(&self.argv.join(" "))
+        let words: Vec<String> = self
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        mask_tokens(&words.join(" "))
     }
     /// The working directory, when readable (`" (deleted)"` marks a removed one).
-    pub fn cwd(&self) -> Option<&std::path::Path> {
+    pub fn cwd(&self) -> Option<&Path> {
         self.cwd.as_deref()
     }
     /// One variable of the process's initial environment (`/proc/PID/environ`),
-    /// for labels such as `NEXTEST_TEST_NAME`.
-    pub fn env_var(&self, name: &str) -> Option<String> {
+    /// for labels such as `NEXTEST_TEST_NAME`. `None` when unset or unreadable.
+    pub fn env_var(&self, name: &str) -> Option<OsString> {
         sys::read_environ_var(self.pid, name)
     }
     /// The inodes of the sockets the process holds now (empty when unreadable).
@@ -137,6 +247,7 @@ impl fmt::Debug for ProcessIdentity {
             .field("pgid", &self.pgid)
             .field("start_ticks", &self.start_ticks)
             .field("uid", &self.uid)
+            .field("place", &self.place())
             .field("command_line", &self.command_line())
             .finish()
     }
@@ -245,6 +356,20 @@ impl ProcessTree {
     }
 }
 
+/// This process and its ancestors (a walk up the parent links, one
+/// `/proc/PID/stat` read each): what no mode may ever signal.
+pub fn ancestors_and_self() -> HashSet<u32> {
+    let mut out = HashSet::from([std::process::id()]);
+    let mut cur = std::process::id();
+    while let Ok(st) = sys::read_stat(cur) {
+        if st.ppid == 0 || !out.insert(st.ppid) {
+            break;
+        }
+        cur = st.ppid;
+    }
+    out
+}
+
 /// Finds which processes hold the sockets `inodes`: first among `first_look`
 /// (for example the descendants of a test run), then, for what is still
 /// unknown, among every other process.
@@ -292,7 +417,8 @@ mod tests {
             .find(|c| !c.argv().is_empty())
             .expect("a command line");
         assert_eq!(c.ppid(), me.pid());
-        assert_eq!(c.argv(), ["sleep", "5"]);
+        assert_eq!(c.argv(), [OsString::from("sleep"), "5".into()]);
+        assert!(!c.is_python());
         let tree = ProcessTree::read();
         assert!(tree.descendants_of(me.pid()).contains(&child.id()));
         assert!(tree.ancestors_of(child.id()).contains(&me.pid()));
@@ -320,12 +446,9 @@ mod tests {
     #[test]
     fn debug_masks_tokens() {
         let mut me = ProcessIdentity::read(std::process::id()).expect("self");
-        me.argv = vec![
-            "python".into(),
-            "-m".into(),
-            "x".into(),
-            "0123456789abcdef0123456789abcdef".into(),
-        ];
+        me.argv = ["python", "-m", "x", "0123456789abcdef0123456789abcdef"]
+            .map(OsString::from)
+            .to_vec();
         let dbg = format!("{me:?}");
         assert!(!dbg.contains("0123456789abcdef0123456789abcdef"), "{dbg}");
         assert!(dbg.contains("<token>"));

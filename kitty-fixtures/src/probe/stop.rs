@@ -9,6 +9,7 @@ use crate::ports::PortSet;
 use super::listeners::ListenerSnapshot;
 use super::process::{ProcessIdentity, ProcessTree};
 use super::sys;
+use rustix::process::Signal;
 
 /// How long to wait at each step of [`stop_process_group`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +107,12 @@ pub enum StopError {
         /// How long we waited.
         waited: Duration,
     },
+    /// The process now lives in another namespace than ours: it was not signalled.
+    #[error("pid {pid} lives in another namespace; it was not signalled")]
+    Elsewhere {
+        /// The pid.
+        pid: u32,
+    },
     /// The kernel refused the signal.
     #[error("cannot signal pid {pid}: {source}")]
     Signal {
@@ -116,17 +123,24 @@ pub enum StopError {
     },
 }
 
-/// Stops `expected` and its process group, safely:
+/// Stops `expected` and, when the proof covers it, its process group:
 ///
-/// 1. open a pidfd on the pid (from here on the pid cannot be reused under us);
-/// 2. re-read `/proc` and require the same pid, start time, uid and command
-///    line as `expected`, and our own uid; otherwise refuse;
-/// 3. SIGTERM the group when the process leads it, else the process alone;
+/// 1. open a pidfd on the pid (signals through it reach that process or
+///    nobody, even if the pid is reused);
+/// 2. re-read `/proc` and require the same pid, start time, uid, command
+///    line and namespaces as `expected`, our own uid and our own namespaces;
+///    otherwise refuse;
+/// 3. SIGTERM the whole group only when the process leads its own session
+///    (then every member of its group was forked inside that session, by it
+///    or its descendants: spec-kitty and the fixtures start dashboards so),
+///    through the pidfd (`PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9+; `killpg`
+///    before), else the process alone;
 /// 4. wait for exit on the pidfd (an event, not a sleep); after
-///    `policy.term_grace`, check identity again and SIGKILL;
-/// 5. reap it if it is our child; wait until the other members of its group
-///    are gone too (pinned by pidfds), SIGKILLing any that outlive
-///    `policy.term_grace`;
+///    `policy.term_grace`, prove its identity again and SIGKILL;
+/// 5. reap it if it is our child; stop the other members of its group that
+///    outlive it (each pinned by a pidfd and checked to be ours, here, in
+///    its group and session, and younger than it), also when the leader was
+///    already gone when we came;
 /// 6. if `port` is given, wait (5 ms polls of a 0.1 ms netlink snapshot)
 ///    until the sockets it held have closed.
 ///
@@ -144,92 +158,146 @@ pub fn stop_process_group(
 ) -> Result<Stopped, StopError> {
     let started = Instant::now();
     let pid = expected.pid();
-    let gone = |signal, escalated, group| Stopped {
+    let mut stopped = Stopped {
         pid,
-        signal,
-        escalated,
-        group,
-        elapsed: started.elapsed(),
+        signal: None,
+        escalated: false,
+        group: false,
+        elapsed: Duration::ZERO,
     };
     let pidfd = match sys::Pidfd::open(pid) {
-        Ok(Some(fd)) => fd,
-        Ok(None) => return Ok(gone(None, false, false)),
+        Ok(fd) => fd,
         Err(source) => return Err(StopError::Signal { pid, source }),
     };
-    let Some(now) = verify(expected)? else {
-        sys::reap_if_child(pid);
-        return Ok(gone(None, false, false));
+    let now = match &pidfd {
+        Some(_) => verify(expected)?,
+        None => None,
     };
-    let group = now.leads_its_group();
-    let held = sockets_of(pid, group);
-
-    send(&pidfd, &now, group, libc::SIGTERM)?;
-    let mut signal = StopSignal::Term;
-    let mut escalated = false;
-    if !pidfd.wait_exit(policy.term_grace) {
-        // Still there: prove again that it is the same process, then SIGKILL.
-        if let Some(again) = verify(expected)? {
-            send(&pidfd, &again, group, libc::SIGKILL)?;
-            signal = StopSignal::Kill;
-            escalated = true;
-            if !pidfd.wait_exit(policy.kill_grace) {
-                return Err(StopError::Survived {
-                    pid,
-                    waited: started.elapsed(),
-                });
+    match (pidfd, now) {
+        (Some(pidfd), Some(now)) => {
+            let group = now.leads_its_session();
+            stopped.group = group;
+            let held = sockets_of(pid, group);
+            send(&pidfd, &now, group, Signal::TERM)?;
+            stopped.signal = Some(StopSignal::Term);
+            if !pidfd.wait_exit(policy.term_grace) {
+                // Still there: prove again that it is the same process, then SIGKILL.
+                if let Some(again) = verify(expected)? {
+                    send(&pidfd, &again, group, Signal::KILL)?;
+                    stopped.signal = Some(StopSignal::Kill);
+                    stopped.escalated = true;
+                    if !pidfd.wait_exit(policy.kill_grace) {
+                        return Err(StopError::Survived {
+                            pid,
+                            waited: started.elapsed(),
+                        });
+                    }
+                }
+            }
+            sys::reap_if_child(pid);
+            if group {
+                stop_members(expected, policy, &mut stopped)?;
+            }
+            if let Some(port) = port {
+                wait_port_closed(pid, port, &held, policy.kill_grace)?;
+            }
+        }
+        // Gone (or it exited between the open and the read): its group may live on.
+        _ => {
+            sys::reap_if_child(pid);
+            if expected.leads_its_session() {
+                stop_members(expected, policy, &mut stopped)?;
             }
         }
     }
-    sys::reap_if_child(pid);
-    // The group is stopped when its other members are gone too (an
-    // interpreter shim's real Python, a forked helper). They got the group's
-    // signal; SIGKILL, through each one's own pidfd, any that outlive the
-    // grace. Usually there are none: one kill(-pgid, 0) says so.
-    let members = if group && sys::group_exists(pid) {
-        pinned_members(pid)
-    } else {
-        Vec::new()
-    };
+    stopped.elapsed = started.elapsed();
+    Ok(stopped)
+}
+
+/// Stops the members of the group `leader` led that outlive it: they got the
+/// group's signal (an interpreter shim's real Python, a forked helper), or
+/// the leader was already gone. Each is pinned by a pidfd, then checked; one
+/// that outlives `policy.term_grace` after SIGTERM gets SIGKILL. Usually
+/// there are none, and one `kill(-pgid, 0)` says so.
+fn stop_members(
+    leader: &ProcessIdentity,
+    policy: StopPolicy,
+    stopped: &mut Stopped,
+) -> Result<(), StopError> {
+    let pgid = leader.pid();
+    if !group_outlives_leader(pgid) {
+        return Ok(());
+    }
+    let members = pinned_members(leader);
+    // Members the leader's group signal reached are exiting already.
+    let reached = stopped.signal.is_some();
     for (member, fd) in &members {
+        if !reached {
+            let _ = fd.send_signal(Signal::TERM);
+            stopped.signal.get_or_insert(StopSignal::Term);
+            stopped.group = true;
+        }
         if !fd.wait_exit(policy.term_grace) {
-            let _ = fd.send_signal(libc::SIGKILL);
-            signal = StopSignal::Kill;
-            escalated = true;
+            let _ = fd.send_signal(Signal::KILL);
+            stopped.signal = Some(StopSignal::Kill);
+            stopped.escalated = true;
             if !fd.wait_exit(policy.kill_grace) {
                 return Err(StopError::Survived {
                     pid: *member,
-                    waited: started.elapsed(),
+                    waited: policy.term_grace + policy.kill_grace,
                 });
             }
         }
         sys::reap_if_child(*member);
     }
-    if let Some(port) = port {
-        wait_port_closed(pid, port, &held, policy.kill_grace)?;
-    }
-    Ok(gone(Some(signal), escalated, group))
+    Ok(())
 }
 
-/// The other members of the group `leader` led, each pinned by a pidfd and
-/// checked after pinning to be in the group and to belong to us. While any member lives, the
-/// group id (the leader's pid) stays in use and cannot be handed out again,
-/// so what has that group id is the group.
-fn pinned_members(leader: u32) -> Vec<(u32, sys::Pidfd)> {
+/// Whether group `pgid` has members besides its exited leader. A leader that
+/// is not our child stays a zombie until its parent reaps it, and
+/// `kill(-pgid, 0)` counts zombies: give the parent a moment (1 ms polls, at
+/// most 20 ms; no event tells us of another process's reaping) before the
+/// full scan of `/proc` that finding members costs.
+fn group_outlives_leader(pgid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_millis(20);
+    loop {
+        if !sys::group_exists(pgid) {
+            return false;
+        }
+        let leader_is_zombie = sys::read_stat(pgid).is_ok_and(|s| s.state == 'Z');
+        if !leader_is_zombie || Instant::now() >= deadline {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The live members of the group `leader` led, each pinned by a pidfd and
+/// checked after pinning: still in the group and the leader's session, ours,
+/// in our namespaces, and started no earlier than the leader. While any
+/// member lives, the group id (the leader's pid) stays in use and cannot be
+/// handed out again, so what has that group id and session is the group.
+fn pinned_members(leader: &ProcessIdentity) -> Vec<(u32, sys::Pidfd)> {
+    let pgid = leader.pid();
     ProcessTree::read()
-        .group_members(leader)
+        .group_members(pgid)
         .into_iter()
-        .filter(|&m| m != leader)
+        .filter(|&m| m != pgid)
         .filter_map(|m| {
             let fd = sys::Pidfd::open(m).ok()??;
-            // Pinned first, then checked: still in the group, and ours.
             let id = ProcessIdentity::read(m)?;
-            (id.pgid() == leader && id.is_ours()).then_some((m, fd))
+            (id.pgid() == pgid
+                && id.sid() == leader.sid()
+                && id.start_ticks() >= leader.start_ticks()
+                && id.is_ours()
+                && id.lives_here())
+            .then_some((m, fd))
         })
         .collect()
 }
 
-/// `Ok(Some(fresh))` when `expected` is still alive and ours; `Ok(None)` when it
-/// is gone; an error when the pid is someone else now.
+/// `Ok(Some(fresh))` when `expected` is still alive, ours and here;
+/// `Ok(None)` when it is gone; an error when the pid is someone else now.
 fn verify(expected: &ProcessIdentity) -> Result<Option<ProcessIdentity>, StopError> {
     let pid = expected.pid();
     let Some(now) = ProcessIdentity::read(pid) else {
@@ -244,6 +312,9 @@ fn verify(expected: &ProcessIdentity) -> Result<Option<ProcessIdentity>, StopErr
             uid: now.uid(),
         });
     }
+    if !now.lives_here() {
+        return Err(StopError::Elsewhere { pid });
+    }
     Ok(Some(now))
 }
 
@@ -251,30 +322,34 @@ fn send(
     pidfd: &sys::Pidfd,
     who: &ProcessIdentity,
     group: bool,
-    sig: libc::c_int,
+    sig: Signal,
 ) -> Result<(), StopError> {
     let pid = who.pid();
     let r = if group {
-        // The leader is alive (we hold its pidfd and just verified it), so its
-        // pid cannot have been reused as a group id by anyone else.
-        sys::signal_group(pid, sig)
+        match pidfd.send_group_signal(sig) {
+            Ok(sys::GroupSignal::Sent) => Ok(()),
+            // Before Linux 6.9. The leader is alive (we hold its pidfd and
+            // just verified it), so its pid is not free to be another group's id.
+            Ok(sys::GroupSignal::Unsupported) => sys::signal_group(pid, sig),
+            Err(e) => Err(e),
+        }
     } else {
         pidfd.send_signal(sig)
     };
     match r {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Ok(()),
         Err(source) => Err(StopError::Signal { pid, source }),
     }
 }
 
-/// The sockets held by `pid`, or, when it holds none and leads a group (a
-/// python shim whose child holds the port), by the members of its group.
+/// The sockets held by `pid`, or, when it holds none and leads its group (a
+/// python shim whose child holds the port), by its descendants.
 fn sockets_of(pid: u32, group: bool) -> HashSet<u64> {
     let mut held: HashSet<u64> = sys::socket_inodes(pid).into_iter().collect();
     if held.is_empty() && group {
-        for member in ProcessTree::read().group_members(pid) {
-            held.extend(sys::socket_inodes(member));
+        for child in ProcessTree::read_below(pid).descendants_of(pid) {
+            held.extend(sys::socket_inodes(child));
         }
     }
     held

@@ -1,14 +1,18 @@
-//! Linux: netlink `sock_diag`, `/proc`, pidfd, prctl.
+//! Linux: netlink `sock_diag`, `/proc`, pidfds, prctl, namespaces.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read};
-use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
 
 /// A listening TCP socket as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +23,12 @@ pub(crate) struct RawListener {
     pub uid: u32,
 }
 
-/// Every listening TCP socket (IPv4 and IPv6) whose port passes `keep`.
+/// How long one netlink dump may take before it is an error (a dump of a
+/// few hundred sockets takes well under a millisecond).
+const NETLINK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Every listening TCP socket (IPv4 and IPv6) of this network namespace
+/// whose port passes `keep`.
 ///
 /// Netlink `sock_diag` first (about 0.07 ms whatever the process count);
 /// `/proc/net/tcp{,6}` when netlink is not allowed (some sandboxes).
@@ -35,109 +44,105 @@ const TCP_LISTEN: u32 = 10;
 const NLMSG_HDR: usize = 16;
 const INET_DIAG_REQ_V2: usize = 56;
 const INET_DIAG_MSG: usize = 72;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_DUMP: u16 = 0x300;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const IPPROTO_TCP: u8 = 6;
 
 fn netlink_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<RawListener>> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::NETLINK_SOCK_DIAG,
-        )
+    use rustix::net::{
+        AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, netlink, recv, send,
+        socket_with, sockopt,
     };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket_with(
+        AddressFamily::NETLINK,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        Some(netlink::SOCK_DIAG),
+    )?;
+    // A kernel that never answers must not hang a drop or a report.
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(NETLINK_TIMEOUT))?;
     let mut out = Vec::new();
-    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+    for family in [AF_INET, AF_INET6] {
         let mut req = [0u8; NLMSG_HDR + INET_DIAG_REQ_V2];
         let len = req.len() as u32;
         req[0..4].copy_from_slice(&len.to_ne_bytes());
         req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-        req[6..8].copy_from_slice(&flags.to_ne_bytes());
+        req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
         req[8..12].copy_from_slice(&1u32.to_ne_bytes());
         let body = &mut req[NLMSG_HDR..];
         body[0] = family;
-        body[1] = libc::IPPROTO_TCP as u8;
+        body[1] = IPPROTO_TCP;
         body[4..8].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
-        // SAFETY: the buffer is valid for `req.len()` bytes.
-        let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
+        send(&fd, &req, SendFlags::empty())?;
+        let deadline = Instant::now() + NETLINK_TIMEOUT;
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let n = match recv(&fd, &mut buf[..], RecvFlags::empty()) {
+                Ok((n, _)) => n,
+                Err(rustix::io::Errno::INTR) if Instant::now() < deadline => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if parse_dump(&buf[..n], family, keep, &mut out)? {
+                break;
+            }
         }
-        read_dump(&fd, family, keep, &mut out)?;
     }
     Ok(out)
 }
 
-fn read_dump(
-    fd: &OwnedFd,
+/// Parses one datagram of a sock_diag dump into `out`; `Ok(true)` at its end.
+fn parse_dump(
+    mut rest: &[u8],
     family: u8,
     keep: &dyn Fn(u16) -> bool,
     out: &mut Vec<RawListener>,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        // SAFETY: the buffer is valid for `buf.len()` bytes.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
+) -> io::Result<bool> {
+    let short = || io::Error::new(io::ErrorKind::InvalidData, "short netlink message");
+    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    while rest.len() >= NLMSG_HDR {
+        let len = u32_at(rest, 0).ok_or_else(short)? as usize;
+        let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+        if len < NLMSG_HDR || len > rest.len() {
+            return Err(short());
         }
-        let mut rest = &buf[..n as usize];
-        while rest.len() >= NLMSG_HDR {
-            let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-            let kind = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
-            if len < NLMSG_HDR || len > rest.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "short netlink message",
-                ));
+        match kind {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let code = u32_at(rest, NLMSG_HDR).map_or(-22, |c| c as i32);
+                return Err(io::Error::from_raw_os_error(-code));
             }
-            match kind as i32 {
-                libc::NLMSG_DONE => return Ok(()),
-                libc::NLMSG_ERROR => {
-                    let code = rest
-                        .get(NLMSG_HDR..NLMSG_HDR + 4)
-                        .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-                        .unwrap_or(-libc::EINVAL);
-                    return Err(io::Error::from_raw_os_error(-code));
-                }
-                _ => {
-                    let msg = &rest[NLMSG_HDR..len];
-                    if msg.len() >= INET_DIAG_MSG {
-                        let port = u16::from_be_bytes([msg[4], msg[5]]);
-                        if keep(port) {
-                            let addr = if family == libc::AF_INET as u8 {
-                                IpAddr::V4(Ipv4Addr::new(msg[8], msg[9], msg[10], msg[11]))
-                            } else {
-                                let mut a = [0u8; 16];
-                                a.copy_from_slice(&msg[8..24]);
-                                IpAddr::V6(Ipv6Addr::from(a))
-                            };
-                            let uid = u32::from_ne_bytes(msg[64..68].try_into().expect("4 bytes"));
-                            let inode =
-                                u32::from_ne_bytes(msg[68..72].try_into().expect("4 bytes"));
-                            out.push(RawListener {
-                                port,
-                                addr,
-                                inode: u64::from(inode),
-                                uid,
-                            });
-                        }
+            _ => {
+                let msg = &rest[NLMSG_HDR..len];
+                if msg.len() >= INET_DIAG_MSG {
+                    let port = u16::from_be_bytes([msg[4], msg[5]]);
+                    if keep(port) {
+                        let addr = if family == AF_INET {
+                            IpAddr::V4(Ipv4Addr::new(msg[8], msg[9], msg[10], msg[11]))
+                        } else {
+                            let mut a = [0u8; 16];
+                            a.copy_from_slice(&msg[8..24]);
+                            IpAddr::V6(Ipv6Addr::from(a))
+                        };
+                        out.push(RawListener {
+                            port,
+                            addr,
+                            uid: u32_at(msg, 64).ok_or_else(short)?,
+                            inode: u64::from(u32_at(msg, 68).ok_or_else(short)?),
+                        });
                     }
                 }
             }
-            let aligned = (len + 3) & !3;
-            rest = rest.get(aligned..).unwrap_or(&[]);
         }
+        let aligned = (len + 3) & !3;
+        rest = rest.get(aligned..).unwrap_or(&[]);
     }
+    Ok(false)
 }
 
 fn proc_net_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<RawListener>> {
@@ -217,13 +222,22 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Stat> {
     })
 }
 
-pub(crate) fn read_cmdline(pid: u32) -> io::Result<Vec<String>> {
+/// The command line of `pid`, byte for byte (arguments may be any bytes but NUL).
+pub(crate) fn read_cmdline(pid: u32) -> io::Result<Vec<OsString>> {
     let raw = fs::read(format!("/proc/{pid}/cmdline"))?;
-    Ok(raw
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect())
+    Ok(split_cmdline(&raw))
+}
+
+/// Splits `/proc/PID/cmdline` on NUL. Each argument ends with a NUL, so only
+/// the last, empty, piece is dropped: an empty argument in the middle stays.
+pub(crate) fn split_cmdline(raw: &[u8]) -> Vec<OsString> {
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let body = raw.strip_suffix(b"\0").unwrap_or(raw);
+    body.split(|&b| b == 0)
+        .map(|s| OsString::from_vec(s.to_vec()))
+        .collect()
 }
 
 /// The real uid of `pid`, from the `Uid:` line of `/proc/PID/status`.
@@ -240,8 +254,53 @@ pub(crate) fn read_cwd(pid: u32) -> Option<PathBuf> {
     fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
-/// One variable of `pid`'s initial environment, if readable.
-pub(crate) fn read_environ_var(pid: u32, name: &str) -> Option<String> {
+/// The executable of `pid` (`None` when unreadable: another user's process).
+pub(crate) fn read_exe(pid: u32) -> Option<PathBuf> {
+    fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// The namespaces a process lives in, as the inode numbers of
+/// `/proc/PID/ns/{pid,mnt,net}`. Two processes share a namespace exactly when
+/// these numbers are equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Namespaces {
+    pub pid: u64,
+    pub mnt: u64,
+    pub net: u64,
+}
+
+/// The namespaces of `pid` (an error for another user's process when we are
+/// not root: the kernel wants ptrace access to read them).
+pub(crate) fn read_namespaces(pid: u32) -> io::Result<Namespaces> {
+    let one = |kind: &str| -> io::Result<u64> {
+        let link = fs::read_link(format!("/proc/{pid}/ns/{kind}"))?;
+        parse_ns_link(link.as_os_str().as_bytes(), kind)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "odd namespace link"))
+    };
+    Ok(Namespaces {
+        pid: one("pid")?,
+        mnt: one("mnt")?,
+        net: one("net")?,
+    })
+}
+
+/// `pid:[4026531836]` -> 4026531836.
+fn parse_ns_link(link: &[u8], kind: &str) -> Option<u64> {
+    let inner = link
+        .strip_prefix(kind.as_bytes())?
+        .strip_prefix(b":[")?
+        .strip_suffix(b"]")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+/// The namespaces of this process, read once.
+pub(crate) fn own_namespaces() -> Option<Namespaces> {
+    static OWN: OnceLock<Option<Namespaces>> = OnceLock::new();
+    *OWN.get_or_init(|| read_namespaces(std::process::id()).ok())
+}
+
+/// One variable of `pid`'s initial environment, byte for byte, if readable.
+pub(crate) fn read_environ_var(pid: u32, name: &str) -> Option<OsString> {
     let mut raw = Vec::new();
     fs::File::open(format!("/proc/{pid}/environ"))
         .ok()?
@@ -250,7 +309,7 @@ pub(crate) fn read_environ_var(pid: u32, name: &str) -> Option<String> {
         .ok()?;
     raw.split(|&b| b == 0).find_map(|kv| {
         let rest = kv.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
-        Some(String::from_utf8_lossy(rest).into_owned())
+        Some(OsString::from_vec(rest.to_vec()))
     })
 }
 
@@ -262,8 +321,11 @@ pub(crate) fn list_pids() -> io::Result<Vec<u32>> {
 
 /// Whether this kernel has `/proc/PID/task/TID/children` (CONFIG_PROC_CHILDREN).
 pub(crate) fn has_children_files() -> bool {
-    let me = std::process::id();
-    std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        let me = std::process::id();
+        Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+    })
 }
 
 /// The direct children of `pid`: the union of its threads' `children` files
@@ -296,138 +358,177 @@ pub(crate) fn socket_inodes(pid: u32) -> Vec<u64> {
     .collect()
 }
 
+/// The real uid of this process.
 pub(crate) fn current_uid() -> u32 {
-    // SAFETY: getuid cannot fail.
-    unsafe { libc::getuid() }
+    rustix::process::getuid().as_raw()
 }
 
-/// A pidfd: a handle on one process that cannot be fooled by pid reuse.
+/// This boot's id (`/proc/sys/kernel/random/boot_id`): pids, start times
+/// and socket inodes recorded under another boot mean nothing now.
+pub(crate) fn boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Clock ticks since boot now, in the unit of `/proc/PID/stat`'s start time
+/// (CLOCK_BOOTTIME, which counts suspend, like the kernel's start time).
+pub(crate) fn boot_ticks_now() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let hz = rustix::param::clock_ticks_per_second();
+    (now.tv_sec as u64) * hz + (now.tv_nsec as u64) * hz / 1_000_000_000
+}
+
+/// How long ago a process that started at `start_ticks` started.
+pub(crate) fn age_of(start_ticks: u64) -> Duration {
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    let ticks = boot_ticks_now().saturating_sub(start_ticks);
+    Duration::from_millis(ticks.saturating_mul(1000) / hz)
+}
+
+fn pid_of(raw: u32) -> io::Result<Pid> {
+    i32::try_from(raw)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))
+}
+
+/// The result of signalling a group through a pidfd.
+#[derive(Debug)]
+pub(crate) enum GroupSignal {
+    /// Sent (or the group was already gone).
+    Sent,
+    /// This kernel has no `PIDFD_SIGNAL_PROCESS_GROUP` (before Linux 6.9).
+    Unsupported,
+}
+
+/// A pidfd: a handle on one process. Signals sent through it reach that
+/// process or nobody, even if its pid is reused after it is reaped.
 #[derive(Debug)]
 pub(crate) struct Pidfd(OwnedFd);
 
 impl Pidfd {
     /// `Ok(None)` when no such process exists.
     pub(crate) fn open(pid: u32) -> io::Result<Option<Self>> {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-        let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if r < 0 {
-            let err = io::Error::last_os_error();
-            return if err.raw_os_error() == Some(libc::ESRCH) {
-                Ok(None)
-            } else {
-                Err(err)
-            };
+        let Ok(p) = pid_of(pid) else {
+            return Ok(None);
+        };
+        match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => Ok(Some(Pidfd(fd))),
+            Err(rustix::io::Errno::SRCH) => Ok(None),
+            Err(e) => Err(e.into()),
         }
-        // SAFETY: the kernel handed us a fresh descriptor.
-        Ok(Some(Pidfd(unsafe { OwnedFd::from_raw_fd(r as i32) })))
     }
 
     /// Sends `sig` to exactly the process this pidfd names.
-    pub(crate) fn send_signal(&self, sig: libc::c_int) -> io::Result<()> {
-        // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    pub(crate) fn send_signal(&self, sig: Signal) -> io::Result<()> {
+        rustix::process::pidfd_send_signal(&self.0, sig).map_err(Into::into)
+    }
+
+    /// Sends `sig` to the process group of the process this pidfd names
+    /// (`PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9+): no group id that could be
+    /// reused stands between the check and the signal.
+    pub(crate) fn send_group_signal(&self, sig: Signal) -> io::Result<GroupSignal> {
+        const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
+        // rustix's pidfd_send_signal takes no flags.
+        // SAFETY: a valid pidfd we own, a valid signal number, a NULL siginfo
+        // (allowed: the kernel then fills it in as kill(2) would) and a flag
+        // the kernel checks; the call reads no memory of ours.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
                 self.0.as_raw_fd(),
-                sig,
+                sig.as_raw(),
                 std::ptr::null::<libc::siginfo_t>(),
-                0,
+                PIDFD_SIGNAL_PROCESS_GROUP,
             )
         };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
+        if r == 0 {
+            return Ok(GroupSignal::Sent);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINVAL) => Ok(GroupSignal::Unsupported),
+            _ => Err(err),
         }
     }
 
-    /// Waits until the process has exited (zombie or reaped) or `timeout` passes.
-    /// Returns whether it exited. Event-driven: poll(2) on the pidfd.
+    /// Waits until the process has exited (zombie or reaped) or `timeout`
+    /// passes. Returns whether it exited. Event-driven: poll(2) on the pidfd.
     pub(crate) fn wait_exit(&self, timeout: Duration) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut pfd = libc::pollfd {
-                fd: self.0.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
+            let ts = Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
             };
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if r > 0 {
-                return true;
-            }
-            if r == 0 {
-                return false;
-            }
-            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return false;
+            let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+            match poll(&mut fds, Some(&ts)) {
+                Ok(n) if n > 0 => return true,
+                Ok(_) => return false,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return false,
             }
         }
     }
 }
 
-/// `killpg(pgid, sig)`.
-pub(crate) fn signal_group(pgid: u32, sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: plain killpg(2).
-    if unsafe { libc::killpg(pgid as libc::pid_t, sig) } < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+impl AsFd for Pidfd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
     }
+}
+
+/// `killpg(pgid, sig)`: the fallback where pidfds cannot signal groups.
+pub(crate) fn signal_group(pgid: u32, sig: Signal) -> io::Result<()> {
+    rustix::process::kill_process_group(pid_of(pgid)?, sig).map_err(Into::into)
 }
 
 /// Whether any process (zombies included) is in process group `pgid`:
 /// `kill(-pgid, 0)`, one syscall.
 pub(crate) fn group_exists(pgid: u32) -> bool {
-    // SAFETY: signal 0 only checks; nothing is sent.
-    let r = unsafe { libc::kill(-(pgid as libc::pid_t), 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let Ok(p) = pid_of(pgid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process_group(p) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
 }
 
-/// Reaps `pid` if it is our exited child; returns its raw wait status.
-pub(crate) fn reap_if_child(pid: u32) -> Option<i32> {
-    let mut status = 0;
-    // SAFETY: waitpid with WNOHANG on a specific pid.
-    let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-    (r == pid as libc::pid_t).then_some(status)
+/// Reaps `pid` if it is our exited child; returns how it ended.
+pub(crate) fn reap_if_child(pid: u32) -> Option<ExitStatus> {
+    use rustix::process::{WaitOptions, waitpid};
+    let p = pid_of(pid).ok()?;
+    match waitpid(Some(p), WaitOptions::NOHANG) {
+        Ok(Some((_, status))) => Some(ExitStatus::from_raw(status.as_raw())),
+        _ => None,
+    }
 }
 
-/// Reaps `pid` (our child), waiting for it. Returns its raw wait status.
-pub(crate) fn wait_child(pid: u32) -> io::Result<i32> {
-    let mut status = 0;
+/// Reaps `pid` (our child), waiting for it.
+pub(crate) fn wait_child(pid: u32) -> io::Result<ExitStatus> {
+    use rustix::process::{WaitOptions, waitpid};
+    let p = pid_of(pid)?;
     loop {
-        // SAFETY: waitpid on a specific pid.
-        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
-        if r >= 0 {
-            return Ok(status);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match waitpid(Some(p), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(ExitStatus::from_raw(status.as_raw())),
+            Ok(None) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
-/// In a freshly forked child (async-signal-safe): die with SIGKILL when the
-/// spawning thread dies, and bail out if that already happened.
-pub(crate) fn die_with_parent(parent: u32) -> io::Result<()> {
-    // SAFETY: prctl with an integer argument.
-    if unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    } < 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } as u32 != parent {
+/// In a freshly forked child (async-signal-safe: raw syscalls only): lead a
+/// new session (as spec-kitty starts its dashboards), die with SIGKILL when
+/// the spawning thread dies, and bail out if that already happened.
+pub(crate) fn detach_and_die_with_parent(parent: u32) -> io::Result<()> {
+    rustix::process::setsid()?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+    let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
+    if ppid != i32::try_from(parent).ok() {
         // No allocation after fork: a plain errno.
         return Err(io::Error::from_raw_os_error(libc::ESRCH));
     }
@@ -436,33 +537,75 @@ pub(crate) fn die_with_parent(parent: u32) -> io::Result<()> {
 
 /// Makes this process a child subreaper: orphaned descendants are re-parented to it.
 pub(crate) fn become_child_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with an integer argument.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) } < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(Into::into)
+}
+
+/// What a path read from a process says about a directory in our mount
+/// namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirState {
+    /// It is a directory.
+    Exists,
+    /// Nothing is there (or `/proc` marked it " (deleted)"), or it is not a directory.
+    Gone,
+    /// It could not be looked at (permission): neither proof of life nor of death.
+    Unknown,
+}
+
+/// What is at `path` (a path read from `/proc`, which marks removed
+/// directories with a " (deleted)" suffix).
+pub(crate) fn dir_state(path: &OsStr) -> DirState {
+    if path.as_bytes().ends_with(b" (deleted)") {
+        return DirState::Gone;
+    }
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => DirState::Exists,
+        Ok(_) => DirState::Gone,
+        Err(e) => match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => DirState::Gone,
+            _ => DirState::Unknown,
+        },
     }
 }
 
-/// Whether a path names an existing directory, for paths read from /proc
-/// (which mark deleted directories with a " (deleted)" suffix).
-pub(crate) fn dir_exists(path: &OsStr) -> bool {
-    let bytes = path.as_bytes();
-    if bytes.ends_with(b" (deleted)") {
-        return false;
+/// Runs `cmd` (stdout piped) and returns its stdout when it exits within
+/// `limit`; kills and reaps it and returns `None` otherwise. Waits on a pidfd
+/// (an event), not by polling.
+pub(crate) fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Option<Vec<u8>> {
+    let mut child = cmd.spawn().ok()?;
+    let exited = match Pidfd::open(child.id()) {
+        Ok(Some(fd)) => fd.wait_exit(limit),
+        // Already reaped cannot be (we have not waited): it exited.
+        _ => true,
+    };
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
     }
-    std::path::Path::new(path).is_dir()
+    let mut out = Vec::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        // A grandchild may still hold the pipe: take what is there, never block.
+        let _ = rustix::fs::fcntl_setfl(&stdout, rustix::fs::OFlags::NONBLOCK);
+        let _ = stdout.read_to_end(&mut out);
+    }
+    let status = child.wait().ok()?;
+    status.success().then_some(out)
 }
 
-/// 16 random bytes from the kernel, as 32 lowercase hex digits.
-pub(crate) fn random_hex_token() -> io::Result<String> {
-    let mut bytes = [0u8; 16];
-    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+/// `bytes` random bytes from the kernel, as lowercase hex digits.
+pub(crate) fn random_hex(bytes: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    let mut filled = 0;
+    while filled < bytes {
+        match rustix::rand::getrandom(&mut buf[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
-
-/// Raw size of the netlink request, checked against the kernel's struct layout.
-const _: () = assert!(INET_DIAG_REQ_V2 == 8 + 48 && size_of::<u32>() == 4);
 
 #[cfg(test)]
 mod tests {
@@ -478,6 +621,35 @@ mod tests {
             ('S', 1, 4242, 4242, 987654)
         );
         assert!(parse_stat(b"garbage").is_none());
+    }
+
+    #[test]
+    fn cmdline_keeps_bytes_and_empty_arguments() {
+        let args = split_cmdline(b"python\0-c\0\0x\xff\0");
+        assert_eq!(
+            args,
+            [
+                OsString::from("python"),
+                "-c".into(),
+                "".into(),
+                OsString::from_vec(b"x\xff".to_vec())
+            ]
+        );
+        assert!(split_cmdline(b"").is_empty());
+    }
+
+    #[test]
+    fn namespaces_of_ourselves_are_our_own() {
+        let me = read_namespaces(std::process::id()).expect("readable");
+        assert_eq!(Some(me), own_namespaces());
+        assert_eq!(parse_ns_link(b"net:[4026531840]", "net"), Some(4026531840));
+        assert_eq!(parse_ns_link(b"net:[4026531840]", "pid"), None);
+    }
+
+    #[test]
+    fn our_age_is_small_and_positive() {
+        let me = read_stat(std::process::id()).expect("stat");
+        assert!(age_of(me.start_ticks) < Duration::from_secs(24 * 3600));
     }
 
     #[test]
@@ -499,5 +671,12 @@ mod tests {
         assert!(socket_inodes(std::process::id()).contains(&found[0].inode));
         let via_proc = proc_net_listeners(&|p| p == port).expect("proc");
         assert_eq!(via_proc, found);
+    }
+
+    #[test]
+    fn dir_states() {
+        assert_eq!(dir_state(OsStr::new("/")), DirState::Exists);
+        assert_eq!(dir_state(OsStr::new("/nonexistent-kitty")), DirState::Gone);
+        assert_eq!(dir_state(OsStr::new("/tmp (deleted)")), DirState::Gone);
     }
 }

@@ -1,0 +1,332 @@
+//! Finding spec-kitty, the interpreter that really runs it, and the server
+//! command line of its release.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::probe::{CommandForm, SERVER_MODULE, sys};
+
+/// The environment variable naming the `spec-kitty` executable.
+pub const SPEC_KITTY_ENV: &str = "KITTY_SPEC_KITTY";
+
+/// How long the interpreter gets to say what it really is.
+const ASK_INTERPRETER: Duration = Duration::from_secs(20);
+
+/// One spec-kitty installation: its CLI, its Python, and which child command
+/// line its release uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecKitty {
+    /// The `spec-kitty` executable.
+    pub executable: PathBuf,
+    /// The interpreter that really runs its console script: what
+    /// `sys.executable` says. A shim (pyenv's `python3`) that forks the real
+    /// interpreter would take the parent-death signal itself and leave the
+    /// server running when the test is killed, so the server is spawned with
+    /// this one.
+    pub python: PathBuf,
+    /// `Module` for releases that ship `specify_cli.dashboard._server_main` (3.x), else `Script`.
+    pub form: CommandForm,
+}
+
+impl SpecKitty {
+    /// Finds spec-kitty: `explicit`, else `KITTY_SPEC_KITTY`, else `spec-kitty`
+    /// on `PATH`; then its real interpreter (asked once per interpreter and
+    /// process, about 20 ms) and its release's command form.
+    ///
+    /// # Errors
+    /// [`Error::SpecKittyNotFound`], [`Error::SpecKittyMissing`],
+    /// [`Error::InterpreterNotFound`].
+    pub fn locate(explicit: Option<&Path>) -> Result<SpecKitty, Error> {
+        let executable = match explicit {
+            Some(p) => existing(p, "the builder")?,
+            None => match std::env::var_os(SPEC_KITTY_ENV) {
+                Some(p) if !p.is_empty() => existing(Path::new(&p), SPEC_KITTY_ENV)?,
+                _ => on_path("spec-kitty").ok_or(Error::SpecKittyNotFound)?,
+            },
+        };
+        let python = real_interpreter(&interpreter_of(&executable)?);
+        let form = if ships_server_module(&python) {
+            CommandForm::Module
+        } else {
+            CommandForm::Script
+        };
+        Ok(SpecKitty {
+            executable,
+            python,
+            form,
+        })
+    }
+
+    /// The dashboard server for `project_dir` on `port` with `token`, exactly
+    /// as this release's `spec-kitty dashboard` spawns it (minus the new
+    /// session: the caller decides that).
+    pub fn server_command(&self, project_dir: &Path, port: u16, token: &str) -> Command {
+        let mut cmd = Command::new(&self.python);
+        match self.form {
+            CommandForm::Module => {
+                cmd.arg("-m")
+                    .arg(SERVER_MODULE)
+                    .arg(project_dir)
+                    .arg(port.to_string())
+                    .arg(token);
+            }
+            CommandForm::Script => {
+                let mut script = b"from pathlib import Path\n\
+                    from specify_cli.dashboard.server import run_dashboard_server\n\
+                    run_dashboard_server(Path("
+                    .to_vec();
+                script.extend_from_slice(py_repr(project_dir.as_os_str().as_bytes()).as_bytes());
+                script.extend_from_slice(
+                    format!("), {port}, {})\n", py_repr(token.as_bytes())).as_bytes(),
+                );
+                cmd.arg("-c").arg(OsString::from_vec(script));
+            }
+        }
+        cmd
+    }
+}
+
+fn existing(p: &Path, source_name: &'static str) -> Result<PathBuf, Error> {
+    if p.is_file() {
+        Ok(p.to_path_buf())
+    } else {
+        Err(Error::SpecKittyMissing {
+            path: p.to_path_buf(),
+            source_name,
+        })
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Reads the interpreter from a console script: `#!/venv/bin/python3`, or
+/// pip's long-path form `#!/bin/sh` + `'''exec' "/venv/bin/python3" "$0" "$@"`;
+/// falls back to a `python3` next to the script.
+fn interpreter_of(script: &Path) -> Result<PathBuf, Error> {
+    let mut head = Vec::new();
+    fs::File::open(script)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|e| Error::InterpreterNotFound {
+            spec_kitty: script.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let mut lines = head.split(|&b| b == b'\n');
+    let first = lines.next().unwrap_or_default();
+    let path_of = |b: &[u8]| PathBuf::from(OsStr::from_bytes(b));
+    let from_shebang = first
+        .strip_prefix(b"#!")
+        .map(<[u8]>::trim_ascii)
+        .and_then(|s| {
+            let first_word = s.split(u8::is_ascii_whitespace).next()?;
+            if s.ends_with(b"/sh") {
+                let exec = lines.next()?;
+                let at = exec.windows(7).position(|w| w == b"exec' \"")? + 7;
+                let len = exec[at..].iter().position(|&b| b == b'"')?;
+                Some(path_of(&exec[at..at + len]))
+            } else if first_word == b"/usr/bin/env" {
+                let name = s[first_word.len()..].trim_ascii();
+                on_path(std::str::from_utf8(name.split(u8::is_ascii_whitespace).next()?).ok()?)
+            } else {
+                let named_python = first_word.windows(6).any(|w| w == b"python");
+                named_python.then(|| path_of(first_word))
+            }
+        });
+    let sibling = script
+        .parent()
+        .map(|d| d.join("python3"))
+        .filter(|p| p.is_file());
+    from_shebang
+        .filter(|p| p.is_file())
+        .or(sibling)
+        .ok_or_else(|| Error::InterpreterNotFound {
+            spec_kitty: script.to_path_buf(),
+            reason: format!(
+                "its first line {:?} names no Python, and no python3 sits next to it",
+                String::from_utf8_lossy(first)
+            ),
+        })
+}
+
+/// What `python -c 'import sys; print(sys.executable)'` says, cached per
+/// interpreter for the life of the process; `python` itself when it cannot
+/// say (within [`ASK_INTERPRETER`]).
+fn real_interpreter(python: &Path) -> PathBuf {
+    static KNOWN: Mutex<Option<HashMap<PathBuf, PathBuf>>> = Mutex::new(None);
+    let cached = |k: &Path| {
+        KNOWN
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|m| m.get(k).cloned())
+    };
+    if let Some(real) = cached(python) {
+        return real;
+    }
+    let mut ask = Command::new(python);
+    ask.args(["-c", "import sys; sys.stdout.write(sys.executable)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .stdout(Stdio::piped());
+    let real = sys::output_within(&mut ask, ASK_INTERPRETER)
+        .map(|out| PathBuf::from(OsString::from_vec(out.trim_ascii().to_vec())))
+        .filter(|p| p.is_absolute() && p.is_file())
+        .unwrap_or_else(|| python.to_path_buf());
+    KNOWN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(python.to_path_buf(), real.clone());
+    real
+}
+
+/// Whether the installation behind `python` (a venv or prefix) ships the 3.x
+/// server module. Looked up on disk: starting Python to ask costs ~50 ms.
+fn ships_server_module(python: &Path) -> bool {
+    let Some(prefix) = python.parent().and_then(Path::parent) else {
+        return false;
+    };
+    let Ok(libs) = fs::read_dir(prefix.join("lib")) else {
+        return false;
+    };
+    libs.filter_map(Result::ok).any(|lib| {
+        lib.path()
+            .join("site-packages/specify_cli/dashboard/_server_main.py")
+            .is_file()
+    })
+}
+
+/// A Python string literal of `bytes` that `os.fsencode` turns back into
+/// exactly those bytes: ASCII only, `\uNNNN` for other characters and
+/// `\udcNN` (`surrogateescape`) for bytes that are not valid UTF-8.
+pub(crate) fn py_repr(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("'");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let _ = match c {
+                '\\' => write!(out, "\\\\"),
+                '\'' => write!(out, "\\'"),
+                '\n' => write!(out, "\\n"),
+                '\r' => write!(out, "\\r"),
+                '\t' => write!(out, "\\t"),
+                ' '..='~' => write!(out, "{c}"),
+                c if u32::from(c) < 0x100 => write!(out, "\\x{:02x}", u32::from(c)),
+                c if u32::from(c) < 0x10000 => write!(out, "\\u{:04x}", u32::from(c)),
+                c => write!(out, "\\U{:08x}", u32::from(c)),
+            };
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\udc{b:02x}");
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::DashboardCommand;
+
+    #[test]
+    fn repr_quotes_like_python_and_keeps_every_byte() {
+        assert_eq!(py_repr(b"/tmp/it's"), r"'/tmp/it\'s'");
+        assert_eq!(py_repr(br"a\b"), r"'a\\b'");
+        assert_eq!(py_repr("zero\u{200b}é".as_bytes()), r"'zero\u200b\xe9'");
+        assert_eq!(py_repr(b"raw\xff"), r"'raw\udcff'");
+    }
+
+    #[test]
+    fn script_form_round_trips_through_the_parser() {
+        let sk = SpecKitty {
+            executable: "/x/spec-kitty".into(),
+            python: "/x/python3".into(),
+            form: CommandForm::Script,
+        };
+        for dir in [
+            &b"/tmp/it's here"[..],
+            "/tmp/\"odd\" dir\u{200b}".as_bytes(),
+            b"/tmp/raw-\xff\xfe",
+        ] {
+            let dir = Path::new(OsStr::from_bytes(dir));
+            let cmd = sk.server_command(dir, 9300, "0123456789abcdef0123456789abcdef");
+            let argv: Vec<&OsStr> = std::iter::once(cmd.get_program())
+                .chain(cmd.get_args())
+                .collect();
+            let parsed = DashboardCommand::parse(&argv).expect("recognised");
+            assert_eq!(parsed.project_dir, dir);
+            assert_eq!(parsed.port, Some(9300));
+            assert_eq!(parsed.token(), Some("0123456789abcdef0123456789abcdef"));
+        }
+    }
+
+    #[test]
+    fn interpreter_from_both_shebang_forms() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let py = dir.path().join("python3");
+        fs::write(&py, "").expect("py");
+        let a = dir.path().join("a");
+        fs::write(&a, format!("#!{}\nimport sys\n", py.display())).expect("a");
+        assert_eq!(interpreter_of(&a).expect("a"), py);
+        let b = dir.path().join("b");
+        fs::write(
+            &b,
+            format!(
+                "#!/bin/sh\n'''exec' \"{}\" \"$0\" \"$@\"\n' '''\n",
+                py.display()
+            ),
+        )
+        .expect("b");
+        assert_eq!(interpreter_of(&b).expect("b"), py);
+        let other = tempfile::tempdir().expect("tmp");
+        let c = other.path().join("c");
+        fs::write(&c, "#!/bin/false\n").expect("c");
+        assert!(matches!(
+            interpreter_of(&c),
+            Err(Error::InterpreterNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_forking_shim_is_resolved_to_the_interpreter_it_runs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let real = Path::new("/usr/bin/python3");
+        let shim = dir.path().join("python3");
+        fs::write(
+            &shim,
+            format!("#!/bin/sh\n\"{}\" \"$@\" &\nwait $!\n", real.display()),
+        )
+        .expect("shim");
+        fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let resolved = real_interpreter(&shim);
+        assert_ne!(resolved, shim);
+        assert!(
+            resolved
+                .file_name()
+                .is_some_and(|n| n.as_bytes().starts_with(b"python"))
+        );
+        let not_python = dir.path().join("false");
+        fs::write(&not_python, "#!/bin/sh\nexit 1\n").expect("false");
+        fs::set_permissions(
+            &not_python,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        assert_eq!(real_interpreter(&not_python), not_python);
+    }
+}

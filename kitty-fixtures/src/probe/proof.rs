@@ -1,0 +1,381 @@
+//! The one rule: a process is signalled only with positive proof that it is
+//! the leaked dashboard of what we are cleaning up. Doubt means report,
+//! never kill.
+//!
+//! Every mode (leakcheck's run, `wrap`, `check` and `sweep`, and the
+//! fixtures' drop, at-exit hook and full-range sweep) asks [`judge`] before
+//! it stops a dashboard, and reports the [`Doubt`] when the answer is no.
+//! [`stop_process_group`](super::stop_process_group) then proves, right
+//! before each signal, that the process is still the one judged.
+//!
+//! What [`judge`] requires, in order:
+//! 1. **It lives where we live**: our pid, mount and network namespaces.
+//! 2. **It is ours**: our uid.
+//! 3. **It is not us**: not this process, nor one of its ancestors.
+//! 4. **It belongs to what we clean up** ([`Scope`]).
+//!
+//! That it is a dashboard server at all is proved before: [`FoundDashboard`]
+//! holds a [`DashboardCommand`](super::DashboardCommand), recognised by
+//! Python's argv grammar.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::classify::{DashboardClass, FoundDashboard, OrphanReason, classify_dashboard};
+use super::process::{Namespace, Place};
+
+/// The environment variable `cargo kitty-leakcheck` sets for COMMAND (and the
+/// `snapshot` setup script exports to nextest's tests): a label unique to the
+/// run, inherited by every process the run starts. A dashboard carrying the
+/// label of the run being checked was started by it, wherever it was
+/// re-parented.
+pub const RUN_LABEL_ENV: &str = "KITTY_LEAKCHECK_RUN";
+
+/// A fresh run label: `lk-` and 16 random hex digits (short of the 32 that
+/// reports mask as a token).
+///
+/// ```
+/// let label = kitty_fixtures::probe::new_run_label().unwrap();
+/// assert!(label.to_str().unwrap().starts_with("lk-"));
+/// ```
+pub fn new_run_label() -> std::io::Result<std::ffi::OsString> {
+    Ok(format!("lk-{}", super::sys::random_hex(8)?).into())
+}
+
+/// What a mode is cleaning up.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// A run (`cargo kitty-leakcheck -- COMMAND`, or `wrap` for one test):
+    /// what descends from it (leakcheck is a child subreaper, so every orphan
+    /// of the run is re-parented to it), or carries its label.
+    Run {
+        /// The run's live descendants.
+        descendants: &'a HashSet<u32>,
+        /// The run's label ([`RUN_LABEL_ENV`]), when it has one.
+        label: Option<&'a OsStr>,
+    },
+    /// `check` after a nextest run: the dashboards carrying the label the
+    /// setup script exported, and proven orphans.
+    Check {
+        /// The label recorded in the baseline, when it has one.
+        label: Option<&'a OsStr>,
+    },
+    /// `sweep`: orphans and unrecorded dashboards; with `all`, live ones too.
+    Sweep {
+        /// `--all`.
+        all: bool,
+    },
+    /// The fixtures' sweep of a full range: proven orphans only.
+    Orphans,
+    /// A project's own: the dashboards that serve its directory.
+    Project {
+        /// The project directory (canonical).
+        dir: &'a Path,
+    },
+}
+
+/// The positive proof on which a dashboard may be stopped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "grounds")]
+pub enum Grounds {
+    /// It descends from the run.
+    DescendsFromRun,
+    /// Its environment carries the run's label.
+    CarriesRunLabel,
+    /// It is an orphan.
+    Orphan {
+        /// Why.
+        #[serde(flatten)]
+        reason: OrphanReason,
+    },
+    /// Its project exists but does not record it, and it is not starting.
+    Unrecorded,
+    /// It is live, and `--all` asked for live ones too.
+    LiveWithAll,
+    /// It serves the project being dropped.
+    ServesProject,
+}
+
+impl std::fmt::Display for Grounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Grounds::DescendsFromRun => f.write_str("it descends from the run"),
+            Grounds::CarriesRunLabel => write!(f, "it carries the run's {RUN_LABEL_ENV} label"),
+            Grounds::Orphan {
+                reason: OrphanReason::ProjectGone,
+            } => f.write_str("an orphan: its project directory is gone"),
+            Grounds::Orphan {
+                reason: OrphanReason::OwnerDead { owner_pid },
+            } => write!(
+                f,
+                "an orphan: the test process {owner_pid} that owned it is dead"
+            ),
+            Grounds::Unrecorded => f.write_str("unrecorded: its project does not record it"),
+            Grounds::LiveWithAll => f.write_str("live, and --all asked for live ones"),
+            Grounds::ServesProject => f.write_str("it serves this project"),
+        }
+    }
+}
+
+/// Why a dashboard is not stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "doubt")]
+pub enum Doubt {
+    /// It lives in another namespace (a container, `unshare`).
+    #[error("it lives in another {} namespace: its pids and project dir mean nothing here", join(.namespaces))]
+    Elsewhere {
+        /// The namespaces it does not share with us.
+        namespaces: Vec<Namespace>,
+    },
+    /// Its namespaces cannot be read.
+    #[error("its namespaces cannot be read, so it may live in another container")]
+    PlaceUnknown,
+    /// It belongs to another user.
+    #[error("it belongs to uid {uid}, not to us")]
+    NotOurs {
+        /// Its owner.
+        uid: u32,
+    },
+    /// It is this process or one of its ancestors.
+    #[error("it is this process or one of its ancestors")]
+    Ancestor,
+    /// It neither descends from the run nor carries its label.
+    #[error(
+        "it was not started by the run: it neither descends from it nor carries its label (stop it with `cargo kitty-leakcheck sweep` if it is an orphan)"
+    )]
+    NotFromRun,
+    /// A live kitty-fixtures test outside the run holds its port reservation.
+    #[error("its port reservation is held by the live pid {owner} outside the run")]
+    HeldByLiveOwner {
+        /// The owner.
+        owner: u32,
+    },
+    /// Its project records it (sweep without `--all`), or its owner is alive.
+    #[error("it is live: its project records it, or a live test owns it")]
+    Live,
+    /// It may still be starting.
+    #[error("it may still be starting (spec-kitty records a dashboard only once it is healthy)")]
+    Starting,
+    /// Its `.kittify/.dashboard` or project dir could not be read.
+    #[error("its state is unknown: {reason}")]
+    Unknown {
+        /// What could not be read.
+        reason: String,
+    },
+    /// Not an orphan (the fixtures' full-range sweep stops orphans only).
+    #[error("it is not an orphan")]
+    NotAnOrphan,
+    /// It does not serve the project.
+    #[error("it does not serve this project")]
+    NotThisProject,
+}
+
+fn join(namespaces: &[Namespace]) -> String {
+    let names: Vec<String> = namespaces.iter().map(ToString::to_string).collect();
+    names.join(" and ")
+}
+
+/// What [`judge`] found: the dashboard's class, and whether it may be stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// Whose it is (orphan, unrecorded, starting, live, unknown, elsewhere).
+    pub class: DashboardClass,
+    /// The proof it may be stopped on, or the doubt that keeps it.
+    pub verdict: Result<Grounds, Doubt>,
+}
+
+impl Judgement {
+    /// True when it may be stopped.
+    pub fn may_stop(&self) -> bool {
+        self.verdict.is_ok()
+    }
+}
+
+/// Judges whether `dashboard` may be stopped by a mode cleaning up `scope`;
+/// `protected` holds this process and its ancestors. `start_grace`: see
+/// [`classify_dashboard`].
+pub fn judge(
+    dashboard: &FoundDashboard,
+    scope: Scope<'_>,
+    protected: &HashSet<u32>,
+    start_grace: Duration,
+) -> Judgement {
+    let identity = &dashboard.identity;
+    let class = classify_dashboard(identity, &dashboard.command, start_grace);
+    let verdict =
+        place_and_owner(dashboard, protected).and_then(|()| belongs(dashboard, &class, scope));
+    Judgement { class, verdict }
+}
+
+fn place_and_owner(dashboard: &FoundDashboard, protected: &HashSet<u32>) -> Result<(), Doubt> {
+    let identity = &dashboard.identity;
+    match identity.place() {
+        Place::Here => {}
+        Place::Elsewhere(namespaces) => return Err(Doubt::Elsewhere { namespaces }),
+        Place::Unknown => return Err(Doubt::PlaceUnknown),
+    }
+    if !identity.is_ours() {
+        return Err(Doubt::NotOurs {
+            uid: identity.uid(),
+        });
+    }
+    if protected.contains(&identity.pid()) {
+        return Err(Doubt::Ancestor);
+    }
+    Ok(())
+}
+
+fn carries_label(dashboard: &FoundDashboard, label: Option<&OsStr>) -> bool {
+    label.is_some_and(|want| dashboard.identity.env_var(RUN_LABEL_ENV).as_deref() == Some(want))
+}
+
+fn belongs(
+    dashboard: &FoundDashboard,
+    class: &DashboardClass,
+    scope: Scope<'_>,
+) -> Result<Grounds, Doubt> {
+    match scope {
+        Scope::Run { descendants, label } => {
+            let grounds = if descendants.contains(&dashboard.identity.pid()) {
+                Grounds::DescendsFromRun
+            } else if carries_label(dashboard, label) {
+                Grounds::CarriesRunLabel
+            } else {
+                return Err(Doubt::NotFromRun);
+            };
+            match held_by_live_owner(dashboard) {
+                Some(owner) if !descendants.contains(&owner) => {
+                    Err(Doubt::HeldByLiveOwner { owner })
+                }
+                _ => Ok(grounds),
+            }
+        }
+        Scope::Check { label } => {
+            if carries_label(dashboard, label) {
+                Ok(Grounds::CarriesRunLabel)
+            } else if let DashboardClass::Orphan { reason } = class {
+                Ok(Grounds::Orphan {
+                    reason: reason.clone(),
+                })
+            } else {
+                Err(Doubt::NotFromRun)
+            }
+        }
+        Scope::Sweep { all } => match class {
+            DashboardClass::Orphan { reason } => Ok(Grounds::Orphan {
+                reason: reason.clone(),
+            }),
+            DashboardClass::Unrecorded => Ok(Grounds::Unrecorded),
+            DashboardClass::Live if all => Ok(Grounds::LiveWithAll),
+            other => Err(doubt_of(other)),
+        },
+        Scope::Orphans => match class {
+            DashboardClass::Orphan { reason } => Ok(Grounds::Orphan {
+                reason: reason.clone(),
+            }),
+            DashboardClass::Unrecorded => Err(Doubt::NotAnOrphan),
+            other => Err(doubt_of(other)),
+        },
+        Scope::Project { dir } => {
+            if dashboard.serves(dir) {
+                Ok(Grounds::ServesProject)
+            } else {
+                Err(Doubt::NotThisProject)
+            }
+        }
+    }
+}
+
+fn doubt_of(class: &DashboardClass) -> Doubt {
+    match class {
+        DashboardClass::Live => Doubt::Live,
+        DashboardClass::Starting { .. } => Doubt::Starting,
+        DashboardClass::Unknown { reason } => Doubt::Unknown {
+            reason: reason.clone(),
+        },
+        DashboardClass::Elsewhere { namespaces } => Doubt::Elsewhere {
+            namespaces: namespaces.clone(),
+        },
+        DashboardClass::Orphan { .. } | DashboardClass::Unrecorded => Doubt::NotAnOrphan,
+    }
+}
+
+/// The live kitty-fixtures owner whose reservation holds this dashboard.
+fn held_by_live_owner(dashboard: &FoundDashboard) -> Option<u32> {
+    let port = dashboard.command.port?;
+    let state = crate::reservation::read_reservation(port)?;
+    (state.owner_alive
+        && state.record.dashboard_pid == Some(dashboard.identity.pid())
+        && state.record.dashboard_start_ticks == Some(dashboard.identity.start_ticks()))
+    .then_some(state.record.owner_pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{DashboardCommand, ProcessIdentity, SERVER_MODULE};
+
+    fn me_as_dashboard(dir: &str) -> FoundDashboard {
+        FoundDashboard {
+            identity: ProcessIdentity::read(std::process::id()).expect("self"),
+            command: DashboardCommand::parse(&["python", "-m", SERVER_MODULE, dir, "9300"])
+                .expect("dashboard"),
+        }
+    }
+
+    #[test]
+    fn a_run_stops_only_what_descends_from_it_or_carries_its_label() {
+        let d = me_as_dashboard("/nonexistent-kitty-dir");
+        let none = HashSet::new();
+        let run = Scope::Run {
+            descendants: &none,
+            label: Some(OsStr::new("lk-not-ours")),
+        };
+        let j = judge(&d, run, &HashSet::new(), Duration::ZERO);
+        assert_eq!(j.verdict, Err(Doubt::NotFromRun));
+        assert!(j.class.is_orphan(), "an orphan, and still not the run's");
+        let ours = HashSet::from([d.identity.pid()]);
+        let run = Scope::Run {
+            descendants: &ours,
+            label: None,
+        };
+        assert_eq!(
+            judge(&d, run, &HashSet::new(), Duration::ZERO).verdict,
+            Ok(Grounds::DescendsFromRun)
+        );
+        assert_eq!(
+            judge(&d, run, &ours, Duration::ZERO).verdict,
+            Err(Doubt::Ancestor)
+        );
+    }
+
+    #[test]
+    fn sweeps_stop_orphans_and_keep_what_is_starting() {
+        let gone = me_as_dashboard("/nonexistent-kitty-dir");
+        let j = judge(
+            &gone,
+            Scope::Sweep { all: false },
+            &HashSet::new(),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            j.verdict,
+            Ok(Grounds::Orphan {
+                reason: OrphanReason::ProjectGone
+            })
+        );
+        let tmp = tempfile::tempdir().expect("tmp");
+        let here = me_as_dashboard(tmp.path().to_str().expect("utf-8"));
+        let young = judge(
+            &here,
+            Scope::Sweep { all: true },
+            &HashSet::new(),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(young.verdict, Err(Doubt::Starting));
+        let old = judge(&here, Scope::Orphans, &HashSet::new(), Duration::ZERO);
+        assert_eq!(old.verdict, Err(Doubt::NotAnOrphan));
+    }
+}
