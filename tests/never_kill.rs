@@ -52,6 +52,17 @@ const NOWHERE: &str = "/nonexistent-kitty-never-kill-dir";
 /// 3 s; when its server dies during start-up it health-checks for 20 s more).
 const CLI: Duration = Duration::from_secs(120);
 
+/// `unshare`'s options for an ordinary user: a user namespace of its own in
+/// which it is root, so that it may make the other namespaces too (root needs
+/// none). Either way the victim lives in namespaces that are not ours.
+fn user_namespace_unless_root() -> &'static [&'static str] {
+    if rustix::process::geteuid().is_root() {
+        &[]
+    } else {
+        &["--user", "--map-root-user"]
+    }
+}
+
 // --- The tool ------------------------------------------------------------------
 
 /// `cargo-kitty-leakcheck ARGS` with `envs`, run to its end (a minute at
@@ -227,7 +238,6 @@ fn check_keeps_a_live_dashboard_someone_else_starts_after_the_baseline() {
 
 #[test]
 fn sweep_keeps_a_live_dashboard_of_another_mount_and_pid_namespace() {
-    require_root();
     let unshare = require_tool("unshare");
     let scene = Scene::new("kitty-nk-mntns-", "9704-9705");
     let port = scene.port(0);
@@ -257,20 +267,21 @@ fn sweep_keeps_a_live_dashboard_of_another_mount_and_pid_namespace() {
         .raw("\nwait\n")
         .write(&scene.path().join("ns.sh"));
     let mut cmd = Command::new(&unshare);
-    cmd.args([
-        "--kill-child",
-        "--pid",
-        "--fork",
-        "--mount-proc",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-    ])
-    .arg(&script)
-    .current_dir(scene.path())
-    .stdin(Stdio::null())
-    .stdout(Stdio::null());
+    cmd.args(user_namespace_unless_root())
+        .args([
+            "--kill-child",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+        ])
+        .arg(&script)
+        .current_dir(scene.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     isolate_home(&mut cmd, scene.home());
     // Killed on drop; --kill-child then takes the namespace down with it.
     let unshare = Background::spawn(&mut cmd);
@@ -310,7 +321,6 @@ fn sweep_keeps_a_live_dashboard_of_another_mount_and_pid_namespace() {
 
 #[test]
 fn sweep_keeps_a_dashboard_of_another_network_namespace() {
-    require_root();
     let unshare = require_tool("unshare");
     let ip = require_tool("ip");
     let scene = Scene::new("kitty-nk-netns-", "9706-9707");
@@ -318,15 +328,16 @@ fn sweep_keeps_a_dashboard_of_another_network_namespace() {
     // In our mount namespace, with no .kittify/.dashboard ("unrecorded").
     let project = bare_project(scene.path(), "netns");
     let server = dashboard_argv(&project, port);
-    let mut argv: Vec<OsString> = vec![
-        unshare.into(),
+    let mut argv: Vec<OsString> = vec![unshare.into()];
+    argv.extend(user_namespace_unless_root().iter().map(OsString::from));
+    argv.extend([
         "--net".into(),
         "sh".into(),
         "-c".into(),
         "\"$1\" link set lo up || exit 1; shift; exec \"$@\"".into(),
         "sh".into(),
         ip.into(),
-    ];
+    ]);
     argv.extend(server.iter().cloned());
     let pid = Start::new(argv, &project, scene.home())
         .runs(server)
@@ -589,267 +600,278 @@ fn sweep_keeps_a_dashboard_the_real_cli_is_still_starting() {
     scene.assert_clean();
 }
 
-// --- 8. Planted reservation files ------------------------------------------------------------
+/// The cases that need root: files planted by, and dashboards of, another
+/// user. The ordinary-user pass (`scripts/test-as-user`) leaves this module
+/// out (`-E 'not test(/^as_root::/)'`); the root pass runs it, and its 9b
+/// runs the tool itself as an ordinary user.
+mod as_root {
+    use super::*;
 
-/// The line the reservation scenario prints about its start.
-const START_LINE: &str = "NK-START";
+    // --- 8. Planted reservation files ------------------------------------------------------------
 
-#[test]
-fn a_planted_reservation_symlink_never_overwrites_a_file_of_ours() {
-    require_root();
-    let scene = Scene::new("kitty-nk-plant-", "9720-9721");
-    let port = scene.port(0);
-    let (nobody_uid, nobody_gid) = nobody();
-    // The default reservation dir of a process whose TMPDIR is `tmp`, made
-    // first by another user, world-writable, with a symlink planted in it.
-    let tmp = scene.path().join("tmp");
-    std::fs::create_dir(&tmp).expect("tmp");
-    // SAFETY: geteuid cannot fail.
-    let dir = tmp.join(format!("kitty-fixtures-{}", unsafe { libc::geteuid() }));
-    std::fs::create_dir(&dir).expect("reservation dir");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    lchown(&dir, nobody_uid, nobody_gid);
-    let precious = scene.path().join("precious.txt");
-    std::fs::write(&precious, "precious data of ours\n").expect("victim file");
-    let link = dir.join(format!("{port}.lock"));
-    std::os::unix::fs::symlink(&precious, &link).expect("plant the symlink");
-    lchown(&link, nobody_uid, nobody_gid);
-    let victim = Victim::file("our file, the target of a planted <port>.lock", &precious);
-    let _leftovers = LeftoverServers(vec![port]);
+    /// The line the reservation scenario prints about its start.
+    const START_LINE: &str = "NK-START";
 
-    let mut s = Scenario::spawn_with("scenario_start_with_a_planted_reservation_dir", |c| {
-        c.env("TMPDIR", &tmp)
-            .env("NK_PORT", port.to_string())
-            .env("KITTY_SPEC_KITTY", spec_kitty())
-            .env_remove("KITTY_RESERVATIONS_DIR")
-            .env_remove("KITTY_PORTS");
-    });
-    let status = s.wait();
-    let out = s.output();
-    victim.assert_unharmed(&format!(
-        "KittyProject::start_dashboard() on port {port} with the planted {}\n{out}",
-        dir.display()
-    ));
-    assert!(status.success(), "the scenario failed: {status}\n{out}");
-    let line = out
-        .lines()
-        .find_map(|l| l.split_once(START_LINE).map(|(_, r)| r.trim().to_string()))
-        .unwrap_or_else(|| panic!("the scenario printed no {START_LINE} line\n{out}"));
-    // Either outcome is right: a clear one-line error naming the directory,
-    // or a start that used a private directory instead.
-    if let Some(err) = line.strip_prefix("err ") {
-        let (lines, msg) = err.split_once(' ').expect("lines and message");
-        assert_eq!(lines, "lines=1", "a multi-line error: {msg}");
-        assert!(
-            msg.contains(&dir.display().to_string()),
-            "the error does not name {}: {msg}",
-            dir.display()
+    #[test]
+    fn a_planted_reservation_symlink_never_overwrites_a_file_of_ours() {
+        require_root();
+        let scene = Scene::new("kitty-nk-plant-", "9720-9721");
+        let port = scene.port(0);
+        let (nobody_uid, nobody_gid) = nobody();
+        // The default reservation dir of a process whose TMPDIR is `tmp`, made
+        // first by another user, world-writable, with a symlink planted in it.
+        let tmp = scene.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("tmp");
+        // SAFETY: geteuid cannot fail.
+        let dir = tmp.join(format!("kitty-fixtures-{}", unsafe { libc::geteuid() }));
+        std::fs::create_dir(&dir).expect("reservation dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        lchown(&dir, nobody_uid, nobody_gid);
+        let precious = scene.path().join("precious.txt");
+        std::fs::write(&precious, "precious data of ours\n").expect("victim file");
+        let link = dir.join(format!("{port}.lock"));
+        std::os::unix::fs::symlink(&precious, &link).expect("plant the symlink");
+        lchown(&link, nobody_uid, nobody_gid);
+        let victim = Victim::file("our file, the target of a planted <port>.lock", &precious);
+        let _leftovers = LeftoverServers(vec![port]);
+
+        let mut s = Scenario::spawn_with(
+            "as_root::scenario_start_with_a_planted_reservation_dir",
+            |c| {
+                c.env("TMPDIR", &tmp)
+                    .env("NK_PORT", port.to_string())
+                    .env("KITTY_SPEC_KITTY", spec_kitty())
+                    .env_remove("KITTY_RESERVATIONS_DIR")
+                    .env_remove("KITTY_PORTS");
+            },
         );
-    } else {
-        assert!(line.starts_with("ok"), "{line}");
-    }
-    scene.assert_clean();
-}
-
-/// Run by [`a_planted_reservation_symlink_never_overwrites_a_file_of_ours`]
-/// with `TMPDIR` set: starts one dashboard on `NK_PORT` and says how it went.
-#[test]
-#[ignore = "a scenario, run by a_planted_reservation_symlink_never_overwrites_a_file_of_ours"]
-fn scenario_start_with_a_planted_reservation_dir() {
-    if !scenario_is("scenario_start_with_a_planted_reservation_dir") {
-        return;
-    }
-    let port: u16 = std::env::var("NK_PORT")
-        .expect("NK_PORT")
-        .parse()
-        .expect("a port");
-    let project = KittyProject::builder()
-        .spec_kitty(spec_kitty())
-        .ports(PortSet::single(port))
-        .build()
-        .expect("project");
-    match project.start_dashboard() {
-        Ok(d) => println!("{START_LINE} ok pid={} port={}", d.pid(), d.port()),
-        Err(e) => {
-            let msg = e.to_string();
-            println!(
-                "{START_LINE} err lines={} {}",
-                msg.lines().count(),
-                msg.replace('\n', "\\n")
+        let status = s.wait();
+        let out = s.output();
+        victim.assert_unharmed(&format!(
+            "KittyProject::start_dashboard() on port {port} with the planted {}\n{out}",
+            dir.display()
+        ));
+        assert!(status.success(), "the scenario failed: {status}\n{out}");
+        let line = out
+            .lines()
+            .find_map(|l| l.split_once(START_LINE).map(|(_, r)| r.trim().to_string()))
+            .unwrap_or_else(|| panic!("the scenario printed no {START_LINE} line\n{out}"));
+        // Either outcome is right: a clear one-line error naming the directory,
+        // or a start that used a private directory instead.
+        if let Some(err) = line.strip_prefix("err ") {
+            let (lines, msg) = err.split_once(' ').expect("lines and message");
+            assert_eq!(lines, "lines=1", "a multi-line error: {msg}");
+            assert!(
+                msg.contains(&dir.display().to_string()),
+                "the error does not name {}: {msg}",
+                dir.display()
             );
+        } else {
+            assert!(line.starts_with("ok"), "{line}");
         }
+        scene.assert_clean();
     }
-    drop(project);
-}
 
-#[test]
-fn sweep_ignores_a_forged_reservation_in_a_dir_another_user_owns() {
-    require_root();
-    let scene = Scene::new("kitty-nk-forged-", "9722-9723");
-    let port = scene.port(0);
-    let project = bare_project(scene.path(), "live");
-    let victim = dashboard_victim(
-        "a live dashboard named by a forged reservation with a dead owner",
-        &project,
-        port,
-        scene.home(),
-        true,
-    );
-    let (nobody_uid, nobody_gid) = nobody();
-    let dir = scene.path().join("reservations");
-    std::fs::create_dir(&dir).expect("dir");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    lchown(&dir, nobody_uid, nobody_gid);
-    let forged = dir.join(format!("{port}.lock"));
-    let record = serde_json::json!({
-        "port": port,
-        "owner_pid": dead_pid(),
-        "owner_start_ticks": 1,
-        "dashboard_pid": victim.pid(),
-        "dashboard_start_ticks": identity(victim.pid()).start_ticks(),
-        "project_dir": project,
-    });
-    std::fs::write(&forged, record.to_string()).expect("forge");
-    std::fs::set_permissions(&forged, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-    lchown(&forged, nobody_uid, nobody_gid);
-
-    let o = tool_with(
-        &os(&["sweep", "--yes", "--ports", scene.ports]),
-        &[("KITTY_RESERVATIONS_DIR", dir.as_os_str())],
-    );
-    victim.assert_unharmed(&after(
-        "`sweep --yes` with KITTY_RESERVATIONS_DIR on a dir another user owns",
-        &o,
-    ));
-    assert_tool_exit(&o, &[0]);
-    victim.stop();
-    scene.assert_clean();
-}
-
-// --- 9. Other users ----------------------------------------------------------------------------
-
-#[test]
-fn roots_sweep_never_touches_another_users_dashboards() {
-    require_root();
-    let runuser = require_tool("runuser");
-    let (uid, gid) = other_user();
-    let scene = Scene::new("kitty-nk-users-", "9724-9726");
-    let (root, home) = (scene.path(), scene.home());
-    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
-    let other = root.join("other");
-    let ohome = other.join("home");
-    std::fs::create_dir_all(&ohome).expect("the other user's dirs");
-    for d in [&other, &ohome] {
-        lchown(d, uid, gid);
-    }
-    let (py, pythonpath) = python_for_user(uid, gid, &spec_kitty_python(), &ohome);
-    let spec_home = ohome.join(".spec-kitty");
-    let mut envs: Vec<(&str, &OsStr)> = vec![
-        ("HOME", ohome.as_os_str()),
-        ("SPEC_KITTY_HOME", spec_home.as_os_str()),
-    ];
-    if let Some(pp) = &pythonpath {
-        envs.push(("PYTHONPATH", pp.as_os_str()));
-    }
-    // A project of the other user, its server command line run by `py`.
-    let their_project = |name: &str, port: u16| {
-        let p = other.join(name);
-        for sub in [".kittify", "kitty-specs"] {
-            std::fs::create_dir_all(p.join(sub)).expect("mkdir");
-            lchown(&p.join(sub), uid, gid);
+    /// Run by [`a_planted_reservation_symlink_never_overwrites_a_file_of_ours`]
+    /// with `TMPDIR` set: starts one dashboard on `NK_PORT` and says how it went.
+    #[test]
+    #[ignore = "a scenario, run by a_planted_reservation_symlink_never_overwrites_a_file_of_ours"]
+    fn scenario_start_with_a_planted_reservation_dir() {
+        if !scenario_is("as_root::scenario_start_with_a_planted_reservation_dir") {
+            return;
         }
-        lchown(&p, uid, gid);
-        let mut server = dashboard_argv(&p, port);
-        server[0] = py.clone().into();
-        (p, server)
-    };
-
-    // (i) Started straight as the other user (setpriv execs: no wrapper stays).
-    let (p1, server1) = their_project("orphan-setpriv", scene.port(0));
-    let mut argv = as_user(uid, gid, &envs);
-    argv.extend(server1.iter().cloned());
-    let pid1 = Start::new(argv, &other, home).runs(server1).spawn();
-    let v1 = Victim::process("another user's orphaned dashboard", pid1)
-        .serves_dashboard(scene.port(0), &p1);
-    // (ii) Under `runuser`: a root-owned runuser stays, its argv holding the
-    // whole command line; it forwards signals to the other user's dashboard.
-    let (p2, server2) = their_project("orphan-runuser", scene.port(1));
-    let mut argv: Vec<OsString> = vec![
-        runuser.clone().into(),
-        "-u".into(),
-        OTHER_USER.into(),
-        "--".into(),
-    ];
-    argv.extend(env_prefix(&envs));
-    argv.extend(server2.iter().cloned());
-    let pid2 = Start::new(argv, &other, home).spawn();
-    let v2 = Victim::process(
-        "the root-owned `runuser -u <other> -- <dashboard>` wrapper",
-        pid2,
-    );
-    let child2 = wait_child_runs(pid2, &argv_bytes(&server2));
-    let v2 = v2
-        .with("another user's orphaned dashboard under runuser", child2)
-        .serves_dashboard(scene.port(1), &p2);
-    for v in [&v1, &v2] {
-        v.wait_serving();
+        let port: u16 = std::env::var("NK_PORT")
+            .expect("NK_PORT")
+            .parse()
+            .expect("a port");
+        let project = KittyProject::builder()
+            .spec_kitty(spec_kitty())
+            .ports(PortSet::single(port))
+            .build()
+            .expect("project");
+        match project.start_dashboard() {
+            Ok(d) => println!("{START_LINE} ok pid={} port={}", d.pid(), d.port()),
+            Err(e) => {
+                let msg = e.to_string();
+                println!(
+                    "{START_LINE} err lines={} {}",
+                    msg.lines().count(),
+                    msg.replace('\n', "\\n")
+                );
+            }
+        }
+        drop(project);
     }
-    assert_eq!(
-        identity(pid1).uid(),
-        uid,
-        "(i) does not run as the other user"
-    );
-    assert_eq!(
-        identity(child2).uid(),
-        uid,
-        "(ii) does not run as the other user"
-    );
-    // Orphans: their projects are deleted.
-    std::fs::remove_dir_all(&p1).expect("rm");
-    std::fs::remove_dir_all(&p2).expect("rm");
 
-    let o = sweep("9724-9726");
-    assert_all_unharmed(&[&v1, &v2], &after("root's `sweep --yes`", &o));
-    assert_tool_exit(&o, &[0]);
+    #[test]
+    fn sweep_ignores_a_forged_reservation_in_a_dir_another_user_owns() {
+        require_root();
+        let scene = Scene::new("kitty-nk-forged-", "9722-9723");
+        let port = scene.port(0);
+        let project = bare_project(scene.path(), "live");
+        let victim = dashboard_victim(
+            "a live dashboard named by a forged reservation with a dead owner",
+            &project,
+            port,
+            scene.home(),
+            true,
+        );
+        let (nobody_uid, nobody_gid) = nobody();
+        let dir = scene.path().join("reservations");
+        std::fs::create_dir(&dir).expect("dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        lchown(&dir, nobody_uid, nobody_gid);
+        let forged = dir.join(format!("{port}.lock"));
+        let record = serde_json::json!({
+            "port": port,
+            "owner_pid": dead_pid(),
+            "owner_start_ticks": 1,
+            "dashboard_pid": victim.pid(),
+            "dashboard_start_ticks": identity(victim.pid()).start_ticks(),
+            "project_dir": project,
+        });
+        std::fs::write(&forged, record.to_string()).expect("forge");
+        std::fs::set_permissions(&forged, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        lchown(&forged, nobody_uid, nobody_gid);
 
-    drop((v1, v2));
-    scene.assert_clean();
-}
+        let o = tool_with(
+            &os(&["sweep", "--yes", "--ports", scene.ports]),
+            &[("KITTY_RESERVATIONS_DIR", dir.as_os_str())],
+        );
+        victim.assert_unharmed(&after(
+            "`sweep --yes` with KITTY_RESERVATIONS_DIR on a dir another user owns",
+            &o,
+        ));
+        assert_tool_exit(&o, &[0]);
+        victim.stop();
+        scene.assert_clean();
+    }
 
-#[test]
-fn an_ordinary_users_sweep_never_touches_roots_dashboards() {
-    require_root();
-    let runuser = require_tool("runuser");
-    other_user();
-    let scene = Scene::new("kitty-nk-user-sweep-", "9727-9729");
-    let root = scene.path();
-    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
-    let gone = bare_project(root, "root-orphan");
-    let victim = dashboard_victim(
-        "root's orphaned dashboard",
-        &gone,
-        scene.port(0),
-        scene.home(),
-        false,
-    );
-    std::fs::remove_dir_all(&gone).expect("rm");
-    let bin = executable_by_all(&leakcheck_bin(), root);
-    let mut c = Command::new(&runuser);
-    c.args(["-u", OTHER_USER, "--"])
-        .arg(&bin)
-        .args(["sweep", "--yes", "--ports", scene.ports])
-        .current_dir("/")
-        .env("NO_COLOR", "1")
-        .env_remove("KITTY_PORTS");
-    without_nextest_env(&mut c);
-    let o = Background::spawn(&mut c).finish(MINUTE);
-    victim.assert_unharmed(&after(
-        &format!("`runuser -u {OTHER_USER} -- cargo-kitty-leakcheck sweep --yes`"),
-        &o,
-    ));
-    assert_tool_exit(&o, &[0]);
-    victim.stop();
-    scene.assert_clean();
+    // --- 9. Other users ----------------------------------------------------------------------------
+
+    #[test]
+    fn roots_sweep_never_touches_another_users_dashboards() {
+        require_root();
+        let runuser = require_tool("runuser");
+        let (uid, gid) = other_user();
+        let scene = Scene::new("kitty-nk-users-", "9724-9726");
+        let (root, home) = (scene.path(), scene.home());
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
+        let other = root.join("other");
+        let ohome = other.join("home");
+        std::fs::create_dir_all(&ohome).expect("the other user's dirs");
+        for d in [&other, &ohome] {
+            lchown(d, uid, gid);
+        }
+        let (py, pythonpath) = python_for_user(uid, gid, &spec_kitty_python(), &ohome);
+        let spec_home = ohome.join(".spec-kitty");
+        let mut envs: Vec<(&str, &OsStr)> = vec![
+            ("HOME", ohome.as_os_str()),
+            ("SPEC_KITTY_HOME", spec_home.as_os_str()),
+        ];
+        if let Some(pp) = &pythonpath {
+            envs.push(("PYTHONPATH", pp.as_os_str()));
+        }
+        // A project of the other user, its server command line run by `py`.
+        let their_project = |name: &str, port: u16| {
+            let p = other.join(name);
+            for sub in [".kittify", "kitty-specs"] {
+                std::fs::create_dir_all(p.join(sub)).expect("mkdir");
+                lchown(&p.join(sub), uid, gid);
+            }
+            lchown(&p, uid, gid);
+            let mut server = dashboard_argv(&p, port);
+            server[0] = py.clone().into();
+            (p, server)
+        };
+
+        // (i) Started straight as the other user (setpriv execs: no wrapper stays).
+        let (p1, server1) = their_project("orphan-setpriv", scene.port(0));
+        let mut argv = as_user(uid, gid, &envs);
+        argv.extend(server1.iter().cloned());
+        let pid1 = Start::new(argv, &other, home).runs(server1).spawn();
+        let v1 = Victim::process("another user's orphaned dashboard", pid1)
+            .serves_dashboard(scene.port(0), &p1);
+        // (ii) Under `runuser`: a root-owned runuser stays, its argv holding the
+        // whole command line; it forwards signals to the other user's dashboard.
+        let (p2, server2) = their_project("orphan-runuser", scene.port(1));
+        let mut argv: Vec<OsString> = vec![
+            runuser.clone().into(),
+            "-u".into(),
+            OTHER_USER.into(),
+            "--".into(),
+        ];
+        argv.extend(env_prefix(&envs));
+        argv.extend(server2.iter().cloned());
+        let pid2 = Start::new(argv, &other, home).spawn();
+        let v2 = Victim::process(
+            "the root-owned `runuser -u <other> -- <dashboard>` wrapper",
+            pid2,
+        );
+        let child2 = wait_child_runs(pid2, &argv_bytes(&server2));
+        let v2 = v2
+            .with("another user's orphaned dashboard under runuser", child2)
+            .serves_dashboard(scene.port(1), &p2);
+        for v in [&v1, &v2] {
+            v.wait_serving();
+        }
+        assert_eq!(
+            identity(pid1).uid(),
+            uid,
+            "(i) does not run as the other user"
+        );
+        assert_eq!(
+            identity(child2).uid(),
+            uid,
+            "(ii) does not run as the other user"
+        );
+        // Orphans: their projects are deleted.
+        std::fs::remove_dir_all(&p1).expect("rm");
+        std::fs::remove_dir_all(&p2).expect("rm");
+
+        let o = sweep("9724-9726");
+        assert_all_unharmed(&[&v1, &v2], &after("root's `sweep --yes`", &o));
+        assert_tool_exit(&o, &[0]);
+
+        drop((v1, v2));
+        scene.assert_clean();
+    }
+
+    #[test]
+    fn an_ordinary_users_sweep_never_touches_roots_dashboards() {
+        require_root();
+        let runuser = require_tool("runuser");
+        other_user();
+        let scene = Scene::new("kitty-nk-user-sweep-", "9727-9729");
+        let root = scene.path();
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
+        let gone = bare_project(root, "root-orphan");
+        let victim = dashboard_victim(
+            "root's orphaned dashboard",
+            &gone,
+            scene.port(0),
+            scene.home(),
+            false,
+        );
+        std::fs::remove_dir_all(&gone).expect("rm");
+        let bin = executable_by_all(&leakcheck_bin(), root);
+        let mut c = Command::new(&runuser);
+        c.args(["-u", OTHER_USER, "--"])
+            .arg(&bin)
+            .args(["sweep", "--yes", "--ports", scene.ports])
+            .current_dir("/")
+            .env("NO_COLOR", "1")
+            .env_remove("KITTY_PORTS");
+        without_nextest_env(&mut c);
+        let o = Background::spawn(&mut c).finish(MINUTE);
+        victim.assert_unharmed(&after(
+            &format!("`runuser -u {OTHER_USER} -- cargo-kitty-leakcheck sweep --yes`"),
+            &o,
+        ));
+        assert_tool_exit(&o, &[0]);
+        victim.stop();
+        scene.assert_clean();
+    }
 }
 
 // --- 10. A stale .kittify/.dashboard naming an unrelated process --------------------------------

@@ -310,6 +310,11 @@ pub fn http_get(port: u16, path: &str) -> io::Result<HttpAnswer> {
     )?;
     let mut raw = Vec::new();
     s.take(4 << 20).read_to_end(&mut raw)?;
+    parse_http(raw)
+}
+
+/// An HTTP answer's status and body.
+fn parse_http(mut raw: Vec<u8>) -> io::Result<HttpAnswer> {
     let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
     if !raw.starts_with(b"HTTP/") {
         return Err(bad("the answer is not HTTP"));
@@ -330,9 +335,15 @@ pub fn http_get(port: u16, path: &str) -> io::Result<HttpAnswer> {
     })
 }
 
-/// [`http_get`] from inside the network namespace of `pid` (a thread joins
-/// it with `setns(CLONE_NEWNET)`; the thread then ends).
+/// [`http_get`] from inside the network namespace of `pid`. As root a
+/// thread joins it with `setns(CLONE_NEWNET)` (the thread then ends). An
+/// ordinary user's namespace belongs to a user namespace of its own, which a
+/// threaded process cannot join: then `nsenter --user --net` runs the same
+/// request in a Python of its own.
 pub fn http_get_in_netns_of(pid: u32, port: u16, path: &str) -> io::Result<HttpAnswer> {
+    if !rustix::process::geteuid().is_root() {
+        return http_get_via_nsenter(pid, port, path);
+    }
     let ns = fs::File::open(format!("/proc/{pid}/ns/net"))?;
     let path = path.to_string();
     std::thread::spawn(move || {
@@ -344,6 +355,35 @@ pub fn http_get_in_netns_of(pid: u32, port: u16, path: &str) -> io::Result<HttpA
     })
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("the netns thread panicked")))
+}
+
+/// [`http_get_in_netns_of`] for an ordinary user: the raw answer, read by a
+/// `python3` run inside the target's user and network namespaces.
+fn http_get_via_nsenter(pid: u32, port: u16, path: &str) -> io::Result<HttpAnswer> {
+    let script = "import socket, sys\n\
+        s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5)\n\
+        s.sendall(('GET %s HTTP/1.0\\r\\nConnection: close\\r\\n\\r\\n' % sys.argv[2]).encode())\n\
+        out = b''\n\
+        while True:\n    b = s.recv(65536)\n    if not b: break\n    out += b\n\
+        sys.stdout.buffer.write(out)\n";
+    let o = Command::new("nsenter")
+        .args([
+            "--target",
+            &pid.to_string(),
+            "--user",
+            "--net",
+            "--preserve-credentials",
+        ])
+        .args(["/usr/bin/python3", "-c", script, &port.to_string(), path])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if !o.status.success() {
+        return Err(io::Error::other(format!(
+            "nsenter into the namespaces of {pid}: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )));
+    }
+    parse_http(o.stdout)
 }
 
 /// The string field `key` of a JSON object, as bytes. JSON `\uDC80`-`\uDCFF`
