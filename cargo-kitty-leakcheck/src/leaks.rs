@@ -39,8 +39,6 @@ use kitty_fixtures::probe::{
     project_dir_of,
 };
 
-use crate::exit_codes::LeakcheckExitCode;
-
 /// How often [`settle`] looks again while listeners are still closing.
 pub const SETTLE_POLL: Duration = Duration::from_millis(5);
 
@@ -85,7 +83,8 @@ impl TestLabel {
     }
 }
 
-/// What was done about a leak. Set by [`crate::reap::reap_all`].
+/// What was done about a leak (set by [`crate::stop_leaks::stop_leaks`]) or a
+/// dashboard `sweep` saw.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Action {
@@ -306,25 +305,33 @@ impl Leaks {
         self.leaks.is_empty()
     }
 
-    /// The exit status these leaks call for when COMMAND itself passed:
-    /// [`LeakcheckExitCode::OK`] when nothing leaked,
-    /// [`LeakcheckExitCode::REAP_FAILED`] when a leaked dashboard could not be
-    /// stopped, else [`LeakcheckExitCode::LEAKED`] (foreign listeners, leaks
-    /// left with `--no-reap`, and reaped dashboards all count as leaked).
+    /// What the leaks come to: none, some (stopped, left with `--no-reap`,
+    /// or never to be touched), or a dashboard that could not be stopped.
     /// What merely appeared beside the run does not count.
-    pub fn status(&self) -> i32 {
+    pub fn verdict(&self) -> Verdict {
         if self.leaks.is_empty() {
-            LeakcheckExitCode::OK
+            Verdict::Clean
         } else if self
             .leaks
             .iter()
             .any(|l| matches!(l.action, Action::Failed { .. }))
         {
-            LeakcheckExitCode::REAP_FAILED
+            Verdict::StopFailed
         } else {
-            LeakcheckExitCode::LEAKED
+            Verdict::Leaked
         }
     }
+}
+
+/// What a run's leaks come to (see [`Leaks::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing leaked.
+    Clean,
+    /// Something leaked; every leaked dashboard we could stop is stopped.
+    Leaked,
+    /// A leaked dashboard could not be stopped.
+    StopFailed,
 }
 
 /// How the run being checked is recognised.
@@ -549,7 +556,7 @@ mod tests {
         let after = ListenerSnapshot::take(&ports).expect("snapshot");
         let leaks = find_leaks(&before, &after, &this_run(), &ports);
         assert!(leaks.is_empty(), "{leaks:?}");
-        assert_eq!(leaks.status(), LeakcheckExitCode::OK);
+        assert_eq!(leaks.verdict(), Verdict::Clean);
         drop(l);
     }
 
@@ -572,11 +579,7 @@ mod tests {
         );
         assert!(!seen.from_run, "we are not our own descendant");
         assert_eq!(seen.doubt, Some(Doubt::NotFromRun));
-        assert_eq!(
-            leaks.status(),
-            LeakcheckExitCode::OK,
-            "not the run's: no failure"
-        );
+        assert_eq!(leaks.verdict(), Verdict::Clean, "not the run's: no failure");
         drop(l);
     }
 }

@@ -1,6 +1,6 @@
-//! nextest integration: `wrap` (a per-test wrapper script), `snapshot` (a
-//! setup script) and `check` (the step after the run; nextest has no teardown
-//! scripts).
+//! nextest integration: `wrap` (a per-test wrapper script) and `check` (the
+//! step after the run; nextest has no teardown scripts). The setup script,
+//! `snapshot`, is [`crate::baseline`].
 //!
 //! # `wrap -- <test-binary> <args...>`
 //!
@@ -15,328 +15,89 @@
 //!   leaked: no `/proc` scan, no socket lookup;
 //! - otherwise it finds the live dashboards that descend from it
 //!   ([`find_leaks`] with no port diff: blame comes from ancestry alone, so a
-//!   dashboard of a test running in parallel is never blamed here), reaps them
-//!   ([`reap_all`]) and reports them ([`emit`]), naming the test.
+//!   dashboard of a test running in parallel is never blamed here), stops them
+//!   ([`stop_leaks`]), naming the test.
 //!
 //! Exit status: the test's own when it failed (a test killed by a signal is
 //! re-raised, so nextest still sees `SIGSEGV`, not 139); otherwise
-//! [`LeakcheckExitCode::LEAKED`] (or `REAP_FAILED`) when it leaked, which
-//! makes nextest mark that test failed; 0 when it passed and leaked nothing.
+//! `LEAKED` (or `REAP_FAILED`) when it leaked, which makes nextest mark that
+//! test failed; 0 when it passed and leaked nothing.
 //!
-//! # `snapshot` and `check`
+//! # `check --baseline FILE`
 //!
-//! `snapshot` writes a [`Baseline`] (the listeners on the watched ports, and
-//! the dashboards alive then) and exports its path as
-//! `KITTY_LEAKCHECK_BASELINE` through `$NEXTEST_ENV`. `check --baseline FILE`
-//! compares the watched ports now with it ([`find_leaks`]: a listener that is
-//! new since the baseline is a leak, unless it belongs to a dashboard that was
-//! already alive then), reaps and reports like the default mode.
+//! Compares the watched ports now with the baseline ([`find_leaks`] in
+//! [`Mode::Check`]: a listener that is new since the baseline is a leak when
+//! its process carries the run's label or is a proven orphan, unless it
+//! belongs to a dashboard already alive then), and stops what leaked.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
+use kitty_fixtures::os::become_child_subreaper;
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{
-    Listener, ListenerSnapshot, RUN_LABEL_ENV, become_child_subreaper, boot_id,
-    find_dashboard_processes, new_run_label,
-};
-use serde::{Deserialize, Serialize};
+use kitty_fixtures::probe::ListenerSnapshot;
 
-use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
-use crate::exit_codes::LeakcheckExitCode;
-use crate::leaks::{Action, Mode, Run, TestLabel, find_leaks, wait_for_pending_exec};
+use crate::baseline::read_baseline;
+use crate::cli::{CheckArgs, CommonArgs, WrapArgs};
+use crate::command::{reap_exited_children, run_command};
+use crate::leaks::{Action, Leak, Mode, Run, TestLabel, find_leaks, wait_for_pending_exec};
+use crate::report::{Report, ReportMode};
+use crate::stop_leaks::stop_leaks;
 
 /// How long `wrap` waits for a process below the test that names the
 /// dashboard server to exec into one (it usually takes microseconds).
-const PENDING_EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
-use crate::reap::reap_all;
-use crate::report::{CommandStatus, Report, ReportMode, emit};
-use crate::run::{reap_exited_children, run_command};
-
-/// The variable `snapshot` exports (through `$NEXTEST_ENV`) and `check` reads.
-pub const BASELINE_ENV: &str = "KITTY_LEAKCHECK_BASELINE";
-
-/// The symlink `snapshot` points at the newest baseline in its default directory.
-pub const LATEST_BASELINE: &str = "baseline-latest.json";
-
-/// The version of the baseline file's format.
-pub const BASELINE_SCHEMA_VERSION: u32 = 1;
+const PENDING_EXEC_LIMIT: Duration = Duration::from_secs(2);
 
 /// `wrap -- <test-binary> <args...>`.
-pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<i32> {
+pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<Report> {
     become_child_subreaper().context("cannot become a child subreaper")?;
     let finished = run_command(&args.command, common.verbose, &[])?;
-    let mut report = Report::new(ReportMode::Wrap, &common.ports).with_command(&args.command);
+    let mut report = Report::new(ReportMode::Wrap, &common.ports);
+    report.command = args.command.clone();
     report.command_status = Some(finished.status.clone());
     report.interrupted_by = finished.forwarded;
-    if !finished.status.started() {
-        emit(&report, common);
-        return Ok(report.exit_code());
+    if !finished.status.started() || !reap_exited_children() {
+        return Ok(report);
     }
-
-    if reap_exited_children() {
-        // Something still descends from the test: look for dashboards among
-        // it, once any that is still between fork and exec has exec'd.
-        wait_for_pending_exec(std::process::id(), PENDING_EXEC_LIMIT);
-        let now =
-            ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
-        // Blame is ancestry alone: the label is the whole nextest run's, and
-        // a dashboard of a test running in parallel carries it too.
-        let run = Run {
-            root: std::process::id(),
-            label: None,
-            mode: Mode::Run,
-        };
-        let mut leaks = find_leaks(&now, &now, &run, &common.ports);
-        leaks.leaks.retain(|l| l.from_run && l.is_dashboard());
-        leaks.appeared.clear();
-        let test = TestLabel::of_this_process();
+    // Something still descends from the test: look for dashboards among
+    // it, once any that is still between fork and exec has exec'd.
+    wait_for_pending_exec(std::process::id(), PENDING_EXEC_LIMIT);
+    let now = ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
+    // Blame is ancestry alone: the label is the whole nextest run's, and
+    // a dashboard of a test running in parallel carries it too.
+    let run = Run {
+        root: std::process::id(),
+        label: None,
+        mode: Mode::Run,
+    };
+    let mut leaks = find_leaks(&now, &now, &run, &common.ports);
+    leaks.leaks.retain(|l| l.from_run && l.is_dashboard());
+    leaks.appeared.clear();
+    if let Some(test) = TestLabel::of_this_process() {
         for leak in &mut leaks.leaks {
-            if test.is_some() {
-                leak.test = test.clone();
-            }
+            leak.test = Some(test.clone());
         }
-        reap_all(&mut leaks, args.no_reap);
-        // One that was already exiting when we came to stop it (the test
-        // signalled it but did not wait) left nothing behind: not a leak.
-        leaks
-            .leaks
-            .retain(|l| !matches!(l.action, Action::AlreadyGone { .. }));
-        let _ = reap_exited_children();
-        report.before = now;
-        report.leaks = leaks;
     }
-    if !report.leaks.is_empty() || common.verbose {
-        emit(&report, common);
-    }
-    let code = report.exit_code();
-    if let Some(CommandStatus::Signaled(sig)) = report.command_status {
-        reraise(sig);
-    }
-    Ok(code)
+    stop_leaks(&mut leaks, args.no_reap);
+    // One that was already exiting when we came to stop it (the test
+    // signalled it but did not wait) left nothing behind: not a leak.
+    leaks
+        .leaks
+        .retain(|l| !matches!(l.action, Action::AlreadyGone { .. }));
+    let _ = reap_exited_children();
+    report.before = now;
+    report.leaks = leaks;
+    Ok(report)
 }
 
-/// Ends this process with `sig`, as the test ended, so that nextest reports
-/// the signal (no core dump of our own). Returns only if the signal did not end us.
-fn reraise(sig: i32) {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: resetting a disposition, limiting core size and signalling ourselves.
-    unsafe {
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::kill(libc::getpid(), sig);
-    }
-}
-
-/// The baseline `snapshot` writes and `check` reads (JSON).
-///
-/// ```text
-/// {
-///   "schema_version": 1,
-///   "tool": "cargo-kitty-leakcheck", "tool_version": "0.1.0",
-///   "ports": "9237-9337",
-///   "run_id": "<NEXTEST_RUN_ID>" | null,
-///   "run_label": "lk-0123456789abcdef" | null,   // exported to the tests as KITTY_LEAKCHECK_RUN
-///   "boot_id": "<boot id>" | null,
-///   "listeners": [{"port": 9240, "addr": "127.0.0.1", "inode": 123, "uid": 1000}],
-///   "dashboards": [{"pid": 4242, "start_ticks": 987, "port": 9240, "project_dir": "/p"}]
-/// }
-/// ```
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Baseline {
-    /// [`BASELINE_SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// The tool that wrote it.
-    #[serde(default)]
-    pub tool: String,
-    /// Its version.
-    #[serde(default)]
-    pub tool_version: String,
-    /// The watched ports, as `--ports` spells them.
-    pub ports: String,
-    /// `NEXTEST_RUN_ID` when nextest ran the setup script.
-    #[serde(default)]
-    pub run_id: Option<String>,
-    /// The run label exported to the tests ([`RUN_LABEL_ENV`]): a dashboard
-    /// carrying it was started by this run.
-    #[serde(default)]
-    pub run_label: Option<String>,
-    /// The boot it was recorded under: under another one it means nothing.
-    #[serde(default)]
-    pub boot_id: Option<String>,
-    /// The listeners on the watched ports.
-    pub listeners: Vec<Listener>,
-    /// The dashboard processes alive then (any port).
-    pub dashboards: Vec<BaselineDashboard>,
-}
-
-/// One dashboard process of a [`Baseline`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BaselineDashboard {
-    /// Its pid.
-    pub pid: u32,
-    /// Its start time (clock ticks after boot): with the pid, names it for life.
-    pub start_ticks: u64,
-    /// The port its command line names.
-    pub port: Option<u16>,
-    /// The project it serves (tokens masked).
-    pub project_dir: String,
-}
-
-/// Where `snapshot` writes by default: `$CARGO_TARGET_DIR` (else `target`
-/// under the current directory, which is the workspace root in a nextest
-/// setup script) `/kitty-leakcheck/baseline-<NEXTEST_RUN_ID or pid>.json`,
-/// with the symlink [`LATEST_BASELINE`] beside it.
-fn default_baseline_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "target".into());
-    let id = std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| std::process::id().to_string());
-    let id: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = target
-        .join("kitty-leakcheck")
-        .join(format!("baseline-{id}.json"));
-    std::path::absolute(&path).unwrap_or(path)
-}
-
-/// `snapshot`.
-pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<i32> {
-    let snap =
-        ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
-    // Inside a `cargo kitty-leakcheck` run, the tests share its label;
-    // otherwise the nextest run gets one of its own.
-    let label = match std::env::var_os(RUN_LABEL_ENV).filter(|l| !l.is_empty()) {
-        Some(l) => l,
-        None => new_run_label().context("cannot make a run label")?,
-    };
-    let baseline = Baseline {
-        schema_version: BASELINE_SCHEMA_VERSION,
-        tool: env!("CARGO_PKG_NAME").into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        ports: common.ports.to_string(),
-        run_id: std::env::var("NEXTEST_RUN_ID").ok(),
-        run_label: Some(label.to_string_lossy().into_owned()),
-        boot_id: boot_id(),
-        listeners: snap.listeners().to_vec(),
-        dashboards: find_dashboard_processes()
-            .into_iter()
-            .map(|d| BaselineDashboard {
-                pid: d.identity.pid(),
-                start_ticks: d.identity.start_ticks(),
-                port: d.command.port,
-                project_dir: kitty_fixtures::probe::mask_tokens(
-                    &d.command.project_dir.display().to_string(),
-                ),
-            })
-            .collect(),
-    };
-    let path = args.output.clone().unwrap_or_else(default_baseline_path);
-    write_atomically(&path, &serde_json::to_vec_pretty(&baseline)?)
-        .with_context(|| format!("cannot write the baseline {}", path.display()))?;
-    if args.output.is_none() {
-        // `check --baseline target/kitty-leakcheck/baseline-latest.json` in the CI step after the run.
-        let latest = path.with_file_name(LATEST_BASELINE);
-        let _ = std::fs::remove_file(&latest);
-        let _ = std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &latest);
-    }
-    if let Some(env_file) = std::env::var_os("NEXTEST_ENV") {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&env_file)
-            .with_context(|| {
-                format!(
-                    "cannot open $NEXTEST_ENV ({})",
-                    Path::new(&env_file).display()
-                )
-            })?;
-        writeln!(f, "{BASELINE_ENV}={}", path.display()).context("cannot write to $NEXTEST_ENV")?;
-        writeln!(f, "{RUN_LABEL_ENV}={}", label.to_string_lossy())
-            .context("cannot write to $NEXTEST_ENV")?;
-    }
-    if !common.quiet {
-        eprintln!(
-            "kitty-leakcheck: baseline of ports {}: {} listener(s), {} dashboard(s) alive; written to {}",
-            common.ports,
-            baseline.listeners.len(),
-            baseline.dashboards.len(),
-            path.display()
-        );
-    }
-    if common.json() {
-        println!(
-            "{}",
-            serde_json::json!({ "schema_version": 1, "baseline": path, "listeners": baseline.listeners.len(), "dashboards": baseline.dashboards.len() })
-        );
-    }
-    Ok(LeakcheckExitCode::OK)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Reads a baseline; the error is the one line to print.
-pub fn read_baseline(path: &Path) -> Result<Baseline, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read the baseline {}: {e}", path.display()))?;
-    let b: Baseline = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a kitty-leakcheck baseline: {e}", path.display()))?;
-    if b.schema_version != BASELINE_SCHEMA_VERSION {
-        return Err(format!(
-            "{} has baseline schema version {}, this cargo-kitty-leakcheck reads {BASELINE_SCHEMA_VERSION}",
-            path.display(),
-            b.schema_version
-        ));
-    }
-    b.ports
-        .parse::<PortSet>()
-        .map_err(|e| format!("{}: bad ports {:?}: {e}", path.display(), b.ports))?;
-    if let (Some(then), Some(now)) = (&b.boot_id, boot_id())
-        && *then != now
-    {
-        return Err(format!(
-            "{} was recorded before the machine last booted; its pids and sockets mean nothing now (take a new one with `cargo-kitty-leakcheck snapshot`)",
-            path.display()
-        ));
-    }
-    Ok(b)
-}
+/// Why `check` cannot use its baseline: the one line to print (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadBaseline(pub String);
 
 /// `check --baseline FILE`: the ports are the baseline's.
-pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<i32> {
-    let baseline = match read_baseline(&args.baseline) {
-        Ok(b) => b,
-        Err(line) => {
-            eprintln!("error: {}", kitty_fixtures::probe::mask_tokens(&line));
-            return Ok(LeakcheckExitCode::USAGE);
-        }
-    };
+pub fn check(_common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<Report> {
+    let baseline = read_baseline(&args.baseline).map_err(BadBaseline)?;
     let ports: PortSet = baseline.ports.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let before = ListenerSnapshot::from_listeners(baseline.listeners.clone());
     let now = ListenerSnapshot::take(&ports).context("cannot read the listening sockets")?;
@@ -353,119 +114,17 @@ pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|d| (d.pid, d.start_ticks))
         .collect();
-    let known_then = |l: &crate::leaks::Leak| {
+    let known_then = |l: &Leak| {
         l.identity
             .as_ref()
             .is_some_and(|id| known.contains(&(id.pid(), id.start_ticks())))
     };
     leaks.leaks.retain(|l| !known_then(l));
     leaks.appeared.retain(|l| !known_then(l));
-    reap_all(&mut leaks, args.no_reap);
+    stop_leaks(&mut leaks, args.no_reap);
     let mut report = Report::new(ReportMode::Check, &ports);
     report.run_label = baseline.run_label.clone();
     report.before = before;
     report.leaks = leaks;
-    emit(&report, common);
-    Ok(report.exit_code())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A directory removed on drop (this crate has no tempfile dependency).
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let p = std::env::temp_dir().join(format!(
-                "kitty-leakcheck-test-{name}-{}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&p).expect("temp dir");
-            TempDir(p)
-        }
-        fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("write");
-        p
-    }
-
-    #[test]
-    fn baselines_round_trip_and_bad_ones_are_one_line_errors() {
-        let dir = TempDir::new("baselines");
-        let good = Baseline {
-            schema_version: BASELINE_SCHEMA_VERSION,
-            tool: "cargo-kitty-leakcheck".into(),
-            tool_version: "0.1.0".into(),
-            ports: "9237-9337".into(),
-            run_id: Some("abc".into()),
-            run_label: Some("lk-0123456789abcdef".into()),
-            boot_id: boot_id(),
-            listeners: vec![Listener {
-                port: 9240,
-                addr: [127, 0, 0, 1].into(),
-                inode: 7,
-                uid: 1000,
-            }],
-            dashboards: vec![BaselineDashboard {
-                pid: 42,
-                start_ticks: 9,
-                port: Some(9240),
-                project_dir: "/p".into(),
-            }],
-        };
-        let p = dir.path().join("b.json");
-        write_atomically(&p, &serde_json::to_vec(&good).expect("json")).expect("write");
-        let back = read_baseline(&p).expect("reads");
-        assert_eq!((back.listeners[0].inode, back.dashboards[0].pid), (7, 42));
-
-        let bad = [
-            dir.path().join("missing.json"),
-            write(dir.path(), "empty.json", ""),
-            write(dir.path(), "cut.json", r#"{"schema_version": 1, "ports": "#),
-            write(
-                dir.path(),
-                "v2.json",
-                r#"{"schema_version": 2, "ports": "9237", "listeners": [], "dashboards": []}"#,
-            ),
-            write(
-                dir.path(),
-                "ports.json",
-                r#"{"schema_version": 1, "ports": "x", "listeners": [], "dashboards": []}"#,
-            ),
-        ];
-        for p in bad {
-            let e = read_baseline(&p).expect_err("refused");
-            assert!(
-                !e.contains('\n') && e.contains(&p.display().to_string()),
-                "{e}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_default_baseline_is_under_the_target_dir() {
-        let p = default_baseline_path();
-        assert!(p.is_absolute(), "{}", p.display());
-        assert_eq!(
-            p.parent().and_then(Path::file_name),
-            Some(std::ffi::OsStr::new("kitty-leakcheck"))
-        );
-        assert!(
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("baseline-"))
-        );
-    }
+    Ok(report)
 }

@@ -1,72 +1,81 @@
-//! `sweep`: clean a machine that already leaked.
+//! `sweep`: clean a machine that already leaked, in six steps.
 //!
-//! 1. **Survey**: the listeners on the watched ports (netlink) with their
+//! 1. [`survey`]: the listeners on the watched ports (netlink) with their
 //!    owners, and every dashboard process of every user (one read of each
 //!    command line).
-//! 2. **Plan**: [`judge`] each dashboard with [`Scope::Sweep`]: orphans and
-//!    unrecorded dashboards (and live ones with `--all`) that are ours, live in
-//!    our namespaces and are not our ancestors are selected; starting,
-//!    unknown and elsewhere ones never are. Only dashboards *in scope* (they
-//!    listen on a watched port, or their command line names one) are
-//!    selected; the rest are listed, never touched. Foreign listeners and the
-//!    sync daemon are never selected.
-//! 3. **Confirm**: ask on a terminal, or require `--yes`.
-//! 4. **Stop** the selection in parallel: each is judged once more right
-//!    before (a prompt may have taken minutes), then stopped with
+//! 2. **Select** (in [`survey`]): [`judge`] each dashboard with
+//!    [`Scope::Sweep`]: orphans and unrecorded dashboards (and live ones with
+//!    `--all`) that are ours, live in our namespaces and are not our
+//!    ancestors; starting, unknown and elsewhere ones never. Only dashboards
+//!    *in scope* (they listen on a watched port, or their command line names
+//!    one) are selected; the rest are listed, never touched. Foreign
+//!    listeners and the sync daemon are never selected.
+//! 3. [`confirm`]: ask on a terminal, or require `--yes`.
+//! 4. [`stop_selected`], in parallel: each is judged once more right before (a
+//!    prompt may have taken minutes), then stopped with
 //!    [`stop_process_group`], which proves its identity again before each signal.
-//! 5. **Clean** the `.kittify/.dashboard` files that name a dashboard we
-//!    stopped or a process that is no longer that project's dashboard (never
-//!    signalling it), in projects of ours that no dashboard of another
+//! 5. [`clean_files`]: the `.kittify/.dashboard` files that name a dashboard
+//!    we stopped or a process that is no longer that project's dashboard
+//!    (never signalling it), in projects of ours that no dashboard of another
 //!    namespace serves.
-//! 6. **Render** the listing and the outcome.
+//! 6. Render: [`crate::report::human`] and [`crate::report::json`].
+//!
+//! The result is a [`SweepReport`]; its [`SweepOutcome`] gives the exit status.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::probe::{
-    DashboardClass, DashboardFile, Doubt, FoundDashboard, Judgement, Listener, ListenerSnapshot,
-    OrphanReason, Place, ProcessIdentity, ProcessKind, Scope, StopError, StopPolicy, StopSignal,
-    Stopped, ancestors_and_self, find_dashboard_processes, identify_listeners, judge, mask_tokens,
-    project_dir_of, serves_dir, stop_process_group,
+    DashboardFile, FoundDashboard, Judgement, Listener, ListenerSnapshot, Place, ProcessIdentity,
+    ProcessKind, Scope, StopError, StopPolicy, Stopped, ancestors_and_self,
+    find_dashboard_processes, identify_listeners, judge, project_dir_of, serves_dir,
+    stop_process_group,
 };
-use serde::Serialize;
 
 use crate::cli::{CommonArgs, SweepArgs};
 use crate::exit_codes::LeakcheckExitCode;
-
-/// The version of the JSON `sweep` prints.
-pub const SWEEP_SCHEMA_VERSION: u32 = 1;
+use crate::leaks::Action;
+use crate::report::{self, Verbosity};
 
 /// After this long, print a progress line while stopping.
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
 /// One dashboard process, as the sweep sees it.
 #[derive(Debug, Clone)]
-struct Entry {
-    found: FoundDashboard,
+pub struct Entry {
+    /// The process and its command line.
+    pub found: FoundDashboard,
     /// Its listeners on watched ports.
-    listening: Vec<Listener>,
-    judgement: Judgement,
-    in_scope: bool,
-    selected: bool,
+    pub listening: Vec<Listener>,
+    /// Its class, and whether it may be stopped.
+    pub judgement: Judgement,
+    /// It listens on a watched port, or its command line names one.
+    pub in_scope: bool,
+    /// In scope and judged stoppable.
+    pub selected: bool,
+    /// What was done (or, for a dry run or an unconfirmed one, would be).
+    pub action: Action,
 }
 
 impl Entry {
-    fn identity(&self) -> &ProcessIdentity {
+    /// The process.
+    pub fn identity(&self) -> &ProcessIdentity {
         &self.found.identity
     }
 
     /// The project dir, absolute as the process sees it (a relative `.` names its cwd).
-    fn project_dir(&self) -> PathBuf {
+    pub fn project_dir(&self) -> PathBuf {
         project_dir_of(&self.found.identity, &self.found.command)
             .unwrap_or_else(|| self.found.command.project_dir.clone())
     }
 
-    fn port(&self) -> Option<u16> {
+    /// Its first watched listener's port, else the port its command line names.
+    pub fn port(&self) -> Option<u16> {
         self.listening
             .first()
             .map(|l| l.port)
@@ -75,96 +84,147 @@ impl Entry {
 }
 
 /// A listener on a watched port that is not a dashboard.
-#[derive(Debug, Clone, Serialize)]
-struct ForeignJson {
-    port: u16,
-    addr: String,
-    uid: u32,
-    pid: Option<u32>,
-    /// `foreign`, `sync-daemon`, or `unknown` (owner not visible: another user's, or it just closed).
-    kind: &'static str,
-    command_line: Option<String>,
-}
-
-/// What happened to one dashboard.
 #[derive(Debug, Clone)]
-enum Outcome {
-    /// Not selected.
-    Kept,
-    /// Selected, but the run stopped nothing (dry run, no confirmation, declined).
-    WouldStop,
-    /// Stopped (or already gone when we came to it).
-    Stopped(Stopped),
-    /// Between listing and stopping it changed (identity, class): not signalled.
-    Skipped(String),
-    /// Could not be stopped.
-    Failed(String),
+pub struct OtherListener {
+    /// The socket.
+    pub listener: Listener,
+    /// Its holder, when visible.
+    pub owner: Option<ProcessIdentity>,
+    /// `foreign`, `sync-daemon`, or `unknown` (owner not visible: another
+    /// user's, or it just closed).
+    pub kind: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct DashboardJson {
-    pid: u32,
-    uid: u32,
-    ours: bool,
-    port: Option<u16>,
-    listening: bool,
-    addrs: Vec<String>,
-    project_dir: String,
-    project_exists: bool,
-    #[serde(flatten)]
-    class: DashboardClass,
-    in_scope: bool,
-    selected: bool,
-    /// Why it is kept, when it is.
-    doubt: Option<Doubt>,
-    /// `kept`, `would-stop`, `stopped`, `skipped`, `failed`.
-    action: &'static str,
-    signal: Option<StopSignal>,
-    escalated: bool,
-    stop_ms: Option<f64>,
-    note: Option<String>,
-    command_line: String,
+/// Everything one sweep saw, decided and did.
+#[derive(Debug, Clone)]
+pub struct SweepReport {
+    /// The watched ports.
+    pub ports: PortSet,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--all`.
+    pub all: bool,
+    /// Stopping was allowed (`--yes`, or "y" on the terminal).
+    pub confirmed: bool,
+    /// There was something to do but no terminal to ask and no `--yes`.
+    pub no_terminal: bool,
+    /// Every dashboard process, the ones in scope first.
+    pub entries: Vec<Entry>,
+    /// The other listeners on the watched ports.
+    pub others: Vec<OtherListener>,
+    /// `.kittify/.dashboard` files removed.
+    pub files_removed: Vec<PathBuf>,
+    /// Stale `.kittify/.dashboard` files left (nothing was done, or removal failed).
+    pub files_stale: Vec<PathBuf>,
+    /// The whole sweep.
+    pub elapsed: Duration,
 }
 
-#[derive(Debug, Serialize)]
-struct SweepJson {
-    schema_version: u32,
-    mode: &'static str,
-    ports: String,
-    dry_run: bool,
-    all: bool,
-    /// Whether stopping was allowed (`--yes`, or "y" on the terminal).
-    confirmed: bool,
-    dashboards: Vec<DashboardJson>,
-    foreign: Vec<ForeignJson>,
-    to_stop: usize,
-    stopped: usize,
-    failed: usize,
-    dashboard_files_removed: Vec<String>,
-    dashboard_files_stale: Vec<String>,
-    elapsed_ms: f64,
-    exit_code: i32,
+/// How a sweep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepOutcome {
+    /// Nothing left to do, or done.
+    Done,
+    /// Something to stop, but no terminal to ask and no `--yes`: nothing done.
+    NeedsConfirmation,
+    /// A selected dashboard could not be stopped.
+    StopFailed,
 }
 
-/// What the survey saw.
-struct Survey {
-    entries: Vec<Entry>,
-    foreign: Vec<ForeignJson>,
+impl SweepOutcome {
+    /// The exit status.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            SweepOutcome::Done => LeakcheckExitCode::OK,
+            SweepOutcome::NeedsConfirmation => LeakcheckExitCode::NEEDS_CONFIRMATION,
+            SweepOutcome::StopFailed => LeakcheckExitCode::REAP_FAILED,
+        }
+    }
+}
+
+impl SweepReport {
+    /// How many dashboards were selected.
+    pub fn to_stop(&self) -> usize {
+        self.entries.iter().filter(|e| e.selected).count()
+    }
+
+    /// How many were stopped (or found gone).
+    pub fn stopped(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.action, Action::Reaped { .. } | Action::AlreadyGone { .. }))
+            .count()
+    }
+
+    /// How many could not be stopped.
+    pub fn failed(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.action, Action::Failed { .. }))
+            .count()
+    }
+
+    /// The verdict.
+    pub fn outcome(&self) -> SweepOutcome {
+        if self.failed() > 0 {
+            SweepOutcome::StopFailed
+        } else if self.no_terminal {
+            SweepOutcome::NeedsConfirmation
+        } else {
+            SweepOutcome::Done
+        }
+    }
+}
+
+/// `sweep`: the six steps; prints the listing before asking, and the report.
+pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepReport> {
+    let started = Instant::now();
+    let mut report = survey(common, args)?;
+    let stale = stale_dashboard_files(&report.entries, &HashSet::new(), true);
+    report.files_stale = stale
+        .iter()
+        .map(|(d, ..)| DashboardFile::path_in(d))
+        .collect();
+    if !common.json() && Verbosity::of(common) > Verbosity::Quiet {
+        print!(
+            "{}",
+            report::human::sweep_listing(&report, Verbosity::of(common))
+        );
+    }
+    let has_work = report.to_stop() > 0 || !stale.is_empty();
+    (report.confirmed, report.no_terminal) = confirm(&report, args, has_work, stale.len());
+    let not_done = if args.dry_run {
+        "dry run"
+    } else {
+        "not confirmed"
+    };
+    if report.confirmed && report.to_stop() > 0 {
+        stop_selected(&mut report.entries, args, common.json() || common.quiet);
+    } else {
+        for e in report.entries.iter_mut().filter(|e| e.selected) {
+            e.action = Action::NotReaped {
+                reason: not_done.into(),
+            };
+        }
+    }
+    if report.confirmed {
+        (report.files_removed, report.files_stale) = clean_files(&report.entries);
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
 }
 
 /// Steps 1 and 2: see, then judge.
-fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<Survey> {
+fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepReport> {
     let snapshot =
         ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
-    let owned = identify_listeners(snapshot.listeners(), &[]);
-
     // Every dashboard process, merged with the owners of listeners on watched ports.
     let mut dashboards: BTreeMap<u32, (FoundDashboard, Vec<Listener>)> = BTreeMap::new();
     for d in find_dashboard_processes() {
         dashboards.insert(d.identity.pid(), (d, Vec::new()));
     }
-    let mut foreign = Vec::new();
-    for o in owned {
+    let mut others = Vec::new();
+    for o in identify_listeners(snapshot.listeners(), &[]) {
         match (o.owner, o.kind) {
             (Some(identity), ProcessKind::Dashboard(command)) => {
                 dashboards
@@ -173,21 +233,17 @@ fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<Survey> {
                     .1
                     .push(o.listener);
             }
-            (owner, kind) => foreign.push(ForeignJson {
-                port: o.listener.port,
-                addr: o.listener.addr.to_string(),
-                uid: o.listener.uid,
-                pid: owner.as_ref().map(ProcessIdentity::pid),
+            (owner, kind) => others.push(OtherListener {
+                listener: o.listener,
                 kind: match (&owner, kind) {
                     (None, _) => "unknown",
                     (_, ProcessKind::SyncDaemon) => "sync-daemon",
                     _ => "foreign",
                 },
-                command_line: owner.as_ref().map(ProcessIdentity::command_line),
+                owner,
             }),
         }
     }
-
     let protected = ancestors_and_self();
     let scope = Scope::Sweep { all: args.all };
     let mut entries: Vec<Entry> = dashboards
@@ -197,12 +253,20 @@ fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<Survey> {
             let in_scope = !listening.is_empty()
                 || found.command.port.is_some_and(|p| common.ports.contains(p));
             let selected = in_scope && judgement.may_stop();
+            let action = Action::LeftAlone {
+                reason: match (&judgement.verdict, in_scope) {
+                    (_, false) => "outside the watched ports".into(),
+                    (Err(doubt), _) => doubt.to_string(),
+                    (Ok(_), true) => String::new(),
+                },
+            };
             Entry {
                 found,
                 listening,
                 judgement,
                 in_scope,
                 selected,
+                action,
             }
         })
         .collect();
@@ -213,171 +277,60 @@ fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<Survey> {
             e.identity().pid(),
         )
     });
-    Ok(Survey { entries, foreign })
+    Ok(SweepReport {
+        ports: common.ports.clone(),
+        dry_run: args.dry_run,
+        all: args.all,
+        confirmed: false,
+        no_terminal: false,
+        entries,
+        others,
+        files_removed: Vec::new(),
+        files_stale: Vec::new(),
+        elapsed: Duration::ZERO,
+    })
 }
 
-/// `sweep`.
-pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<i32> {
-    let started = Instant::now();
-    let json = common.json();
-    let Survey { entries, foreign } = survey(common, args)?;
-
-    let to_stop = entries.iter().filter(|e| e.selected).count();
-    let live_to_stop = entries
-        .iter()
-        .filter(|e| e.selected && e.judgement.class == DashboardClass::Live)
-        .count();
-    let stale_before = stale_dashboard_files(&entries, &HashSet::new(), true);
-
-    if !json {
-        print_listing(common, &entries, &foreign);
+/// Step 3: `(confirmed, no terminal to ask)`.
+fn confirm(report: &SweepReport, args: &SweepArgs, has_work: bool, stale: usize) -> (bool, bool) {
+    if args.dry_run || !has_work {
+        return (false, false);
     }
-
-    // Step 3: confirmation.
-    let has_work = to_stop > 0 || !stale_before.is_empty();
-    let (confirmed, declined_or_unasked) = if args.dry_run || !has_work {
-        (false, false)
-    } else if args.yes {
-        (true, false)
-    } else if stdin_is_terminal() {
-        let question = if to_stop == 0 {
-            format!(
-                "Remove {} stale .kittify/.dashboard files?",
-                stale_before.len()
-            )
-        } else if live_to_stop > 0 {
-            format!("Stop {to_stop} dashboards ({live_to_stop} of them live)?")
-        } else {
-            format!("Stop {to_stop} orphaned dashboards?")
-        };
-        let yes = ask(&question);
-        (yes, !yes)
-    } else {
-        (false, true)
-    };
-    let no_terminal = declined_or_unasked && !stdin_is_terminal();
-
-    // Step 4: stop.
-    let mut outcomes: Vec<Outcome> = entries
-        .iter()
-        .map(|e| {
-            if e.selected {
-                Outcome::WouldStop
-            } else {
-                Outcome::Kept
-            }
-        })
-        .collect();
-    if confirmed && to_stop > 0 {
-        let results = stop_all(&entries, args, json || common.quiet);
-        for (i, r) in results {
-            outcomes[i] = r;
-        }
+    if args.yes {
+        return (true, false);
     }
-    let stopped_pids: HashSet<u32> = entries
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| matches!(o, Outcome::Stopped(_)))
-        .map(|(e, _)| e.identity().pid())
-        .collect();
-
-    // Step 5: `.kittify/.dashboard` files.
-    let (removed, stale_left): (Vec<PathBuf>, Vec<PathBuf>) = if confirmed {
-        let stale = stale_dashboard_files(&entries, &stopped_pids, false);
-        let mut removed = Vec::new();
-        let mut left = Vec::new();
-        for (dir, pid, port) in stale {
-            if DashboardFile::remove_if_names(&dir, pid.unwrap_or(0), port) {
-                removed.push(DashboardFile::path_in(&dir));
-            } else {
-                left.push(DashboardFile::path_in(&dir));
-            }
-        }
-        (removed, left)
-    } else {
-        (
-            Vec::new(),
-            stale_before
-                .iter()
-                .map(|(d, _, _)| DashboardFile::path_in(d))
-                .collect(),
-        )
-    };
-
-    let stopped = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Stopped(_)))
-        .count();
-    let failed = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Failed(_)))
-        .count();
-    let code = if failed > 0 {
-        LeakcheckExitCode::REAP_FAILED
-    } else if no_terminal {
-        LeakcheckExitCode::NEEDS_CONFIRMATION
-    } else {
-        LeakcheckExitCode::OK
-    };
-
-    // Step 6: render.
-    if json {
-        let report = SweepJson {
-            schema_version: SWEEP_SCHEMA_VERSION,
-            mode: "sweep",
-            ports: common.ports.to_string(),
-            dry_run: args.dry_run,
-            all: args.all,
-            confirmed,
-            dashboards: entries
-                .iter()
-                .zip(&outcomes)
-                .map(|(e, o)| to_json(e, o))
-                .collect(),
-            foreign: foreign
-                .iter()
-                .map(|f| ForeignJson {
-                    command_line: f.command_line.as_deref().map(mask_tokens),
-                    ..f.clone()
-                })
-                .collect(),
-            to_stop,
-            stopped,
-            failed,
-            dashboard_files_removed: removed
-                .iter()
-                .map(|p| mask_tokens(&p.display().to_string()))
-                .collect(),
-            dashboard_files_stale: stale_left
-                .iter()
-                .map(|p| mask_tokens(&p.display().to_string()))
-                .collect(),
-            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-            exit_code: code,
-        };
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
-        print_outcomes(&entries, &outcomes);
-        print_summary(SummaryArgs {
-            args,
-            to_stop,
-            stopped,
-            failed,
-            outcomes: &outcomes,
-            removed: &removed,
-            stale_left: &stale_left,
-            confirmed,
-            no_terminal,
-            elapsed: started.elapsed(),
-        });
+    if !std::io::stdin().is_terminal() {
+        return (false, true);
     }
-    Ok(code)
+    let to_stop = report.to_stop();
+    let live = report
+        .entries
+        .iter()
+        .filter(|e| e.selected && e.judgement.class == kitty_fixtures::probe::DashboardClass::Live)
+        .count();
+    let question = if to_stop == 0 {
+        format!("Remove {stale} stale .kittify/.dashboard files?")
+    } else if live > 0 {
+        format!("Stop {to_stop} dashboards ({live} of them live)?")
+    } else {
+        format!("Stop {to_stop} orphaned dashboards?")
+    };
+    (ask(&question), false)
 }
 
-/// Stops the selected dashboards in parallel; returns `(index, outcome)`.
-fn stop_all(entries: &[Entry], args: &SweepArgs, quiet: bool) -> Vec<(usize, Outcome)> {
+/// Asks `question [y/N]` on stderr and reads one line from stdin.
+fn ask(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Step 4: stops the selected dashboards in parallel, recording each action.
+fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
     let started = Instant::now();
     let selected: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].selected)
@@ -415,44 +368,72 @@ fn stop_all(entries: &[Entry], args: &SweepArgs, quiet: bool) -> Vec<(usize, Out
             }
         }
     });
-    results
+    for (i, action) in results {
+        entries[i].action = action;
+    }
 }
 
-/// Stops one dashboard, after judging it once more (a prompt may have taken minutes).
-fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Outcome {
-    let pid = e.identity().pid();
-    let Some(now) = ProcessIdentity::read(pid) else {
-        return Outcome::Stopped(Stopped {
-            pid,
-            signal: None,
-            escalated: false,
-            group: false,
-            elapsed: Duration::ZERO,
-        });
+/// Stops one dashboard, after judging it once more.
+fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
+    let Some(now) = ProcessIdentity::read(e.identity().pid()) else {
+        return Action::AlreadyGone {
+            dashboard_file_removed: false,
+        };
     };
     if !now.is_same_process(e.identity()) {
-        return Outcome::Skipped("the pid now names another process; not signalled".into());
+        return Action::LeftAlone {
+            reason: "the pid now names another process; not signalled".into(),
+        };
     }
     let fresh = FoundDashboard {
         identity: now,
         command: e.found.command.clone(),
     };
-    if let Err(doubt) = judge(
-        &fresh,
-        Scope::Sweep { all: args.all },
-        protected,
-        args.start_grace,
-    )
-    .verdict
-    {
-        return Outcome::Skipped(format!("{doubt}; not signalled"));
+    let scope = Scope::Sweep { all: args.all };
+    if let Err(doubt) = judge(&fresh, scope, protected, args.start_grace).verdict {
+        return Action::LeftAlone {
+            reason: format!("{doubt}; not signalled"),
+        };
     }
     let port = e.listening.first().map(|l| l.port);
     match stop_process_group(e.identity(), port, StopPolicy::default()) {
-        Ok(s) => Outcome::Stopped(s),
-        Err(err @ StopError::IdentityChanged { .. }) => Outcome::Skipped(err.to_string()),
-        Err(err) => Outcome::Failed(err.to_string()),
+        Ok(
+            stopped @ Stopped {
+                signal: Some(_), ..
+            },
+        ) => Action::Reaped {
+            stopped,
+            dashboard_file_removed: false,
+        },
+        Ok(_) => Action::AlreadyGone {
+            dashboard_file_removed: false,
+        },
+        Err(err @ StopError::IdentityChanged { .. }) => Action::LeftAlone {
+            reason: err.to_string(),
+        },
+        Err(err) => Action::Failed {
+            error: err.to_string(),
+        },
     }
+}
+
+/// Step 5: removes the stale `.kittify/.dashboard` files; returns `(removed, left)`.
+fn clean_files(entries: &[Entry]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let stopped: HashSet<u32> = entries
+        .iter()
+        .filter(|e| matches!(e.action, Action::Reaped { .. } | Action::AlreadyGone { .. }))
+        .map(|e| e.identity().pid())
+        .collect();
+    let mut removed = Vec::new();
+    let mut left = Vec::new();
+    for (dir, pid, port) in stale_dashboard_files(entries, &stopped, false) {
+        if DashboardFile::remove_if_names(&dir, pid.unwrap_or(0), port) {
+            removed.push(DashboardFile::path_in(&dir));
+        } else {
+            left.push(DashboardFile::path_in(&dir));
+        }
+    }
+    (removed, left)
 }
 
 /// The `.kittify/.dashboard` files (project dir, pid, port as named in the file)
@@ -522,263 +503,14 @@ fn serves(p: &ProcessIdentity, dir: &Path) -> bool {
     matches!(ProcessKind::of(p), ProcessKind::Dashboard(c) if serves_dir(p, &c, dir))
 }
 
-fn stdin_is_terminal() -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
-}
-
-/// Asks `question [y/N]` on stderr and reads one line from stdin.
-fn ask(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-}
-
-fn class_label(class: &DashboardClass) -> String {
-    match class {
-        DashboardClass::Orphan {
-            reason: OrphanReason::ProjectGone,
-        } => "orphan (project gone)".into(),
-        DashboardClass::Orphan {
-            reason: OrphanReason::OwnerDead { owner_pid },
-        } => {
-            format!("orphan (owner {owner_pid} dead)")
-        }
-        DashboardClass::Unrecorded => "unrecorded".into(),
-        DashboardClass::Starting { .. } => "starting".into(),
-        DashboardClass::Live => "live".into(),
-        DashboardClass::Unknown { .. } => "unknown".into(),
-        DashboardClass::Elsewhere { namespaces } => {
-            let names: Vec<String> = namespaces.iter().map(ToString::to_string).collect();
-            format!("elsewhere ({} ns)", names.join("+"))
-        }
-    }
-}
-
-fn port_label(port: Option<u16>, listening: bool) -> String {
-    match (port, listening) {
-        (Some(p), true) => p.to_string(),
-        (Some(p), false) => format!("({p})"),
-        (None, _) => "-".into(),
-    }
-}
-
-fn project_label(e: &Entry) -> String {
-    let dir = mask_tokens(&e.project_dir().display().to_string());
-    if matches!(
-        e.judgement.class,
-        DashboardClass::Orphan {
-            reason: OrphanReason::ProjectGone
-        }
-    ) {
-        format!("{dir} (gone)")
-    } else {
-        dir
-    }
-}
-
-fn plan_label(e: &Entry) -> String {
-    if e.selected {
-        return "stop".into();
-    }
-    if !e.in_scope {
-        return "keep (outside the watched ports)".into();
-    }
-    let why = match &e.judgement.verdict {
-        Ok(_) => "keep",
-        Err(Doubt::NotOurs { .. }) => "keep (another user's)",
-        Err(Doubt::Ancestor) => "keep (runs this sweep)",
-        Err(Doubt::Live) => "keep (live; --all stops it)",
-        Err(Doubt::Starting) => "keep (may still be starting)",
-        Err(Doubt::Unknown { .. }) => "keep (state unknown)",
-        Err(Doubt::Elsewhere { .. }) | Err(Doubt::PlaceUnknown) => "keep (another namespace)",
-        Err(_) => "keep",
-    };
-    why.into()
-}
-
-fn print_listing(common: &CommonArgs, entries: &[Entry], foreign: &[ForeignJson]) {
-    let in_scope = entries.iter().filter(|e| e.in_scope).count();
-    let outside = entries.len() - in_scope;
-    if common.quiet {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "sweep: ports {}: {in_scope} dashboard(s), {} other listener(s){}",
-        common.ports,
-        foreign.len(),
-        if outside > 0 {
-            format!("; {outside} dashboard(s) elsewhere, not touched")
-        } else {
-            String::new()
-        }
-    );
-    for e in entries.iter().filter(|e| e.in_scope || common.verbose) {
-        let _ = writeln!(
-            out,
-            "  {:>6}  pid {:<8} {:<26} {:<34} {}",
-            port_label(e.port(), !e.listening.is_empty()),
-            e.identity().pid(),
-            class_label(&e.judgement.class),
-            plan_label(e),
-            project_label(e),
-        );
-        if common.verbose {
-            let _ = writeln!(out, "          {}", e.identity().command_line());
-            if let Err(doubt) = &e.judgement.verdict {
-                let _ = writeln!(out, "          kept: {doubt}");
-            }
-        }
-    }
-    for f in foreign {
-        let who = match f.pid {
-            Some(pid) => format!("pid {pid:<8}"),
-            None => format!("uid {:<8}", f.uid),
-        };
-        let _ = writeln!(
-            out,
-            "  {:>6}  {who} {:<26} {:<34} {}",
-            f.port,
-            f.kind,
-            "never touched",
-            mask_tokens(f.command_line.as_deref().unwrap_or("(owner not visible)")),
-        );
-    }
-}
-
-fn print_outcomes(entries: &[Entry], outcomes: &[Outcome]) {
-    for (e, o) in entries.iter().zip(outcomes) {
-        match o {
-            Outcome::Skipped(why) => {
-                eprintln!(
-                    "sweep: pid {} on {}: skipped: {why}",
-                    e.identity().pid(),
-                    port_label(e.port(), true)
-                )
-            }
-            Outcome::Failed(why) => eprintln!(
-                "sweep: error: pid {} on {}: {}",
-                e.identity().pid(),
-                port_label(e.port(), true),
-                mask_tokens(why)
-            ),
-            _ => {}
-        }
-    }
-}
-
-struct SummaryArgs<'a> {
-    args: &'a SweepArgs,
-    to_stop: usize,
-    stopped: usize,
-    failed: usize,
-    outcomes: &'a [Outcome],
-    removed: &'a [PathBuf],
-    stale_left: &'a [PathBuf],
-    confirmed: bool,
-    no_terminal: bool,
-    elapsed: Duration,
-}
-
-fn print_summary(s: SummaryArgs<'_>) {
-    let files = |n: usize| if n == 1 { "file" } else { "files" };
-    if s.args.dry_run {
-        println!(
-            "sweep: dry run: would stop {} dashboard(s) and remove {} stale .kittify/.dashboard {}; nothing done",
-            s.to_stop,
-            s.stale_left.len(),
-            files(s.stale_left.len())
-        );
-    } else if s.to_stop == 0 && s.stale_left.is_empty() && s.removed.is_empty() {
-        println!("sweep: nothing to stop");
-    } else if s.no_terminal {
-        eprintln!(
-            "sweep: {} dashboard(s) to stop and {} stale .kittify/.dashboard {}; nothing done: no terminal to ask. \
-             Re-run with --yes to stop them (or --dry-run to only list).",
-            s.to_stop,
-            s.stale_left.len(),
-            files(s.stale_left.len())
-        );
-    } else if !s.confirmed {
-        println!("sweep: nothing done");
-    } else {
-        let kills = s
-            .outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Stopped(st) if st.escalated))
-            .count();
-        println!(
-            "sweep: stopped {} of {} dashboard(s) ({} needed SIGKILL){}; removed {} .kittify/.dashboard {}; {:.0} ms",
-            s.stopped,
-            s.to_stop,
-            kills,
-            if s.failed > 0 {
-                format!(", {} FAILED", s.failed)
-            } else {
-                String::new()
-            },
-            s.removed.len(),
-            files(s.removed.len()),
-            s.elapsed.as_secs_f64() * 1000.0
-        );
-    }
-}
-
-fn to_json(e: &Entry, o: &Outcome) -> DashboardJson {
-    let (action, signal, escalated, stop_ms, note) = match o {
-        Outcome::Kept => ("kept", None, false, None, None),
-        Outcome::WouldStop => ("would-stop", None, false, None, None),
-        Outcome::Stopped(s) => (
-            "stopped",
-            s.signal,
-            s.escalated,
-            Some(s.elapsed.as_secs_f64() * 1000.0),
-            None,
-        ),
-        Outcome::Skipped(why) => ("skipped", None, false, None, Some(why.clone())),
-        Outcome::Failed(why) => ("failed", None, false, None, Some(mask_tokens(why))),
-    };
-    DashboardJson {
-        pid: e.identity().pid(),
-        uid: e.identity().uid(),
-        ours: e.identity().is_ours(),
-        port: e.port(),
-        listening: !e.listening.is_empty(),
-        addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
-        project_dir: mask_tokens(&e.project_dir().display().to_string()),
-        project_exists: !matches!(
-            e.judgement.class,
-            DashboardClass::Orphan {
-                reason: OrphanReason::ProjectGone
-            }
-        ),
-        class: e.judgement.class.clone(),
-        in_scope: e.in_scope,
-        selected: e.selected,
-        doubt: e.judgement.verdict.clone().err(),
-        action,
-        signal,
-        escalated,
-        stop_ms,
-        note,
-        command_line: e.identity().command_line(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kitty_fixtures::probe::DashboardCommand;
+    use kitty_fixtures::probe::{DashboardClass, DashboardCommand, Doubt};
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
-    fn entry(project: &Path, class: DashboardClass, selected: bool) -> Entry {
+    pub(crate) fn entry(project: &Path, class: DashboardClass, selected: bool) -> Entry {
         let dir = project.to_string_lossy();
         let argv = [
             "python",
@@ -800,6 +532,7 @@ mod tests {
             },
             in_scope: true,
             selected,
+            action: Action::Pending,
         }
     }
 
@@ -833,21 +566,5 @@ mod tests {
         other.in_scope = false;
         assert!(stale_dashboard_files(&[other], &HashSet::new(), false).is_empty());
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn labels() {
-        let gone = DashboardClass::Orphan {
-            reason: OrphanReason::ProjectGone,
-        };
-        assert_eq!(class_label(&gone), "orphan (project gone)");
-        let dead = DashboardClass::Orphan {
-            reason: OrphanReason::OwnerDead { owner_pid: 7 },
-        };
-        assert_eq!(class_label(&dead), "orphan (owner 7 dead)");
-        assert_eq!(port_label(Some(9300), true), "9300");
-        assert_eq!(port_label(Some(9300), false), "(9300)");
-        let e = entry(Path::new("/nonexistent"), DashboardClass::Live, false);
-        assert_eq!(plan_label(&e), "keep (live; --all stops it)");
     }
 }

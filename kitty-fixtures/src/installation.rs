@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::probe::{CommandForm, SERVER_MODULE, sys};
+use crate::os as sys;
+use crate::probe::{CommandForm, SERVER_MODULE};
 
 /// The environment variable naming the `spec-kitty` executable.
 pub const SPEC_KITTY_ENV: &str = "KITTY_SPEC_KITTY";

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::installation::SpecKitty;
+use crate::os as sys;
 use crate::ports::PortSet;
 use crate::probe::{
     self, DashboardFile, FoundDashboard, ListenerSnapshot, ProcessIdentity, ProcessKind, Scope,
-    StopPolicy, sys,
+    StopPolicy,
 };
 use crate::registry::{self, Entry};
 use crate::reservation::Reservation;
@@ -130,7 +131,7 @@ fn attempt(
     drop(child); // the registry and stop path reap it through waitpid
 
     let Some(identity) = identity_after_exec(pid, &expected) else {
-        let status = probe::reap_if_child(pid).or_else(|| sys::wait_child(pid).ok());
+        let status = sys::reap_if_child(pid).or_else(|| sys::wait_child(pid).ok());
         let reason = match status {
             Some(s) => format!("it exited at once ({})", describe_status(s)),
             None => "it exited at once".into(),
@@ -336,7 +337,7 @@ pub(crate) fn wait_ready(
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let pidfd = sys::Pidfd::open(pid).ok().flatten();
     for round in 0u64.. {
-        if let Some(status) = probe::reap_if_child(pid) {
+        if let Some(status) = sys::reap_if_child(pid) {
             return Err(NotReady::Exited(status));
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {

@@ -20,12 +20,15 @@
 //! and [`ports`] (port sets and reservations). Build it with
 //! `default-features = false` to leave rstest out.
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 mod error;
 #[cfg(feature = "rstest")]
 mod fixtures;
 mod installation;
 mod launch;
+#[allow(unsafe_code)]
+pub mod os;
 pub mod ports;
 pub mod probe;
 mod project;

@@ -26,7 +26,6 @@
 //!   error rather than waiting forever for a thread that is not there.
 
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::mpsc;
@@ -65,8 +64,7 @@ static PROJECTS: Mutex<Vec<LiveProject>> = Mutex::new(Vec::new());
 
 fn install_at_exit_hook() {
     HOOK_OWNER.get_or_init(|| {
-        // SAFETY: registering a plain `extern "C" fn()` with atexit(3).
-        unsafe { libc::atexit(stop_all_at_exit) };
+        crate::os::at_exit(stop_all_at_exit);
         std::process::id()
     });
 }
@@ -262,11 +260,7 @@ pub(crate) fn spawn(mut cmd: Command) -> Result<Child, SpawnError> {
         return Err(SpawnError::ForkedChild);
     }
     let parent = std::process::id();
-    // SAFETY: the closure only makes raw syscalls (setsid, prctl, getppid),
-    // which are async-signal-safe, and allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || probe::sys::detach_and_die_with_parent(parent));
-    }
+    crate::os::spawn_detached_dying_with(&mut cmd, parent);
     let (reply_tx, reply_rx) = mpsc::channel();
     let gone = || SpawnError::Io(io::Error::other("the spawner thread is gone"));
     sender

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
+use crate::os as sys;
 use crate::probe::ProcessIdentity;
-use crate::probe::sys;
 
 /// The environment variable that moves the reservation directory.
 pub const RESERVATIONS_ENV: &str = "KITTY_RESERVATIONS_DIR";

@@ -10,7 +10,7 @@ use super::dashboard::{DashboardCommand, DashboardFile, is_sync_daemon};
 use super::health::fetch_health;
 use super::listeners::Listener;
 use super::process::{Namespace, Place, ProcessIdentity, socket_owners};
-use super::sys::{self, DirState};
+use crate::os::{self as sys, DirState};
 
 /// How long after its start a dashboard that its project does not record
 /// counts as still starting: `spec-kitty dashboard` writes

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::ports::PortSet;
 
-use super::sys;
+use crate::os as sys;
 
 /// One listening TCP socket (IPv4 or IPv6).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -40,16 +40,7 @@ pub struct ListenerSnapshot {
 impl ListenerSnapshot {
     /// Takes a snapshot of the listeners on `ports`.
     pub fn take(ports: &PortSet) -> io::Result<Self> {
-        let raw = sys::listening_sockets(&|p| ports.contains(p))?;
-        let mut listeners: Vec<Listener> = raw
-            .into_iter()
-            .map(|r| Listener {
-                port: r.port,
-                addr: r.addr,
-                inode: r.inode,
-                uid: r.uid,
-            })
-            .collect();
+        let mut listeners = sys::listening_sockets(&|p| ports.contains(p))?;
         listeners.sort_by_key(|l| (l.port, l.inode));
         Ok(ListenerSnapshot { listeners })
     }

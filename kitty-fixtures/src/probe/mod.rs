@@ -20,7 +20,6 @@ mod mask;
 mod process;
 mod proof;
 mod stop;
-pub(crate) mod sys;
 
 pub use classify::{
     DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, START_GRACE,
@@ -39,20 +38,3 @@ pub use process::{
 };
 pub use proof::{Doubt, Grounds, Judgement, RUN_LABEL_ENV, Scope, judge, new_run_label};
 pub use stop::{StopError, StopPolicy, StopSignal, Stopped, stop_process_group};
-
-/// Makes the calling process a child subreaper (Linux `PR_SET_CHILD_SUBREAPER`):
-/// every process its descendants orphan is re-parented to it, so it knows they
-/// descend from it and must reap them.
-pub fn become_child_subreaper() -> std::io::Result<()> {
-    sys::become_child_subreaper()
-}
-
-/// This boot's id: a baseline recorded under another boot is stale.
-pub fn boot_id() -> Option<String> {
-    sys::boot_id()
-}
-
-/// Reaps `pid` if it is an exited child of this process, and says how it ended.
-pub fn reap_if_child(pid: u32) -> Option<std::process::ExitStatus> {
-    sys::reap_if_child(pid)
-}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::mask::mask_tokens;
-use super::sys;
+use crate::os as sys;
 
 /// A namespace that two processes may or may not share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

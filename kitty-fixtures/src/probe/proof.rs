@@ -41,7 +41,7 @@ pub const RUN_LABEL_ENV: &str = "KITTY_LEAKCHECK_RUN";
 /// assert!(label.to_str().unwrap().starts_with("lk-"));
 /// ```
 pub fn new_run_label() -> std::io::Result<std::ffi::OsString> {
-    Ok(format!("lk-{}", super::sys::random_hex(8)?).into())
+    Ok(format!("lk-{}", crate::os::random_hex(8)?).into())
 }
 
 /// What a mode is cleaning up.

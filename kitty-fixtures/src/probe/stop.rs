@@ -8,7 +8,7 @@ use crate::ports::PortSet;
 
 use super::listeners::ListenerSnapshot;
 use super::process::{ProcessIdentity, ProcessTree};
-use super::sys;
+use crate::os as sys;
 use rustix::process::Signal;
 
 /// How long to wait at each step of [`stop_process_group`].

@@ -1,4 +1,4 @@
-//! Linux: netlink `sock_diag`, `/proc`, pidfds, prctl, namespaces.
+//! Linux: netlink `sock_diag`, `/proc`, pidfds, prctl, signalfd, namespaces.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -14,14 +14,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
-/// A listening TCP socket as the kernel reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RawListener {
-    pub port: u16,
-    pub addr: IpAddr,
-    pub inode: u64,
-    pub uid: u32,
-}
+use crate::probe::Listener;
 
 /// How long one netlink dump may take before it is an error (a dump of a
 /// few hundred sockets takes well under a millisecond).
@@ -32,7 +25,7 @@ const NETLINK_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// Netlink `sock_diag` first (about 0.07 ms whatever the process count);
 /// `/proc/net/tcp{,6}` when netlink is not allowed (some sandboxes).
-pub(crate) fn listening_sockets(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<RawListener>> {
+pub(crate) fn listening_sockets(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<Listener>> {
     match netlink_listeners(keep) {
         Ok(list) => Ok(list),
         Err(_) => proc_net_listeners(keep),
@@ -52,7 +45,7 @@ const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
 
-fn netlink_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<RawListener>> {
+fn netlink_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<Listener>> {
     use rustix::net::{
         AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, netlink, recv, send,
         socket_with, sockopt,
@@ -99,7 +92,7 @@ fn parse_dump(
     mut rest: &[u8],
     family: u8,
     keep: &dyn Fn(u16) -> bool,
-    out: &mut Vec<RawListener>,
+    out: &mut Vec<Listener>,
 ) -> io::Result<bool> {
     let short = || io::Error::new(io::ErrorKind::InvalidData, "short netlink message");
     let u32_at = |b: &[u8], at: usize| -> Option<u32> {
@@ -129,7 +122,7 @@ fn parse_dump(
                             a.copy_from_slice(&msg[8..24]);
                             IpAddr::V6(Ipv6Addr::from(a))
                         };
-                        out.push(RawListener {
+                        out.push(Listener {
                             port,
                             addr,
                             uid: u32_at(msg, 64).ok_or_else(short)?,
@@ -145,7 +138,7 @@ fn parse_dump(
     Ok(false)
 }
 
-fn proc_net_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<RawListener>> {
+fn proc_net_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<Listener>> {
     let mut out = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         let text = match fs::read_to_string(file) {
@@ -162,7 +155,7 @@ fn proc_net_listeners(keep: &dyn Fn(u16) -> bool) -> io::Result<Vec<RawListener>
     Ok(out)
 }
 
-fn parse_proc_net_line(line: &str, v6: bool, keep: &dyn Fn(u16) -> bool) -> Option<RawListener> {
+fn parse_proc_net_line(line: &str, v6: bool, keep: &dyn Fn(u16) -> bool) -> Option<Listener> {
     let f: Vec<&str> = line.split_whitespace().collect();
     if f.get(3)? != &"0A" {
         return None;
@@ -184,7 +177,7 @@ fn parse_proc_net_line(line: &str, v6: bool, keep: &dyn Fn(u16) -> bool) -> Opti
             u32::from_str_radix(addr_hex, 16).ok()?.to_ne_bytes(),
         ))
     };
-    Some(RawListener {
+    Some(Listener {
         port,
         addr,
         uid: f.get(7)?.parse().ok()?,
@@ -365,7 +358,7 @@ pub(crate) fn current_uid() -> u32 {
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`): pids, start times
 /// and socket inodes recorded under another boot mean nothing now.
-pub(crate) fn boot_id() -> Option<String> {
+pub fn boot_id() -> Option<String> {
     let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     Some(id.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -498,7 +491,7 @@ pub(crate) fn group_exists(pgid: u32) -> bool {
 }
 
 /// Reaps `pid` if it is our exited child; returns how it ended.
-pub(crate) fn reap_if_child(pid: u32) -> Option<ExitStatus> {
+pub fn reap_if_child(pid: u32) -> Option<ExitStatus> {
     use rustix::process::{WaitOptions, waitpid};
     let p = pid_of(pid).ok()?;
     match waitpid(Some(p), WaitOptions::NOHANG) {
@@ -508,7 +501,7 @@ pub(crate) fn reap_if_child(pid: u32) -> Option<ExitStatus> {
 }
 
 /// Reaps `pid` (our child), waiting for it.
-pub(crate) fn wait_child(pid: u32) -> io::Result<ExitStatus> {
+pub fn wait_child(pid: u32) -> io::Result<ExitStatus> {
     use rustix::process::{WaitOptions, waitpid};
     let p = pid_of(pid)?;
     loop {
@@ -524,7 +517,7 @@ pub(crate) fn wait_child(pid: u32) -> io::Result<ExitStatus> {
 /// In a freshly forked child (async-signal-safe: raw syscalls only): lead a
 /// new session (as spec-kitty starts its dashboards), die with SIGKILL when
 /// the spawning thread dies, and bail out if that already happened.
-pub(crate) fn detach_and_die_with_parent(parent: u32) -> io::Result<()> {
+fn detach_and_die_with_parent(parent: u32) -> io::Result<()> {
     rustix::process::setsid()?;
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
     let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
@@ -536,7 +529,7 @@ pub(crate) fn detach_and_die_with_parent(parent: u32) -> io::Result<()> {
 }
 
 /// Makes this process a child subreaper: orphaned descendants are re-parented to it.
-pub(crate) fn become_child_subreaper() -> io::Result<()> {
+pub fn become_child_subreaper() -> io::Result<()> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(Into::into)
 }
 
@@ -571,7 +564,7 @@ pub(crate) fn dir_state(path: &OsStr) -> DirState {
 /// Runs `cmd` (stdout piped) and returns its stdout when it exits within
 /// `limit`; kills and reaps it and returns `None` otherwise. Waits on a pidfd
 /// (an event), not by polling.
-pub(crate) fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Option<Vec<u8>> {
+pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Option<Vec<u8>> {
     let mut child = cmd.spawn().ok()?;
     let exited = match Pidfd::open(child.id()) {
         Ok(Some(fd)) => fd.wait_exit(limit),
@@ -594,7 +587,7 @@ pub(crate) fn output_within(cmd: &mut std::process::Command, limit: Duration) ->
 }
 
 /// `bytes` random bytes from the kernel, as lowercase hex digits.
-pub(crate) fn random_hex(bytes: usize) -> io::Result<String> {
+pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     let mut filled = 0;
     while filled < bytes {
@@ -605,6 +598,198 @@ pub(crate) fn random_hex(bytes: usize) -> io::Result<String> {
         }
     }
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// How [`reap_any_child`] found our children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaped {
+    /// This child exited, and is reaped now.
+    Child(u32, ExitStatus),
+    /// Children are alive, none has exited.
+    NoneExited,
+    /// No child at all.
+    NoChildren,
+}
+
+/// `waitpid(-1, WNOHANG)`: reaps one exited child, if any.
+pub fn reap_any_child() -> io::Result<Reaped> {
+    use rustix::process::{WaitOptions, wait};
+    loop {
+        return match wait(WaitOptions::NOHANG) {
+            Ok(Some((pid, status))) => Ok(Reaped::Child(
+                pid.as_raw_nonzero().get() as u32,
+                ExitStatus::from_raw(status.as_raw()),
+            )),
+            Ok(None) => Ok(Reaped::NoneExited),
+            Err(rustix::io::Errno::CHILD) => Ok(Reaped::NoChildren),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => Err(e.into()),
+        };
+    }
+}
+
+/// The process group of this process.
+pub fn own_process_group() -> u32 {
+    rustix::process::getpgrp().as_raw_nonzero().get() as u32
+}
+
+/// Sends `sig` to `pid` through a pidfd (so a reused pid is never hit);
+/// `Ok(false)` when it is gone. For signals passed on, not for stopping
+/// anything: that is [`crate::probe::stop_process_group`]'s alone.
+pub fn forward_signal(pid: u32, sig: Signal) -> io::Result<bool> {
+    match Pidfd::open(pid)? {
+        Some(fd) => match fd.send_signal(sig) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Ok(false),
+            Err(e) => Err(e),
+        },
+        None => Ok(false),
+    }
+}
+
+/// A signal read from a [`SignalInbox`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrived {
+    /// Which.
+    pub signal: Signal,
+    /// Sent by a process (`kill`, `si_code` SI_USER or SI_QUEUE), rather than
+    /// by the kernel (a terminal's Ctrl+C, a child's exit).
+    pub from_a_process: bool,
+    /// The sender's pid, when a process sent it.
+    pub sender: u32,
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGCHLD, received as data from a `signalfd`
+/// instead of by handlers: they are blocked for this process, so none of them
+/// ends it, and the wait loop reads them when they come, one poll away. A
+/// blocked mask is inherited through fork and exec (and some shells hand the
+/// mask they started with to their background jobs): spawn children with
+/// [`SignalInbox::unblocked`]. Open it while the process is single-threaded
+/// (the mask is the calling thread's, inherited by threads made after).
+#[derive(Debug)]
+pub struct SignalInbox {
+    fd: nix::sys::signalfd::SignalFd,
+}
+
+impl SignalInbox {
+    /// The signals an inbox takes.
+    pub const SIGNALS: [Signal; 4] = [Signal::INT, Signal::TERM, Signal::HUP, Signal::CHILD];
+
+    /// Blocks [`SignalInbox::SIGNALS`] and opens the signalfd for them.
+    pub fn open() -> io::Result<Self> {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal as N, sigprocmask};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let mut set = SigSet::empty();
+        for sig in [N::SIGINT, N::SIGTERM, N::SIGHUP, N::SIGCHLD] {
+            set.add(sig);
+        }
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(io::Error::from)?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(io::Error::from)?;
+        Ok(SignalInbox { fd })
+    }
+
+    /// Makes `cmd`'s child start with no signal blocked, as if this process
+    /// had never blocked any.
+    pub fn unblocked(cmd: &mut std::process::Command) -> &mut std::process::Command {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs between fork and exec and only calls
+        // sigprocmask(2), which is async-signal-safe; it allocates nothing
+        // (an empty SigSet lives on the stack).
+        unsafe {
+            cmd.pre_exec(|| {
+                use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+                    .map_err(io::Error::from)
+            })
+        }
+    }
+
+    /// Waits until at least one signal is there, or `limit` passes (`None`:
+    /// no limit), and returns those that came, oldest first.
+    pub fn wait(&self, limit: Option<Duration>) -> io::Result<Vec<Arrived>> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let ts = limit.map(|l| Timespec {
+            tv_sec: l.as_secs() as i64,
+            tv_nsec: i64::from(l.subsec_nanos()),
+        });
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut out = Vec::new();
+        while let Some(info) = self.fd.read_signal().map_err(io::Error::from)? {
+            let Some(signal) = Signal::from_named_raw(info.ssi_signo as i32) else {
+                continue;
+            };
+            let code = info.ssi_code;
+            out.push(Arrived {
+                signal,
+                from_a_process: code == libc::SI_USER || code == libc::SI_QUEUE,
+                sender: info.ssi_pid,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The name of signal `sig` (`SIGINT`), or `signal N`.
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+/// Ends this process with `sig`, the way a child ended, so that whoever waits
+/// for us sees that signal (with no core dump of our own): its disposition
+/// back to the default, unblocked, then sent to ourselves. Returns only if
+/// the signal did not end us.
+pub fn end_with_signal(sig: i32) {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, sigprocmask};
+    let Ok(nix_sig) = nix::sys::signal::Signal::try_from(sig) else {
+        return;
+    };
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: None,
+        },
+    );
+    // SAFETY: SIG_DFL installs no handler of ours: nothing runs in signal
+    // context. std ignores SIGPIPE at start, so this is what lets SIGPIPE end us.
+    unsafe {
+        let _ = nix::sys::signal::signal(nix_sig, SigHandler::SigDfl);
+    }
+    let mut set = SigSet::empty();
+    set.add(nix_sig);
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    if let Some(s) = Signal::from_named_raw(sig) {
+        let _ = rustix::process::kill_process(rustix::process::getpid(), s);
+    }
+}
+
+/// Registers `hook` to run at `exit(3)` (normal exit, `std::process::exit`,
+/// the end of `main`), in the process that registers it.
+pub(crate) fn at_exit(hook: extern "C" fn()) {
+    // SAFETY: atexit(3) takes a plain `extern "C" fn()` and keeps it for the
+    // life of the process; `hook` is a Rust fn item, valid for ever.
+    unsafe {
+        libc::atexit(hook);
+    }
+}
+
+/// Makes `cmd`'s child lead a session of its own and die with SIGKILL when
+/// the thread that spawns it ends (see [`detach_and_die_with_parent`]).
+pub(crate) fn spawn_detached_dying_with(cmd: &mut std::process::Command, parent: u32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec; it only makes raw
+    // system calls (setsid, prctl, getppid), which are async-signal-safe, and
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || detach_and_die_with_parent(parent));
+    }
 }
 
 #[cfg(test)]

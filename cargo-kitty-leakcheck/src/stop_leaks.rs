@@ -1,4 +1,5 @@
-//! Reaping leaked dashboards, and only them.
+//! Stopping leaked dashboards, and only them. (The JSON calls a stopped
+//! leak "reaped", as it always has; in the code "reap" is only `waitpid`.)
 //!
 //! Every stop goes through [`kitty_fixtures::probe::stop_process_group`], which
 //! re-reads the process right before each signal (pid, start time, uid and
@@ -19,14 +20,14 @@ use crate::leaks::{Action, Leak, LeakKind, Leaks};
 /// [`find_leaks`](crate::leaks::find_leaks) judged it the run's with positive
 /// proof ([`Leak::grounds`]); everything else is left alone with the reason.
 /// What merely appeared beside the run is left alone too.
-pub fn reap_all(leaks: &mut Leaks, no_reap: bool) {
+pub fn stop_leaks(leaks: &mut Leaks, no_reap: bool) {
     for leak in &mut leaks.leaks {
         leak.action = match refusal(leak) {
             Some(reason) => Action::LeftAlone { reason },
             None if no_reap => Action::NotReaped {
                 reason: "--no-reap".into(),
             },
-            None => reap_one(leak),
+            None => stop_one(leak),
         };
     }
     for seen in &mut leaks.appeared {
@@ -60,7 +61,7 @@ fn refusal(leak: &Leak) -> Option<String> {
 
 /// Stops one dashboard, confirms its listeners are closed, and removes the
 /// `.kittify/.dashboard` that names it.
-fn reap_one(leak: &Leak) -> Action {
+fn stop_one(leak: &Leak) -> Action {
     let Some(identity) = &leak.identity else {
         return Action::LeftAlone {
             reason: "its identity could not be read".into(),

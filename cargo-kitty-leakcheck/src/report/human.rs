@@ -1,0 +1,588 @@
+//! The human report: lines for people, tokens masked.
+
+use std::fmt::Write as _;
+
+use kitty_fixtures::os::signal_name;
+use kitty_fixtures::probe::{DashboardClass, Doubt, Listener, OrphanReason, mask_tokens};
+
+use super::style::Style;
+use super::{Report, ReportMode, Verbosity};
+use crate::command::CommandStatus;
+use crate::leaks::{Action, Leak, LeakKind};
+use crate::sweep::{Entry, SweepReport};
+
+const TAG: &str = "kitty-leakcheck:";
+
+/// The report of the run, `wrap` or `check` mode (lines ending in `\n`).
+pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
+    let mut out = String::new();
+    let command = report.command_line();
+    if let Some(s @ (CommandStatus::NotFound | CommandStatus::NotExecutable(_))) =
+        &report.command_status
+    {
+        let _ = writeln!(
+            out,
+            "{TAG} {} `{command}` {}",
+            style.error("error:"),
+            describe_status(s)
+        );
+        return mask_tokens(&out);
+    }
+    let verbose = verbosity == Verbosity::Verbose;
+    if verbose {
+        let _ = writeln!(out, "{TAG} watched ports {}", report.ports);
+        list_listeners(&mut out, "before", report.before.listeners());
+        list_listeners(&mut out, "after", report.leaks.after.listeners());
+    }
+    for leak in &report.leaks.leaks {
+        if report.mode == ReportMode::Wrap && !verbose {
+            // nextest shows this under the failed test: one line per leak.
+            blame_line(&mut out, style, leak);
+        } else {
+            describe_leak(&mut out, style, leak);
+        }
+    }
+    for seen in &report.leaks.appeared {
+        let when = match report.mode {
+            ReportMode::Check => "since the baseline",
+            _ => "during the run",
+        };
+        let project = seen
+            .project_dir
+            .as_ref()
+            .map(|d| format!(" (project {})", d.display()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{TAG} {} {} appeared {when} but was not started by it; left alone{project}",
+            style.warn("note:"),
+            headline(seen),
+        );
+    }
+    let ran = match &report.command_status {
+        Some(s) => {
+            let interrupted = report
+                .interrupted_by
+                .map(|n| format!(" (interrupted: {} forwarded)", signal_name(n.as_raw())))
+                .unwrap_or_default();
+            format!(
+                "`{command}` {}{}{interrupted}",
+                describe_status(s),
+                nextest_meaning(&command, s).unwrap_or_default(),
+            )
+        }
+        None => "the check".into(),
+    };
+    let outcome = report.outcome();
+    let sum = report.summary();
+    if sum.leaks == 0 {
+        if verbosity > Verbosity::Quiet {
+            let _ = writeln!(
+                out,
+                "{TAG} {} nothing leaked on ports {}; {ran}",
+                style.ok("ok:"),
+                report.ports
+            );
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "{TAG} {} {} leak{} on ports {} ({} dashboard{}, {} foreign): {} reaped, {} left alone, {} \
+             could not be stopped; {ran}; exit status {}",
+            style.error("error:"),
+            sum.leaks,
+            plural(sum.leaks),
+            report.ports,
+            sum.dashboards,
+            plural(sum.dashboards),
+            sum.foreign,
+            sum.reaped,
+            sum.left_alone,
+            sum.reap_failed,
+            outcome.exit_code(),
+        );
+    }
+    mask_tokens(&out)
+}
+
+fn describe_status(s: &CommandStatus) -> String {
+    match s {
+        CommandStatus::Ran(_) => match (s.code(), s.signal()) {
+            (Some(c), _) => format!("exited with status {c}"),
+            (_, Some(n)) => format!("was killed by {}", signal_name(n)),
+            _ => "ended".into(),
+        },
+        CommandStatus::NotFound => "was not found".into(),
+        CommandStatus::NotExecutable(e) => format!("could not be executed: {e}"),
+    }
+}
+
+/// What nextest means by its exit code, when COMMAND is `cargo nextest`
+/// (leakcheck passes the code on unchanged; this only names it).
+fn nextest_meaning(command: &str, status: &CommandStatus) -> Option<String> {
+    use nextest_metadata::NextestExitCode as N;
+    let code = status.code()?;
+    if !command.contains("nextest") {
+        return None;
+    }
+    let name = match code {
+        N::TEST_RUN_FAILED => "a test failed",
+        N::SETUP_SCRIPT_FAILED => "a setup script failed",
+        N::BUILD_FAILED => "the build failed",
+        N::NO_TESTS_RUN => "no tests ran",
+        N::INCOMPLETE_RUN => "the run was cancelled",
+        N::EXPERIMENTAL_FEATURE_NOT_ENABLED => "an experimental feature is not enabled",
+        N::TEST_LIST_CREATION_FAILED => "listing the tests failed",
+        _ => return None,
+    };
+    Some(format!(" (nextest: {name})"))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn list_listeners(out: &mut String, when: &str, listeners: &[Listener]) {
+    let _ = writeln!(
+        out,
+        "{TAG} {when}: {} listener{}",
+        listeners.len(),
+        plural(listeners.len())
+    );
+    for l in listeners {
+        let _ = writeln!(
+            out,
+            "  {}:{} inode {} uid {}",
+            l.addr, l.port, l.inode, l.uid
+        );
+    }
+}
+
+/// `dashboard pid 42 on 127.0.0.1:9237, started by the run`.
+pub(crate) fn headline(leak: &Leak) -> String {
+    let what = match leak.kind {
+        LeakKind::Dashboard => "dashboard",
+        LeakKind::SyncDaemon => "sync daemon",
+        LeakKind::Foreign => "foreign listener",
+    };
+    let who = leak.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
+    let on = if leak.listeners.is_empty() {
+        match leak.port {
+            Some(p) => format!(" (not listening on a watched port; told to use port {p})"),
+            None => " (not listening on a watched port)".to_string(),
+        }
+    } else {
+        let addrs: Vec<String> = leak
+            .listeners
+            .iter()
+            .map(|l| format!("{}:{}", l.addr, l.port))
+            .collect();
+        format!(" on {}", addrs.join(", "))
+    };
+    let origin = if leak.from_run {
+        ", started by the run"
+    } else if leak.carries_label {
+        ", carrying the run's label"
+    } else {
+        ", not a descendant of the run"
+    };
+    format!("{what}{who}{on}{origin}")
+}
+
+/// What was done, in words.
+pub(crate) fn action_text(action: &Action) -> String {
+    let file = |removed: bool| {
+        if removed {
+            "; removed its .kittify/.dashboard"
+        } else {
+            ""
+        }
+    };
+    match action {
+        Action::Pending => "not reaped".into(),
+        Action::LeftAlone { reason } => format!("left alone: {reason}"),
+        Action::NotReaped { reason } => format!("not reaped ({reason})"),
+        Action::Reaped {
+            stopped,
+            dashboard_file_removed,
+        } => {
+            let target = if stopped.group {
+                "its process group"
+            } else {
+                "it"
+            };
+            let signal = match (stopped.signal, stopped.escalated) {
+                (Some(s), true) => format!("SIGTERM then {s}"),
+                (Some(s), false) => s.to_string(),
+                (None, _) => "no signal".into(),
+            };
+            format!(
+                "reaped: {signal} to {target}, gone and port free after {:.1} ms{}",
+                stopped.elapsed.as_secs_f64() * 1000.0,
+                file(*dashboard_file_removed)
+            )
+        }
+        Action::AlreadyGone {
+            dashboard_file_removed,
+        } => format!("already gone{}", file(*dashboard_file_removed)),
+        Action::Failed { error } => format!("could not be stopped: {error}"),
+    }
+}
+
+fn describe_leak(out: &mut String, style: &Style, leak: &Leak) {
+    let _ = writeln!(out, "{TAG} {} {}", style.error("LEAK:"), headline(leak));
+    if let Some(cmd) = &leak.command_line {
+        let _ = writeln!(out, "  {} {cmd}", style.dim("command:"));
+    }
+    if let Some(dir) = &leak.project_dir {
+        let state = match leak.project_exists {
+            Some(true) => "exists",
+            Some(false) => "gone",
+            None => "unknown",
+        };
+        let _ = writeln!(
+            out,
+            "  {} {} ({state})",
+            style.dim("project:"),
+            dir.display()
+        );
+        let health = match leak.health {
+            Some(true) => Some("its /api/health names this project too"),
+            Some(false) => Some("its /api/health names another project"),
+            None => None,
+        };
+        if let Some(h) = health {
+            let _ = writeln!(out, "  {} {h}", style.dim("health:"));
+        }
+    }
+    if let Some(t) = &leak.test {
+        let name = t.name.as_deref().unwrap_or("?");
+        let bin = t
+            .binary_id
+            .as_deref()
+            .map(|b| format!(" in {b}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {} {name}{bin}", style.dim("test:"));
+    }
+    let text = action_text(&leak.action);
+    let text = match leak.action {
+        Action::Failed { .. } => style.error(&text),
+        Action::LeftAlone { .. } | Action::NotReaped { .. } => style.warn(&text),
+        _ => text,
+    };
+    let _ = writeln!(out, "  {} {text}", style.dim("action:"));
+}
+
+/// One line naming the test, the port, the pid and the project (`wrap` mode).
+fn blame_line(out: &mut String, style: &Style, leak: &Leak) {
+    let test = match &leak.test {
+        Some(t) => {
+            let bin = t
+                .binary_id
+                .as_deref()
+                .map(|b| format!(" in {b}"))
+                .unwrap_or_default();
+            format!("test {}{bin} leaked a ", t.name.as_deref().unwrap_or("?"))
+        }
+        None => String::new(),
+    };
+    let project = match (&leak.project_dir, leak.project_exists) {
+        (Some(dir), Some(false)) => format!("; project {} (gone)", dir.display()),
+        (Some(dir), _) => format!("; project {}", dir.display()),
+        (None, _) => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{TAG} {} {test}{}{project}; {}",
+        style.error("LEAK:"),
+        headline(leak),
+        action_text(&leak.action)
+    );
+}
+
+/// The line `snapshot` prints on stderr.
+pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
+    mask_tokens(&format!(
+        "{TAG} baseline of ports {}: {} listener(s), {} dashboard(s) alive; written to {}\n",
+        done.ports,
+        done.listeners,
+        done.dashboards,
+        done.path.display()
+    ))
+}
+
+// --- sweep --------------------------------------------------------------------
+
+/// `orphan (project gone)`, `starting`, `elsewhere (net ns)`.
+pub(crate) fn class_label(class: &DashboardClass) -> String {
+    match class {
+        DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone,
+        } => "orphan (project gone)".into(),
+        DashboardClass::Orphan {
+            reason: OrphanReason::OwnerDead { owner_pid },
+        } => format!("orphan (owner {owner_pid} dead)"),
+        DashboardClass::Unrecorded => "unrecorded".into(),
+        DashboardClass::Starting { .. } => "starting".into(),
+        DashboardClass::Live => "live".into(),
+        DashboardClass::Unknown { .. } => "unknown".into(),
+        DashboardClass::Elsewhere { namespaces } => {
+            let names: Vec<String> = namespaces.iter().map(ToString::to_string).collect();
+            format!("elsewhere ({} ns)", names.join("+"))
+        }
+    }
+}
+
+fn port_label(port: Option<u16>, listening: bool) -> String {
+    match (port, listening) {
+        (Some(p), true) => p.to_string(),
+        (Some(p), false) => format!("({p})"),
+        (None, _) => "-".into(),
+    }
+}
+
+fn project_label(e: &Entry) -> String {
+    let dir = mask_tokens(&e.project_dir().display().to_string());
+    let gone = matches!(
+        e.judgement.class,
+        DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone
+        }
+    );
+    if gone { format!("{dir} (gone)") } else { dir }
+}
+
+/// `stop`, or `keep (why)`.
+pub(crate) fn plan_label(e: &Entry) -> &'static str {
+    if e.selected {
+        return "stop";
+    }
+    if !e.in_scope {
+        return "keep (outside the watched ports)";
+    }
+    match &e.judgement.verdict {
+        Ok(_) => "keep",
+        Err(Doubt::NotOurs { .. }) => "keep (another user's)",
+        Err(Doubt::Ancestor) => "keep (runs this sweep)",
+        Err(Doubt::Live) => "keep (live; --all stops it)",
+        Err(Doubt::Starting) => "keep (may still be starting)",
+        Err(Doubt::Unknown { .. }) => "keep (state unknown)",
+        Err(Doubt::Elsewhere { .. }) | Err(Doubt::PlaceUnknown) => "keep (another namespace)",
+        Err(_) => "keep",
+    }
+}
+
+/// The listing `sweep` prints before it asks (on stdout).
+pub fn sweep_listing(report: &SweepReport, verbosity: Verbosity) -> String {
+    let verbose = verbosity == Verbosity::Verbose;
+    let mut out = String::new();
+    let in_scope = report.entries.iter().filter(|e| e.in_scope).count();
+    let outside = report.entries.len() - in_scope;
+    let _ = writeln!(
+        out,
+        "sweep: ports {}: {in_scope} dashboard(s), {} other listener(s){}",
+        report.ports,
+        report.others.len(),
+        if outside > 0 {
+            format!("; {outside} dashboard(s) elsewhere, not touched")
+        } else {
+            String::new()
+        }
+    );
+    for e in report.entries.iter().filter(|e| e.in_scope || verbose) {
+        let _ = writeln!(
+            out,
+            "  {:>6}  pid {:<8} {:<26} {:<34} {}",
+            port_label(e.port(), !e.listening.is_empty()),
+            e.identity().pid(),
+            class_label(&e.judgement.class),
+            plan_label(e),
+            project_label(e),
+        );
+        if verbose {
+            let _ = writeln!(out, "          {}", e.identity().command_line());
+            if let Err(doubt) = &e.judgement.verdict {
+                let _ = writeln!(out, "          kept: {doubt}");
+            }
+        }
+    }
+    for o in &report.others {
+        let who = match &o.owner {
+            Some(p) => format!("pid {:<8}", p.pid()),
+            None => format!("uid {:<8}", o.listener.uid),
+        };
+        let command = o
+            .owner
+            .as_ref()
+            .map(|p| p.command_line())
+            .unwrap_or_else(|| "(owner not visible)".into());
+        let _ = writeln!(
+            out,
+            "  {:>6}  {who} {:<26} {:<34} {command}",
+            o.listener.port, o.kind, "never touched",
+        );
+    }
+    mask_tokens(&out)
+}
+
+/// What `sweep` did: a line per dashboard skipped or failed (for stderr), and
+/// the summary (for stdout, or stderr when nothing could be done).
+pub fn sweep_result(report: &SweepReport) -> (String, String) {
+    let mut problems = String::new();
+    for e in report.entries.iter().filter(|e| e.selected) {
+        let port = port_label(e.port(), true);
+        match &e.action {
+            Action::LeftAlone { reason } => {
+                let _ = writeln!(
+                    problems,
+                    "sweep: pid {} on {port}: skipped: {reason}",
+                    e.identity().pid()
+                );
+            }
+            Action::Failed { error } => {
+                let _ = writeln!(
+                    problems,
+                    "sweep: error: pid {} on {port}: {error}",
+                    e.identity().pid()
+                );
+            }
+            _ => {}
+        }
+    }
+    let files = |n: usize| if n == 1 { "file" } else { "files" };
+    let (to_stop, stale) = (report.to_stop(), report.files_stale.len());
+    let summary = if report.dry_run {
+        format!(
+            "sweep: dry run: would stop {to_stop} dashboard(s) and remove {stale} stale .kittify/.dashboard {}; nothing done\n",
+            files(stale)
+        )
+    } else if to_stop == 0 && stale == 0 && report.files_removed.is_empty() {
+        "sweep: nothing to stop\n".into()
+    } else if report.no_terminal {
+        format!(
+            "sweep: {to_stop} dashboard(s) to stop and {stale} stale .kittify/.dashboard {}; nothing done: no terminal to ask. \
+             Re-run with --yes to stop them (or --dry-run to only list).\n",
+            files(stale)
+        )
+    } else if !report.confirmed {
+        "sweep: nothing done\n".into()
+    } else {
+        let kills = report
+            .entries
+            .iter()
+            .filter(|e| matches!(&e.action, Action::Reaped { stopped, .. } if stopped.escalated))
+            .count();
+        let failed = report.failed();
+        let removed = report.files_removed.len();
+        format!(
+            "sweep: stopped {} of {to_stop} dashboard(s) ({kills} needed SIGKILL){}; removed {removed} .kittify/.dashboard {}; {:.0} ms\n",
+            report.stopped(),
+            if failed > 0 {
+                format!(", {failed} FAILED")
+            } else {
+                String::new()
+            },
+            files(removed),
+            report.elapsed.as_secs_f64() * 1000.0
+        )
+    };
+    (mask_tokens(&problems), mask_tokens(&summary))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::leaks::TestLabel;
+    use kitty_fixtures::probe::Listener;
+
+    pub(crate) const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    pub(crate) fn leak() -> Leak {
+        Leak {
+            kind: LeakKind::Dashboard,
+            pid: Some(4242),
+            port: Some(9240),
+            listeners: vec![Listener {
+                port: 9240,
+                addr: [127, 0, 0, 1].into(),
+                inode: 7,
+                uid: 1000,
+            }],
+            command_line: Some(format!(
+                "python -m specify_cli.dashboard._server_main /tmp/p 9240 {TOKEN}"
+            )),
+            project_dir: Some("/tmp/p".into()),
+            project_exists: Some(false),
+            class: None,
+            health: Some(true),
+            from_run: true,
+            carries_label: false,
+            held_by: None,
+            test: Some(TestLabel {
+                name: Some("leaks_one".into()),
+                binary_id: Some("mini::it".into()),
+            }),
+            grounds: None,
+            doubt: None,
+            action: Action::Failed {
+                error: format!("token {TOKEN}"),
+            },
+            identity: None,
+        }
+    }
+
+    pub(crate) fn report_with_a_leak() -> Report {
+        let mut r = Report::new(ReportMode::Run, &"9237-9337".parse().expect("ports"));
+        r.command = vec!["cargo".into(), "test".into(), TOKEN.into()];
+        r.command_status = Some(CommandStatus::Ran(
+            std::os::unix::process::ExitStatusExt::from_raw(0),
+        ));
+        r.leaks.leaks.push(leak());
+        r
+    }
+
+    #[test]
+    fn human_is_token_free() {
+        let r = report_with_a_leak();
+        let human = report(&r, &Style::new(true), Verbosity::Verbose);
+        assert!(
+            !human.contains(TOKEN) && human.contains("LEAK:") && human.contains("leaks_one"),
+            "{human}"
+        );
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_is_one_line() {
+        let mut r = report_with_a_leak();
+        r.command_status = Some(CommandStatus::NotFound);
+        let human = report(&r, &Style::plain(), Verbosity::Normal);
+        assert_eq!(human.lines().count(), 1, "{human}");
+    }
+
+    #[test]
+    fn nextest_codes_are_named_only_for_nextest() {
+        use std::os::unix::process::ExitStatusExt;
+        let failed = CommandStatus::Ran(std::process::ExitStatus::from_raw(
+            nextest_metadata::NextestExitCode::TEST_RUN_FAILED << 8,
+        ));
+        assert_eq!(
+            nextest_meaning("cargo nextest run", &failed).as_deref(),
+            Some(" (nextest: a test failed)")
+        );
+        assert_eq!(nextest_meaning("cargo test", &failed), None);
+    }
+
+    #[test]
+    fn labels() {
+        let gone = DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone,
+        };
+        assert_eq!(class_label(&gone), "orphan (project gone)");
+        let dead = DashboardClass::Orphan {
+            reason: OrphanReason::OwnerDead { owner_pid: 7 },
+        };
+        assert_eq!(class_label(&dead), "orphan (owner 7 dead)");
+        assert_eq!(port_label(Some(9300), true), "9300");
+        assert_eq!(port_label(Some(9300), false), "(9300)");
+    }
+}
