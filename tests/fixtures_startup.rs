@@ -13,74 +13,15 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::cleanup::*;
+use common::fakes::FakeVenv;
 use common::*;
 use kitty_fixtures::probe::ProcessIdentity;
 use kitty_fixtures::{Error, KittyProject, Origin};
-
-/// A fake spec-kitty venv whose `python3` is `tests/fakes/<fake>`.
-struct FakeVenv {
-    dir: tempfile::TempDir,
-}
-
-impl FakeVenv {
-    fn new(fake: &str, port: u16) -> FakeVenv {
-        let dir = temp_root("kitty-e2e-fake-venv-");
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).expect("bin");
-        let source = common::workspace_root().join("tests/fakes").join(fake);
-        let text = std::fs::read_to_string(&source)
-            .expect("fake script")
-            .replace("@PIDFILE@", &dir.path().join("pids").display().to_string())
-            .replace("@PORT@", &port.to_string());
-        let python = bin.join("python3");
-        std::fs::write(&python, text).expect("write python3");
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let exe = bin.join("spec-kitty");
-        std::fs::write(
-            &exe,
-            format!("#!{}\n# fake spec-kitty console script\n", python.display()),
-        )
-        .expect("spec-kitty");
-        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        FakeVenv { dir }
-    }
-
-    fn spec_kitty(&self) -> PathBuf {
-        self.dir.path().join("bin/spec-kitty")
-    }
-
-    /// Every pid the fake ran as (the shell and what it forked).
-    fn pids(&self) -> Vec<u32> {
-        std::fs::read_to_string(self.dir.path().join("pids"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    }
-}
-
-/// Whatever the fake ran that is somehow still alive when the test ends
-/// (a failing test) is stopped, if it is ours: it carries this process's pid
-/// in `KITTY_FIXTURES_OWNER`, which kitty-fixtures sets on every dashboard.
-impl Drop for FakeVenv {
-    fn drop(&mut self) {
-        let me = std::process::id().to_string();
-        for pid in self.pids() {
-            let Some(id) = kitty_fixtures::probe::ProcessIdentity::read(pid) else {
-                continue;
-            };
-            if id.env_var(kitty_fixtures::OWNER_ENV).as_deref() == Some(std::ffi::OsStr::new(&me)) {
-                stop_leftover(&id, None);
-            }
-        }
-    }
-}
 
 /// A project whose dashboards the fake serves on `ports`, given up after `start_timeout`.
 fn project_with(fake: &FakeVenv, ports: &str, start_timeout: Duration) -> KittyProject {
@@ -129,7 +70,7 @@ fn assert_the_fake_left_nothing(
 
 #[test]
 fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
-    let fake = FakeVenv::new("fake-spec-kitty-exits-3.sh", 0);
+    let fake = FakeVenv::new("fake-spec-kitty-exits-3.sh", &[("PORT", "0".into())]);
     let project = project_with(&fake, "9520-9521", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake exits");
     match &err {
@@ -166,7 +107,7 @@ fn a_child_that_exits_early_is_reported_with_its_status_and_log_tail() {
 
 #[test]
 fn a_child_that_never_binds_is_stopped_with_its_group_and_reported() {
-    let fake = FakeVenv::new("fake-spec-kitty-never-binds.sh", 0);
+    let fake = FakeVenv::new("fake-spec-kitty-never-binds.sh", &[("PORT", "0".into())]);
     let project = project_with(&fake, "9522", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake never binds");
     match &err {
@@ -182,7 +123,10 @@ fn a_child_that_never_binds_is_stopped_with_its_group_and_reported() {
 
 #[test]
 fn a_child_that_never_binds_and_execs_something_else_is_still_stopped() {
-    let fake = FakeVenv::new("fake-spec-kitty-never-binds-exec.sh", 0);
+    let fake = FakeVenv::new(
+        "fake-spec-kitty-never-binds-exec.sh",
+        &[("PORT", "0".into())],
+    );
     let project = project_with(&fake, "9523", Duration::from_secs(1));
     let err = project.start_dashboard().expect_err("the fake never binds");
     assert!(
@@ -194,7 +138,7 @@ fn a_child_that_never_binds_and_execs_something_else_is_still_stopped() {
 
 #[test]
 fn a_child_that_binds_the_wrong_port_is_stopped_and_reported() {
-    let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", 9526);
+    let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", &[("PORT", "9526".into())]);
     let project = project_with(&fake, "9524", Duration::from_secs(30));
     let err = project.start_dashboard().expect_err("the fake binds 9526");
     match &err {
@@ -214,7 +158,10 @@ fn a_child_that_binds_the_wrong_port_is_stopped_and_reported() {
 
 #[test]
 fn a_child_that_execs_a_listener_on_the_wrong_port_is_stopped_and_reported() {
-    let fake = FakeVenv::new("fake-spec-kitty-wrong-port-exec.sh", 9527);
+    let fake = FakeVenv::new(
+        "fake-spec-kitty-wrong-port-exec.sh",
+        &[("PORT", "9527".into())],
+    );
     let project = project_with(&fake, "9525", Duration::from_secs(30));
     let err = project.start_dashboard().expect_err("the fake binds 9527");
     match &err {

@@ -15,8 +15,8 @@ use std::process::{Command, Output, Stdio};
 use nextest_metadata::{ListCommand, NextestExitCode, TestListSummary};
 
 use common::detached::{
-    TOKEN, dashboard_argv, setsid_line, spec_kitty_python, start_dashboard,
-    start_labelled_dashboard,
+    PendingExec, TOKEN, dashboard_argv, pending_exec_line, setsid_line, spec_kitty_python,
+    start_dashboard, start_labelled_dashboard,
 };
 use common::leakcheck::{LEAKED, USAGE, json_report, leakcheck_bin, without_nextest_env};
 use common::mini::MiniCrate;
@@ -522,5 +522,60 @@ include = [{{ path = "{own}/cargo-kitty-leakcheck", relative-to = "target", on-m
         show(&o)
     );
 
+    scene.assert_clean();
+}
+
+/// `wrap`: a test whose dashboard is still between fork and exec when the
+/// test exits is waited for and blamed: status 3, reaped. Before the fix
+/// `wrap` saw only a shell below it, exited 0, and the dashboard leaked.
+///
+/// Ports: 9682-9683 (beside this file's 9568-9577).
+#[test]
+fn wrap_waits_for_a_dashboard_between_fork_and_exec_and_reaps_it() {
+    let scene = Scene::new("kitty-wrap-", "9682-9683");
+    let p = bare_project(scene.path(), "pending");
+    let pidfile = scene.path().join("pending.pid");
+    let script = pending_exec_line(&p, 9682, &pidfile);
+    let o = leakcheck(
+        &[
+            "wrap",
+            "--ports",
+            scene.ports,
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+        scene.home(),
+    )
+    .env("NEXTEST_TEST_NAME", "tests::leaks_while_exec_pending")
+    .env("NEXTEST_BINARY_ID", "mini::it")
+    .output()
+    .expect("wrap");
+    let pending = PendingExec::of(&pidfile);
+    let pid = pending.0;
+    assert_eq!(
+        o.status.code(),
+        Some(LEAKED),
+        "wrap did not wait for the pending dashboard:\n{}",
+        show(&o)
+    );
+    let report = json_report(&o);
+    assert_eq!(report["mode"], "wrap", "{report:#}");
+    let leak = &report["leaks"][0];
+    assert_eq!(leak["kind"], "dashboard", "{report:#}");
+    assert_eq!(leak["pid"], pid, "{report:#}");
+    assert_eq!(leak["port"], 9682, "{report:#}");
+    assert_eq!(leak["from_run"], true, "{report:#}");
+    assert_eq!(
+        leak["test"]["name"], "tests::leaks_while_exec_pending",
+        "{report:#}"
+    );
+    assert_eq!(leak["action"]["result"], "reaped", "{report:#}");
+    assert!(common::reaped(pid), "pid {pid} is still there after wrap");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(TOKEN));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(TOKEN));
+    drop(pending);
     scene.assert_clean();
 }

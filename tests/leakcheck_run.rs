@@ -23,7 +23,8 @@ use kitty_fixtures::probe::{
 use serde_json::Value;
 
 use common::detached::{
-    TOKEN, dashboard_argv, setsid_line, spawn_detached, spec_kitty_python, start_dashboard,
+    PendingExec, TOKEN, dashboard_argv, pending_exec_line, setsid_line, spawn_detached,
+    spec_kitty_python, start_dashboard,
 };
 use common::leakcheck::{LEAKED, USAGE, json_report};
 use common::mini::MiniCrate;
@@ -580,4 +581,48 @@ fn a_command_that_cannot_start_is_named_and_nothing_is_checked() {
             show(&out)
         );
     }
+}
+
+/// A dashboard still between fork and exec when COMMAND exits is waited for
+/// (`--grace`) and reaped: status 3. Before the fix leakcheck saw only a
+/// shell, exited 0, and the dashboard leaked a moment later.
+///
+/// Ports: 9680-9681 (beside this file's 9601-9679).
+#[test]
+fn a_dashboard_between_fork_and_exec_when_command_exits_is_waited_for_and_reaped() {
+    let scene = Scene::new("kitty-e2e-run-", "9680-9681");
+    let project = bare_project(scene.path(), "pending");
+    let port = scene.port(0);
+    let pidfile = scene.path().join("pending.pid");
+    let script = pending_exec_line(&project, port, &pidfile);
+    let mut cmd = leakcheck(
+        &scene,
+        None,
+        &["--grace", "2s", "--json", "--", "sh", "-c", &script],
+    );
+    common::isolate_home(&mut cmd, scene.home());
+    let out = cmd.output().expect("run leakcheck");
+    let pending = PendingExec::of(&pidfile);
+    let report = json_report(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(LEAKED),
+        "the pending dashboard was not waited for:\n{}",
+        show(&out)
+    );
+    assert_eq!(report["outcome"], "leaked", "{report:#}");
+    assert_eq!(report["command_status"]["code"], 0, "{report:#}");
+    let leak = leak_on(&report, port);
+    assert_eq!(leak["kind"], "dashboard", "{leak:#}");
+    assert_eq!(leak["pid"], pending.0, "{leak:#}");
+    assert_eq!(leak["from_run"], true, "{leak:#}");
+    assert_eq!(leak["action"]["result"], "reaped", "{leak:#}");
+    assert!(
+        common::reaped(pending.0),
+        "pid {} is still there after leakcheck",
+        pending.0
+    );
+    assert_no_token(&out);
+    drop(pending);
+    scene.assert_clean();
 }

@@ -9,11 +9,11 @@
 //! # Security
 //!
 //! The directory is private: created `0700`, and on every use opened without
-//! following a symlink and checked to be a directory owned by us that nobody
-//! else can write (a directory of ours that others can write is made `0700`;
+//! following a symlink and checked to be a directory owned by us (one of ours
+//! that others can read or write, as older versions left it, is made `0700`;
 //! one owned by someone else is refused with [`ReservationError::NotPrivate`]).
 //! Files are opened relative to that open directory with `O_NOFOLLOW` and
-//! created `0600`, so a planted symlink is never followed. A record is
+//! kept `0600`, so a planted symlink is never followed. A record is
 //! evidence only together with the lock's state and the live process's
 //! identity: see [`read_reservation`].
 //!
@@ -123,8 +123,8 @@ impl PrivateDir {
                 reason: format!("it belongs to uid {}, not to uid {me}", st.st_uid),
             });
         }
-        if st.st_mode & 0o022 != 0 {
-            // Ours, but others could write into it: make it private first.
+        if st.st_mode & 0o077 != 0 {
+            // Ours, but others could read or write it: make it private first.
             rustix::fs::fchmod(&fd, Mode::RWXU).map_err(|e| io_err(e.into()))?;
         }
         Ok(Some(PrivateDir { fd, path }))
@@ -152,11 +152,15 @@ impl PrivateDir {
         let st = rustix::fs::fstat(&fd)?;
         let regular =
             rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
-        if !regular || st.st_uid != rustix::process::geteuid().as_raw() || st.st_mode & 0o022 != 0 {
+        if !regular || st.st_uid != rustix::process::geteuid().as_raw() {
             return Err(io::Error::other(format!(
-                "{} is not a private regular file of ours",
+                "{} is not a regular file of ours",
                 self.path.join(&name).display()
             )));
+        }
+        if st.st_mode & 0o077 != 0 {
+            // Ours, in our private directory, left readable by an older version.
+            rustix::fs::fchmod(&fd, Mode::RUSR | Mode::WUSR)?;
         }
         Ok(Some(File::from(fd)))
     }

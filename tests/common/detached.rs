@@ -149,3 +149,55 @@ pub fn start_dashboard_in(
     );
     d
 }
+
+/// A shell line (for a COMMAND) that starts, detached in its own session as
+/// spec-kitty does, `sh -c 'sleep 0.3; exec <this release's dashboard command
+/// line>'` with `$0` naming the server module (so the process names the
+/// server before it is one), writes its pid to `pidfile`, and goes on: when
+/// the COMMAND ends, the dashboard is still between fork and exec.
+pub fn pending_exec_line(project: &Path, port: u16, pidfile: &Path) -> String {
+    let server: Vec<String> = dashboard_argv(project, port)
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect();
+    let inner = format!("sleep 0.3; exec {}", server.join(" "));
+    format!(
+        "{}\necho $! > {}",
+        setsid_line(&[
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new(&inner),
+            OsStr::new(kitty_fixtures::probe::SERVER_MODULE)
+        ]),
+        sh_quote(pidfile.as_os_str())
+    )
+}
+
+/// The process [`pending_exec_line`] started: its pid is read from the pid
+/// file, and when the guard drops (also when the test failed first) it is
+/// given the time to exec, then stopped if it is a dashboard.
+pub struct PendingExec(pub u32);
+
+impl PendingExec {
+    /// Waits for the pid file of [`pending_exec_line`].
+    pub fn of(pidfile: &Path) -> PendingExec {
+        PendingExec(wait_for(MINUTE, "the pending pid", || {
+            std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+        }))
+    }
+}
+
+impl Drop for PendingExec {
+    fn drop(&mut self) {
+        use kitty_fixtures::probe::ProcessKind;
+        // `sh -c 'sleep 0.3; exec python ...'`: not a dashboard (yet), or gone.
+        let settled = super::poll(MINUTE, || match ProcessIdentity::read(self.0) {
+            None => Some(None),
+            Some(id) if matches!(ProcessKind::of(&id), ProcessKind::Dashboard(_)) => Some(Some(id)),
+            Some(_) => None,
+        });
+        if let Some(Some(id)) = settled {
+            super::cleanup::stop_leftover(&id, None);
+        }
+    }
+}

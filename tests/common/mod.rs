@@ -8,6 +8,7 @@
 //! - [`cleanup`]: what a test must stop or remove even when it fails
 //!   ([`cleanup::ProcessGuard`], [`cleanup::Cleanup`]);
 //! - [`detached`]: real dashboards started the way spec-kitty starts them;
+//! - [`fakes`]: venvs whose interpreter is a named fake, for start-up faults;
 //! - [`reexec`]: this test binary re-executed to run one scenario;
 //! - [`scene`]: a leakcheck test's temp root, fake HOME and port window;
 //! - [`mini`]: small crates made for one test;
@@ -23,12 +24,15 @@
 //! `cargo nextest run`: fixtures_bad_input 9500-9503, fixtures_versions
 //! 9504-9509, fixtures_drop 9510-9519, fixtures_startup 9520-9529,
 //! fixtures_exit_paths 9530-9539, fixtures_ports 9540-9559, leakcheck_sweep
-//! 9560-9567, leakcheck_nextest 9568-9577, leakcheck_run 9601-9679,
-//! never_kill 9700-9749 (the benchmarks use 9750-9759 and 9800-9999).
+//! 9560-9567, leakcheck_nextest 9568-9577 and 9682-9683, leakcheck_run
+//! 9601-9681, fixtures_processes 9684-9693, never_kill 9700-9749 (the
+//! benchmarks use 9750-9759 and 9800-9999); fixtures_shared_range runs in
+//! the default range on purpose.
 #![allow(dead_code)]
 
 pub mod cleanup;
 pub mod detached;
+pub mod fakes;
 pub mod leakcheck;
 pub mod mini;
 pub mod reexec;

@@ -514,10 +514,13 @@ pub fn wait_child(pid: u32) -> io::Result<ExitStatus> {
     }
 }
 
-/// In a freshly forked child (async-signal-safe: raw syscalls only): lead a
-/// new session (as spec-kitty starts its dashboards), die with SIGKILL when
-/// the spawning thread dies, and bail out if that already happened.
+/// In a freshly forked child (async-signal-safe: system calls only): start
+/// with no signal blocked (a mask is inherited through exec, and whoever
+/// started us may have blocked SIGTERM), lead a new session (as spec-kitty
+/// starts its dashboards), die with SIGKILL when the spawning thread dies,
+/// and bail out if that already happened.
 fn detach_and_die_with_parent(parent: u32) -> io::Result<()> {
+    unblock_all_signals()?;
     rustix::process::setsid()?;
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
     let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
@@ -565,7 +568,8 @@ pub(crate) fn dir_state(path: &OsStr) -> DirState {
 /// `limit`; kills and reaps it and returns `None` otherwise. Waits on a pidfd
 /// (an event), not by polling.
 pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Option<Vec<u8>> {
-    let mut child = cmd.spawn().ok()?;
+    // A blocked SIGCHLD would hang a shell that waits (an interpreter shim).
+    let mut child = with_no_signal_blocked(cmd).spawn().ok()?;
     let exited = match Pidfd::open(child.id()) {
         Ok(Some(fd)) => fd.wait_exit(limit),
         // Already reaped cannot be (we have not waited): it exited.
@@ -692,17 +696,7 @@ impl SignalInbox {
     /// Makes `cmd`'s child start with no signal blocked, as if this process
     /// had never blocked any.
     pub fn unblocked(cmd: &mut std::process::Command) -> &mut std::process::Command {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: the closure runs between fork and exec and only calls
-        // sigprocmask(2), which is async-signal-safe; it allocates nothing
-        // (an empty SigSet lives on the stack).
-        unsafe {
-            cmd.pre_exec(|| {
-                use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
-                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-                    .map_err(io::Error::from)
-            })
-        }
+        with_no_signal_blocked(cmd)
     }
 
     /// Waits until at least one signal is there, or `limit` passes (`None`:
@@ -768,6 +762,23 @@ pub fn end_with_signal(sig: i32) {
     if let Some(s) = Signal::from_named_raw(sig) {
         let _ = rustix::process::kill_process(rustix::process::getpid(), s);
     }
+}
+
+/// Sets an empty signal mask (sigprocmask(2): async-signal-safe, no allocation).
+fn unblock_all_signals() -> io::Result<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(io::Error::from)
+}
+
+/// Makes `cmd`'s child start with no signal blocked.
+pub(crate) fn with_no_signal_blocked(
+    cmd: &mut std::process::Command,
+) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls
+    // sigprocmask(2), which is async-signal-safe; it allocates nothing (an
+    // empty SigSet lives on the stack).
+    unsafe { cmd.pre_exec(unblock_all_signals) }
 }
 
 /// Registers `hook` to run at `exit(3)` (normal exit, `std::process::exit`,

@@ -177,7 +177,7 @@ pub fn stop_process_group(
         (Some(pidfd), Some(now)) => {
             let group = now.leads_its_session();
             stopped.group = group;
-            let held = sockets_of(pid, group);
+            let mut held = sockets_of(pid, group);
             send(&pidfd, &now, group, Signal::TERM)?;
             stopped.signal = Some(StopSignal::Term);
             if !pidfd.wait_exit(policy.term_grace) {
@@ -196,7 +196,7 @@ pub fn stop_process_group(
             }
             sys::reap_if_child(pid);
             if group {
-                stop_members(expected, policy, &mut stopped)?;
+                held.extend(stop_members(expected, policy, &mut stopped)?);
             }
             if let Some(port) = port {
                 wait_port_closed(pid, port, &held, policy.kill_grace)?;
@@ -206,7 +206,10 @@ pub fn stop_process_group(
         _ => {
             sys::reap_if_child(pid);
             if expected.leads_its_session() {
-                stop_members(expected, policy, &mut stopped)?;
+                let held = stop_members(expected, policy, &mut stopped)?;
+                if let Some(port) = port {
+                    wait_port_closed(pid, port, &held, policy.kill_grace)?;
+                }
             }
         }
     }
@@ -218,17 +221,22 @@ pub fn stop_process_group(
 /// group's signal (an interpreter shim's real Python, a forked helper), or
 /// the leader was already gone. Each is pinned by a pidfd, then checked; one
 /// that outlives `policy.term_grace` after SIGTERM gets SIGKILL. Usually
-/// there are none, and one `kill(-pgid, 0)` says so.
+/// there are none, and one `kill(-pgid, 0)` says so. Returns the sockets the
+/// members held (their ports must close too).
 fn stop_members(
     leader: &ProcessIdentity,
     policy: StopPolicy,
     stopped: &mut Stopped,
-) -> Result<(), StopError> {
+) -> Result<HashSet<u64>, StopError> {
     let pgid = leader.pid();
     if !group_outlives_leader(pgid) {
-        return Ok(());
+        return Ok(HashSet::new());
     }
     let members = pinned_members(leader);
+    let held: HashSet<u64> = members
+        .iter()
+        .flat_map(|(m, _)| sys::socket_inodes(*m))
+        .collect();
     // Members the leader's group signal reached are exiting already.
     let reached = stopped.signal.is_some();
     for (member, fd) in &members {
@@ -250,7 +258,7 @@ fn stop_members(
         }
         sys::reap_if_child(*member);
     }
-    Ok(())
+    Ok(held)
 }
 
 /// Whether group `pgid` has members besides its exited leader. A leader that
