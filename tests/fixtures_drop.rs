@@ -17,7 +17,7 @@ use common::cleanup::*;
 use common::detached::{start_dashboard, start_dashboard_in};
 use common::reexec::*;
 use common::*;
-use kitty_fixtures::probe::{DashboardFile, ProcessIdentity, ProcessTree, StopSignal};
+use kitty_fixtures::shared::{DashboardFile, ProcessIdentity, ProcessTree, StopSignal};
 use kitty_fixtures::{KittyProject, Origin, ServedProject, kitty_project, kitty_served_project};
 use rstest::rstest;
 
@@ -165,7 +165,13 @@ fn stop_dashboards_reports_what_it_stopped_and_the_project_starts_again() {
     assert_eq!(report.stopped.len(), 1, "{report:?}");
     let s = &report.stopped[0];
     assert_eq!(
-        (s.pid, s.port, s.signal, s.escalated, s.origin),
+        (
+            s.stop.pid,
+            s.port,
+            s.stop.signal,
+            s.stop.escalated,
+            s.origin
+        ),
         (
             d.pid(),
             Some(d.port()),
@@ -174,7 +180,7 @@ fn stop_dashboards_reports_what_it_stopped_and_the_project_starts_again() {
             Origin::Started
         )
     );
-    assert!(report.elapsed >= s.elapsed);
+    assert!(report.elapsed >= s.stop.elapsed);
     assert!(report.removed_dashboard_file, "{report:?}");
     assert!(!has_dashboard_file(project.path()));
     assert!(reaped(d.pid()));
@@ -374,7 +380,7 @@ fn the_served_fixture_serves_its_project_and_never_shows_its_token(
     kitty_served_project: ServedProject,
 ) {
     let d = &kitty_served_project.dashboard;
-    let h = kitty_fixtures::probe::fetch_health(d.port(), Duration::from_secs(5)).expect("health");
+    let h = kitty_fixtures::shared::fetch_health(d.port(), Duration::from_secs(5)).expect("health");
     assert_eq!(h.project_path.as_deref(), Some(kitty_served_project.path()));
     assert_eq!(h.token(), Some(d.token()));
     assert_eq!(d.url(), format!("http://127.0.0.1:{}", d.port()));

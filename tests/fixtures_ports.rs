@@ -24,10 +24,10 @@ use common::cleanup::*;
 use common::detached::start_dashboard;
 use common::reexec::*;
 use common::*;
-use kitty_fixtures::probe::{DashboardFile, ProcessIdentity};
-use kitty_fixtures::reservation::{
+use kitty_fixtures::shared::reservation::{
     Reservation, ReservationRecord, read_reservation, reservation_dir,
 };
+use kitty_fixtures::shared::{DashboardFile, ProcessIdentity};
 use kitty_fixtures::{Error, KittyProject};
 
 fn project(ports: &str) -> KittyProject {

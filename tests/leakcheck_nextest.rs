@@ -306,7 +306,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::ListenerSnapshot;
+use kitty_fixtures::shared::ListenerSnapshot;
 
 
 fn port(offset: u16) -> u16 {

@@ -17,7 +17,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kitty_fixtures::probe::{
+use kitty_fixtures::shared::{
     ProcessIdentity, SERVER_FUNCTION, SERVER_MODULE, StopPolicy, stop_process_group,
 };
 use serde_json::Value;
@@ -164,7 +164,7 @@ fn interrupts_a_dashboard_start() {{
     let home = tempfile::tempdir_in(env_path("LEAK_ROOT")).expect("home");
     let mut cli = dashboard_command(&dir, env_port("INTERRUPT_PORT"), home.path()).spawn().expect("spec-kitty");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !kitty_fixtures::probe::find_dashboard_processes().iter().any(|d| d.command.project_dir == dir) {{
+    while !kitty_fixtures::shared::find_dashboard_processes().iter().any(|d| d.command.project_dir == dir) {{
         assert!(cli.try_wait().expect("try_wait").is_none(), "spec-kitty exited before spawning the server");
         assert!(Instant::now() < deadline, "the server never appeared");
         std::thread::sleep(Duration::from_millis(5));

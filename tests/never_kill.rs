@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use kitty_fixtures::KittyProject;
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{DashboardFile, SERVER_MODULE};
+use kitty_fixtures::shared::{DashboardFile, SERVER_MODULE};
 
 use common::cleanup::Cleanup;
 use common::detached::{TOKEN, dashboard_argv, spec_kitty_python};

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{ListenerSnapshot, ProcessTree, identify_listeners};
+use kitty_fixtures::shared::{ListenerSnapshot, ProcessTree, identify_listeners};
 
 fn median(mut xs: Vec<Duration>) -> f64 {
     xs.sort_unstable();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use kitty_fixtures::os::boot_id;
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{
+use kitty_fixtures::shared::{
     Listener, ListenerSnapshot, RUN_LABEL_ENV, find_dashboard_processes, new_run_label,
 };
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,7 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snap
                 pid: d.identity.pid(),
                 start_ticks: d.identity.start_ticks(),
                 port: d.command.port,
-                project_dir: kitty_fixtures::probe::mask_tokens(
+                project_dir: kitty_fixtures::shared::mask_tokens(
                     &d.command.project_dir.display().to_string(),
                 ),
             })

@@ -26,7 +26,7 @@ use std::io;
 use std::process::{Command, ExitStatus};
 
 use kitty_fixtures::os::{self, Reaped, Signal, SignalInbox};
-use kitty_fixtures::probe::{ProcessTree, mask_tokens};
+use kitty_fixtures::shared::{ProcessTree, mask_tokens};
 
 /// How COMMAND ended (or why it never started).
 #[derive(Debug, Clone, PartialEq, Eq)]

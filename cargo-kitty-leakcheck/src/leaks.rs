@@ -28,142 +28,20 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{
-    DashboardClass, DashboardCommand, Doubt, FoundDashboard, Grounds, Listener, ListenerSnapshot,
-    OrphanReason, ProcessIdentity, ProcessKind, ProcessTree, RUN_LABEL_ENV, Scope, Stopped,
+
+use crate::leak::{Action, Leak, LeakKind, Leaks, TestLabel};
+use kitty_fixtures::shared::{
+    DashboardClass, DashboardCommand, Doubt, FoundDashboard, Listener, ListenerSnapshot,
+    OrphanReason, ProcessIdentity, ProcessKind, ProcessTree, RUN_LABEL_ENV, Scope,
     ancestors_and_self, health_confirms, identify_listeners, judge, names_the_server,
     project_dir_of,
 };
 
 /// How often [`settle`] looks again while listeners are still closing.
 pub const SETTLE_POLL: Duration = Duration::from_millis(5);
-
-/// What kind of process leaked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LeakKind {
-    /// A spec-kitty dashboard server: reaped unless `--no-reap`.
-    Dashboard,
-    /// spec-kitty's sync daemon listening on a watched port: never touched.
-    SyncDaemon,
-    /// Anything else (or a listener whose holder could not be found): never touched.
-    Foreign,
-}
-
-/// The test that started a process, as its environment says
-/// (`NEXTEST_TEST_NAME`, `NEXTEST_BINARY_ID`; `cargo test` sets neither).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TestLabel {
-    /// `NEXTEST_TEST_NAME`.
-    pub name: Option<String>,
-    /// `NEXTEST_BINARY_ID`.
-    pub binary_id: Option<String>,
-}
-
-impl TestLabel {
-    /// Reads the label from a process's initial environment; `None` when it has none.
-    pub fn of(identity: &ProcessIdentity) -> Option<Self> {
-        Self::from_vars(|k| identity.env_var(k))
-    }
-
-    /// Reads the label from this process's own environment (the `wrap` mode's test).
-    pub fn of_this_process() -> Option<Self> {
-        Self::from_vars(|k| std::env::var_os(k))
-    }
-
-    fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
-        let text = |k| var(k).map(|v| v.to_string_lossy().into_owned());
-        let name = text("NEXTEST_TEST_NAME");
-        let binary_id = text("NEXTEST_BINARY_ID");
-        (name.is_some() || binary_id.is_some()).then_some(TestLabel { name, binary_id })
-    }
-}
-
-/// What was done about a leak (set by [`crate::stop_leaks::stop_leaks`]) or a
-/// dashboard `sweep` saw.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "kebab-case", tag = "result")]
-pub enum Action {
-    /// Nothing decided yet (before reaping).
-    Pending,
-    /// Never touched, and why (not a dashboard, another user's, in another
-    /// namespace, not started by the run, an ancestor of leakcheck).
-    LeftAlone {
-        /// Why.
-        reason: String,
-    },
-    /// A dashboard that was not stopped because of `--no-reap`.
-    NotReaped {
-        /// Why.
-        reason: String,
-    },
-    /// Stopped, its port confirmed free.
-    Reaped {
-        /// What `stop_process_group` did (last signal, escalation, group, elapsed ms).
-        #[serde(flatten)]
-        stopped: Stopped,
-        /// Whether the project's `.kittify/.dashboard` named it and was removed.
-        dashboard_file_removed: bool,
-    },
-    /// It had already exited when we came to stop it.
-    AlreadyGone {
-        /// Whether the project's `.kittify/.dashboard` named it and was removed.
-        dashboard_file_removed: bool,
-    },
-    /// Stopping it failed: it may still be running (exit status REAP_FAILED).
-    Failed {
-        /// Why (token-free).
-        error: String,
-    },
-}
-
-/// One leaked process (or one listener whose holder could not be found).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Leak {
-    /// What leaked.
-    pub kind: LeakKind,
-    /// The process, when known.
-    pub pid: Option<u32>,
-    /// The main port: its first new listener's, else the port its command line names.
-    pub port: Option<u16>,
-    /// Its new listeners on watched ports (empty for a dashboard that never bound a watched port).
-    pub listeners: Vec<Listener>,
-    /// The command line with every token masked.
-    pub command_line: Option<String>,
-    /// The project a dashboard serves.
-    pub project_dir: Option<PathBuf>,
-    /// Whether that project directory still exists.
-    pub project_exists: Option<bool>,
-    /// The dashboard's class (orphan / unrecorded / starting / live /
-    /// unknown / elsewhere), as `sweep` would see it.
-    pub class: Option<DashboardClass>,
-    /// The second opinion of a listening dashboard: whether its own
-    /// `/api/health` names the project its command line names. `None` when it
-    /// did not answer (or listens on no watched port).
-    pub health: Option<bool>,
-    /// Whether the process descends from the run (a child subreaper knows).
-    pub from_run: bool,
-    /// Whether its environment carries the run's label ([`RUN_LABEL_ENV`]).
-    pub carries_label: bool,
-    /// The live process outside the run whose port reservation holds this
-    /// dashboard (a kitty-fixtures test of another run): it is never stopped.
-    pub held_by: Option<u32>,
-    /// The test that started it, when its environment says.
-    pub test: Option<TestLabel>,
-    /// The proof on which a dashboard may be stopped.
-    pub grounds: Option<Grounds>,
-    /// Why it may not be touched (the first rule that failed).
-    pub doubt: Option<Doubt>,
-    /// What was done about it.
-    pub action: Action,
-    /// Who it is, for the re-check before each signal.
-    #[serde(skip)]
-    pub identity: Option<ProcessIdentity>,
-}
 
 impl Leak {
     fn of_process(identity: ProcessIdentity, kind: &ProcessKind, attr: &Attribution<'_>) -> Self {
@@ -253,85 +131,6 @@ impl Leak {
         }
         self.class = Some(judgement.class);
     }
-
-    fn ownerless(listener: Listener) -> Self {
-        Leak {
-            kind: LeakKind::Foreign,
-            pid: None,
-            port: Some(listener.port),
-            listeners: vec![listener],
-            command_line: None,
-            project_dir: None,
-            project_exists: None,
-            class: None,
-            health: None,
-            from_run: false,
-            carries_label: false,
-            held_by: None,
-            test: None,
-            grounds: None,
-            doubt: None,
-            action: Action::Pending,
-            identity: None,
-        }
-    }
-
-    /// True when this leak is a dashboard.
-    pub fn is_dashboard(&self) -> bool {
-        self.kind == LeakKind::Dashboard
-    }
-
-    /// True when it appeared but provably was not started by the run.
-    pub fn not_from_run(&self) -> bool {
-        self.doubt == Some(Doubt::NotFromRun)
-    }
-}
-
-/// Everything a run leaked, what appeared beside it, and the snapshot it was found in.
-#[derive(Debug, Clone, Default)]
-pub struct Leaks {
-    /// The leaks, dashboards first, then by port.
-    pub leaks: Vec<Leak>,
-    /// What appeared during the run (or since the baseline) but was not
-    /// started by it: reported, never touched, not a failure.
-    pub appeared: Vec<Leak>,
-    /// The listeners on the watched ports after the run.
-    pub after: ListenerSnapshot,
-}
-
-impl Leaks {
-    /// True when nothing leaked.
-    pub fn is_empty(&self) -> bool {
-        self.leaks.is_empty()
-    }
-
-    /// What the leaks come to: none, some (stopped, left with `--no-reap`,
-    /// or never to be touched), or a dashboard that could not be stopped.
-    /// What merely appeared beside the run does not count.
-    pub fn verdict(&self) -> Verdict {
-        if self.leaks.is_empty() {
-            Verdict::Clean
-        } else if self
-            .leaks
-            .iter()
-            .any(|l| matches!(l.action, Action::Failed { .. }))
-        {
-            Verdict::StopFailed
-        } else {
-            Verdict::Leaked
-        }
-    }
-}
-
-/// What a run's leaks come to (see [`Leaks::verdict`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Nothing leaked.
-    Clean,
-    /// Something leaked; every leaked dashboard we could stop is stopped.
-    Leaked,
-    /// A leaked dashboard could not be stopped.
-    StopFailed,
 }
 
 /// How the run being checked is recognised.
@@ -533,6 +332,7 @@ pub fn wait_for_pending_exec(root: u32, limit: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::leak::Verdict;
     use std::net::{Ipv4Addr, TcpListener};
 
     fn this_run() -> Run {

@@ -4,7 +4,7 @@
 //! Each mode computes a plain result ([`report::Report`],
 //! [`sweep::SweepReport`], [`baseline::Snapshot`]); [`report`] prints it, and
 //! the result's outcome gives the exit status ([`exit_codes`]). Detection,
-//! identification and stopping live in [`kitty_fixtures::probe`]; all kernel
+//! identification and stopping live in [`kitty_fixtures::shared`]; all kernel
 //! access in [`kitty_fixtures::os`].
 #![deny(unsafe_code)]
 
@@ -12,6 +12,7 @@ mod baseline;
 mod cli;
 mod command;
 mod exit_codes;
+mod leak;
 mod leaks;
 mod nextest;
 mod report;
@@ -22,7 +23,7 @@ mod sweep;
 use std::ffi::OsString;
 
 use clap::Parser;
-use kitty_fixtures::probe::mask_tokens;
+use kitty_fixtures::shared::mask_tokens;
 
 use crate::cli::{Cli, CommonArgs, Mode};
 use crate::exit_codes::LeakcheckExitCode;

@@ -35,12 +35,13 @@ use std::time::Duration;
 use anyhow::Context;
 use kitty_fixtures::os::become_child_subreaper;
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::ListenerSnapshot;
+use kitty_fixtures::shared::ListenerSnapshot;
 
 use crate::baseline::read_baseline;
 use crate::cli::{CheckArgs, CommonArgs, WrapArgs};
 use crate::command::{reap_exited_children, run_command};
-use crate::leaks::{Action, Leak, Mode, Run, TestLabel, find_leaks, wait_for_pending_exec};
+use crate::leak::{Action, Leak, TestLabel};
+use crate::leaks::{Mode, Run, find_leaks, wait_for_pending_exec};
 use crate::report::{Report, ReportMode};
 use crate::stop_leaks::stop_leaks;
 

@@ -17,7 +17,7 @@ use std::io;
 
 use kitty_fixtures::os;
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
+use kitty_fixtures::shared::{ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
 
 use crate::cli::{CommonArgs, RunArgs};
 use crate::command::{CommandError, reap_exited_children, run_command};

@@ -1,7 +1,7 @@
 //! Stopping leaked dashboards, and only them. (The JSON calls a stopped
 //! leak "reaped", as it always has; in the code "reap" is only `waitpid`.)
 //!
-//! Every stop goes through [`kitty_fixtures::probe::stop_process_group`], which
+//! Every stop goes through [`kitty_fixtures::shared::stop_process_group`], which
 //! re-reads the process right before each signal (pid, start time, uid and
 //! command line must match what [`crate::leaks::find_leaks`] recorded),
 //! SIGTERMs the process group, SIGKILLs it after a timeout and waits until the
@@ -9,11 +9,11 @@
 //! cleans up the `.kittify/.dashboard` that names a reaped dashboard.
 
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{
+use kitty_fixtures::shared::{
     DashboardFile, ListenerSnapshot, StopPolicy, mask_tokens, stop_process_group,
 };
 
-use crate::leaks::{Action, Leak, LeakKind, Leaks};
+use crate::leak::{Action, Leak, LeakKind, Leaks};
 
 /// Decides and carries out what to do with every leak, recording it in
 /// [`Leak::action`]: a dashboard is stopped (unless `no_reap`) only when

@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{ListenerSnapshot, ProcessIdentity, find_dashboard_processes};
+use kitty_fixtures::shared::{ListenerSnapshot, ProcessIdentity, find_dashboard_processes};
 use kitty_fixtures::{KittyProject, SpecKitty};
 
 const PORTS: &str = "9750-9759";

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ports::{PortSet, PortSetError};
-use crate::probe::{DashboardFileError, StopError};
-use crate::reservation::ReservationError;
+use crate::shared::reservation::ReservationError;
+use crate::shared::{DashboardFileError, StopError};
 
 /// The command that installs the pinned spec-kitty for this repository's tests.
 pub const INSTALL_HINT: &str = "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";

@@ -3,7 +3,8 @@
 
 use rstest::fixture;
 
-use crate::project::{Dashboard, KittyProject};
+use crate::dashboard::Dashboard;
+use crate::project::KittyProject;
 
 /// A fresh [`KittyProject`] with default options (a scaffold, no Python).
 /// Panics with the error (never a token) when it cannot be made.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::os as sys;
-use crate::probe::{CommandForm, SERVER_MODULE};
+use crate::shared::{CommandForm, SERVER_MODULE};
 
 /// The environment variable naming the `spec-kitty` executable.
 pub const SPEC_KITTY_ENV: &str = "KITTY_SPEC_KITTY";
@@ -241,7 +241,7 @@ pub(crate) fn py_repr(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::DashboardCommand;
+    use crate::shared::DashboardCommand;
 
     #[test]
     fn repr_quotes_like_python_and_keeps_every_byte() {

@@ -22,12 +22,12 @@ use crate::error::Error;
 use crate::installation::SpecKitty;
 use crate::os as sys;
 use crate::ports::PortSet;
-use crate::probe::{
+use crate::registry::{self, Entry};
+use crate::shared::reservation::Reservation;
+use crate::shared::{
     self, DashboardFile, FoundDashboard, ListenerSnapshot, ProcessIdentity, ProcessKind, Scope,
     StopPolicy,
 };
-use crate::registry::{self, Entry};
-use crate::reservation::Reservation;
 
 /// What [`start`] needs to know about the project.
 pub(crate) struct Launch<'a> {
@@ -247,10 +247,10 @@ fn reserve_port(
 }
 
 /// Stops the proven orphans among the dashboards holding `held` (see
-/// [`probe::judge`] with [`Scope::Orphans`]). Returns how many it stopped.
+/// [`shared::judge`] with [`Scope::Orphans`]). Returns how many it stopped.
 fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
-    let protected = probe::ancestors_and_self();
-    probe::identify_listeners(held.listeners(), &[])
+    let protected = shared::ancestors_and_self();
+    shared::identify_listeners(held.listeners(), &[])
         .into_iter()
         .filter_map(|l| match (l.owner, l.kind) {
             (Some(identity), ProcessKind::Dashboard(command)) => {
@@ -258,13 +258,15 @@ fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
             }
             _ => None,
         })
-        .filter(|(d, _)| probe::judge(d, Scope::Orphans, &protected, probe::START_GRACE).may_stop())
-        .filter(|(d, port)| probe::stop_process_group(&d.identity, Some(*port), policy).is_ok())
+        .filter(|(d, _)| {
+            shared::judge(d, Scope::Orphans, &protected, shared::START_GRACE).may_stop()
+        })
+        .filter(|(d, port)| shared::stop_process_group(&d.identity, Some(*port), policy).is_ok())
         .count()
 }
 
 fn describe_holders(held: &ListenerSnapshot) -> String {
-    let owned = probe::identify_listeners(held.listeners(), &[]);
+    let owned = shared::identify_listeners(held.listeners(), &[]);
     let mut parts: Vec<String> = owned
         .iter()
         .take(5)
@@ -285,7 +287,7 @@ fn describe_holders(held: &ListenerSnapshot) -> String {
     if owned.len() > 5 {
         parts.push(format!("and {} more", owned.len() - 5));
     }
-    probe::mask_tokens(&parts.join("; "))
+    shared::mask_tokens(&parts.join("; "))
 }
 
 /// `exit status 3`, `killed by signal 9 (SIGKILL)`.
@@ -341,7 +343,7 @@ pub(crate) fn wait_ready(
             return Err(NotReady::Exited(status));
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            match probe::fetch_health(port, Duration::from_secs(2)) {
+            match shared::fetch_health(port, Duration::from_secs(2)) {
                 Ok(h)
                     if h.project_path.as_deref() == Some(project_dir)
                         && h.token() == Some(token) =>
@@ -374,7 +376,7 @@ pub(crate) fn wait_ready(
 /// if any (an interpreter shim's forked child holds the socket).
 fn listening_elsewhere(pid: u32, port: u16) -> Option<u16> {
     let mut mine: std::collections::HashSet<u64> = sys::socket_inodes(pid).into_iter().collect();
-    for below in probe::ProcessTree::read_below(pid).descendants_of(pid) {
+    for below in shared::ProcessTree::read_below(pid).descendants_of(pid) {
         mine.extend(sys::socket_inodes(below));
     }
     if mine.is_empty() {
@@ -396,5 +398,5 @@ pub(crate) fn log_tail(path: &Path, max: u64) -> String {
         f.read_to_end(&mut buf)?;
         Ok(String::from_utf8_lossy(&buf).trim().to_string())
     };
-    read().map(|t| probe::mask_tokens(&t)).unwrap_or_default()
+    read().map(|t| shared::mask_tokens(&t)).unwrap_or_default()
 }

@@ -15,13 +15,30 @@
 //! executable), else `spec-kitty` on `PATH`; ports come from `KITTY_PORTS`
 //! (default 9237-9336).
 //!
-//! The crate also holds the shared core that `cargo-kitty-leakcheck` uses:
-//! [`probe`] (listeners, process identity, dashboard recognition, safe stop)
-//! and [`ports`] (port sets and reservations). Build it with
-//! `default-features = false` to leave rstest out.
+//! # What a test author uses
+//!
+//! [`KittyProject`] (and its [`KittyProjectBuilder`]), the [`Dashboard`]s it
+//! starts or adopts, the [`StopReport`] of stopping them, [`Error`], the
+//! rstest fixtures [`kitty_project`] and [`kitty_served_project`], and
+//! [`PortSet`]. Build with `default-features = false` to leave rstest out.
+//!
+//! # Resource leaking
+//!
+//! Dropping a project stops every dashboard that serves it before its
+//! directory is deleted, on every exit path a test can take: see
+//! [`KittyProject`].
+//!
+//! # The shared core
+//!
+//! Two modules are the core that `cargo-kitty-leakcheck` shares with the
+//! fixtures; a test author never needs them: [`shared`] (see what listens,
+//! know who it is, recognise a dashboard, judge whether it may be signalled,
+//! stop it safely, reserve ports) and [`os`] (the one module that talks to
+//! the kernel).
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod dashboard;
 mod error;
 #[cfg(feature = "rstest")]
 mod fixtures;
@@ -30,15 +47,14 @@ mod launch;
 #[allow(unsafe_code)]
 pub mod os;
 pub mod ports;
-pub mod probe;
 mod project;
 mod registry;
-pub mod reservation;
+pub mod shared;
 
+pub use dashboard::{Dashboard, Origin, StopReport, StoppedDashboard};
 pub use error::{Error, INSTALL_HINT};
 #[cfg(feature = "rstest")]
 pub use fixtures::{ServedProject, kitty_project, kitty_served_project};
 pub use installation::{SPEC_KITTY_ENV, SpecKitty};
-pub use project::{
-    Dashboard, KittyProject, KittyProjectBuilder, OWNER_ENV, Origin, StopReport, StoppedDashboard,
-};
+pub use ports::PortSet;
+pub use project::{KittyProject, KittyProjectBuilder, OWNER_ENV};

@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::dashboard::{Dashboard, Origin, StopReport, StoppedDashboard};
 use crate::error::Error;
 use crate::installation::SpecKitty;
 use crate::launch::{self, Launch};
 use crate::ports::PortSet;
-use crate::probe::{
-    self, CommandForm, DashboardFile, ProcessIdentity, Scope, StopError, StopPolicy, StopSignal,
-};
 use crate::registry;
+use crate::shared::{
+    self, CommandForm, DashboardFile, ProcessIdentity, Scope, StopError, StopPolicy, Token,
+};
 
 static NEXT_PROJECT: AtomicU64 = AtomicU64::new(1);
 
@@ -190,98 +191,6 @@ impl KittyProjectBuilder {
     }
 }
 
-/// Where a [`Dashboard`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Origin {
-    /// [`KittyProject::start_dashboard`] started it (a direct child).
-    Started,
-    /// Something else started it (`spec-kitty dashboard`, `spec-kitty init`);
-    /// the project found it by its command line or `.kittify/.dashboard`.
-    Adopted,
-}
-
-/// A running dashboard serving a [`KittyProject`]. `Debug` masks the token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Dashboard {
-    port: u16,
-    pid: u32,
-    url: String,
-    token: Option<String>,
-    project_dir: PathBuf,
-    origin: Origin,
-}
-
-impl Dashboard {
-    /// The port it listens on (127.0.0.1).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-    /// Its process id (it leads its own process group).
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-    /// The token the API wants for `/api/shutdown`. Never print or log it.
-    /// Empty for an adopted dashboard started without one.
-    pub fn token(&self) -> &str {
-        self.token.as_deref().unwrap_or("")
-    }
-    /// The project it serves.
-    pub fn project_dir(&self) -> &Path {
-        &self.project_dir
-    }
-    /// Whether the project started it or adopted it.
-    pub fn origin(&self) -> Origin {
-        self.origin
-    }
-}
-
-impl fmt::Debug for Dashboard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dashboard")
-            .field("port", &self.port)
-            .field("pid", &self.pid)
-            .field("url", &self.url)
-            .field("token", &"<token>")
-            .field("project_dir", &self.project_dir)
-            .field("origin", &self.origin)
-            .finish()
-    }
-}
-
-/// One dashboard [`KittyProject::stop_dashboards`] stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoppedDashboard {
-    /// Its pid.
-    pub pid: u32,
-    /// Its port.
-    pub port: Option<u16>,
-    /// The last signal sent; `None` when it had already exited.
-    pub signal: Option<StopSignal>,
-    /// Whether SIGTERM was not enough and SIGKILL followed.
-    pub escalated: bool,
-    /// From the first check to "reaped and port free".
-    pub elapsed: Duration,
-    /// Started here or adopted.
-    pub origin: Origin,
-}
-
-/// What [`KittyProject::stop_dashboards`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StopReport {
-    /// Each dashboard stopped.
-    pub stopped: Vec<StoppedDashboard>,
-    /// Whether `.kittify/.dashboard` was there when the stop began and is gone
-    /// now (removed with the dashboard it named, or as a stale file).
-    pub removed_dashboard_file: bool,
-    /// The whole stop.
-    pub elapsed: Duration,
-}
-
 impl KittyProject {
     /// A fresh temp dir holding a minimal spec-kitty project (a `.kittify/`
     /// scaffold, no Python needed), with default options.
@@ -359,7 +268,7 @@ impl KittyProject {
             return Err(Error::Init {
                 dir: self.path.clone(),
                 status: out.status.to_string(),
-                output: probe::mask_tokens(tail.trim()),
+                output: shared::mask_tokens(tail.trim()),
             });
         }
         Ok(())
@@ -438,14 +347,13 @@ impl KittyProject {
             policy: self.options.stop,
             isolate: &|cmd| self.isolate(cmd),
         })?;
-        Ok(Dashboard {
-            port: started.port,
-            pid: started.pid,
-            url: format!("http://127.0.0.1:{}", started.port),
-            token: Some(started.token),
-            project_dir: self.path.clone(),
-            origin: Origin::Started,
-        })
+        Ok(Dashboard::new(
+            started.port,
+            started.pid,
+            Some(Token::new(started.token)),
+            &self.path,
+            Origin::Started,
+        ))
     }
 
     /// [`Error::ForkedChild`] unless this is the process that made the project.
@@ -474,37 +382,28 @@ impl KittyProject {
     }
 
     fn dashboard_of(&self, id: &ProcessIdentity, port: Option<u16>, origin: Origin) -> Dashboard {
-        let token =
-            probe::DashboardCommand::parse(id.argv()).and_then(|c| c.token().map(str::to_owned));
-        let port = port.unwrap_or(0);
-        Dashboard {
-            port,
-            pid: id.pid(),
-            url: format!("http://127.0.0.1:{port}"),
-            token,
-            project_dir: self.path.clone(),
-            origin,
-        }
+        let token = shared::DashboardCommand::of(id).and_then(|c| c.token().map(Token::new));
+        Dashboard::new(port.unwrap_or(0), id.pid(), token, &self.path, origin)
     }
 
     /// Dashboard processes that serve this directory (or one below it), that
-    /// this project did not start, and that [`probe::judge`] lets it stop:
+    /// this project did not start, and that [`shared::judge`] lets it stop:
     /// ours, in our namespaces, not our ancestors.
     fn adoptable(&self) -> Vec<ProcessIdentity> {
         let started: Vec<u32> = registry::snapshot(self.id)
             .iter()
             .map(|(id, _)| id.pid())
             .collect();
-        let protected = probe::ancestors_and_self();
-        probe::find_dashboard_processes()
+        let protected = shared::ancestors_and_self();
+        shared::find_dashboard_processes()
             .into_iter()
             .filter(|d| !started.contains(&d.identity.pid()))
             .filter(|d| {
-                probe::judge(
+                shared::judge(
                     d,
                     Scope::Project { dir: &self.path },
                     &protected,
-                    probe::START_GRACE,
+                    shared::START_GRACE,
                 )
                 .may_stop()
             })
@@ -528,14 +427,22 @@ impl KittyProject {
         for entry in registry::take_where(|e| e.project == self.id) {
             let port = entry.port;
             match registry::stop_entry(entry) {
-                Ok(s) => report.stopped.push(stopped(s, Some(port), Origin::Started)),
+                Ok(s) => report.stopped.push(StoppedDashboard {
+                    stop: s,
+                    port: Some(port),
+                    origin: Origin::Started,
+                }),
                 Err(e) => errors.push(e),
             }
         }
         for id in self.adoptable() {
             let port = command_port(&id);
-            match probe::stop_process_group(&id, port, self.options.stop) {
-                Ok(s) => report.stopped.push(stopped(s, port, Origin::Adopted)),
+            match shared::stop_process_group(&id, port, self.options.stop) {
+                Ok(s) => report.stopped.push(StoppedDashboard {
+                    stop: s,
+                    port,
+                    origin: Origin::Adopted,
+                }),
                 Err(e) => errors.push(e),
             }
         }
@@ -554,18 +461,7 @@ impl KittyProject {
 
 /// The port in a dashboard's command line.
 fn command_port(id: &ProcessIdentity) -> Option<u16> {
-    probe::DashboardCommand::parse(id.argv()).and_then(|c| c.port)
-}
-
-fn stopped(s: probe::Stopped, port: Option<u16>, origin: Origin) -> StoppedDashboard {
-    StoppedDashboard {
-        pid: s.pid,
-        port,
-        signal: s.signal,
-        escalated: s.escalated,
-        elapsed: s.elapsed,
-        origin,
-    }
+    shared::DashboardCommand::parse(id.argv()).and_then(|c| c.port)
 }
 
 impl fmt::Debug for KittyProject {
@@ -640,18 +536,5 @@ mod tests {
             msg.contains("KITTY_SPEC_KITTY") && msg.contains("spec-kitty-env"),
             "{msg}"
         );
-    }
-
-    #[test]
-    fn debug_of_a_dashboard_masks_the_token() {
-        let d = Dashboard {
-            port: 9237,
-            pid: 1,
-            url: "http://127.0.0.1:9237".into(),
-            token: Some("0123456789abcdef0123456789abcdef".into()),
-            project_dir: "/p".into(),
-            origin: Origin::Started,
-        };
-        assert!(!format!("{d:?}").contains("0123456789abcdef"));
     }
 }

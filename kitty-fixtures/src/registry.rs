@@ -32,8 +32,8 @@ use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::probe::{self, ProcessIdentity, Scope, StopError, StopPolicy, Stopped};
-use crate::reservation::Reservation;
+use crate::shared::reservation::Reservation;
+use crate::shared::{self, ProcessIdentity, Scope, StopError, StopPolicy, Stopped};
 
 /// One dashboard this process spawned.
 #[derive(Debug)]
@@ -129,9 +129,9 @@ pub(crate) fn snapshot(project: u64) -> Vec<(ProcessIdentity, u16)> {
 /// the reservation is released.
 pub(crate) fn stop_entry(entry: Entry) -> Result<Stopped, StopError> {
     let identity = refreshed(&entry.identity);
-    let result = probe::stop_process_group(&identity, Some(entry.port), entry.policy);
+    let result = shared::stop_process_group(&identity, Some(entry.port), entry.policy);
     if result.is_ok() {
-        probe::DashboardFile::remove_if_names(
+        shared::DashboardFile::remove_if_names(
             &entry.project_dir,
             entry.identity.pid(),
             Some(entry.port),
@@ -202,23 +202,23 @@ extern "C" fn stop_all_at_exit() {
     if projects.is_empty() {
         return;
     }
-    let protected = probe::ancestors_and_self();
-    for d in probe::find_dashboard_processes() {
+    let protected = shared::ancestors_and_self();
+    for d in shared::find_dashboard_processes() {
         let Some(p) = projects.iter().find(|p| {
-            probe::judge(
+            shared::judge(
                 &d,
                 Scope::Project { dir: &p.path },
                 &protected,
-                probe::START_GRACE,
+                shared::START_GRACE,
             )
             .may_stop()
         }) else {
             continue;
         };
-        match probe::stop_process_group(&d.identity, d.command.port, p.policy) {
+        match shared::stop_process_group(&d.identity, d.command.port, p.policy) {
             // A stale file naming a pid invites spec-kitty to signal whoever gets it next.
             Ok(_) => {
-                probe::DashboardFile::remove_if_names(&p.path, d.identity.pid(), d.command.port);
+                shared::DashboardFile::remove_if_names(&p.path, d.identity.pid(), d.command.port);
             }
             Err(e) => eprintln!(
                 "kitty-fixtures: at exit, could not stop dashboard pid {}: {e}",

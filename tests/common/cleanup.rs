@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use kitty_fixtures::probe::{self, FoundDashboard, ProcessIdentity, StopPolicy};
+use kitty_fixtures::shared::{self, FoundDashboard, ProcessIdentity, StopPolicy};
 use kitty_fixtures::{Dashboard, KittyProject};
 
 use super::reexec::Report;
@@ -25,7 +25,7 @@ pub fn stop_leftover(id: &ProcessIdentity, port: Option<u16>) {
             "cleanup: stopping leftover pid {} (port {port:?})",
             id.pid()
         );
-        if let Err(e) = probe::stop_process_group(id, port, LEFTOVER) {
+        if let Err(e) = shared::stop_process_group(id, port, LEFTOVER) {
             eprintln!("cleanup: {e}");
         }
     }
@@ -59,7 +59,7 @@ impl ProcessGuard {
 
     /// Stops it now, as the test's own step: fails the test if it cannot.
     pub fn stop(self) {
-        let stopped = probe::stop_process_group(&self.identity, self.port, StopPolicy::default());
+        let stopped = shared::stop_process_group(&self.identity, self.port, StopPolicy::default());
         assert!(
             stopped.is_ok(),
             "could not stop pid {}: {stopped:?}",
@@ -235,5 +235,5 @@ pub fn run_with_deadline(cmd: &mut Command, limit: Duration) -> (ExitStatus, Str
         let _ = f.read_to_string(&mut s);
         s
     };
-    (status, probe::mask_tokens(&(read(out) + &read(err))))
+    (status, shared::mask_tokens(&(read(out) + &read(err))))
 }

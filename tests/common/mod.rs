@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use kitty_fixtures::KittyProject;
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::{
+use kitty_fixtures::shared::{
     self, DashboardFile, FoundDashboard, ListenerSnapshot, ProcessIdentity,
 };
 
@@ -127,7 +127,7 @@ pub fn export_spec_kitty() -> PathBuf {
 pub fn isolate_home<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
     cmd.env("HOME", home)
         .env("SPEC_KITTY_HOME", home.join(".spec-kitty"))
-        .env_remove(probe::RUN_LABEL_ENV)
+        .env_remove(shared::RUN_LABEL_ENV)
 }
 
 // --- Temp roots and projects -------------------------------------------------
@@ -238,7 +238,7 @@ pub fn assert_ports_free(ports: &str) {
 
 /// That the dashboard on `port` answers `/api/health` for `dir`.
 pub fn assert_serves(port: u16, dir: &Path) {
-    let health = probe::fetch_health(port, Duration::from_secs(5))
+    let health = shared::fetch_health(port, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("no health from {port}: {e}"));
     assert_eq!(
         health.project_path.as_deref(),
@@ -271,7 +271,7 @@ pub fn dead_pid() -> u32 {
 
 /// Every live dashboard process whose project dir lies under `root`.
 pub fn dashboards_under(root: &Path) -> Vec<FoundDashboard> {
-    probe::find_dashboard_processes()
+    shared::find_dashboard_processes()
         .into_iter()
         .filter(|d| d.command.project_dir.starts_with(root))
         .collect()

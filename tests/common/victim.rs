@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kitty_fixtures::probe::{ProcessIdentity, mask_tokens};
+use kitty_fixtures::shared::{ProcessIdentity, mask_tokens};
 
 use super::{MINUTE, POLL, isolate_home, poll, target_dir};
 

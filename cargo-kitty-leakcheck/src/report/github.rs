@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use kitty_fixtures::probe::mask_tokens;
+use kitty_fixtures::shared::mask_tokens;
 
 use super::Report;
 use super::human::{action_text, headline};

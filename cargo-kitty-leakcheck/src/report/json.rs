@@ -2,13 +2,13 @@
 //! [`SCHEMA_VERSION`]; the README's "JSON report" documents it), tokens masked.
 
 use kitty_fixtures::os::signal_name;
-use kitty_fixtures::probe::{
+use kitty_fixtures::shared::{
     DashboardClass, Doubt, Listener, OrphanReason, StopSignal, mask_tokens,
 };
 use serde::Serialize;
 
 use super::{Report, ReportMode, Summary};
-use crate::leaks::{Action, Leak};
+use crate::leak::{Action, Leak};
 use crate::sweep::SweepReport;
 
 /// The version of the JSON reports' schema. It changes only when a field is

@@ -19,12 +19,12 @@ use std::io::Write;
 
 use kitty_fixtures::os::Signal;
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::probe::ListenerSnapshot;
+use kitty_fixtures::shared::ListenerSnapshot;
 
 use crate::cli::CommonArgs;
 use crate::command::{CommandStatus, shell_line};
 use crate::exit_codes::LeakcheckExitCode;
-use crate::leaks::{Action, LeakKind, Leaks, Verdict};
+use crate::leak::{Action, LeakKind, Leaks, Verdict};
 
 /// Which mode made the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -151,7 +151,7 @@ impl Report {
     /// The counts the JSON `summary` and the human last line give.
     pub fn summary(&self) -> Summary {
         let leaks = &self.leaks.leaks;
-        let count = |f: &dyn Fn(&crate::leaks::Leak) -> bool| leaks.iter().filter(|l| f(l)).count();
+        let count = |f: &dyn Fn(&crate::leak::Leak) -> bool| leaks.iter().filter(|l| f(l)).count();
         Summary {
             leaks: leaks.len(),
             appeared: self.leaks.appeared.len(),

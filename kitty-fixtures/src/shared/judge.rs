@@ -37,7 +37,7 @@ pub const RUN_LABEL_ENV: &str = "KITTY_LEAKCHECK_RUN";
 /// reports mask as a token).
 ///
 /// ```
-/// let label = kitty_fixtures::probe::new_run_label().unwrap();
+/// let label = kitty_fixtures::shared::new_run_label().unwrap();
 /// assert!(label.to_str().unwrap().starts_with("lk-"));
 /// ```
 pub fn new_run_label() -> std::io::Result<std::ffi::OsString> {
@@ -305,7 +305,7 @@ fn doubt_of(class: &DashboardClass) -> Doubt {
 /// The live kitty-fixtures owner whose reservation holds this dashboard.
 fn held_by_live_owner(dashboard: &FoundDashboard) -> Option<u32> {
     let port = dashboard.command.port?;
-    let state = crate::reservation::read_reservation(port)?;
+    let state = crate::shared::reservation::read_reservation(port)?;
     (state.owner_alive
         && state.record.dashboard_pid == Some(dashboard.identity.pid())
         && state.record.dashboard_start_ticks == Some(dashboard.identity.start_ticks()))
@@ -315,7 +315,7 @@ fn held_by_live_owner(dashboard: &FoundDashboard) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{DashboardCommand, ProcessIdentity, SERVER_MODULE};
+    use crate::shared::{DashboardCommand, ProcessIdentity, SERVER_MODULE};
 
     fn me_as_dashboard(dir: &str) -> FoundDashboard {
         FoundDashboard {

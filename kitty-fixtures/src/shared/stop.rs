@@ -145,11 +145,11 @@ pub enum StopError {
 ///    until the sockets it held have closed.
 ///
 /// ```no_run
-/// use kitty_fixtures::probe::{stop_process_group, ProcessIdentity, StopPolicy};
+/// use kitty_fixtures::shared::{stop_process_group, ProcessIdentity, StopPolicy};
 /// let id = ProcessIdentity::read(12345).expect("running");
 /// let stopped = stop_process_group(&id, Some(9237), StopPolicy::default())?;
 /// println!("stopped {} with {:?} in {:?}", stopped.pid, stopped.signal, stopped.elapsed);
-/// # Ok::<(), kitty_fixtures::probe::StopError>(())
+/// # Ok::<(), kitty_fixtures::shared::StopError>(())
 /// ```
 pub fn stop_process_group(
     expected: &ProcessIdentity,

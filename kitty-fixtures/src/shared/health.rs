@@ -8,8 +8,10 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// What `/api/health` answered.
-#[derive(Clone, PartialEq, Eq)]
+use super::token::Token;
+
+/// What `/api/health` answered (`Debug` shows no token).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
     /// `"ok"` for a healthy server.
     pub status: String,
@@ -17,18 +19,7 @@ pub struct Health {
     pub project_path: Option<PathBuf>,
     /// `"sync"` for spec-kitty's sync daemon, absent for a dashboard.
     pub daemon_family: Option<String>,
-    token: Option<String>,
-}
-
-impl std::fmt::Debug for Health {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Health")
-            .field("status", &self.status)
-            .field("project_path", &self.project_path)
-            .field("daemon_family", &self.daemon_family)
-            .field("token", &self.token.as_ref().map(|_| "<token>"))
-            .finish()
-    }
+    token: Option<Token>,
 }
 
 impl Health {
@@ -40,7 +31,7 @@ impl Health {
 
     /// The token the server reported. Never print it.
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.token.as_ref().map(Token::expose)
     }
 
     /// Parses a health body. A `project_path` that is not valid UTF-8
@@ -54,7 +45,7 @@ impl Health {
             status: s("status")?,
             project_path: s("project_path").map(|p| PathBuf::from(private_use_to_bytes(&p))),
             daemon_family: s("daemon_family"),
-            token: s("token"),
+            token: s("token").map(Token::new),
         })
     }
 }

@@ -1,10 +1,50 @@
-//! Keeping dashboard tokens out of every line we print.
+//! Keeping dashboard tokens out of every line we print: [`Token`], whose
+//! `Debug` and `Display` never show it, and [`mask_tokens`] for text.
+
+use std::fmt;
+
+/// A dashboard's API token (`/api/shutdown` wants it). `Debug` and `Display`
+/// print `<token>`; only [`Token::expose`] gives the secret, for the request
+/// that needs it. Types holding one derive `Debug` safely.
+///
+/// ```
+/// use kitty_fixtures::shared::Token;
+/// let t = Token::new("0123456789abcdef0123456789abcdef");
+/// assert_eq!(format!("{t} {t:?}"), "<token> <token>");
+/// assert_eq!(t.expose().len(), 32);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Token(secret.into())
+    }
+
+    /// The secret itself. Never print or log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<token>")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<token>")
+    }
+}
 
 /// Replaces every run of 32 or more hex digits (spec-kitty's tokens are
 /// `secrets.token_hex(16)`, and ours are made the same way) with `<token>`.
 ///
 /// ```
-/// use kitty_fixtures::probe::mask_tokens;
+/// use kitty_fixtures::shared::mask_tokens;
 /// assert_eq!(
 ///     mask_tokens("python -m specify_cli.dashboard._server_main /p 9237 0123456789abcdef0123456789abcdef"),
 ///     "python -m specify_cli.dashboard._server_main /p 9237 <token>",
@@ -33,15 +73,6 @@ pub fn mask_tokens(text: &str) -> String {
     out
 }
 
-/// Replaces every occurrence of a known `secret` in `text` with `<token>`,
-/// then masks anything else that looks like a token.
-pub fn mask_secret(text: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(s) if !s.is_empty() => mask_tokens(&text.replace(s, "<token>")),
-        _ => mask_tokens(text),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +87,5 @@ mod tests {
             mask_tokens("'AAAAbbbbccccddddeeeeffff0000111122'"),
             "'<token>'"
         );
-        assert_eq!(mask_secret("tok=s3cr3t!", Some("s3cr3t!")), "tok=<token>");
     }
 }

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::mask::mask_tokens;
+use super::token::mask_tokens;
 use crate::os as sys;
 
 /// A namespace that two processes may or may not share.
@@ -45,6 +45,27 @@ pub enum Place {
     Unknown,
 }
 
+/// A command line, byte for byte. `Debug` shows it joined, tokens masked.
+#[derive(Clone, PartialEq, Eq)]
+struct Argv(Vec<OsString>);
+
+impl Argv {
+    fn masked(&self) -> String {
+        let words: Vec<String> = self
+            .0
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        mask_tokens(&words.join(" "))
+    }
+}
+
+impl fmt::Debug for Argv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.masked(), f)
+    }
+}
+
 /// What names one process for its whole life: pid, start time, owner,
 /// command line and namespaces. PIDs are reused; these together are not.
 ///
@@ -54,12 +75,12 @@ pub enum Place {
 /// [`ProcessIdentity::command_line`] mask dashboard tokens.
 ///
 /// ```
-/// use kitty_fixtures::probe::{Place, ProcessIdentity};
+/// use kitty_fixtures::shared::{Place, ProcessIdentity};
 /// let me = ProcessIdentity::read(std::process::id()).expect("we exist");
 /// assert!(me.is_same_process(&ProcessIdentity::read(me.pid()).unwrap()));
 /// assert_eq!(me.place(), Place::Here);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessIdentity {
     pid: u32,
     ppid: u32,
@@ -67,7 +88,7 @@ pub struct ProcessIdentity {
     sid: u32,
     start_ticks: u64,
     uid: u32,
-    argv: Vec<OsString>,
+    argv: Argv,
     exe: Option<PathBuf>,
     cwd: Option<PathBuf>,
     namespaces: Option<sys::Namespaces>,
@@ -81,7 +102,7 @@ impl ProcessIdentity {
         if stat.state == 'Z' || stat.state == 'X' {
             return None;
         }
-        let argv = sys::read_cmdline(pid).ok()?;
+        let argv = Argv(sys::read_cmdline(pid).ok()?);
         let uid = sys::read_uid(pid).ok()?;
         let namespaces = sys::read_namespaces(pid).ok();
         let exe = sys::read_exe(pid);
@@ -180,10 +201,6 @@ impl ProcessIdentity {
     pub fn lives_here(&self) -> bool {
         self.place() == Place::Here
     }
-    /// True when the process leads its own process group.
-    pub fn leads_its_group(&self) -> bool {
-        self.pgid == self.pid
-    }
     /// True when the process leads its own session (and so its group): every
     /// other member of its group was forked inside that session, by it or its
     /// descendants. spec-kitty starts its dashboards this way, and so do the
@@ -195,13 +212,13 @@ impl ProcessIdentity {
     /// The raw arguments, byte for byte. They may contain a dashboard token:
     /// never print them; print [`ProcessIdentity::command_line`] instead.
     pub fn argv(&self) -> &[OsString] {
-        &self.argv
+        &self.argv.0
     }
     /// The executable (`None` when unreadable: another user's process).
     pub fn exe(&self) -> Option<&Path> {
         self.exe.as_deref()
     }
-    /// True when it is a Python interpreter: its executable, or its argv[0],
+    /// True when it is a Python interpreter: its executable, or its `argv[0]`,
     /// is named `python*`.
     pub fn is_python(&self) -> bool {
         let named_python = |p: &OsStr| {
@@ -212,17 +229,12 @@ impl ProcessIdentity {
         self.exe
             .as_deref()
             .is_some_and(|e| named_python(e.as_os_str()))
-            || self.argv.first().is_some_and(|a| named_python(a))
+            || self.argv.0.first().is_some_and(|a| named_python(a))
     }
     /// The command line joined by spaces (not valid UTF-8 shown as U+FFFD)
     /// with every token masked as `<token>`.
     pub fn command_line(&self) -> String {
-        let words: Vec<String> = self
-            .argv
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        mask_tokens(&words.join(" "))
+        self.argv.masked()
     }
     /// The working directory, when readable (`" (deleted)"` marks a removed one).
     pub fn cwd(&self) -> Option<&Path> {
@@ -236,20 +248,6 @@ impl ProcessIdentity {
     /// The inodes of the sockets the process holds now (empty when unreadable).
     pub fn socket_inodes(&self) -> Vec<u64> {
         sys::socket_inodes(self.pid)
-    }
-}
-
-impl fmt::Debug for ProcessIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProcessIdentity")
-            .field("pid", &self.pid)
-            .field("ppid", &self.ppid)
-            .field("pgid", &self.pgid)
-            .field("start_ticks", &self.start_ticks)
-            .field("uid", &self.uid)
-            .field("place", &self.place())
-            .field("command_line", &self.command_line())
-            .finish()
     }
 }
 
@@ -323,21 +321,6 @@ impl ProcessTree {
             }
         }
         out.sort_unstable();
-        out
-    }
-
-    /// The chain of ancestors of `pid`, nearest first.
-    pub fn ancestors_of(&self, pid: u32) -> Vec<u32> {
-        let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        let mut cur = pid;
-        while let Some(&p) = self.parent.get(&cur) {
-            if p == 0 || !seen.insert(p) {
-                break;
-            }
-            out.push(p);
-            cur = p;
-        }
         out
     }
 
@@ -421,7 +404,7 @@ mod tests {
         assert!(!c.is_python());
         let tree = ProcessTree::read();
         assert!(tree.descendants_of(me.pid()).contains(&child.id()));
-        assert!(tree.ancestors_of(child.id()).contains(&me.pid()));
+        assert!(ancestors_and_self().contains(&me.pid()));
         let below = ProcessTree::read_below(me.pid());
         assert!(below.descendants_of(me.pid()).contains(&child.id()));
         assert!(
@@ -446,9 +429,11 @@ mod tests {
     #[test]
     fn debug_masks_tokens() {
         let mut me = ProcessIdentity::read(std::process::id()).expect("self");
-        me.argv = ["python", "-m", "x", "0123456789abcdef0123456789abcdef"]
-            .map(OsString::from)
-            .to_vec();
+        me.argv = Argv(
+            ["python", "-m", "x", "0123456789abcdef0123456789abcdef"]
+                .map(OsString::from)
+                .to_vec(),
+        );
         let dbg = format!("{me:?}");
         assert!(!dbg.contains("0123456789abcdef0123456789abcdef"), "{dbg}");
         assert!(dbg.contains("<token>"));

@@ -4,12 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::reservation::read_reservation;
+use crate::shared::reservation::read_reservation;
 
-use super::dashboard::{DashboardCommand, DashboardFile, is_sync_daemon};
+use super::dashboard_file::DashboardFile;
 use super::health::fetch_health;
 use super::listeners::Listener;
 use super::process::{Namespace, Place, ProcessIdentity, socket_owners};
+use super::recognise::{DashboardCommand, is_sync_daemon};
 use crate::os::{self as sys, DirState};
 
 /// How long after its start a dashboard that its project does not record
@@ -168,7 +169,7 @@ pub fn names_the_server<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> bool {
 
 fn mentions_the_server(raw: &[u8]) -> bool {
     let has = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
-    has(super::dashboard::SERVER_MODULE) || has(super::dashboard::SERVER_FUNCTION)
+    has(super::recognise::SERVER_MODULE) || has(super::recognise::SERVER_FUNCTION)
 }
 
 /// Why a dashboard is an orphan.
@@ -347,7 +348,7 @@ pub fn health_confirms(port: u16, command: &DashboardCommand, timeout: Duration)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::SERVER_MODULE;
+    use crate::shared::SERVER_MODULE;
 
     #[test]
     fn a_relative_project_dir_is_resolved_against_the_process_cwd() {

@@ -1,15 +1,13 @@
-//! Recognising a spec-kitty dashboard: its command line (both forms) and its
-//! `.kittify/.dashboard` file.
+//! Recognising a spec-kitty dashboard server by its command line: Python's
+//! own argv grammar, both of spec-kitty's child command lines, and Python's
+//! `repr` of a path, decoded to its bytes.
 
 use std::ffi::OsStr;
-use std::fmt;
-use std::fs;
-use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use super::mask::mask_tokens;
 use super::process::ProcessIdentity;
+use super::token::Token;
 
 /// The module 3.x runs as the dashboard child.
 pub const SERVER_MODULE: &str = "specify_cli.dashboard._server_main";
@@ -40,7 +38,7 @@ pub enum CommandForm {
 /// Paths are bytes: a project dir that is not valid UTF-8 is kept exactly.
 ///
 /// ```
-/// use kitty_fixtures::probe::{CommandForm, DashboardCommand};
+/// use kitty_fixtures::shared::{CommandForm, DashboardCommand};
 /// let argv = ["/venv/bin/python3", "-m", "specify_cli.dashboard._server_main", "/tmp/p", "9237", "abc"];
 /// let cmd = DashboardCommand::parse(&argv).expect("a dashboard");
 /// assert_eq!((cmd.form, cmd.port), (CommandForm::Module, Some(9237)));
@@ -48,7 +46,7 @@ pub enum CommandForm {
 /// let wrapped = ["timeout", "60", "python3", "-m", "specify_cli.dashboard._server_main", "/tmp/p", "9237"];
 /// assert!(DashboardCommand::parse(&wrapped).is_none());
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DashboardCommand {
     /// The command-line form.
     pub form: CommandForm,
@@ -57,7 +55,7 @@ pub struct DashboardCommand {
     pub project_dir: PathBuf,
     /// The port it was told to bind.
     pub port: Option<u16>,
-    token: Option<String>,
+    token: Option<Token>,
 }
 
 /// What a Python command line runs.
@@ -145,7 +143,7 @@ impl DashboardCommand {
                     form: CommandForm::Module,
                     project_dir: PathBuf::from(std::ffi::OsString::from_vec(rest[0].to_vec())),
                     port: Some(ascii_port(rest[1])?),
-                    token: rest.get(2).map(|t| String::from_utf8_lossy(t).into_owned()),
+                    token: rest.get(2).map(|t| Token::new(String::from_utf8_lossy(t))),
                 })
             }
             PythonRuns::Code(code, []) => parse_script(code),
@@ -155,7 +153,7 @@ impl DashboardCommand {
 
     /// The token from the command line. Never print it.
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.token.as_ref().map(Token::expose)
     }
 }
 
@@ -165,17 +163,6 @@ fn ascii_port(b: &[u8]) -> Option<u16> {
         return None;
     }
     std::str::from_utf8(b).ok()?.parse().ok().filter(|p| *p > 0)
-}
-
-impl fmt::Debug for DashboardCommand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DashboardCommand")
-            .field("form", &self.form)
-            .field("project_dir", &self.project_dir)
-            .field("port", &self.port)
-            .field("token", &self.token.as_ref().map(|_| "<token>"))
-            .finish()
-    }
 }
 
 /// True for spec-kitty's sync daemon, which is never a dashboard.
@@ -223,7 +210,7 @@ fn parse_script(script: &[u8]) -> Option<DashboardCommand> {
         (None, after)
     } else {
         let (t, after) = python_str(rest)?;
-        (Some(String::from_utf8_lossy(&t).into_owned()), after)
+        (Some(Token::new(String::from_utf8_lossy(&t))), after)
     };
     if after.trim_ascii() != b")" {
         return None;
@@ -290,240 +277,6 @@ pub(crate) fn python_str(s: &[u8]) -> Option<(Vec<u8>, &[u8])> {
         }
     }
     None
-}
-
-/// The largest `.kittify/.dashboard` we read; real ones are under 100 bytes.
-pub const DASHBOARD_FILE_LIMIT: u64 = 4096;
-
-/// The contents of `.kittify/.dashboard`, read the way spec-kitty reads it:
-/// non-empty lines, each stripped; line 1 the url, line 2 the port, line 3
-/// the token, line 4 the pid; extra lines, trailing spaces and CRLF are fine,
-/// and a line that is not a number leaves its field empty (as spec-kitty's
-/// `int()` failing does).
-#[derive(Clone, PartialEq, Eq)]
-pub struct DashboardFile {
-    /// Line 1, e.g. `http://127.0.0.1:9237`.
-    pub url: String,
-    /// Line 2, when it is a port.
-    pub port: Option<u16>,
-    token: Option<String>,
-    /// Line 4, when it is a number.
-    pub pid: Option<u32>,
-}
-
-/// Why a `.kittify/.dashboard` could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DashboardFileError {
-    /// It could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
-    /// It is not a dashboard file.
-    #[error("{path} is not a spec-kitty dashboard file: {reason}")]
-    Malformed {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// Python's `str.splitlines()` line ends.
-fn is_line_end(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r'
-            | '\x0b'
-            | '\x0c'
-            | '\x1c'
-            | '\x1d'
-            | '\x1e'
-            | '\u{85}'
-            | '\u{2028}'
-            | '\u{2029}'
-    )
-}
-
-/// Python's `str.strip()` whitespace.
-fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
-}
-
-/// Python's `int()` of a stripped line, for the ASCII forms it accepts
-/// (`+9237`, `9_237`); `None` where it would raise.
-fn py_int(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('+').unwrap_or(s);
-    let ok = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-        && !digits.starts_with('_')
-        && !digits.ends_with('_')
-        && !digits.contains("__");
-    if !ok {
-        return None;
-    }
-    digits.replace('_', "").parse().ok()
-}
-
-impl DashboardFile {
-    /// The file's place inside a project.
-    pub fn path_in(project_dir: &Path) -> PathBuf {
-        project_dir.join(".kittify").join(".dashboard")
-    }
-
-    /// Builds the record for a dashboard on `port` run by `pid`.
-    pub fn new(port: u16, token: Option<String>, pid: Option<u32>) -> Self {
-        DashboardFile {
-            url: format!("http://127.0.0.1:{port}"),
-            port: Some(port),
-            token,
-            pid,
-        }
-    }
-
-    /// The token. Never print it.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
-    }
-
-    /// Whether the file records the dashboard `pid` listening on `port`: it
-    /// names that pid, or (an old file without a pid) that port.
-    pub fn names(&self, pid: u32, port: Option<u16>) -> bool {
-        match self.pid {
-            Some(p) => p == pid,
-            None => self.port.is_some() && self.port == port,
-        }
-    }
-
-    /// Parses the text as spec-kitty does. Errors only where spec-kitty gets
-    /// nothing at all out of the file: not UTF-8, no non-empty line, too large.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.len() as u64 > DASHBOARD_FILE_LIMIT {
-            return Err(format!("larger than {DASHBOARD_FILE_LIMIT} bytes"));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-        let lines: Vec<&str> = text
-            .split(is_line_end)
-            .map(|l| l.trim_matches(is_py_space))
-            .filter(|l| !l.is_empty())
-            .collect();
-        let Some(url) = lines.first() else {
-            return Err("empty".into());
-        };
-        let port = lines
-            .get(1)
-            .and_then(|l| py_int(l))
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p > 0);
-        let token = lines.get(2).map(|t| t.to_string());
-        let pid = lines
-            .get(3)
-            .and_then(|l| py_int(l))
-            .and_then(|p| u32::try_from(p).ok())
-            .filter(|p| *p > 0);
-        Ok(DashboardFile {
-            url: url.to_string(),
-            port,
-            token,
-            pid,
-        })
-    }
-
-    /// Reads the file of `project_dir`. `Ok(None)` when there is none.
-    pub fn read(project_dir: &Path) -> Result<Option<Self>, DashboardFileError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = Self::path_in(project_dir);
-        // O_NONBLOCK: a FIFO put there must not block the open (and so a drop) forever.
-        let file = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(DashboardFileError::Io { path, source }),
-        };
-        match file.metadata() {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => {
-                return Err(DashboardFileError::Malformed {
-                    path,
-                    reason: "not a regular file".into(),
-                });
-            }
-            Err(source) => return Err(DashboardFileError::Io { path, source }),
-        }
-        let mut bytes = Vec::new();
-        file.take(DASHBOARD_FILE_LIMIT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| DashboardFileError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        Self::parse(&bytes)
-            .map(Some)
-            .map_err(|reason| DashboardFileError::Malformed { path, reason })
-    }
-
-    /// Writes the file in spec-kitty's format (mode 0600, atomically: a
-    /// fresh temp file, never following a symlink, renamed into place).
-    pub fn write(&self, project_dir: &Path) -> io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = Self::path_in(project_dir);
-        let dir = path.parent().unwrap_or(project_dir);
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".dashboard.tmp.{}", std::process::id()));
-        let mut text = self.url.clone();
-        text.push('\n');
-        if let Some(p) = self.port {
-            text.push_str(&p.to_string());
-        }
-        text.push('\n');
-        if let Some(t) = &self.token {
-            text.push_str(t);
-            text.push('\n');
-        }
-        if let Some(p) = self.pid {
-            text.push_str(&p.to_string());
-            text.push('\n');
-        }
-        let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        fs::rename(&tmp, &path)
-    }
-
-    /// Removes the file of `project_dir` if it still records the dashboard
-    /// `pid` on `port` ([`DashboardFile::names`]). Returns whether it removed it.
-    pub fn remove_if_names(project_dir: &Path, pid: u32, port: Option<u16>) -> bool {
-        let names_it = match Self::read(project_dir) {
-            Ok(Some(f)) => f.names(pid, port),
-            Ok(None) => false,
-            // An unreadable file cannot name anything; leave it for its owner.
-            Err(_) => false,
-        };
-        names_it && fs::remove_file(Self::path_in(project_dir)).is_ok()
-    }
-}
-
-impl fmt::Debug for DashboardFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DashboardFile")
-            .field("url", &mask_tokens(&self.url))
-            .field("port", &self.port)
-            .field("token", &self.token.as_ref().map(|_| "<token>"))
-            .field("pid", &self.pid)
-            .finish()
-    }
 }
 
 #[cfg(test)]
@@ -725,60 +478,5 @@ mod tests {
         assert!(parse(&["grep", "run_dashboard_server"]).is_none());
         assert!(parse(&["python", "-c", "run_dashboard_server(oops"]).is_none());
         assert!(DashboardCommand::parse::<&str>(&[]).is_none());
-    }
-
-    #[test]
-    fn dashboard_file_round_trip() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let f = DashboardFile::new(9237, Some(TOKEN.into()), Some(4242));
-        f.write(dir.path()).expect("write");
-        let text = fs::read_to_string(DashboardFile::path_in(dir.path())).expect("read");
-        assert_eq!(
-            text,
-            format!("http://127.0.0.1:9237\n9237\n{TOKEN}\n4242\n")
-        );
-        assert_eq!(DashboardFile::read(dir.path()).expect("ok"), Some(f));
-        assert!(!DashboardFile::remove_if_names(dir.path(), 1, None));
-        assert!(DashboardFile::remove_if_names(dir.path(), 4242, None));
-        assert_eq!(DashboardFile::read(dir.path()).expect("ok"), None);
-    }
-
-    #[test]
-    fn dashboard_files_are_read_the_way_spec_kitty_reads_them() {
-        let read = |b: &[u8]| DashboardFile::parse(b).expect("parses");
-        let crlf = read(b"http://127.0.0.1:9237  \r\n 9237\r\n\r\ntok \r\n4242\r\nextra line\n");
-        assert_eq!(
-            (crlf.port, crlf.token(), crlf.pid),
-            (Some(9237), Some("tok"), Some(4242))
-        );
-        assert!(crlf.names(4242, None) && !crlf.names(4243, Some(9237)));
-        let old = read(b"http://127.0.0.1:9237\n9237\n");
-        assert_eq!((old.port, old.token(), old.pid), (Some(9237), None, None));
-        assert!(old.names(1, Some(9237)) && !old.names(1, Some(9238)));
-        let odd = read(b"http://x\nnot a port\ntok\nnot a pid\n");
-        assert_eq!((odd.port, odd.pid), (None, None));
-        assert!(!odd.names(1, Some(9237)));
-        assert_eq!(read(b"u\n+9_237\nt\n42\n").port, Some(9237));
-        assert_eq!(read(b"u\n70000\nt\n42\n").port, None);
-        for bad in [&b""[..], b"\n \n", b"\xff\xfe\x00"] {
-            assert!(DashboardFile::parse(bad).is_err(), "{bad:?}");
-        }
-        assert!(DashboardFile::parse(&vec![b'9'; 1 << 20]).is_err());
-    }
-
-    #[test]
-    fn a_fifo_is_an_error_not_a_hang() {
-        let dir = tempfile::tempdir().expect("tmp");
-        fs::create_dir_all(dir.path().join(".kittify")).expect("mkdir");
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            DashboardFile::path_in(dir.path()).as_path(),
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .expect("mkfifo");
-        assert!(matches!(
-            DashboardFile::read(dir.path()),
-            Err(DashboardFileError::Malformed { .. })
-        ));
     }
 }

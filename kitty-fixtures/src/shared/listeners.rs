@@ -26,7 +26,7 @@ pub struct Listener {
 ///
 /// ```
 /// use kitty_fixtures::ports::PortSet;
-/// use kitty_fixtures::probe::ListenerSnapshot;
+/// use kitty_fixtures::shared::ListenerSnapshot;
 /// let ports: PortSet = "9237-9337".parse().unwrap();
 /// let before = ListenerSnapshot::take(&ports).unwrap();
 /// let after = ListenerSnapshot::take(&ports).unwrap();

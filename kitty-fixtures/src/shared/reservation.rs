@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::os as sys;
-use crate::probe::ProcessIdentity;
+use crate::shared::ProcessIdentity;
 
 /// The environment variable that moves the reservation directory.
 pub const RESERVATIONS_ENV: &str = "KITTY_RESERVATIONS_DIR";

@@ -1,0 +1,204 @@
+//! The human listing and outcome of `sweep`.
+
+use std::fmt::Write as _;
+
+use kitty_fixtures::shared::{DashboardClass, Doubt, OrphanReason, mask_tokens};
+
+use super::super::Verbosity;
+use crate::leak::Action;
+use crate::sweep::{Entry, SweepReport};
+
+/// `orphan (project gone)`, `starting`, `elsewhere (net ns)`.
+pub(crate) fn class_label(class: &DashboardClass) -> String {
+    match class {
+        DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone,
+        } => "orphan (project gone)".into(),
+        DashboardClass::Orphan {
+            reason: OrphanReason::OwnerDead { owner_pid },
+        } => format!("orphan (owner {owner_pid} dead)"),
+        DashboardClass::Unrecorded => "unrecorded".into(),
+        DashboardClass::Starting { .. } => "starting".into(),
+        DashboardClass::Live => "live".into(),
+        DashboardClass::Unknown { .. } => "unknown".into(),
+        DashboardClass::Elsewhere { namespaces } => {
+            let names: Vec<String> = namespaces.iter().map(ToString::to_string).collect();
+            format!("elsewhere ({} ns)", names.join("+"))
+        }
+    }
+}
+
+fn port_label(port: Option<u16>, listening: bool) -> String {
+    match (port, listening) {
+        (Some(p), true) => p.to_string(),
+        (Some(p), false) => format!("({p})"),
+        (None, _) => "-".into(),
+    }
+}
+
+fn project_label(e: &Entry) -> String {
+    let dir = mask_tokens(&e.project_dir().display().to_string());
+    let gone = matches!(
+        e.judgement.class,
+        DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone
+        }
+    );
+    if gone { format!("{dir} (gone)") } else { dir }
+}
+
+/// `stop`, or `keep (why)`.
+pub(crate) fn plan_label(e: &Entry) -> &'static str {
+    if e.selected {
+        return "stop";
+    }
+    if !e.in_scope {
+        return "keep (outside the watched ports)";
+    }
+    match &e.judgement.verdict {
+        Ok(_) => "keep",
+        Err(Doubt::NotOurs { .. }) => "keep (another user's)",
+        Err(Doubt::Ancestor) => "keep (runs this sweep)",
+        Err(Doubt::Live) => "keep (live; --all stops it)",
+        Err(Doubt::Starting) => "keep (may still be starting)",
+        Err(Doubt::Unknown { .. }) => "keep (state unknown)",
+        Err(Doubt::Elsewhere { .. }) | Err(Doubt::PlaceUnknown) => "keep (another namespace)",
+        Err(_) => "keep",
+    }
+}
+
+/// The listing `sweep` prints before it asks (on stdout).
+pub fn sweep_listing(report: &SweepReport, verbosity: Verbosity) -> String {
+    let verbose = verbosity == Verbosity::Verbose;
+    let mut out = String::new();
+    let in_scope = report.entries.iter().filter(|e| e.in_scope).count();
+    let outside = report.entries.len() - in_scope;
+    let _ = writeln!(
+        out,
+        "sweep: ports {}: {in_scope} dashboard(s), {} other listener(s){}",
+        report.ports,
+        report.others.len(),
+        if outside > 0 {
+            format!("; {outside} dashboard(s) elsewhere, not touched")
+        } else {
+            String::new()
+        }
+    );
+    for e in report.entries.iter().filter(|e| e.in_scope || verbose) {
+        let _ = writeln!(
+            out,
+            "  {:>6}  pid {:<8} {:<26} {:<34} {}",
+            port_label(e.port(), !e.listening.is_empty()),
+            e.identity().pid(),
+            class_label(&e.judgement.class),
+            plan_label(e),
+            project_label(e),
+        );
+        if verbose {
+            let _ = writeln!(out, "          {}", e.identity().command_line());
+            if let Err(doubt) = &e.judgement.verdict {
+                let _ = writeln!(out, "          kept: {doubt}");
+            }
+        }
+    }
+    for o in &report.others {
+        let who = match &o.owner {
+            Some(p) => format!("pid {:<8}", p.pid()),
+            None => format!("uid {:<8}", o.listener.uid),
+        };
+        let command = o
+            .owner
+            .as_ref()
+            .map(|p| p.command_line())
+            .unwrap_or_else(|| "(owner not visible)".into());
+        let _ = writeln!(
+            out,
+            "  {:>6}  {who} {:<26} {:<34} {command}",
+            o.listener.port, o.kind, "never touched",
+        );
+    }
+    mask_tokens(&out)
+}
+
+/// What `sweep` did: a line per dashboard skipped or failed (for stderr), and
+/// the summary (for stdout, or stderr when nothing could be done).
+pub fn sweep_result(report: &SweepReport) -> (String, String) {
+    let mut problems = String::new();
+    for e in report.entries.iter().filter(|e| e.selected) {
+        let port = port_label(e.port(), true);
+        match &e.action {
+            Action::LeftAlone { reason } => {
+                let _ = writeln!(
+                    problems,
+                    "sweep: pid {} on {port}: skipped: {reason}",
+                    e.identity().pid()
+                );
+            }
+            Action::Failed { error } => {
+                let _ = writeln!(
+                    problems,
+                    "sweep: error: pid {} on {port}: {error}",
+                    e.identity().pid()
+                );
+            }
+            _ => {}
+        }
+    }
+    let files = |n: usize| if n == 1 { "file" } else { "files" };
+    let (to_stop, stale) = (report.to_stop(), report.files_stale.len());
+    let summary = if report.dry_run {
+        format!(
+            "sweep: dry run: would stop {to_stop} dashboard(s) and remove {stale} stale .kittify/.dashboard {}; nothing done\n",
+            files(stale)
+        )
+    } else if to_stop == 0 && stale == 0 && report.files_removed.is_empty() {
+        "sweep: nothing to stop\n".into()
+    } else if report.no_terminal {
+        format!(
+            "sweep: {to_stop} dashboard(s) to stop and {stale} stale .kittify/.dashboard {}; nothing done: no terminal to ask. \
+             Re-run with --yes to stop them (or --dry-run to only list).\n",
+            files(stale)
+        )
+    } else if !report.confirmed {
+        "sweep: nothing done\n".into()
+    } else {
+        let kills = report
+            .entries
+            .iter()
+            .filter(|e| matches!(&e.action, Action::Reaped { stopped, .. } if stopped.escalated))
+            .count();
+        let failed = report.failed();
+        let removed = report.files_removed.len();
+        format!(
+            "sweep: stopped {} of {to_stop} dashboard(s) ({kills} needed SIGKILL){}; removed {removed} .kittify/.dashboard {}; {:.0} ms\n",
+            report.stopped(),
+            if failed > 0 {
+                format!(", {failed} FAILED")
+            } else {
+                String::new()
+            },
+            files(removed),
+            report.elapsed.as_secs_f64() * 1000.0
+        )
+    };
+    (mask_tokens(&problems), mask_tokens(&summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        let gone = DashboardClass::Orphan {
+            reason: OrphanReason::ProjectGone,
+        };
+        assert_eq!(class_label(&gone), "orphan (project gone)");
+        let dead = DashboardClass::Orphan {
+            reason: OrphanReason::OwnerDead { owner_pid: 7 },
+        };
+        assert_eq!(class_label(&dead), "orphan (owner 7 dead)");
+        assert_eq!(port_label(Some(9300), true), "9300");
+        assert_eq!(port_label(Some(9300), false), "(9300)");
+    }
+}

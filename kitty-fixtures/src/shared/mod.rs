@@ -1,0 +1,45 @@
+//! The shared core of the fixtures and `cargo-kitty-leakcheck`: see what
+//! listens, know who it is, recognise a dashboard, judge whether it may be
+//! signalled, and stop it only after proving it is still the same process.
+//! A test author never needs this module.
+//!
+//! | question | where |
+//! | --- | --- |
+//! | what listens on these ports? | `listeners.rs`: [`ListenerSnapshot::take`] |
+//! | who is that process? | `process.rs`: [`ProcessIdentity::read`], [`ProcessTree`], [`socket_owners`] |
+//! | where is a dashboard recognised? | `recognise.rs`: [`DashboardCommand::of`] (Python's argv grammar) |
+//! | what does its project record? | `dashboard_file.rs`: [`DashboardFile`]; `health.rs`: [`fetch_health`] |
+//! | whose is it? | `classify.rs`: [`classify_dashboard`] |
+//! | may it be signalled? | `judge.rs`: [`judge`], the one rule every mode asks |
+//! | where is a pid checked before a signal, and the signal sent? | `stop.rs`: [`stop_process_group`] (through [`crate::os`]) |
+//! | where is a port reserved? | `reservation.rs`: [`reservation::Reservation`] |
+//! | how is a token kept out of what we print? | `token.rs`: [`Token`], [`mask_tokens`] |
+
+mod classify;
+mod dashboard_file;
+mod health;
+mod judge;
+mod listeners;
+mod process;
+mod recognise;
+pub mod reservation;
+mod stop;
+mod token;
+
+pub use classify::{
+    DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, START_GRACE,
+    StartingBecause, classify_dashboard, find_dashboard_processes, health_confirms,
+    identify_listeners, names_the_server, project_dir_of, serves_dir,
+};
+pub use dashboard_file::{DASHBOARD_FILE_LIMIT, DashboardFile, DashboardFileError};
+pub use health::{Health, fetch_health};
+pub use judge::{Doubt, Grounds, Judgement, RUN_LABEL_ENV, Scope, judge, new_run_label};
+pub use listeners::{Listener, ListenerSnapshot};
+pub use process::{
+    Namespace, Place, ProcessIdentity, ProcessTree, ancestors_and_self, socket_owners,
+};
+pub use recognise::{
+    CommandForm, DashboardCommand, SERVER_FUNCTION, SERVER_MODULE, is_sync_daemon,
+};
+pub use stop::{StopError, StopPolicy, StopSignal, Stopped, stop_process_group};
+pub use token::{Token, mask_tokens};
