@@ -227,7 +227,10 @@ fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepReport> 
         dashboards.insert(d.identity.pid(), (d, Vec::new()));
     }
     let mut others = Vec::new();
-    for o in identify_listeners(snapshot.listeners(), &[]) {
+    // The dashboards hold most watched listeners: their sockets are looked
+    // for first, and the other processes only for what is left.
+    let dashboard_pids: Vec<u32> = dashboards.keys().copied().collect();
+    for o in identify_listeners(snapshot.listeners(), &dashboard_pids) {
         match (o.owner, o.kind) {
             (Some(identity), ProcessKind::Dashboard(command)) => {
                 dashboards

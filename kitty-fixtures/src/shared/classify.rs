@@ -137,26 +137,25 @@ pub fn serves_dir(identity: &ProcessIdentity, command: &DashboardCommand, dir: &
 }
 
 /// Every dashboard process of every user and every namespace that `/proc`
-/// shows us (one read of each process's command line; the full identity only
-/// of those whose command line names the server). Zombies and unreadable
-/// processes are skipped.
+/// shows us. One read of each process's command line (one `openat`, `read`,
+/// `close`; the processes spread over the CPUs), and the full identity only
+/// of those whose command line names the server: the cost grows with the
+/// number of processes, divided by the CPUs, plus a few reads per dashboard.
+/// Zombies and unreadable processes are skipped. Sorted by pid.
 pub fn find_dashboard_processes() -> Vec<FoundDashboard> {
-    let mut out = Vec::new();
-    for pid in sys::list_pids().unwrap_or_default() {
-        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        if !mentions_the_server(&raw) {
-            continue;
+    sys::scan_pid_files("cmdline", &|pid, raw| {
+        if !mentions_the_server(raw) {
+            return None;
         }
-        let Some(identity) = ProcessIdentity::read(pid) else {
-            continue;
-        };
-        if let ProcessKind::Dashboard(command) = ProcessKind::of(&identity) {
-            out.push(FoundDashboard { identity, command });
+        let identity = ProcessIdentity::read(pid)?;
+        match ProcessKind::of(&identity) {
+            ProcessKind::Dashboard(command) => Some(FoundDashboard { identity, command }),
+            _ => None,
         }
-    }
-    out
+    })
+    .into_iter()
+    .map(|(_, found)| found)
+    .collect()
 }
 
 /// Whether a command line names the dashboard server at all (a dashboard, a

@@ -260,19 +260,73 @@ pub struct ProcessTree {
 }
 
 impl ProcessTree {
-    /// Reads every process's parent and group now.
+    /// Reads every process's parent and group now (one `/proc/PID/stat`
+    /// each, the processes spread over the CPUs).
     pub fn read() -> Self {
         let mut tree = ProcessTree::default();
-        for pid in sys::list_pids().unwrap_or_default() {
-            if let Ok(st) = sys::read_stat(pid) {
-                if st.state == 'Z' {
-                    continue;
-                }
-                tree.parent.insert(pid, st.ppid);
-                tree.group.insert(pid, st.pgid);
-            }
+        let live = sys::scan_pid_files("stat", &|_, raw| {
+            sys::parse_stat(raw).filter(|st| st.state != 'Z')
+        });
+        tree.parent.reserve(live.len());
+        tree.group.reserve(live.len());
+        for (pid, st) in live {
+            tree.parent.insert(pid, st.ppid);
+            tree.group.insert(pid, st.pgid);
         }
         tree
+    }
+
+    /// Like [`ProcessTree::read`], but shared by the threads that ask at
+    /// the same time: returns a tree whose read began after this call (so it
+    /// is as fresh as one read now), started by this caller or by another.
+    /// While one read runs, those who asked after it began wait for the next,
+    /// which one of them starts: many concurrent stops (a sweep of a hundred
+    /// dashboards) cost a few reads of `/proc`, not one each.
+    pub fn read_shared() -> std::sync::Arc<Self> {
+        use std::sync::{Arc, Condvar, Mutex};
+        use std::time::Instant;
+        #[derive(Default)]
+        struct State {
+            latest: Option<(Instant, Arc<ProcessTree>)>,
+            running: bool,
+        }
+        static SHARED: (Mutex<Option<State>>, Condvar) = (Mutex::new(None), Condvar::new());
+        struct Done<'a>(
+            &'a (Mutex<Option<State>>, Condvar),
+            Option<(Instant, Arc<ProcessTree>)>,
+        );
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                let mut st = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+                let st = st.get_or_insert_with(State::default);
+                st.running = false;
+                if let Some(latest) = self.1.take() {
+                    st.latest = Some(latest);
+                }
+                self.0.1.notify_all();
+            }
+        }
+        let asked = Instant::now();
+        let (lock, cv) = &SHARED;
+        let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let st = guard.get_or_insert_with(State::default);
+            if let Some((began, tree)) = &st.latest
+                && *began >= asked
+            {
+                return Arc::clone(tree);
+            }
+            if !st.running {
+                st.running = true;
+                drop(guard);
+                let mut done = Done(&SHARED, None);
+                let began = Instant::now();
+                let tree = Arc::new(ProcessTree::read());
+                done.1 = Some((began, Arc::clone(&tree)));
+                return tree;
+            }
+            guard = cv.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     /// Reads only the processes below `root`, following each one's
@@ -353,30 +407,37 @@ pub fn ancestors_and_self() -> HashSet<u32> {
     out
 }
 
-/// Finds which processes hold the sockets `inodes`: first among `first_look`
-/// (for example the descendants of a test run), then, for what is still
-/// unknown, among every other process.
+/// Finds which processes hold the sockets `inodes`: first every holder
+/// among `first_look` (for example the descendants of a test run, or the
+/// dashboards), then, for the sockets still without one, the other
+/// processes, newest pid first (a listener on a dashboard port is usually
+/// younger than the machine's daemons), spread over the CPUs, until each has
+/// a holder. The cost grows with the processes read before the last holder
+/// is found: none beyond `first_look` when it holds them all, every process
+/// when a socket's holder cannot be seen (another user's).
 pub fn socket_owners(inodes: &HashSet<u64>, first_look: &[u32]) -> HashMap<u64, Vec<u32>> {
     let mut found: HashMap<u64, Vec<u32>> = HashMap::new();
     if inodes.is_empty() {
         return found;
     }
-    let scan = |pid: u32, found: &mut HashMap<u64, Vec<u32>>| {
-        for ino in sys::socket_inodes(pid) {
-            if inodes.contains(&ino) {
-                found.entry(ino).or_default().push(pid);
-            }
-        }
-    };
-    let first: HashSet<u32> = first_look.iter().copied().collect();
-    for &pid in first_look {
-        scan(pid, &mut found);
+    for (ino, pid) in sys::find_socket_holders(first_look, inodes, true) {
+        found.entry(ino).or_default().push(pid);
     }
-    if found.len() < inodes.len() {
-        for pid in sys::list_pids().unwrap_or_default() {
-            if !first.contains(&pid) {
-                scan(pid, &mut found);
-            }
+    let missing: HashSet<u64> = inodes
+        .iter()
+        .filter(|i| !found.contains_key(i))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        let first: HashSet<u32> = first_look.iter().copied().collect();
+        let mut rest: Vec<u32> = sys::list_pids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !first.contains(p))
+            .collect();
+        rest.sort_unstable_by(|a, b| b.cmp(a));
+        for (ino, pid) in sys::find_socket_holders(&rest, &missing, false) {
+            found.entry(ino).or_default().push(pid);
         }
     }
     found
@@ -416,6 +477,29 @@ mod tests {
         child.wait().expect("wait");
         assert!(ProcessIdentity::read(c.pid()).is_none());
         assert!(!c.is_still_alive());
+    }
+
+    #[test]
+    fn a_shared_tree_is_read_after_it_is_asked_for() {
+        let trees: Vec<_> = std::thread::scope(|s| {
+            let asks: Vec<_> = (0..4).map(|_| s.spawn(ProcessTree::read_shared)).collect();
+            asks.into_iter().map(|a| a.join().expect("read")).collect()
+        });
+        assert!(
+            trees
+                .iter()
+                .all(|t| t.pids().any(|p| p == std::process::id()))
+        );
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
+        assert!(
+            ProcessTree::read_shared().pids().any(|p| p == child.id()),
+            "a tree asked for after the spawn sees the child"
+        );
+        child.kill().expect("kill");
+        child.wait().expect("wait");
     }
 
     #[test]

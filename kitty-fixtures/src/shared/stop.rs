@@ -173,17 +173,17 @@ pub fn stop_process_group(
         Some(_) => verify(expected)?,
         None => None,
     };
-    match (pidfd, now) {
+    match (&pidfd, now) {
         (Some(pidfd), Some(now)) => {
             let group = now.leads_its_session();
             stopped.group = group;
             let mut held = sockets_of(pid, group);
-            send(&pidfd, &now, group, Signal::TERM)?;
+            send(pidfd, &now, group, Signal::TERM)?;
             stopped.signal = Some(StopSignal::Term);
             if !pidfd.wait_exit(policy.term_grace) {
                 // Still there: prove again that it is the same process, then SIGKILL.
                 if let Some(again) = verify(expected)? {
-                    send(&pidfd, &again, group, Signal::KILL)?;
+                    send(pidfd, &again, group, Signal::KILL)?;
                     stopped.signal = Some(StopSignal::Kill);
                     stopped.escalated = true;
                     if !pidfd.wait_exit(policy.kill_grace) {
@@ -196,7 +196,7 @@ pub fn stop_process_group(
             }
             sys::reap_if_child(pid);
             if group {
-                held.extend(stop_members(expected, policy, &mut stopped)?);
+                held.extend(stop_members(expected, Some(pidfd), policy, &mut stopped)?);
             }
             if let Some(port) = port {
                 wait_port_closed(pid, port, &held, policy.kill_grace)?;
@@ -206,7 +206,7 @@ pub fn stop_process_group(
         _ => {
             sys::reap_if_child(pid);
             if expected.leads_its_session() {
-                let held = stop_members(expected, policy, &mut stopped)?;
+                let held = stop_members(expected, pidfd.as_ref(), policy, &mut stopped)?;
                 if let Some(port) = port {
                     wait_port_closed(pid, port, &held, policy.kill_grace)?;
                 }
@@ -222,14 +222,16 @@ pub fn stop_process_group(
 /// the leader was already gone. Each is pinned by a pidfd, then checked; one
 /// that outlives `policy.term_grace` after SIGTERM gets SIGKILL. Usually
 /// there are none, and one `kill(-pgid, 0)` says so. Returns the sockets the
-/// members held (their ports must close too).
+/// members held (their ports must close too). `leader_fd`: the exited
+/// leader's pidfd, when it was still a zombie when pinned.
 fn stop_members(
     leader: &ProcessIdentity,
+    leader_fd: Option<&sys::Pidfd>,
     policy: StopPolicy,
     stopped: &mut Stopped,
 ) -> Result<HashSet<u64>, StopError> {
     let pgid = leader.pid();
-    if !group_outlives_leader(pgid) {
+    if !group_outlives_leader(pgid, leader_fd) {
         return Ok(HashSet::new());
     }
     let members = pinned_members(leader);
@@ -261,22 +263,25 @@ fn stop_members(
     Ok(held)
 }
 
+/// How long an exited leader's parent gets to reap it before its group's
+/// members are looked for in all of `/proc`. A parent that waits for its
+/// children reaps within microseconds; some init processes reap only every
+/// second or two (then the scan, shared by concurrent stops, decides).
+const LEADER_REAP_WAIT: Duration = Duration::from_millis(20);
+
 /// Whether group `pgid` has members besides its exited leader. A leader that
 /// is not our child stays a zombie until its parent reaps it, and
-/// `kill(-pgid, 0)` counts zombies: give the parent a moment (1 ms polls, at
-/// most 20 ms; no event tells us of another process's reaping) before the
-/// full scan of `/proc` that finding members costs.
-fn group_outlives_leader(pgid: u32) -> bool {
-    let deadline = Instant::now() + Duration::from_millis(20);
-    loop {
-        if !sys::group_exists(pgid) {
-            return false;
-        }
-        let leader_is_zombie = sys::read_stat(pgid).is_ok_and(|s| s.state == 'Z');
-        if !leader_is_zombie || Instant::now() >= deadline {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
+/// `kill(-pgid, 0)` counts zombies: wait (on the leader's pidfd, an event:
+/// it reports `POLLHUP` once the leader is reaped) up to [`LEADER_REAP_WAIT`]
+/// for the parent to reap it, then ask again; if it is still not reaped, the
+/// members are looked for.
+fn group_outlives_leader(pgid: u32, leader_fd: Option<&sys::Pidfd>) -> bool {
+    if !sys::group_exists(pgid) {
+        return false;
+    }
+    match leader_fd {
+        Some(fd) if fd.wait_reaped(LEADER_REAP_WAIT) => sys::group_exists(pgid),
+        _ => true,
     }
 }
 
@@ -287,7 +292,9 @@ fn group_outlives_leader(pgid: u32) -> bool {
 /// handed out again, so what has that group id and session is the group.
 fn pinned_members(leader: &ProcessIdentity) -> Vec<(u32, sys::Pidfd)> {
     let pgid = leader.pid();
-    ProcessTree::read()
+    // A look at every process that begins after this call (the leader has
+    // exited by now), shared with the stops running beside this one.
+    ProcessTree::read_shared()
         .group_members(pgid)
         .into_iter()
         .filter(|&m| m != pgid)

@@ -82,6 +82,19 @@ impl Pidfd {
     /// Waits until the process has exited (zombie or reaped) or `timeout`
     /// passes. Returns whether it exited. Event-driven: poll(2) on the pidfd.
     pub(crate) fn wait_exit(&self, timeout: Duration) -> bool {
+        self.poll_for(rustix::event::PollFlags::IN, timeout)
+    }
+
+    /// Waits until the exited process has been reaped by its parent (the
+    /// pidfd reports `POLLHUP` once no task is left, Linux 6.9+; on older
+    /// kernels this waits out `timeout`) or `timeout` passes. Returns whether
+    /// it was reaped. Event-driven, like [`Pidfd::wait_exit`].
+    pub(crate) fn wait_reaped(&self, timeout: Duration) -> bool {
+        self.poll_for(rustix::event::PollFlags::empty(), timeout)
+    }
+
+    /// poll(2) on the pidfd for `events` (`POLLHUP` is always reported).
+    fn poll_for(&self, events: rustix::event::PollFlags, timeout: Duration) -> bool {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         let deadline = Instant::now() + timeout;
         loop {
@@ -90,9 +103,12 @@ impl Pidfd {
                 tv_sec: left.as_secs() as i64,
                 tv_nsec: i64::from(left.subsec_nanos()),
             };
-            let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+            let mut fds = [PollFd::new(&self.0, events)];
             match poll(&mut fds, Some(&ts)) {
-                Ok(n) if n > 0 => return true,
+                Ok(n) if n > 0 => {
+                    let got = fds[0].revents();
+                    return got.intersects(events | PollFlags::HUP);
+                }
                 Ok(_) => return false,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => return false,
@@ -262,5 +278,27 @@ pub(crate) fn spawn_detached_dying_with(cmd: &mut std::process::Command, parent:
     // allocates nothing.
     unsafe {
         cmd.pre_exec(move || detach_and_die_with_parent(parent));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::zombie_processes, reason = "reaped by reap_if_child, by pid")]
+    fn a_pidfd_tells_exit_and_reaping_apart() {
+        let child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
+        let fd = Pidfd::open(child.id()).expect("pidfd").expect("alive");
+        assert!(!fd.wait_exit(Duration::from_millis(1)), "still running");
+        fd.send_signal(Signal::TERM).expect("signal");
+        assert!(fd.wait_exit(Duration::from_secs(5)), "exited");
+        // A zombie of ours until we reap it: exited, not reaped.
+        assert!(!fd.wait_reaped(Duration::from_millis(5)));
+        assert!(reap_if_child(child.id()).is_some());
+        assert!(fd.wait_reaped(Duration::from_secs(1)), "reaped: POLLHUP");
     }
 }

@@ -1,14 +1,210 @@
 //! What `/proc` says about a process: its stat line, command line, owner,
 //! directories, namespaces, environment, children and sockets; and the clock
 //! its start time counts in.
+//!
+//! Every file of a process is read relative to one `/proc` opened once, with
+//! one `openat`, one `read` (more only when the buffer fills) and one
+//! `close`: no `statx` for a size hint, no path walk through `/proc` itself.
+//! The scans over every process ([`scan_pid_files`], [`find_socket_holders`])
+//! spread the processes over the CPUs.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Write as _};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use rustix::fs::{Mode, OFlags};
+
+/// `/proc`, opened once for the life of the process.
+fn proc_root() -> io::Result<BorrowedFd<'static>> {
+    static ROOT: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        rustix::fs::open(
+            "/proc",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+    })
+    .as_ref()
+    .map(|fd| fd.as_fd())
+    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "/proc cannot be opened"))
+}
+
+/// Calls `f` with `PID/NAME` as a C string, built on the stack (no allocation
+/// unless it is unusually long).
+fn with_pid_path<R>(pid: u32, name: &str, f: impl FnOnce(&CStr) -> io::Result<R>) -> io::Result<R> {
+    let mut buf = [0u8; 80];
+    let room = buf.len();
+    let mut w = &mut buf[..];
+    if write!(w, "{pid}/{name}\0").is_ok() {
+        let len = room - w.len();
+        let path = CStr::from_bytes_with_nul(&buf[..len])
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a /proc path"))?;
+        return f(path);
+    }
+    let path = CString::new(format!("{pid}/{name}"))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a /proc path"))?;
+    f(&path)
+}
+
+/// Opens `/proc/PID/NAME` relative to the `/proc` opened once.
+fn open_pid_file(pid: u32, name: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    let root = proc_root()?;
+    with_pid_path(pid, name, |path| {
+        rustix::fs::openat(root, path, flags | OFlags::CLOEXEC, Mode::empty()).map_err(Into::into)
+    })
+}
+
+/// When a read of a `/proc` file has reached its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    /// At a read that did not fill the buffer: files the kernel produces in
+    /// one piece (`stat`, `status`: one seq_file record) or copies until the
+    /// end or the count (`cmdline`, `environ`).
+    AtShortRead,
+    /// Only at a read of 0 bytes (seq_files of many records, `children`).
+    AtZero,
+}
+
+/// Reads `/proc/PID/NAME` into `buf` (cleared first), at most `limit` bytes.
+fn read_pid_file(
+    pid: u32,
+    name: &str,
+    ends: Ends,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    let fd = open_pid_file(pid, name, OFlags::RDONLY | OFlags::NOCTTY)?;
+    buf.clear();
+    if buf.capacity() < 1024 {
+        buf.reserve(4096);
+    }
+    while buf.len() < limit {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let room = buf.capacity() - buf.len();
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
+            Ok(0) => break,
+            Ok(n) if n < room && ends == Ends::AtShortRead => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    buf.truncate(limit);
+    Ok(())
+}
+
+/// Reads a whole small `/proc/PID/NAME` into a fresh buffer.
+fn read_small(pid: u32, name: &str, ends: Ends) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_pid_file(pid, name, ends, usize::MAX, &mut buf)?;
+    Ok(buf)
+}
+
+/// The target of the symlink `/proc/PID/NAME`, as bytes.
+fn read_pid_link(pid: u32, name: &str) -> io::Result<Vec<u8>> {
+    let root = proc_root()?;
+    let link = with_pid_path(pid, name, |path| {
+        rustix::fs::readlinkat(root, path, Vec::new()).map_err(Into::into)
+    })?;
+    Ok(link.into_bytes())
+}
+
+/// How many threads a scan over every process uses: the CPUs this process
+/// may run on (one when there are few processes: a thread costs more than
+/// reading a hundred small files).
+fn scan_threads(items: usize) -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| {
+        rustix::thread::sched_getaffinity(None)
+            .map(|set| set.count() as usize)
+            .unwrap_or(1)
+            .clamp(1, 16)
+    });
+    cpus.min(items / 200 + 1)
+}
+
+/// What a scan does with one item: it may use the thread's read buffer and
+/// push what it keeps.
+type ScanWork<'a, I, T> = dyn Fn(&I, &mut Vec<u8>, &mut Vec<T>) + Sync + 'a;
+
+/// Runs `work` on every item of `items`, on [`scan_threads`] threads that
+/// take chunks in turn, until `stop` is set; returns what each thread
+/// collected.
+fn on_all_cpus<I: Sync, T: Send>(items: &[I], stop: &AtomicBool, work: &ScanWork<I, T>) -> Vec<T> {
+    const CHUNK: usize = 32;
+    let next = AtomicUsize::new(0);
+    let run = || {
+        let mut buf = Vec::with_capacity(4096);
+        let mut out = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let at = next.fetch_add(CHUNK, Ordering::Relaxed);
+            let Some(chunk) = items.get(at..(at + CHUNK).min(items.len())) else {
+                break;
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            for item in chunk {
+                work(item, &mut buf, &mut out);
+            }
+        }
+        out
+    };
+    let threads = scan_threads(items.len());
+    if threads <= 1 {
+        return run();
+    }
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .stack_size(256 * 1024)
+                    .spawn_scoped(scope, run)
+                    .ok()
+            })
+            .collect();
+        let mut all = run();
+        for h in helpers {
+            // A helper that panicked lost only its part; the caller's own
+            // look (the fallback) covers it.
+            if let Ok(part) = h.join() {
+                all.extend(part);
+            }
+        }
+        all
+    })
+}
+
+/// Reads `/proc/PID/NAME` (a small file: `cmdline`, `stat`) of every process,
+/// spread over the CPUs. `keep` sees each pid and the file's bytes (a process
+/// that is gone or unreadable is skipped) and returns what to keep. Sorted by
+/// pid. One `openat`, `read` and `close` per process: the cost grows with the
+/// number of processes, divided by the CPUs.
+pub(crate) fn scan_pid_files<T: Send>(
+    name: &str,
+    keep: &(dyn Fn(u32, &[u8]) -> Option<T> + Sync),
+) -> Vec<(u32, T)> {
+    let pids = list_pids().unwrap_or_default();
+    let never = AtomicBool::new(false);
+    let mut out = on_all_cpus(&pids, &never, &|&pid, buf, out| {
+        if read_pid_file(pid, name, Ends::AtShortRead, usize::MAX, buf).is_ok()
+            && let Some(t) = keep(pid, buf)
+        {
+            out.push((pid, t));
+        }
+    });
+    out.sort_unstable_by_key(|(pid, _)| *pid);
+    out
+}
 
 /// The fields of `/proc/PID/stat` that identify and place a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +218,7 @@ pub(crate) struct Stat {
 }
 
 pub(crate) fn read_stat(pid: u32) -> io::Result<Stat> {
-    let text = fs::read(format!("/proc/{pid}/stat"))?;
+    let text = read_small(pid, "stat", Ends::AtShortRead)?;
     parse_stat(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "odd /proc stat"))
 }
 
@@ -42,7 +238,7 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Stat> {
 
 /// The command line of `pid`, byte for byte (arguments may be any bytes but NUL).
 pub(crate) fn read_cmdline(pid: u32) -> io::Result<Vec<OsString>> {
-    let raw = fs::read(format!("/proc/{pid}/cmdline"))?;
+    let raw = read_small(pid, "cmdline", Ends::AtShortRead)?;
     Ok(split_cmdline(&raw))
 }
 
@@ -60,8 +256,9 @@ pub(crate) fn split_cmdline(raw: &[u8]) -> Vec<OsString> {
 
 /// The real uid of `pid`, from the `Uid:` line of `/proc/PID/status`.
 pub(crate) fn read_uid(pid: u32) -> io::Result<u32> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    text.lines()
+    let raw = read_small(pid, "status", Ends::AtShortRead)?;
+    String::from_utf8_lossy(&raw)
+        .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
@@ -69,12 +266,16 @@ pub(crate) fn read_uid(pid: u32) -> io::Result<u32> {
 }
 
 pub(crate) fn read_cwd(pid: u32) -> Option<PathBuf> {
-    fs::read_link(format!("/proc/{pid}/cwd")).ok()
+    read_pid_link(pid, "cwd")
+        .ok()
+        .map(|b| PathBuf::from(OsString::from_vec(b)))
 }
 
 /// The executable of `pid` (`None` when unreadable: another user's process).
 pub(crate) fn read_exe(pid: u32) -> Option<PathBuf> {
-    fs::read_link(format!("/proc/{pid}/exe")).ok()
+    read_pid_link(pid, "exe")
+        .ok()
+        .map(|b| PathBuf::from(OsString::from_vec(b)))
 }
 
 /// The namespaces a process lives in, as the inode numbers of
@@ -91,8 +292,8 @@ pub(crate) struct Namespaces {
 /// not root: the kernel wants ptrace access to read them).
 pub(crate) fn read_namespaces(pid: u32) -> io::Result<Namespaces> {
     let one = |kind: &str| -> io::Result<u64> {
-        let link = fs::read_link(format!("/proc/{pid}/ns/{kind}"))?;
-        parse_ns_link(link.as_os_str().as_bytes(), kind)
+        let link = read_pid_link(pid, &format!("ns/{kind}"))?;
+        parse_ns_link(&link, kind)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "odd namespace link"))
     };
     Ok(Namespaces {
@@ -120,11 +321,7 @@ pub(crate) fn own_namespaces() -> Option<Namespaces> {
 /// One variable of `pid`'s initial environment, byte for byte, if readable.
 pub(crate) fn read_environ_var(pid: u32, name: &str) -> Option<OsString> {
     let mut raw = Vec::new();
-    fs::File::open(format!("/proc/{pid}/environ"))
-        .ok()?
-        .take(1 << 20)
-        .read_to_end(&mut raw)
-        .ok()?;
+    read_pid_file(pid, "environ", Ends::AtShortRead, 1 << 20, &mut raw).ok()?;
     raw.split(|&b| b == 0).find_map(|kv| {
         let rest = kv.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
         Some(OsString::from_vec(rest.to_vec()))
@@ -132,9 +329,35 @@ pub(crate) fn read_environ_var(pid: u32, name: &str) -> Option<OsString> {
 }
 
 pub(crate) fn list_pids() -> io::Result<Vec<u32>> {
-    Ok(fs::read_dir("/proc")?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+    let dir = rustix::fs::Dir::read_from(proc_root()?)?;
+    Ok(dir
+        .filter_map(|e| {
+            std::str::from_utf8(e.ok()?.file_name().to_bytes())
+                .ok()?
+                .parse()
+                .ok()
+        })
         .collect())
+}
+
+/// The numeric names in the directory `/proc/PID/NAME` (`fd`, `task`), with
+/// the directory itself, to open them relative to.
+fn pid_dir_entries(pid: u32, name: &str) -> io::Result<(rustix::fs::Dir, Vec<CString>)> {
+    let fd = open_pid_file(pid, name, OFlags::RDONLY | OFlags::DIRECTORY)?;
+    let mut dir = rustix::fs::Dir::new(fd)?;
+    let mut names = Vec::new();
+    while let Some(entry) = dir.read() {
+        let Ok(entry) = entry else { break };
+        if entry
+            .file_name()
+            .to_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_digit)
+        {
+            names.push(entry.file_name().to_owned());
+        }
+    }
+    Ok((dir, names))
 }
 
 /// Whether this kernel has `/proc/PID/task/TID/children` (CONFIG_PROC_CHILDREN).
@@ -149,31 +372,93 @@ pub(crate) fn has_children_files() -> bool {
 /// The direct children of `pid`: the union of its threads' `children` files
 /// (a thread whose file cannot be read, e.g. it just exited, adds nothing).
 pub(crate) fn read_children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Ok((_, tids)) = pid_dir_entries(pid, "task") else {
         return Vec::new();
     };
-    tasks
-        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|text| {
-            text.split_ascii_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    for tid in tids {
+        let name = format!("task/{}/children", tid.to_string_lossy());
+        if read_pid_file(pid, &name, Ends::AtZero, usize::MAX, &mut buf).is_ok() {
+            out.extend(
+                buf.split(u8::is_ascii_whitespace)
+                    .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// `socket:[12345]` -> 12345.
+fn parse_socket_link(link: &[u8]) -> Option<u64> {
+    let inner = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+/// Calls `each` with the inode of every socket `pid` holds open (nothing
+/// when unreadable). One open of `/proc/PID/fd`, one `readlinkat` per fd.
+fn each_socket_inode(pid: u32, link: &mut [u8], each: &mut dyn FnMut(u64)) {
+    let Ok((dir, fds)) = pid_dir_entries(pid, "fd") else {
+        return;
+    };
+    let Ok(dir) = dir.fd() else { return };
+    for fd in fds {
+        // A socket's link is short ("socket:[N]"); a longer target is cut
+        // short here and is no socket anyway (it starts with '/').
+        if let Ok(n) = rustix::fs::readlinkat_raw(dir, fd.as_c_str(), &mut *link)
+            && let Some(ino) = parse_socket_link(&link[..n])
+        {
+            each(ino);
+        }
+    }
 }
 
 /// The inodes of the sockets `pid` holds open (empty when unreadable).
 pub(crate) fn socket_inodes(pid: u32) -> Vec<u64> {
-    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+    let mut link = [0u8; 64];
+    let mut out = Vec::new();
+    each_socket_inode(pid, &mut link, &mut |ino| out.push(ino));
+    out
+}
+
+/// Which of `pids` hold which of the sockets `inodes`: each pid's `fd`
+/// directory is read in turn (spread over the CPUs, in the order given),
+/// and the scan ends once every socket has a holder (`all_holders`: only
+/// after the last pid). Returns `(inode, pid)` pairs, in the order of `pids`.
+pub(crate) fn find_socket_holders(
+    pids: &[u32],
+    inodes: &std::collections::HashSet<u64>,
+    all_holders: bool,
+) -> Vec<(u64, u32)> {
+    if inodes.is_empty() {
         return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let target = fs::read_link(e.ok()?.path()).ok()?;
-        let s = target.as_os_str().as_bytes();
-        let inner = s.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
-        std::str::from_utf8(inner).ok()?.parse().ok()
-    })
-    .collect()
+    }
+    let stop = AtomicBool::new(false);
+    let found = std::sync::Mutex::new(std::collections::HashSet::new());
+    let order: std::collections::HashMap<u32, usize> =
+        pids.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+    let mut out = on_all_cpus(pids, &stop, &|&pid, _buf, out| {
+        let mut link = [0u8; 64];
+        let mut mine = Vec::new();
+        each_socket_inode(pid, &mut link, &mut |ino| {
+            if inodes.contains(&ino) {
+                mine.push(ino);
+            }
+        });
+        if mine.is_empty() {
+            return;
+        }
+        if !all_holders {
+            let mut seen = found.lock().unwrap_or_else(|e| e.into_inner());
+            seen.extend(mine.iter().copied());
+            if seen.len() >= inodes.len() {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        out.extend(mine.into_iter().map(|ino| (ino, pid)));
+    });
+    out.sort_by_key(|&(_, pid)| order.get(&pid).copied().unwrap_or(usize::MAX));
+    out
 }
 
 /// The real uid of this process.
@@ -284,5 +569,68 @@ mod tests {
         assert_eq!(dir_state(OsStr::new("/")), DirState::Exists);
         assert_eq!(dir_state(OsStr::new("/nonexistent-kitty")), DirState::Gone);
         assert_eq!(dir_state(OsStr::new("/tmp (deleted)")), DirState::Gone);
+    }
+
+    #[test]
+    fn a_scan_sees_every_process_once_and_ourselves_as_a_read_does() {
+        let me = std::process::id();
+        let all = scan_pid_files("cmdline", &|pid, raw| Some((pid, raw.to_vec())));
+        assert!(
+            all.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, no repeats"
+        );
+        let mine = all.iter().find(|(p, _)| *p == me).expect("ourselves");
+        assert_eq!(split_cmdline(&mine.1.1), read_cmdline(me).expect("cmdline"));
+        let stats = scan_pid_files("stat", &|_, raw| parse_stat(raw));
+        assert!(
+            stats
+                .iter()
+                .any(|(p, st)| *p == me
+                    && st.start_ticks == read_stat(me).expect("stat").start_ticks)
+        );
+        assert!(stats.len() + 16 >= all.len() && all.len() + 16 >= stats.len());
+    }
+
+    #[test]
+    fn a_long_file_is_read_whole() {
+        let mut buf = Vec::with_capacity(16);
+        read_pid_file(
+            std::process::id(),
+            "status",
+            Ends::AtZero,
+            usize::MAX,
+            &mut buf,
+        )
+        .expect("status");
+        let small = read_small(std::process::id(), "status", Ends::AtShortRead).expect("status");
+        assert!(buf.starts_with(b"Name:") && small.starts_with(b"Name:"));
+        assert!(String::from_utf8_lossy(&small).contains("\nUid:"));
+        let mut cut = Vec::new();
+        read_pid_file(std::process::id(), "status", Ends::AtZero, 10, &mut cut).expect("status");
+        assert_eq!(cut.len(), 10);
+    }
+
+    #[test]
+    fn the_holder_of_a_socket_is_found_and_the_scan_ends_there() {
+        use std::collections::HashSet;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let me = std::process::id();
+        let mine: HashSet<u64> = socket_inodes(me).into_iter().collect();
+        assert!(!mine.is_empty(), "our listener is a socket we hold");
+        let mut pids = list_pids().expect("pids");
+        pids.sort_unstable();
+        let found = find_socket_holders(&pids, &mine, false);
+        assert!(
+            found
+                .iter()
+                .all(|&(ino, pid)| pid == me && mine.contains(&ino))
+        );
+        assert_eq!(
+            found.iter().map(|&(i, _)| i).collect::<HashSet<_>>(),
+            mine,
+            "every socket has its holder"
+        );
+        assert!(find_socket_holders(&pids, &HashSet::from([u64::MAX]), true).is_empty());
+        drop(l);
     }
 }
