@@ -181,6 +181,104 @@ fn detach_and_die_with_parent(parent: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Starts `program` (looked up in `PATH` when it has no `/`) with `args`,
+/// this process's environment plus `env`, the same stdio and working
+/// directory, **no signal blocked** and SIGPIPE at its default, and returns
+/// its pid (the caller waits for it with `waitpid`). The child starts as if
+/// this process had never blocked or ignored a signal, whatever this process
+/// blocks for its `signalfd`.
+///
+/// Through `posix_spawnp(3)`, whose child shares our memory until it execs
+/// (`vfork`) and sets its signal mask itself: cheaper than `Command::spawn`
+/// with a `pre_exec` hook, which makes std `fork()` (copying our page
+/// tables) only to unblock the signals. An error of the kernel's `execve`
+/// (not found, not executable) is the error returned.
+pub fn spawn_unblocked(
+    program: &std::ffi::OsStr,
+    args: &[std::ffi::OsString],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> io::Result<u32> {
+    use std::ffi::{CString, OsString};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let nul = |b: Vec<u8>| {
+        CString::new(b)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in an argument"))
+    };
+    let file = nul(program.as_bytes().to_vec())?;
+    let argv: Vec<CString> = std::iter::once(Ok(file.clone()))
+        .chain(args.iter().map(|a| nul(a.as_bytes().to_vec())))
+        .collect::<io::Result<_>>()?;
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !env.iter().any(|(name, _)| k.as_bytes() == name.as_bytes()))
+        .collect();
+    vars.extend(
+        env.iter()
+            .map(|(k, v)| (OsString::from(k), v.to_os_string())),
+    );
+    let envp: Vec<CString> = vars
+        .into_iter()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            nul(kv)
+        })
+        .collect::<io::Result<_>>()?;
+    let mut argv_ptrs: Vec<*mut libc::c_char> =
+        argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    argv_ptrs.push(std::ptr::null_mut());
+    let mut envp_ptrs: Vec<*mut libc::c_char> =
+        envp.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    envp_ptrs.push(std::ptr::null_mut());
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(r))
+        }
+    };
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: `attr` is initialised by posix_spawnattr_init before any other
+    // use and destroyed once, after the spawn; the sigsets are initialised by
+    // sigemptyset/sigaddset before they are read; `file`, `argv_ptrs` and
+    // `envp_ptrs` point at NUL-terminated strings owned by `file`, `argv` and
+    // `envp`, which outlive the call, and both arrays end with a null
+    // pointer, as posix_spawnp(3) requires; it does not keep them, nor write
+    // through them (the `*mut` is the C prototype's). `pid` is a valid place
+    // for the child's pid.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        check(libc::posix_spawnattr_init(attr.as_mut_ptr()))?;
+        let mut attr = attr.assume_init();
+        let spawned = (|| {
+            let mut none = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            check(libc::sigemptyset(none.as_mut_ptr()))?;
+            let none = none.assume_init();
+            let mut pipe = none;
+            check(libc::sigaddset(&mut pipe, libc::SIGPIPE))?;
+            check(libc::posix_spawnattr_setsigmask(&mut attr, &none))?;
+            // std ignores SIGPIPE, and an ignored signal stays ignored
+            // across exec: give the child the default, as std does.
+            check(libc::posix_spawnattr_setsigdefault(&mut attr, &pipe))?;
+            check(libc::posix_spawnattr_setflags(
+                &mut attr,
+                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
+            ))?;
+            check(libc::posix_spawnp(
+                &mut pid,
+                file.as_ptr(),
+                std::ptr::null(),
+                &attr,
+                argv_ptrs.as_ptr(),
+                envp_ptrs.as_ptr(),
+            ))
+        })();
+        libc::posix_spawnattr_destroy(&mut attr);
+        spawned?;
+    }
+    u32::try_from(pid).map_err(|_| io::Error::other("posix_spawnp returned no pid"))
+}
+
 /// Makes this process a child subreaper: orphaned descendants are re-parented to it.
 pub fn become_child_subreaper() -> io::Result<()> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(Into::into)

@@ -118,9 +118,15 @@ fn read_pid_link(pid: u32, name: &str) -> io::Result<Vec<u8>> {
     Ok(link.into_bytes())
 }
 
-/// How many threads a scan over every process uses: the CPUs this process
-/// may run on (one when there are few processes: a thread costs more than
-/// reading a hundred small files).
+/// How many threads a scan over every process uses: two per CPU this
+/// process may run on (one when there are few processes: a thread costs more
+/// than reading a hundred small files).
+///
+/// Two per CPU, not one: a thread reading `/proc` often waits in the kernel
+/// (for the target's memory map, to read its `cmdline`), and a CPU whose only
+/// scanning thread waits is idle. Measured on 2 CPUs at 1,500 processes
+/// (`sweep --dry-run`, hyperfine, 40 runs, means): 1 thread 24.7 ms, 2
+/// threads 24.1 ms, 3 threads 18.5 ms, 4 threads 17.9 ms, 6-8 threads 19.5 ms.
 fn scan_threads(items: usize) -> usize {
     static CPUS: OnceLock<usize> = OnceLock::new();
     let cpus = *CPUS.get_or_init(|| {
@@ -129,7 +135,7 @@ fn scan_threads(items: usize) -> usize {
             .unwrap_or(1)
             .clamp(1, 16)
     });
-    cpus.min(items / 200 + 1)
+    (2 * cpus).min(items / 200 + 1)
 }
 
 /// What a scan does with one item: it may use the thread's read buffer and
