@@ -14,7 +14,7 @@ mod common;
 
 use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use kitty_fixtures::shared::{
@@ -23,13 +23,15 @@ use kitty_fixtures::shared::{
 use serde_json::Value;
 
 use common::detached::{
-    PendingExec, TOKEN, dashboard_argv, pending_exec_line, setsid_line, spawn_detached,
-    spec_kitty_python, start_dashboard,
+    PendingExec, dashboard_argv, pending_exec_line, setsid_line, spawn_detached, spec_kitty_python,
+    start_dashboard,
 };
-use common::leakcheck::{LEAKED, USAGE, json_report};
+use common::leakcheck::{
+    LEAKED, USAGE, assert_no_token, in_scene as leakcheck, json_report, leak_on, leaks,
+};
 use common::mini::MiniCrate;
 use common::scene::Scene;
-use common::{bare_project, port_held, show, token_like, wait_for, wait_until};
+use common::{bare_project, port_held, show, wait_for, wait_until};
 
 /// How long a mini crate's test may take to get going: a cold build included.
 const BUILD: Duration = Duration::from_secs(240);
@@ -80,66 +82,6 @@ fn leak_a_dashboard(port_var: &str) {
     assert!(status.success(), "spec-kitty dashboard failed: {status}");
 }
 "#;
-
-/// `cargo-kitty-leakcheck --ports <window> <args>` of `scene` run in `mini`
-/// (its cargo and spec-kitty set up as `MiniCrate::cargo` does), with a clean
-/// environment: no outer nextest labels, no GITHUB_ACTIONS, no colour.
-fn leakcheck(scene: &Scene, mini: Option<&MiniCrate>, args: &[&str]) -> Command {
-    let mut c = common::leakcheck::leakcheck();
-    c.args(["--ports", scene.ports])
-        .args(args)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("CARGO_MAKEFLAGS")
-        .env_remove("CARGO_TERM_COLOR")
-        .env("NO_COLOR", "1")
-        .env("KITTY_PORTS", scene.ports)
-        .env("LEAK_ROOT", scene.path());
-    if let Some(m) = mini {
-        m.setup(&mut c);
-    }
-    c
-}
-
-fn leaks(report: &Value) -> &Vec<Value> {
-    report["leaks"].as_array().expect("leaks")
-}
-
-fn leak_on(report: &Value, port: u16) -> &Value {
-    leaks(report)
-        .iter()
-        .find(|l| l["port"] == port)
-        .unwrap_or_else(|| panic!("no leak on port {port}: {report:#}"))
-}
-
-/// No token in anything, and nothing token-like in what leakcheck itself
-/// printed (its report at the end of stderr, its JSON line); COMMAND's own
-/// output (a rustc commit hash in a backtrace) is not ours to mask.
-fn assert_no_token(o: &Output) {
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
-        "a token was printed:\n{}",
-        show(o)
-    );
-    let ours = stderr
-        .find("kitty-leakcheck:")
-        .map(|i| &stderr[i..])
-        .unwrap_or_default();
-    let json = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_default();
-    for text in [ours, json] {
-        let long_hex = token_like(text);
-        assert!(
-            long_hex.is_none(),
-            "something token-like was printed: {long_hex:?}\n{}",
-            show(o)
-        );
-    }
-}
 
 #[test]
 fn leaked_and_interrupted_dashboards_of_cargo_test_are_reported_and_reaped() {
@@ -526,8 +468,10 @@ done"#,
     scene.assert_clean();
 }
 
+/// Usage errors are clap's: `error: ...` first, "For more information, try
+/// '--help'." last, status 2, nothing on stdout; none of them runs COMMAND.
 #[test]
-fn bad_arguments_exit_2_with_one_line() {
+fn bad_arguments_exit_2_with_clap_s_error() {
     let cases: &[(&[&str], Option<&str>)] = &[
         (&["--ports", "9337-9237"], None),
         (&["--ports", "x"], None),
@@ -538,23 +482,26 @@ fn bad_arguments_exit_2_with_one_line() {
         (&["--no-such-option"], None),
         (&[], Some("x")),
     ];
+    let dir = common::temp_root("kitty-e2e-bad-args-");
+    let marker = dir.path().join("ran");
     for (args, env_ports) in cases {
         let mut c = common::leakcheck::leakcheck();
-        c.args(*args).arg("--").arg("true");
+        c.args(*args).arg("--").arg("touch").arg(&marker);
         if let Some(p) = env_ports {
             c.env("KITTY_PORTS", p);
         }
-        let out = c.output().expect("run leakcheck");
+        let out = c.env("NO_COLOR", "1").output().expect("run leakcheck");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(USAGE), "{args:?}:\n{}", show(&out));
+        assert!(stderr.starts_with("error: "), "{args:?}:\n{}", show(&out));
         assert_eq!(
-            stderr.lines().count(),
-            1,
-            "{args:?}: not one line:\n{}",
+            stderr.lines().last(),
+            Some("For more information, try '--help'."),
+            "{args:?}:\n{}",
             show(&out)
         );
-        assert!(stderr.starts_with("error: "), "{args:?}:\n{}", show(&out));
         assert!(out.stdout.is_empty(), "{args:?}:\n{}", show(&out));
+        assert!(!marker.exists(), "{args:?}: COMMAND ran");
     }
 }
 

@@ -10,17 +10,30 @@ use kitty_fixtures::ports::PortSet;
 /// The default watched ports: spec-kitty's range plus the 9337 its error message names.
 pub const DEFAULT_PORTS: &str = "9237-9337";
 
-/// Wraps a test run, fails it on leaked spec-kitty dashboards, reaps them, and
+/// What `--help` ends with: the exit statuses.
+const EXIT_STATUSES: &str = "\
+Exit status:
+  COMMAND's own  COMMAND failed (128 + N for signal N); leaks are still reported and stopped
+  0              COMMAND passed and nothing leaked
+  2              bad usage
+  3              COMMAND passed but something leaked
+  4              sweep found dashboards to stop, but had no terminal to ask and no --yes
+  5              a leaked dashboard could not be stopped
+  126 / 127      COMMAND not executable / not found
+  1              leakcheck itself failed";
+
+/// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and
 /// touches nothing the run did not leak.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo-kitty-leakcheck",
     bin_name = "cargo kitty-leakcheck",
     version,
-    args_conflicts_with_subcommands = true,
-    after_help = "Exit status: COMMAND's own status when it fails; 3 when it passed but leaked; 0 when \
-                  it passed and nothing leaked; 2 bad usage; 4 sweep needs --yes; 5 a leak survived \
-                  reaping; 126/127 COMMAND not executable / not found; 1 internal error."
+    subcommand_value_name = "MODE",
+    subcommand_help_heading = "Modes",
+    override_usage = "cargo kitty-leakcheck [OPTIONS] [-- <COMMAND>...]\n       \
+                      cargo kitty-leakcheck [OPTIONS] <MODE> [MODE OPTIONS]",
+    after_help = EXIT_STATUSES
 )]
 pub struct Cli {
     /// Options shared by every mode.
@@ -43,7 +56,7 @@ pub struct CommonArgs {
     #[arg(long, env = "KITTY_PORTS", default_value = DEFAULT_PORTS, value_parser = parse_ports, global = true)]
     pub ports: PortSet,
 
-    /// Print the report as JSON (schema version 1) on stdout.
+    /// Print the report as JSON (schema version 1) on stdout, on a line of its own.
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -51,23 +64,52 @@ pub struct CommonArgs {
     #[arg(long, value_enum, global = true)]
     pub message_format: Option<MessageFormat>,
 
-    /// When to colour the human report; honours NO_COLOR and CARGO_TERM_COLOR.
+    /// Also write the JSON report to FILE (whatever COMMAND prints; the
+    /// file's schema is schema/report-v1.json, or schema/sweep-v1.json for sweep).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub report_file: Option<PathBuf>,
+
+    /// When to colour: auto (a terminal, and NO_COLOR, CLICOLOR, CLICOLOR_FORCE
+    /// and TERM allow it), always, never. Default: CARGO_TERM_COLOR, else auto.
     #[arg(long, value_enum, global = true)]
     pub color: Option<ColorChoice>,
 
-    /// Print only leaks and errors.
+    /// Say less: only leaks and errors (also CARGO_TERM_QUIET=true).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Print what was seen before and after, and each signal sent.
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
+    /// Say more: -v what was seen and each signal passed on, -vv also why each
+    /// process was judged as it was (also CARGO_TERM_VERBOSE=true).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 impl CommonArgs {
-    /// Whether the report is JSON.
+    /// Whether the report is JSON on stdout.
     pub fn json(&self) -> bool {
         self.json || self.message_format == Some(MessageFormat::Json)
+    }
+
+    /// How many `-v` (after `-q`, `-v`, `CARGO_TERM_QUIET`, `CARGO_TERM_VERBOSE`):
+    /// -1 quiet, 0 normal, 1 verbose, 2 very verbose.
+    pub fn verbosity(&self) -> i8 {
+        let env_true = |k: &str| std::env::var(k).is_ok_and(|v| v == "true");
+        if self.quiet {
+            -1
+        } else if self.verbose > 0 {
+            self.verbose.min(2) as i8
+        } else if env_true("CARGO_TERM_QUIET") {
+            -1
+        } else if env_true("CARGO_TERM_VERBOSE") {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Whether -v (or more) is in force.
+    pub fn is_verbose(&self) -> bool {
+        self.verbosity() > 0
     }
 }
 
@@ -83,7 +125,8 @@ pub enum MessageFormat {
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when stderr is a terminal and NO_COLOR is unset.
+    /// Colour on a terminal, unless NO_COLOR, CLICOLOR=0 or TERM=dumb say
+    /// otherwise (CLICOLOR_FORCE=1 colours off a terminal too).
     Auto,
     /// Always colour.
     Always,
@@ -91,7 +134,62 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Options of the default mode and of `wrap`.
+/// The colour choice cargo would make: `--color` (the last one in `args`),
+/// else `CARGO_TERM_COLOR`, else auto. Looked at before the arguments are
+/// parsed, so that clap's own help and errors follow it too.
+pub fn color_choice(args: &[OsString], cargo_term_color: Option<&str>) -> ColorChoice {
+    let mut flag = None;
+    let mut it = args.iter().map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let value = match a.strip_prefix("--color") {
+            Some("") => it.next().map(|v| v.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        };
+        if let Some(v) = value {
+            flag = ColorChoice::from_str(&v, true).ok().or(flag);
+        }
+    }
+    flag.or(match cargo_term_color {
+        Some("always") => Some(ColorChoice::Always),
+        Some("never") => Some(ColorChoice::Never),
+        _ => None,
+    })
+    .unwrap_or(ColorChoice::Auto)
+}
+
+/// The default mode's own options (`--grace`, `--no-reap`, `--junit`) given
+/// together with a MODE, which would ignore them: clap's usage error, naming
+/// the option, rather than a silent no-op. The options every mode shares
+/// (`--ports`, `--json`, ...) may stand before or after the MODE.
+pub fn reject_run_options_with_a_mode(
+    cmd: &mut clap::Command,
+    matches: &clap::ArgMatches,
+) -> Result<(), clap::Error> {
+    let Some((mode, _)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let run_args = RunArgs::augment_args(clap::Command::new("run"));
+    for arg in run_args.get_arguments() {
+        if matches.value_source(arg.get_id().as_str())
+            == Some(clap::parser::ValueSource::CommandLine)
+        {
+            let name = arg
+                .get_long()
+                .map_or_else(|| arg.get_id().to_string(), |l| format!("--{l}"));
+            return Err(cmd.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("{name} is an option of the default mode and does nothing with `{mode}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Options of the default mode.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// After COMMAND exits, wait up to this long for listeners still closing (e.g. 500ms, 2s, 0).
@@ -102,6 +200,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_reap: bool,
 
+    /// Also write a JUnit XML report to FILE: one test case per leak, named
+    /// after the test that leaked it where its environment says.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
     /// The command to run (default: `cargo test`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -110,15 +213,40 @@ pub struct RunArgs {
 /// The modes besides the default one.
 #[derive(Debug, Subcommand)]
 pub enum Mode {
-    /// For a nextest wrapper script: run one test, blame and reap the dashboards it leaked.
+    /// For a nextest wrapper script: run one test, blame and stop the dashboards it leaked.
     Wrap(WrapArgs),
     /// For a nextest setup script: record the listeners on the watched ports as a baseline.
     Snapshot(SnapshotArgs),
-    /// After a run: compare the watched ports with a baseline; report, reap and fail like a run.
+    /// After a run: compare the watched ports with a baseline; report, stop and fail like a run.
     Check(CheckArgs),
     /// Clean a machine that already leaked: list dashboards by class and stop the orphans.
+    #[command(long_about = SWEEP_ABOUT, after_long_help = SWEEP_AFTER)]
     Sweep(SweepArgs),
 }
+
+const SWEEP_ABOUT: &str = "\
+Clean a machine that already leaked: list every spec-kitty dashboard by class,
+with the other listeners on the watched ports, and stop the orphans.
+
+Only dashboards that listen on a watched port, or whose command line names one,
+are ever stopped; each is judged again right before, and only ours, in our
+namespaces, is ever signalled.";
+
+const SWEEP_AFTER: &str = "\
+Classes:
+  orphan       its project dir is gone, or the test that reserved its port is dead   stopped
+  unrecorded   its project exists but does not record it (an interrupted start-up)  stopped
+  starting     not recorded yet, but younger than --start-grace or its CLI is alive never
+  live         its project records it, or a live test owns it                       --all
+  unknown      its .kittify/.dashboard, project or namespaces cannot be read        never
+  elsewhere    it lives in another pid, mount or network namespace                  never
+  foreign      a listener that is not a dashboard (the sync daemon included)        never
+
+On a terminal it asks first; --yes does not ask. Without a terminal and without
+--yes it lists, stops nothing, and exits 4 when there is something to stop.
+
+Exit status: 0 done (or nothing to do); 4 needs --yes (no terminal to ask);
+5 a dashboard could not be stopped; 2 bad usage; 1 leakcheck itself failed.";
 
 /// `wrap -- <test-binary> <args...>`.
 #[derive(Debug, Args, Clone)]
@@ -150,6 +278,10 @@ pub struct CheckArgs {
     /// Report leaks but stop nothing.
     #[arg(long)]
     pub no_reap: bool,
+
+    /// Also write a JUnit XML report to FILE: one test case per leak.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `sweep [--yes] [--all] [--dry-run]`.
@@ -218,6 +350,55 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn shared_options_go_either_side_of_a_mode_and_run_options_not_with_one() {
+        use clap::CommandFactory;
+        let parse = |v: &[&str]| {
+            let mut cmd = Cli::command();
+            cmd.try_get_matches_from_mut(v.iter().copied())
+                .and_then(|m| reject_run_options_with_a_mode(&mut cmd, &m).map(|()| m))
+        };
+        assert!(parse(&["x", "--ports", "9240", "sweep", "--dry-run"]).is_ok());
+        assert!(parse(&["x", "sweep", "--ports", "9240", "--dry-run"]).is_ok());
+        assert!(parse(&["x", "--json", "wrap", "--", "t"]).is_ok());
+        assert!(parse(&["x", "--grace", "1s", "--", "cargo", "test"]).is_ok());
+        for bad in [
+            &["x", "--grace", "1s", "sweep"][..],
+            &["x", "--no-reap", "wrap", "--", "t"],
+            &["x", "--junit", "j.xml", "check", "--baseline", "b"],
+        ] {
+            let e = parse(bad).expect_err("a run option with a mode");
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn colour_follows_the_flag_then_cargo_term_color() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(color_choice(&args(&["x"]), None), ColorChoice::Auto);
+        assert_eq!(
+            color_choice(&args(&["x"]), Some("never")),
+            ColorChoice::Never
+        );
+        assert_eq!(
+            color_choice(&args(&["x", "--color", "always"]), Some("never")),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            color_choice(&args(&["x", "--color=never"]), Some("always")),
+            ColorChoice::Never
+        );
+        assert_eq!(
+            color_choice(&args(&["x", "--", "--color", "always"]), None),
+            ColorChoice::Auto,
+            "COMMAND's own --color is not ours"
+        );
     }
 
     #[test]

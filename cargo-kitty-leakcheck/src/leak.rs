@@ -11,6 +11,7 @@ use kitty_fixtures::shared::{
 
 /// What kind of process leaked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum LeakKind {
     /// A spec-kitty dashboard server: reaped unless `--no-reap`.
@@ -21,15 +22,39 @@ pub enum LeakKind {
     Foreign,
 }
 
-/// The test that started a process, as its environment says
-/// (`NEXTEST_TEST_NAME`, `NEXTEST_BINARY_ID`; `cargo test` sets neither).
+/// Which test runner named a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum Runner {
+    /// `cargo nextest` (`NEXTEST_TEST_NAME`, `NEXTEST_BINARY_ID`).
+    Nextest,
+    /// pytest (`PYTEST_CURRENT_TEST`).
+    Pytest,
+    /// A kitty-fixtures project (`KITTY_FIXTURES_TEST`: libtest names each
+    /// test's thread after the test).
+    KittyFixtures,
+}
+
+/// The test that started a process, as its environment says: nextest's
+/// `NEXTEST_TEST_NAME` and `NEXTEST_BINARY_ID`, else pytest's
+/// `PYTEST_CURRENT_TEST` (`tests/x.py::test_name (call)`, named without the
+/// phase), else the `KITTY_FIXTURES_TEST` a kitty-fixtures project sets on
+/// the dashboards it starts (`cargo test` itself sets nothing).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct TestLabel {
-    /// `NEXTEST_TEST_NAME`.
+    /// The test's name.
     pub name: Option<String>,
     /// `NEXTEST_BINARY_ID`.
     pub binary_id: Option<String>,
+    /// Which runner said so.
+    pub runner: Runner,
 }
+
+// The variable kitty-fixtures sets on the dashboards it starts: the name of
+// the test thread that started them.
+use kitty_fixtures::TEST_ENV as FIXTURES_TEST_ENV;
 
 impl TestLabel {
     /// Reads the label from a process's initial environment; `None` when it has none.
@@ -43,16 +68,57 @@ impl TestLabel {
     }
 
     fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
-        let text = |k| var(k).map(|v| v.to_string_lossy().into_owned());
-        let name = text("NEXTEST_TEST_NAME");
-        let binary_id = text("NEXTEST_BINARY_ID");
-        (name.is_some() || binary_id.is_some()).then_some(TestLabel { name, binary_id })
+        let text = |k| {
+            var(k)
+                .map(|v| v.to_string_lossy().into_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let (name, binary_id) = (text("NEXTEST_TEST_NAME"), text("NEXTEST_BINARY_ID"));
+        if name.is_some() || binary_id.is_some() {
+            return Some(TestLabel {
+                name,
+                binary_id,
+                runner: Runner::Nextest,
+            });
+        }
+        if let Some(current) = text("PYTEST_CURRENT_TEST") {
+            return Some(TestLabel {
+                name: Some(pytest_test_name(&current).to_string()),
+                binary_id: None,
+                runner: Runner::Pytest,
+            });
+        }
+        text(FIXTURES_TEST_ENV).map(|name| TestLabel {
+            name: Some(name),
+            binary_id: None,
+            runner: Runner::KittyFixtures,
+        })
     }
+
+    /// `leaks_one in mini::it`, `tests/x.py::test_y`.
+    pub fn describe(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("?");
+        match &self.binary_id {
+            Some(b) => format!("{name} in {b}"),
+            None => name.to_string(),
+        }
+    }
+}
+
+/// `tests/x.py::test_name (call)` -> `tests/x.py::test_name`.
+fn pytest_test_name(current: &str) -> &str {
+    for phase in [" (setup)", " (call)", " (teardown)"] {
+        if let Some(name) = current.strip_suffix(phase) {
+            return name;
+        }
+    }
+    current
 }
 
 /// What was done about a leak (set by [`crate::stop_leaks::stop_leaks`]) or a
 /// dashboard `sweep` saw.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Action {
     /// Nothing decided yet (before reaping).
@@ -90,6 +156,7 @@ pub enum Action {
 
 /// One leaked process (or one listener whose holder could not be found).
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Leak {
     /// What leaked.
     pub kind: LeakKind,
@@ -211,4 +278,37 @@ pub enum Verdict {
     Leaked,
     /// A leaked dashboard could not be stopped.
     StopFailed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn label(vars: &[(&str, &str)]) -> Option<TestLabel> {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        TestLabel::from_vars(|k| vars.get(k).map(OsString::from))
+    }
+
+    #[test]
+    fn a_test_is_named_by_nextest_then_pytest_then_the_fixtures() {
+        let pytest =
+            label(&[("PYTEST_CURRENT_TEST", "tests/x.py::test_leaks (call)")]).expect("pytest");
+        assert_eq!(
+            (pytest.name.as_deref(), pytest.runner),
+            (Some("tests/x.py::test_leaks"), Runner::Pytest)
+        );
+        let both = label(&[
+            ("PYTEST_CURRENT_TEST", "tests/x.py::test_leaks (setup)"),
+            ("NEXTEST_TEST_NAME", "it::leaks"),
+            ("NEXTEST_BINARY_ID", "mini::it"),
+        ])
+        .expect("nextest");
+        assert_eq!(both.describe(), "it::leaks in mini::it");
+        assert_eq!(both.runner, Runner::Nextest);
+        let fixtures = label(&[(FIXTURES_TEST_ENV, "tests::serves")]).expect("fixtures");
+        assert_eq!(fixtures.runner, Runner::KittyFixtures);
+        assert!(label(&[]).is_none());
+        assert!(label(&[(FIXTURES_TEST_ENV, "")]).is_none());
+    }
 }

@@ -22,12 +22,14 @@ mod sweep;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches};
 use kitty_fixtures::shared::mask_tokens;
 
 use crate::cli::{Cli, CommonArgs, Mode};
 use crate::exit_codes::LeakcheckExitCode;
-use crate::report::{Report, emit};
+use crate::report::{Report, Sinks, emit};
 
 fn main() {
     let mut args: Vec<OsString> = std::env::args_os().collect();
@@ -35,23 +37,25 @@ fn main() {
     if args.get(1).is_some_and(|a| a == "kitty-leakcheck") {
         args.remove(1);
     }
-    let cli = match Cli::try_parse_from(args) {
+    // The colour choice first, so that clap's own help and errors follow it.
+    let cargo_term_color = std::env::var("CARGO_TERM_COLOR").ok();
+    let color = report::style::choose(cli::color_choice(&args, cargo_term_color.as_deref()));
+    let mut command = Cli::command().color(color);
+    let matches = command.try_get_matches_from_mut(args).and_then(|m| {
+        cli::reject_run_options_with_a_mode(&mut command, &m)?;
+        Ok(m)
+    });
+    let cli = match matches.and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            // Bad usage: one line (clap's first paragraph, without the usage and help tip).
-            let text = e.render().to_string();
-            let first: Vec<&str> = text
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            eprintln!("{}", mask_tokens(&first.join(" ")));
-            std::process::exit(LeakcheckExitCode::USAGE);
-        }
         Err(e) => {
-            // --help, --version.
+            // Bad usage: clap's error, its usage line and "For more information,
+            // try '--help'" (exit 2); --help and --version (exit 0).
             let _ = e.print();
-            std::process::exit(LeakcheckExitCode::OK);
+            std::process::exit(if e.use_stderr() {
+                LeakcheckExitCode::USAGE
+            } else {
+                LeakcheckExitCode::OK
+            });
         }
     };
     let code = match dispatch(&cli) {
@@ -72,9 +76,13 @@ fn main() {
 /// Runs the mode, prints its result, and returns the exit status.
 fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let common = &cli.common;
+    let sinks = |junit: Option<&PathBuf>| Sinks {
+        report_file: common.report_file.clone(),
+        junit: junit.cloned(),
+    };
     match &cli.mode {
         None => match run::run(common, &cli.run) {
-            Ok(report) => Ok(finish(&report, common)),
+            Ok(report) => Ok(finish(&report, common, &sinks(cli.run.junit.as_ref()))),
             Err(run::RunError::After { error, report }) => {
                 // Nothing could be checked; COMMAND's failure still wins.
                 eprintln!("kitty-leakcheck: error: {error}");
@@ -89,7 +97,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         },
         Some(Mode::Wrap(a)) => {
             let report = nextest::wrap(common, a)?;
-            let code = finish(&report, common);
+            let code = finish(&report, common, &sinks(None));
             // A test killed by a signal: end as it ended, so nextest says SIGSEGV.
             if let Some(sig) = report.command_status.as_ref().and_then(|s| s.signal()) {
                 kitty_fixtures::os::end_with_signal(sig);
@@ -101,16 +109,34 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             report::emit_snapshot(&done, common);
             Ok(LeakcheckExitCode::OK)
         }
-        Some(Mode::Check(a)) => Ok(finish(&nextest::check(common, a)?, common)),
+        Some(Mode::Check(a)) => Ok(finish(
+            &nextest::check(common, a)?,
+            common,
+            &sinks(a.junit.as_ref()),
+        )),
         Some(Mode::Sweep(a)) => {
             let report = sweep::sweep(common, a)?;
-            report::emit_sweep(&report, common);
-            Ok(report.outcome().exit_code())
+            let errors = report::emit_sweep(&report, common);
+            Ok(with_sink_errors(report.outcome().exit_code(), &errors))
         }
     }
 }
 
-fn finish(report: &Report, common: &CommonArgs) -> i32 {
-    emit(report, common);
-    report.outcome().exit_code()
+/// Prints `report`, writes its files, and returns the exit status.
+fn finish(report: &Report, common: &CommonArgs, sinks: &Sinks) -> i32 {
+    let errors = emit(report, common, sinks);
+    with_sink_errors(report.outcome().exit_code(), &errors)
+}
+
+/// A report file that could not be written makes a passing run fail with 1
+/// (a CI step must not read a stale file); COMMAND's own failure still wins.
+fn with_sink_errors(code: i32, errors: &[report::SinkError]) -> i32 {
+    for e in errors {
+        eprintln!("kitty-leakcheck: error: {e}");
+    }
+    if errors.is_empty() || code != LeakcheckExitCode::OK {
+        code
+    } else {
+        LeakcheckExitCode::INTERNAL_ERROR
+    }
 }

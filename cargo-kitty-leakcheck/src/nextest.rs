@@ -42,8 +42,9 @@ use crate::cli::{CheckArgs, CommonArgs, WrapArgs};
 use crate::command::{reap_exited_children, run_command};
 use crate::leak::{Action, Leak, TestLabel};
 use crate::leaks::{Mode, Run, find_leaks, wait_for_pending_exec};
+use crate::report::progress::Progress;
 use crate::report::{Report, ReportMode};
-use crate::stop_leaks::stop_leaks;
+use crate::stop_leaks::{stop_leaks, stop_leaks_showing};
 
 /// How long `wrap` waits for a process below the test that names the
 /// dashboard server to exec into one (it usually takes microseconds).
@@ -52,7 +53,7 @@ const PENDING_EXEC_LIMIT: Duration = Duration::from_secs(2);
 /// `wrap -- <test-binary> <args...>`.
 pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<Report> {
     become_child_subreaper().context("cannot become a child subreaper")?;
-    let finished = run_command(&args.command, common.verbose, &[])?;
+    let finished = run_command(&args.command, common.is_verbose(), &[])?;
     let mut report = Report::new(ReportMode::Wrap, &common.ports);
     report.command = args.command.clone();
     report.command_status = Some(finished.status.clone());
@@ -97,7 +98,7 @@ pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<Report> {
 pub struct BadBaseline(pub String);
 
 /// `check --baseline FILE`: the ports are the baseline's.
-pub fn check(_common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<Report> {
+pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<Report> {
     let baseline = read_baseline(&args.baseline).map_err(BadBaseline)?;
     let ports: PortSet = baseline.ports.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let before = ListenerSnapshot::from_listeners(baseline.listeners.clone());
@@ -122,7 +123,10 @@ pub fn check(_common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<Report> {
     };
     leaks.leaks.retain(|l| !known_then(l));
     leaks.appeared.retain(|l| !known_then(l));
-    stop_leaks(&mut leaks, args.no_reap);
+    let quiet = common.verbosity() < 0;
+    stop_leaks_showing(&mut leaks, args.no_reap, |n| {
+        Progress::new("stopping leaked dashboards", n, quiet)
+    });
     let mut report = Report::new(ReportMode::Check, &ports);
     report.run_label = baseline.run_label.clone();
     report.before = before;

@@ -10,7 +10,7 @@
 //!    Ctrl+C reaches it directly): [`run_command`].
 //! 4. [`settle`]: the snapshot after, with `--grace` for listeners still
 //!    closing, and [`find_leaks`](crate::leaks::find_leaks).
-//! 5. [`stop_leaks`].
+//! 5. [`stop_leaks_showing`] (a progress bar on a terminal when there are many).
 
 use std::ffi::OsString;
 use std::io;
@@ -22,8 +22,9 @@ use kitty_fixtures::shared::{ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
 use crate::cli::{CommonArgs, RunArgs};
 use crate::command::{CommandError, reap_exited_children, run_command};
 use crate::leaks::{Mode, Run, settle};
+use crate::report::progress::Progress;
 use crate::report::{Report, ReportMode};
-use crate::stop_leaks::stop_leaks;
+use crate::stop_leaks::stop_leaks_showing;
 
 /// leakcheck's own failures (not COMMAND's).
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +73,14 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> Result<Report, RunError> {
     report.command = argv.clone();
     report.before = before;
     report.run_label = Some(label.to_string_lossy().into_owned());
-    let finished = run_command(&argv, common.verbose, &[(RUN_LABEL_ENV, label.as_os_str())])?;
+    let finished = run_command(
+        &argv,
+        common.is_verbose(),
+        &[(RUN_LABEL_ENV, label.as_os_str())],
+    )?;
     report.command_status = Some(finished.status.clone());
     report.interrupted_by = finished.forwarded;
-    if common.verbose && finished.orphans_reaped > 0 {
+    if common.is_verbose() && finished.orphans_reaped > 0 {
         eprintln!(
             "kitty-leakcheck: reaped {} exited orphan(s) of the run",
             finished.orphans_reaped
@@ -100,7 +105,10 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> Result<Report, RunError> {
         }
     };
     let _ = reap_exited_children();
-    stop_leaks(&mut report.leaks, args.no_reap);
+    let quiet = common.verbosity() < 0;
+    stop_leaks_showing(&mut report.leaks, args.no_reap, |n| {
+        Progress::new("stopping leaked dashboards", n, quiet)
+    });
     let _ = reap_exited_children();
     Ok(report)
 }

@@ -14,6 +14,7 @@ use kitty_fixtures::shared::{
 };
 
 use crate::leak::{Action, Leak, LeakKind, Leaks};
+use crate::report::progress::Progress;
 
 /// Decides and carries out what to do with every leak, recording it in
 /// [`Leak::action`]: a dashboard is stopped (unless `no_reap`) only when
@@ -21,15 +22,32 @@ use crate::leak::{Action, Leak, LeakKind, Leaks};
 /// proof ([`Leak::grounds`]); everything else is left alone with the reason.
 /// What merely appeared beside the run is left alone too.
 pub fn stop_leaks(leaks: &mut Leaks, no_reap: bool) {
+    stop_leaks_showing(leaks, no_reap, |_| Progress::hidden());
+}
+
+/// [`stop_leaks`], ticking the `Progress` that `progress` makes for the
+/// number of dashboards to stop (a bar on a terminal when there are many).
+pub fn stop_leaks_showing(
+    leaks: &mut Leaks,
+    no_reap: bool,
+    progress: impl FnOnce(usize) -> Progress,
+) {
+    let to_stop = leaks.leaks.iter().filter(|l| refusal(l).is_none()).count();
+    let bar = progress(if no_reap { 0 } else { to_stop });
     for leak in &mut leaks.leaks {
         leak.action = match refusal(leak) {
             Some(reason) => Action::LeftAlone { reason },
             None if no_reap => Action::NotReaped {
                 reason: "--no-reap".into(),
             },
-            None => stop_one(leak),
+            None => {
+                let action = stop_one(leak);
+                bar.tick();
+                action
+            }
         };
     }
+    drop(bar);
     for seen in &mut leaks.appeared {
         seen.action = Action::LeftAlone {
             reason: refusal(seen).unwrap_or_else(|| "not started by the run".into()),

@@ -169,7 +169,7 @@ fn attempt(
             )),
             NotReady::Timeout => failed(Error::StartTimeout {
                 port,
-                waited: deadline.saturating_duration_since(Instant::now()),
+                waited: l.timeout,
                 log_tail: log_tail(&log_path, 2048),
             }),
         });
@@ -188,7 +188,7 @@ fn create_private(path: &Path) -> io::Result<fs::File> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(sys::O_NOFOLLOW)
         .open(path)
 }
 

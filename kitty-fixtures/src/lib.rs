@@ -28,6 +28,22 @@
 //! directory is deleted, on every exit path a test can take: see
 //! [`KittyProject`].
 //!
+//! # Security
+//!
+//! - A process is signalled only on positive proof that it is a dashboard of
+//!   what is being cleaned up (its pid, start time, uid, command line and
+//!   namespaces, re-read right before each signal): see
+//!   [`shared::judge`] and [`shared::stop_process_group`]. Doubt means it is
+//!   reported, never touched.
+//! - Project dirs and spec-kitty homes are private temp dirs (`tempfile`,
+//!   `0700`). The cross-process port reservations live in a private `0700`
+//!   directory (under `$XDG_RUNTIME_DIR` when set), opened without following
+//!   symlinks and refused when someone else owns it; `.kittify/.dashboard` is
+//!   written with `O_NOFOLLOW`.
+//! - A dashboard's token is never printed: [`shared::Token`] masks itself in
+//!   `Debug` and `Display`, and every command line and log tail shown passes
+//!   through [`shared::mask_tokens`].
+//!
 //! # The shared core
 //!
 //! Two modules are the core that `cargo-kitty-leakcheck` shares with the
@@ -37,6 +53,7 @@
 //! the kernel).
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod dashboard;
 mod error;
@@ -54,7 +71,8 @@ pub mod shared;
 pub use dashboard::{Dashboard, Origin, StopReport, StoppedDashboard};
 pub use error::{Error, INSTALL_HINT};
 #[cfg(feature = "rstest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rstest")))]
 pub use fixtures::{ServedProject, kitty_project, kitty_served_project};
 pub use installation::{SPEC_KITTY_ENV, SpecKitty};
 pub use ports::PortSet;
-pub use project::{KittyProject, KittyProjectBuilder, OWNER_ENV};
+pub use project::{KittyProject, KittyProjectBuilder, OWNER_ENV, TEST_ENV};

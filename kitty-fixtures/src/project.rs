@@ -27,6 +27,14 @@ static NEXT_PROJECT: AtomicU64 = AtomicU64::new(1);
 /// of the test process that owns it (a label for `cargo kitty-leakcheck`).
 pub const OWNER_ENV: &str = "KITTY_FIXTURES_OWNER";
 
+/// The environment variable set on every dashboard this crate starts (and on
+/// [`KittyProject::spec_kitty`] commands) when the calling thread has a name:
+/// the name of that thread. libtest names each test's thread after the test,
+/// so under `cargo test` it is the test that started the dashboard, and
+/// `cargo kitty-leakcheck` blames it by name. Unset on unnamed threads and on
+/// `main`.
+pub const TEST_ENV: &str = "KITTY_FIXTURES_TEST";
+
 /// A temporary spec-kitty project.
 ///
 /// Dropping it stops every dashboard that serves it (the ones it started, the
@@ -322,6 +330,10 @@ impl KittyProject {
         cmd.env("HOME", self.home())
             .env("SPEC_KITTY_HOME", self.home().join(".spec-kitty"))
             .env(OWNER_ENV, std::process::id().to_string());
+        match std::thread::current().name() {
+            Some(test) if test != "main" => cmd.env(TEST_ENV, test),
+            _ => cmd.env_remove(TEST_ENV),
+        };
     }
 
     /// Starts the real dashboard server of the installed spec-kitty for this

@@ -25,9 +25,9 @@
 //! 9504-9509, fixtures_drop 9510-9519, fixtures_startup 9520-9529,
 //! fixtures_exit_paths 9530-9539, fixtures_ports 9540-9559, leakcheck_sweep
 //! 9560-9567, leakcheck_nextest 9568-9577 and 9682-9683, leakcheck_run
-//! 9601-9681, fixtures_processes 9684-9693, never_kill 9700-9749 (the
-//! benchmarks use 9750-9759 and 9800-9999); fixtures_shared_range runs in
-//! the default range on purpose.
+//! 9601-9681, fixtures_processes 9684-9693, never_kill 9700-9749,
+//! leakcheck_reports 9760-9779 (the benchmarks use 9750-9759 and
+//! 9800-9999); fixtures_shared_range runs in the default range on purpose.
 #![allow(dead_code)]
 
 pub mod cleanup;
@@ -99,6 +99,22 @@ pub fn spec_kitty() -> PathBuf {
          install the pinned one with `scripts/spec-kitty-env` (scripts/test-all does it)"
     );
     venv
+}
+
+/// The suite's pinned pytest (`scripts/spec-kitty-env pytest`): `KITTY_PYTEST`,
+/// else `target/spec-kitty/pytest-8.4.2/bin/pytest`. Panics (fails the test)
+/// when it is missing.
+pub fn pytest() -> PathBuf {
+    let p = std::env::var_os("KITTY_PYTEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("spec-kitty/pytest-8.4.2/bin/pytest"));
+    assert!(
+        p.is_file(),
+        "pytest is not installed at {}: run `scripts/spec-kitty-env pytest` \
+         (scripts/test-all does it) or set KITTY_PYTEST",
+        p.display()
+    );
+    p
 }
 
 /// Sets `KITTY_SPEC_KITTY` for this process when it is not set, so that the

@@ -1,11 +1,15 @@
-//! GitHub Actions workflow commands: one `::error` annotation per leak.
+//! GitHub Actions: one `::error` annotation per leak, and a table of them in
+//! the job summary (`$GITHUB_STEP_SUMMARY`).
 
 use std::fmt::Write as _;
 
 use kitty_fixtures::shared::mask_tokens;
 
-use super::Report;
+use std::io::Write;
+
 use super::human::{action_text, headline};
+use super::{Report, SinkError};
+use crate::leak::LeakKind;
 
 /// Whether the run is a GitHub Actions job (`GITHUB_ACTIONS=true`).
 pub fn enabled() -> bool {
@@ -34,6 +38,76 @@ pub fn annotations(report: &Report) -> String {
     out
 }
 
+/// The job summary: a heading and a Markdown table of the leaks (what, port,
+/// pid, project, test, what was done), or one line saying nothing leaked.
+pub fn step_summary(report: &Report) -> String {
+    let cell = |s: &str| mask_tokens(s).replace('|', "\\|").replace('\n', " ");
+    let mut out = String::new();
+    if report.leaks.leaks.is_empty() {
+        let _ = writeln!(
+            out,
+            "### kitty-leakcheck: no leaked dashboards on ports {}\n",
+            report.ports
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "### kitty-leakcheck: {} leak{} on ports {}\n",
+        report.leaks.leaks.len(),
+        if report.leaks.leaks.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        report.ports
+    );
+    let _ = writeln!(out, "| what | port | pid | project | test | done |");
+    let _ = writeln!(out, "| --- | ---: | ---: | --- | --- | --- |");
+    for leak in &report.leaks.leaks {
+        let what = match leak.kind {
+            LeakKind::Dashboard => "dashboard",
+            LeakKind::SyncDaemon => "sync daemon",
+            LeakKind::Foreign => "foreign listener",
+        };
+        let _ = writeln!(
+            out,
+            "| {what} | {} | {} | {} | {} | {} |",
+            leak.port.map(|p| p.to_string()).unwrap_or_default(),
+            leak.pid.map(|p| p.to_string()).unwrap_or_default(),
+            cell(
+                &leak
+                    .project_dir
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            ),
+            cell(&leak.test.as_ref().map(|t| t.describe()).unwrap_or_default()),
+            cell(&action_text(&leak.action)),
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// Appends `text` to the file `$GITHUB_STEP_SUMMARY` names (nothing when unset).
+pub fn append_step_summary(text: &str) -> Result<(), SinkError> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = std::path::PathBuf::from(path);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| SinkError {
+            what: "the job summary",
+            path,
+            source,
+        })
+}
+
 /// Escapes the message of a workflow command.
 fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
@@ -49,6 +123,17 @@ fn escape_property(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_is_a_table_of_the_leaks() {
+        let r = crate::report::human::tests::report_with_a_leak();
+        let md = step_summary(&r);
+        assert!(
+            md.contains("| dashboard | 9240 | 4242 | /tmp/p | leaks_one in mini::it |"),
+            "{md}"
+        );
+        assert!(!md.contains(crate::report::human::tests::TOKEN), "{md}");
+    }
 
     #[test]
     fn escapes() {

@@ -1,5 +1,6 @@
 //! The JSON report: one object on one line (schema version
-//! [`SCHEMA_VERSION`]; the README's "JSON report" documents it), tokens masked.
+//! [`SCHEMA_VERSION`]: `schema/report-v1.json` and `schema/sweep-v1.json`, generated
+//! from the types below), tokens masked.
 
 use kitty_fixtures::os::signal_name;
 use kitty_fixtures::shared::{
@@ -15,31 +16,64 @@ use crate::sweep::SweepReport;
 /// removed or changes meaning; new fields may appear within a version.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// How COMMAND ended (`null` in `check` mode).
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 struct Status {
+    /// False when it could not start (not found, not executable).
     started: bool,
+    /// Its exit code, when it exited.
     code: Option<i32>,
+    /// The signal that ended it (`SIGINT`), when one did.
     signal: Option<String>,
+    /// Why it could not start.
     error: Option<String>,
 }
 
+/// The report of `cargo kitty-leakcheck` (the default mode), `wrap` and
+/// `check`: one object on one line. Tokens are masked as `<token>`
+/// everywhere. Fields may be added within a version; none is removed or
+/// changes meaning without a new `schema_version`.
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(
+    test,
+    schemars(title = "cargo-kitty-leakcheck report, schema version 1")
+)]
 struct RunJson<'a> {
+    /// 1.
     schema_version: u32,
+    /// `cargo-kitty-leakcheck`.
     tool: &'static str,
+    /// Its version.
     tool_version: &'static str,
+    /// Which mode made the report.
     mode: ReportMode,
+    /// The watched ports, as `--ports` spells them.
     ports: String,
+    /// COMMAND (`[]` in `check` mode), tokens masked.
     command: Vec<String>,
+    /// How COMMAND ended.
     command_status: Option<Status>,
+    /// A signal leakcheck received from a process and passed on to COMMAND.
     interrupted_by: Option<String>,
+    /// leakcheck's own exit status.
     exit_code: i32,
+    /// `ok`, `leaked`, `reap-failed`, `command-failed`, `command-not-found`,
+    /// `command-not-executable`.
     outcome: &'static str,
+    /// The watched listeners before the run (or at the baseline).
     before: &'a [Listener],
+    /// The watched listeners after it, before anything was stopped.
     after: &'a [Listener],
+    /// The run's leaks and what was done about each.
     leaks: &'a [Leak],
+    /// What appeared during the run (or since the baseline) but was not
+    /// started by it: always left alone, never a failure.
     appeared: &'a [Leak],
+    /// The label the run's processes carry (`KITTY_LEAKCHECK_RUN`).
     run_label: Option<&'a str>,
+    /// The counts.
     summary: Summary,
 }
 
@@ -101,61 +135,113 @@ pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
     }))
 }
 
+/// One dashboard process `sweep` saw.
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 struct SweepDashboard {
+    /// Its pid.
     pid: u32,
+    /// Its owner.
     uid: u32,
+    /// Whether it is ours.
     ours: bool,
+    /// Its first watched listener's port, else the port its command line names.
     port: Option<u16>,
+    /// Whether it listens on a watched port.
     listening: bool,
+    /// The addresses it listens on.
     addrs: Vec<String>,
+    /// The project it serves, as it sees it.
     project_dir: String,
+    /// Whether that directory exists here.
     project_exists: bool,
+    /// Its class (`orphan`, `unrecorded`, `starting`, `live`, `unknown`, `elsewhere`).
     #[serde(flatten)]
     class: DashboardClass,
+    /// It listens on a watched port or its command line names one.
     in_scope: bool,
+    /// In scope and judged stoppable.
     selected: bool,
     /// Why it is kept, when it is.
     doubt: Option<Doubt>,
     /// `kept`, `would-stop`, `stopped`, `skipped`, `failed`.
     action: &'static str,
+    /// The last signal sent.
     signal: Option<StopSignal>,
+    /// Whether SIGKILL followed SIGTERM.
     escalated: bool,
+    /// How long the stop took, in milliseconds.
     stop_ms: Option<f64>,
+    /// Why it was skipped or failed.
     note: Option<String>,
+    /// Its command line, tokens masked.
     command_line: String,
 }
 
+/// A listener on a watched port that is not a dashboard (never touched).
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 struct SweepOther {
+    /// The port.
     port: u16,
+    /// The local address.
     addr: String,
+    /// The socket's uid.
     uid: u32,
+    /// Its holder, when visible.
     pid: Option<u32>,
+    /// `foreign`, `sync-daemon`, or `unknown` (its holder is not visible).
     kind: &'static str,
+    /// The holder's command line, tokens masked.
     command_line: Option<String>,
 }
 
+/// The report of `sweep`: one object on one line. Tokens are masked as
+/// `<token>` everywhere; fields may be added within a version.
 #[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(
+    test,
+    schemars(title = "cargo-kitty-leakcheck sweep report, schema version 1")
+)]
 struct SweepJson {
+    /// 1.
     schema_version: u32,
+    /// `cargo-kitty-leakcheck`.
+    tool: &'static str,
+    /// Its version.
+    tool_version: &'static str,
+    /// `sweep`.
     mode: &'static str,
+    /// The watched ports.
     ports: String,
+    /// `--dry-run`.
     dry_run: bool,
+    /// `--all`.
     all: bool,
+    /// Whether stopping was allowed (`--yes`, or "y" on the terminal).
     confirmed: bool,
+    /// Every dashboard process, the ones in scope first.
     dashboards: Vec<SweepDashboard>,
+    /// The other listeners on the watched ports.
     foreign: Vec<SweepOther>,
+    /// How many dashboards were selected.
     to_stop: usize,
+    /// How many were stopped (or found gone).
     stopped: usize,
+    /// How many could not be stopped.
     failed: usize,
+    /// `.kittify/.dashboard` files removed.
     dashboard_files_removed: Vec<String>,
+    /// Stale `.kittify/.dashboard` files left.
     dashboard_files_stale: Vec<String>,
+    /// The whole sweep, in milliseconds.
     elapsed_ms: f64,
+    /// leakcheck's own exit status.
     exit_code: i32,
 }
 
-/// The sweep report as JSON (pretty-printed: it is all `sweep` prints).
+/// The sweep report as one line of JSON.
 pub fn sweep(report: &SweepReport) -> String {
     let path = |p: &std::path::PathBuf| mask_tokens(&p.display().to_string());
     let dashboards = report
@@ -207,6 +293,8 @@ pub fn sweep(report: &SweepReport) -> String {
         .collect();
     let json = SweepJson {
         schema_version: SCHEMA_VERSION,
+        tool: env!("CARGO_PKG_NAME"),
+        tool_version: env!("CARGO_PKG_VERSION"),
         mode: "sweep",
         ports: report.ports.to_string(),
         dry_run: report.dry_run,
@@ -233,9 +321,25 @@ pub fn sweep(report: &SweepReport) -> String {
         elapsed_ms: report.elapsed.as_secs_f64() * 1000.0,
         exit_code: report.outcome().exit_code(),
     };
-    let text = serde_json::to_string_pretty(&json)
-        .unwrap_or_else(|e| format!(r#"{{"schema_version":{SCHEMA_VERSION},"error":"{e}"}}"#));
-    mask_tokens(&text)
+    one_line(&json)
+}
+
+/// The JSON Schema of the run, `wrap` and `check` report
+/// (`schema/report-v1.json`), generated from the types that serialize it.
+#[cfg(test)]
+pub fn report_schema() -> String {
+    pretty(schemars::schema_for!(RunJson<'static>))
+}
+
+/// The JSON Schema of the sweep report (`schema/sweep-v1.json`).
+#[cfg(test)]
+pub fn sweep_schema() -> String {
+    pretty(schemars::schema_for!(SweepJson))
+}
+
+#[cfg(test)]
+fn pretty(schema: schemars::Schema) -> String {
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }
 
 #[cfg(test)]
@@ -243,6 +347,30 @@ mod tests {
     use super::*;
     use crate::exit_codes::LeakcheckExitCode;
     use crate::report::human::tests::{TOKEN, report_with_a_leak};
+
+    /// The committed schemas are the ones the types generate. To update
+    /// them after changing a report type: `KITTY_WRITE_SCHEMA=1 cargo test
+    /// -p cargo-kitty-leakcheck committed_schemas`.
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+        for (file, generated) in [
+            ("report-v1.json", report_schema()),
+            ("sweep-v1.json", sweep_schema()),
+        ] {
+            let path = dir.join(file);
+            if std::env::var_os("KITTY_WRITE_SCHEMA").is_some() {
+                std::fs::create_dir_all(&dir).expect("schema dir");
+                std::fs::write(&path, &generated).expect("write schema");
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == generated,
+                "{} is not what the report types generate: run `KITTY_WRITE_SCHEMA=1 cargo test -p cargo-kitty-leakcheck committed_schemas` and commit it",
+                path.display()
+            );
+        }
+    }
 
     #[test]
     fn json_is_versioned_and_token_free() {

@@ -9,13 +9,17 @@
 //! (`::error` workflow commands). Everything printed passes through
 //! `mask_tokens` as a last guard.
 
+mod files;
 pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod progress;
 pub mod style;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::PathBuf;
 
 use kitty_fixtures::os::Signal;
 use kitty_fixtures::ports::PortSet;
@@ -28,6 +32,7 @@ use crate::leak::{Action, LeakKind, Leaks, Verdict};
 
 /// Which mode made the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ReportMode {
     /// The default mode: a whole run under `cargo kitty-leakcheck`.
@@ -173,6 +178,7 @@ impl Report {
 
 /// How many leaks, and what became of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Summary {
     /// Leaks of the run.
     pub leaks: usize,
@@ -199,79 +205,133 @@ pub enum Verbosity {
     Normal,
     /// What was seen before and after, and each signal passed on (`-v`).
     Verbose,
+    /// Also why each process was judged as it was, and whole command lines (`-vv`).
+    VeryVerbose,
 }
 
 impl Verbosity {
-    /// From the common options.
+    /// From the common options (flags first, then `CARGO_TERM_QUIET`/`CARGO_TERM_VERBOSE`).
     pub fn of(common: &CommonArgs) -> Self {
-        if common.quiet {
-            Verbosity::Quiet
-        } else if common.verbose {
-            Verbosity::Verbose
-        } else {
-            Verbosity::Normal
+        match common.verbosity() {
+            ..=-1 => Verbosity::Quiet,
+            0 => Verbosity::Normal,
+            1 => Verbosity::Verbose,
+            _ => Verbosity::VeryVerbose,
         }
     }
 }
 
-/// Prints `report` as the common options ask: the human report on stderr
-/// (or, with `--json`, the JSON line on stdout), preceded by `::error`
-/// annotations on stdout when `GITHUB_ACTIONS=true`. A `wrap` report says
-/// nothing when nothing leaked (nextest shows a passing test's output only
-/// on request), unless `-v`.
-pub fn emit(report: &Report, common: &CommonArgs) {
-    if report.mode == ReportMode::Wrap
+/// Where a report goes besides the terminal: the files the options name.
+#[derive(Debug, Clone, Default)]
+pub struct Sinks {
+    /// `--report-file`: the JSON report.
+    pub report_file: Option<PathBuf>,
+    /// `--junit`: the JUnit XML report (run and check modes).
+    pub junit: Option<PathBuf>,
+}
+
+/// A report file that could not be written (leakcheck then exits 1, unless
+/// COMMAND's own failure wins).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {what} {path}: {source}")]
+pub struct SinkError {
+    /// What kind of report.
+    pub what: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// The cause.
+    pub source: std::io::Error,
+}
+
+/// Prints `report` as the options ask, and writes the files they name:
+/// `::error` annotations on stdout and a table in `$GITHUB_STEP_SUMMARY`
+/// under `GITHUB_ACTIONS=true`; the JSON report to `--report-file` and on
+/// stdout with `--json` (on a line of its own: COMMAND's output may not have
+/// ended with one); the JUnit report to `--junit`; else the human report on
+/// stderr. A `wrap` report says nothing on the terminal when nothing leaked
+/// (nextest shows a passing test's output only on request), unless `-v`.
+pub fn emit(report: &Report, common: &CommonArgs, sinks: &Sinks) -> Vec<SinkError> {
+    let mut errors = Vec::new();
+    if let Some(path) = &sinks.report_file {
+        errors.extend(files::write(path, "the JSON report", json::report(report) + "\n").err());
+    }
+    if let Some(path) = &sinks.junit {
+        errors.extend(files::write(path, "the JUnit report", junit::report(report)).err());
+    }
+    // One table per run or check; a `wrap` (one per test) adds one only when
+    // its test leaked, so a clean nextest run does not add a line per test.
+    let summarize = report.mode != ReportMode::Wrap || !report.leaks.is_empty();
+    if github::enabled() && summarize {
+        errors.extend(github::append_step_summary(&github::step_summary(report)).err());
+    }
+    let quiet_wrap = report.mode == ReportMode::Wrap
         && report.leaks.is_empty()
         && report
             .command_status
             .as_ref()
             .is_none_or(CommandStatus::started)
-        && !common.verbose
-    {
-        return;
+        && !common.is_verbose();
+    if quiet_wrap {
+        return errors;
     }
     let mut stdout = std::io::stdout().lock();
     if github::enabled() {
         let _ = stdout.write_all(github::annotations(report).as_bytes());
     }
     if common.json() {
-        let _ = writeln!(stdout, "{}", json::report(report));
+        let ran = report
+            .command_status
+            .as_ref()
+            .is_some_and(CommandStatus::started);
+        let lead = if ran { "\n" } else { "" };
+        let _ = writeln!(stdout, "{lead}{}", json::report(report));
         let _ = stdout.flush();
         // COMMAND-could-not-start is also said on stderr, for people.
         if report.command_status.as_ref().is_some_and(|s| !s.started()) {
-            eprint!(
+            let _ = write!(
+                anstream::stderr(),
                 "{}",
-                human::report(report, &style::Style::plain(), Verbosity::Quiet)
+                human::report(report, Verbosity::Quiet)
             );
         }
-        return;
+        return errors;
     }
     let _ = stdout.flush();
-    let style = style::Style::for_stderr(common.color);
-    eprint!("{}", human::report(report, &style, Verbosity::of(common)));
+    let _ = write!(
+        anstream::stderr(),
+        "{}",
+        human::report(report, Verbosity::of(common))
+    );
+    errors
 }
 
 /// Prints what `snapshot` did.
 pub fn emit_snapshot(done: &crate::baseline::Snapshot, common: &CommonArgs) {
-    if !common.quiet {
-        eprint!("{}", human::snapshot(done));
+    if Verbosity::of(common) > Verbosity::Quiet {
+        let _ = write!(anstream::stderr(), "{}", human::snapshot(done));
     }
     if common.json() {
         println!("{}", json::snapshot(done));
     }
 }
 
-/// Prints what `sweep` did (its listing was printed before it asked).
-pub fn emit_sweep(report: &crate::sweep::SweepReport, common: &CommonArgs) {
+/// Prints what `sweep` did (its listing was printed before it asked), and
+/// writes its JSON to `--report-file`.
+pub fn emit_sweep(report: &crate::sweep::SweepReport, common: &CommonArgs) -> Vec<SinkError> {
+    let mut errors = Vec::new();
+    if let Some(path) = &common.report_file {
+        errors.extend(files::write(path, "the JSON report", json::sweep(report) + "\n").err());
+    }
     if common.json() {
         println!("{}", json::sweep(report));
-        return;
+        return errors;
     }
     let (problems, summary) = human::sweep_result(report);
-    eprint!("{problems}");
+    let _ = write!(anstream::stderr(), "{problems}");
     if report.no_terminal {
-        eprint!("{summary}");
+        let _ = write!(anstream::stderr(), "{summary}");
     } else {
-        print!("{summary}");
+        let _ = write!(anstream::stdout(), "{summary}");
     }
+    errors
 }

@@ -1,83 +1,45 @@
-//! Colour for the human report.
+//! Colour for the human report: styles as ANSI sequences (anstyle), which the
+//! output streams (anstream) keep or strip as the colour choice says.
 
-use std::io::IsTerminal;
+use anstyle::{AnsiColor, Effects, Style};
 
-use crate::cli::ColorChoice;
-
-/// ANSI styling for the human report (or none).
-#[derive(Debug, Clone, Copy)]
-pub struct Style {
-    color: bool,
+fn paint(style: Style, text: &str) -> String {
+    format!("{}{text}{}", style.render(), style.render_reset())
 }
 
-impl Style {
-    /// Colours when `color`.
-    pub fn new(color: bool) -> Self {
-        Style { color }
-    }
-
-    /// No colour.
-    pub fn plain() -> Self {
-        Style { color: false }
-    }
-
-    /// What `--color` (else `CARGO_TERM_COLOR`, else `auto`: stderr a
-    /// terminal and `NO_COLOR` unset or empty) asks for on stderr.
-    pub fn for_stderr(flag: Option<ColorChoice>) -> Self {
-        let env = |k: &str| std::env::var(k).ok();
-        Style::new(color_decision(
-            flag,
-            env("CARGO_TERM_COLOR").as_deref(),
-            env("NO_COLOR").as_deref(),
-            std::io::stderr().is_terminal(),
-        ))
-    }
-
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-
-    /// Bold red.
-    pub fn error(&self, text: &str) -> String {
-        self.paint("1;31", text)
-    }
-
-    /// Bold green.
-    pub fn ok(&self, text: &str) -> String {
-        self.paint("1;32", text)
-    }
-
-    /// Bold yellow.
-    pub fn warn(&self, text: &str) -> String {
-        self.paint("1;33", text)
-    }
-
-    /// Dim.
-    pub fn dim(&self, text: &str) -> String {
-        self.paint("2", text)
-    }
+/// Bold red: errors and leaks.
+pub fn error(text: &str) -> String {
+    paint(AnsiColor::Red.on_default().effects(Effects::BOLD), text)
 }
 
-fn color_decision(
-    flag: Option<ColorChoice>,
-    cargo_term_color: Option<&str>,
-    no_color: Option<&str>,
-    tty: bool,
-) -> bool {
-    let choice = flag.or(match cargo_term_color {
-        Some("always") => Some(ColorChoice::Always),
-        Some("never") => Some(ColorChoice::Never),
-        _ => None,
-    });
-    match choice {
-        Some(ColorChoice::Always) => true,
-        Some(ColorChoice::Never) => false,
-        Some(ColorChoice::Auto) | None => tty && no_color.is_none_or(str::is_empty),
-    }
+/// Bold green: nothing leaked.
+pub fn ok(text: &str) -> String {
+    paint(AnsiColor::Green.on_default().effects(Effects::BOLD), text)
+}
+
+/// Bold yellow: left alone, notes.
+pub fn warn(text: &str) -> String {
+    paint(AnsiColor::Yellow.on_default().effects(Effects::BOLD), text)
+}
+
+/// Dim: labels.
+pub fn dim(text: &str) -> String {
+    paint(Style::new().effects(Effects::DIMMED), text)
+}
+
+/// Sets the colour choice for every stream leakcheck writes to (clap's too):
+/// `always` and `never` as given; `auto` leaves it to anstream, which colours
+/// a terminal unless `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`, and colours
+/// anything under `CLICOLOR_FORCE=1`.
+pub fn choose(choice: crate::cli::ColorChoice) -> clap::ColorChoice {
+    use crate::cli::ColorChoice as C;
+    let (ours, clap) = match choice {
+        C::Always => (anstream::ColorChoice::Always, clap::ColorChoice::Always),
+        C::Never => (anstream::ColorChoice::Never, clap::ColorChoice::Never),
+        C::Auto => (anstream::ColorChoice::Auto, clap::ColorChoice::Auto),
+    };
+    ours.write_global();
+    clap
 }
 
 #[cfg(test)]
@@ -85,17 +47,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn colour_precedence() {
-        assert!(color_decision(
-            Some(ColorChoice::Always),
-            Some("never"),
-            Some("1"),
-            false
-        ));
-        assert!(!color_decision(Some(ColorChoice::Never), None, None, true));
-        assert!(color_decision(None, Some("always"), Some("1"), false));
-        assert!(!color_decision(None, None, Some("1"), true));
-        assert!(color_decision(None, None, Some(""), true));
-        assert!(!color_decision(None, Some("auto"), None, false));
+    fn styles_are_ansi_that_a_stripping_stream_removes() {
+        let red = error("LEAK:");
+        assert!(red.starts_with("\x1b[") && red.contains("LEAK:"), "{red:?}");
+        let mut plain = anstream::StripStream::new(Vec::new());
+        std::io::Write::write_all(&mut plain, red.as_bytes()).expect("write");
+        assert_eq!(plain.into_inner(), b"LEAK:");
     }
 }

@@ -39,14 +39,12 @@ use kitty_fixtures::shared::{
 use crate::cli::{CommonArgs, SweepArgs};
 use crate::exit_codes::LeakcheckExitCode;
 use crate::leak::Action;
+use crate::report::progress::Progress;
 use crate::report::{self, Verbosity};
 
 mod files;
 
 use files::{clean_files, stale_dashboard_files};
-
-/// After this long, print a progress line while stopping.
-const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
 /// One dashboard process, as the sweep sees it.
 #[derive(Debug, Clone)]
@@ -337,7 +335,6 @@ fn ask(question: &str) -> bool {
 
 /// Step 4: stops the selected dashboards in parallel, recording each action.
 fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
-    let started = Instant::now();
     let selected: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].selected)
         .collect();
@@ -345,6 +342,7 @@ fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
     let protected = ancestors_and_self();
     let (tx, rx) = mpsc::channel();
     let mut results = Vec::with_capacity(total);
+    let progress = Progress::new("stopping dashboards", total, quiet);
     std::thread::scope(|scope| {
         for &i in &selected {
             let tx = tx.clone();
@@ -355,25 +353,14 @@ fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
             });
         }
         drop(tx);
-        let mut next_progress = started + PROGRESS_AFTER;
-        while results.len() < total {
-            let wait = next_progress.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(r) => results.push(r),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if !quiet {
-                        eprintln!(
-                            "sweep: stopping dashboards: {}/{total} done after {:.1} s",
-                            results.len(),
-                            started.elapsed().as_secs_f64()
-                        );
-                    }
-                    next_progress += PROGRESS_AFTER;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
+        // Every stop has its own deadline (StopPolicy): the channel ends
+        // when the last thread does.
+        for r in rx {
+            results.push(r);
+            progress.tick();
         }
     });
+    drop(progress);
     for (i, action) in results {
         entries[i].action = action;
     }

@@ -28,3 +28,7 @@ compile_error!(
 );
 
 pub use rustix::process::Signal;
+
+/// `O_NOFOLLOW`, for std's `OpenOptionsExt::custom_flags`: open a file we
+/// create without following a symlink planted in its place.
+pub const O_NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;

@@ -173,6 +173,7 @@ fn mentions_the_server(raw: &[u8]) -> bool {
 
 /// Why a dashboard is an orphan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "reason")]
 pub enum OrphanReason {
     /// Its project directory no longer exists (in our mount namespace, which
@@ -189,6 +190,7 @@ pub enum OrphanReason {
 
 /// Why a dashboard counts as still starting.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum StartingBecause {
     /// It is younger than [`START_GRACE`].
@@ -200,6 +202,7 @@ pub enum StartingBecause {
 
 /// Whose a dashboard is, for sweeping.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "class")]
 pub enum DashboardClass {
     /// Nobody will ever stop it: its project is gone or its owner died.

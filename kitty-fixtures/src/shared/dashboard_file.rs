@@ -211,7 +211,7 @@ impl DashboardFile {
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(crate::os::O_NOFOLLOW)
             .open(&tmp)?;
         f.write_all(text.as_bytes())?;
         fs::rename(&tmp, &path)

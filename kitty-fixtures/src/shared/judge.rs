@@ -78,6 +78,7 @@ pub enum Scope<'a> {
 
 /// The positive proof on which a dashboard may be stopped.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "grounds")]
 pub enum Grounds {
     /// It descends from the run.
@@ -121,6 +122,7 @@ impl std::fmt::Display for Grounds {
 
 /// Why a dashboard is not stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "doubt")]
 pub enum Doubt {
     /// It lives in another namespace (a container, `unshare`).

@@ -10,6 +10,7 @@ use crate::os as sys;
 
 /// One listening TCP socket (IPv4 or IPv6).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Listener {
     /// The local port.
     pub port: u16,

@@ -12,6 +12,7 @@ use crate::os as sys;
 
 /// A namespace that two processes may or may not share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Namespace {
     /// The pid namespace: pids in a `.kittify/.dashboard` written there mean
@@ -235,6 +236,36 @@ impl ProcessIdentity {
     /// with every token masked as `<token>`.
     pub fn command_line(&self) -> String {
         self.argv.masked()
+    }
+    /// [`ProcessIdentity::command_line`] on one line, for people: an argument
+    /// of more than one line (a `python -c` script) shows as
+    /// `<script: its last statement>`, which for spec-kitty's server script is
+    /// the call that names the project, port and token.
+    ///
+    /// ```
+    /// # use kitty_fixtures::shared::ProcessIdentity;
+    /// let me = ProcessIdentity::read(std::process::id()).unwrap();
+    /// assert!(!me.short_command_line().contains('\n'));
+    /// ```
+    pub fn short_command_line(&self) -> String {
+        let words: Vec<String> = self
+            .argv
+            .0
+            .iter()
+            .map(|a| {
+                let a = a.to_string_lossy();
+                if !a.contains('\n') {
+                    return a.into_owned();
+                }
+                let last = a
+                    .lines()
+                    .map(str::trim)
+                    .rfind(|l| !l.is_empty())
+                    .unwrap_or("");
+                format!("<script: {last}>")
+            })
+            .collect();
+        mask_tokens(&words.join(" "))
     }
     /// The working directory, when readable (`" (deleted)"` marks a removed one).
     pub fn cwd(&self) -> Option<&Path> {
@@ -508,6 +539,24 @@ mod tests {
         let mut other = me.clone();
         other.start_ticks += 1;
         assert!(!me.is_same_process(&other));
+    }
+
+    #[test]
+    fn a_script_is_shortened_to_its_last_statement() {
+        let mut me = ProcessIdentity::read(std::process::id()).expect("self");
+        me.argv = Argv(
+            [
+                "python3",
+                "-c",
+                "import x\nrun_dashboard_server(Path('/tmp/p'), 9237, '0123456789abcdef0123456789abcdef')\n",
+            ]
+            .map(OsString::from)
+            .to_vec(),
+        );
+        assert_eq!(
+            me.short_command_line(),
+            "python3 -c <script: run_dashboard_server(Path('/tmp/p'), 9237, '<token>')>"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ const SERVER_IMPORT: &str = "from specify_cli.dashboard.server import run_dashbo
 
 /// Which of spec-kitty's two child command lines a dashboard was started with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CommandForm {
     /// `python -m specify_cli.dashboard._server_main <project_dir> <port> [<token>]` (3.x).

@@ -31,6 +31,7 @@ impl Default for StopPolicy {
 
 /// A signal this crate sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum StopSignal {
     /// `SIGTERM`, always first.
     #[serde(rename = "SIGTERM")]
@@ -51,6 +52,7 @@ impl std::fmt::Display for StopSignal {
 
 /// What [`stop_process_group`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Stopped {
     /// The process.
     pub pid: u32,
@@ -62,6 +64,7 @@ pub struct Stopped {
     pub group: bool,
     /// From the first check to "reaped and port free".
     #[serde(serialize_with = "ser_millis", rename = "elapsed_ms")]
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     pub elapsed: Duration,
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use kitty_fixtures::os::signal_name;
 use kitty_fixtures::shared::{Listener, mask_tokens};
 
-use super::style::Style;
+use super::style;
 use super::{Report, ReportMode, Verbosity};
 use crate::command::CommandStatus;
 use crate::leak::{Action, Leak, LeakKind};
@@ -17,7 +17,7 @@ pub use sweep::{sweep_listing, sweep_result};
 const TAG: &str = "kitty-leakcheck:";
 
 /// The report of the run, `wrap` or `check` mode (lines ending in `\n`).
-pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
+pub fn report(report: &Report, verbosity: Verbosity) -> String {
     let mut out = String::new();
     let command = report.command_line();
     if let Some(s @ (CommandStatus::NotFound | CommandStatus::NotExecutable(_))) =
@@ -26,12 +26,12 @@ pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
         let _ = writeln!(
             out,
             "{TAG} {} `{command}` {}",
-            style.error("error:"),
+            style::error("error:"),
             describe_status(s)
         );
         return mask_tokens(&out);
     }
-    let verbose = verbosity == Verbosity::Verbose;
+    let verbose = verbosity >= Verbosity::Verbose;
     if verbose {
         let _ = writeln!(out, "{TAG} watched ports {}", report.ports);
         list_listeners(&mut out, "before", report.before.listeners());
@@ -40,9 +40,9 @@ pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
     for leak in &report.leaks.leaks {
         if report.mode == ReportMode::Wrap && !verbose {
             // nextest shows this under the failed test: one line per leak.
-            blame_line(&mut out, style, leak);
+            blame_line(&mut out, leak);
         } else {
-            describe_leak(&mut out, style, leak);
+            describe_leak(&mut out, leak, verbosity);
         }
     }
     for seen in &report.leaks.appeared {
@@ -58,7 +58,7 @@ pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
         let _ = writeln!(
             out,
             "{TAG} {} {} appeared {when} but was not started by it; left alone{project}",
-            style.warn("note:"),
+            style::warn("note:"),
             headline(seen),
         );
     }
@@ -83,7 +83,7 @@ pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
             let _ = writeln!(
                 out,
                 "{TAG} {} nothing leaked on ports {}; {ran}",
-                style.ok("ok:"),
+                style::ok("ok:"),
                 report.ports
             );
         }
@@ -92,7 +92,7 @@ pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
             out,
             "{TAG} {} {} leak{} on ports {} ({} dashboard{}, {} foreign): {} reaped, {} left alone, {} \
              could not be stopped; {ran}; exit status {}",
-            style.error("error:"),
+            style::error("error:"),
             sum.leaks,
             plural(sum.leaks),
             report.ports,
@@ -104,6 +104,15 @@ pub fn report(report: &Report, style: &Style, verbosity: Verbosity) -> String {
             sum.reap_failed,
             outcome.exit_code(),
         );
+        let unnamed = report.leaks.leaks.iter().any(|l| l.test.is_none());
+        if unnamed && report.mode != ReportMode::Wrap && verbosity > Verbosity::Quiet {
+            let _ = writeln!(
+                out,
+                "{TAG} {} to name the test that leaked each dashboard, run the tests with cargo nextest \
+                 and the kitty-leakcheck wrapper script (README: \"nextest: blame the exact test\")",
+                style::dim("hint:")
+            );
+        }
     }
     mask_tokens(&out)
 }
@@ -120,24 +129,29 @@ fn describe_status(s: &CommandStatus) -> String {
     }
 }
 
+/// nextest's documented exit codes (`nextest_metadata::NextestExitCode`) and
+/// what they mean. Copied as numbers rather than depending on
+/// `nextest-metadata`, which would add 8 crates and a Rust 1.91 floor to the
+/// binary for seven constants; a unit test checks this table against
+/// `nextest-metadata` itself (a dev-dependency).
+const NEXTEST_EXIT_CODES: [(i32, &str); 7] = [
+    (100, "a test failed"),
+    (105, "a setup script failed"),
+    (101, "the build failed"),
+    (4, "no tests ran"),
+    (106, "the run was cancelled"),
+    (95, "an experimental feature is not enabled"),
+    (104, "listing the tests failed"),
+];
+
 /// What nextest means by its exit code, when COMMAND is `cargo nextest`
 /// (leakcheck passes the code on unchanged; this only names it).
 fn nextest_meaning(command: &str, status: &CommandStatus) -> Option<String> {
-    use nextest_metadata::NextestExitCode as N;
     let code = status.code()?;
     if !command.contains("nextest") {
         return None;
     }
-    let name = match code {
-        N::TEST_RUN_FAILED => "a test failed",
-        N::SETUP_SCRIPT_FAILED => "a setup script failed",
-        N::BUILD_FAILED => "the build failed",
-        N::NO_TESTS_RUN => "no tests ran",
-        N::INCOMPLETE_RUN => "the run was cancelled",
-        N::EXPERIMENTAL_FEATURE_NOT_ENABLED => "an experimental feature is not enabled",
-        N::TEST_LIST_CREATION_FAILED => "listing the tests failed",
-        _ => return None,
-    };
+    let (_, name) = NEXTEST_EXIT_CODES.iter().find(|(c, _)| *c == code)?;
     Some(format!(" (nextest: {name})"))
 }
 
@@ -232,10 +246,16 @@ pub(crate) fn action_text(action: &Action) -> String {
     }
 }
 
-fn describe_leak(out: &mut String, style: &Style, leak: &Leak) {
-    let _ = writeln!(out, "{TAG} {} {}", style.error("LEAK:"), headline(leak));
-    if let Some(cmd) = &leak.command_line {
-        let _ = writeln!(out, "  {} {cmd}", style.dim("command:"));
+fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
+    let _ = writeln!(out, "{TAG} {} {}", style::error("LEAK:"), headline(leak));
+    // One line: a `-c` script shows as `<script: its last statement>`
+    // (`-vv` prints all of it).
+    let command = match (&leak.identity, verbosity) {
+        (Some(id), v) if v < Verbosity::VeryVerbose => Some(id.short_command_line()),
+        _ => leak.command_line.clone(),
+    };
+    if let Some(cmd) = command {
+        let _ = writeln!(out, "  {} {cmd}", style::dim("command:"));
     }
     if let Some(dir) = &leak.project_dir {
         let state = match leak.project_exists {
@@ -246,47 +266,42 @@ fn describe_leak(out: &mut String, style: &Style, leak: &Leak) {
         let _ = writeln!(
             out,
             "  {} {} ({state})",
-            style.dim("project:"),
+            style::dim("project:"),
             dir.display()
         );
         let health = match leak.health {
-            Some(true) => Some("its /api/health names this project too"),
+            Some(true) => Some("its /api/health confirms it serves this project"),
             Some(false) => Some("its /api/health names another project"),
             None => None,
         };
         if let Some(h) = health {
-            let _ = writeln!(out, "  {} {h}", style.dim("health:"));
+            let _ = writeln!(out, "  {} {h}", style::dim("health:"));
         }
     }
     if let Some(t) = &leak.test {
-        let name = t.name.as_deref().unwrap_or("?");
-        let bin = t
-            .binary_id
-            .as_deref()
-            .map(|b| format!(" in {b}"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "  {} {name}{bin}", style.dim("test:"));
+        let _ = writeln!(out, "  {} {}", style::dim("test:"), t.describe());
+    }
+    if verbosity >= Verbosity::VeryVerbose {
+        let why = match (&leak.grounds, &leak.doubt) {
+            (Some(g), _) => format!("the run's: {g}"),
+            (None, Some(d)) => format!("kept: {d}"),
+            (None, None) => "not a dashboard: never stopped".into(),
+        };
+        let _ = writeln!(out, "  {} {why}", style::dim("judged:"));
     }
     let text = action_text(&leak.action);
     let text = match leak.action {
-        Action::Failed { .. } => style.error(&text),
-        Action::LeftAlone { .. } | Action::NotReaped { .. } => style.warn(&text),
+        Action::Failed { .. } => style::error(&text),
+        Action::LeftAlone { .. } | Action::NotReaped { .. } => style::warn(&text),
         _ => text,
     };
-    let _ = writeln!(out, "  {} {text}", style.dim("action:"));
+    let _ = writeln!(out, "  {} {text}", style::dim("action:"));
 }
 
 /// One line naming the test, the port, the pid and the project (`wrap` mode).
-fn blame_line(out: &mut String, style: &Style, leak: &Leak) {
+fn blame_line(out: &mut String, leak: &Leak) {
     let test = match &leak.test {
-        Some(t) => {
-            let bin = t
-                .binary_id
-                .as_deref()
-                .map(|b| format!(" in {b}"))
-                .unwrap_or_default();
-            format!("test {}{bin} leaked a ", t.name.as_deref().unwrap_or("?"))
-        }
+        Some(t) => format!("test {} leaked a ", t.describe()),
         None => String::new(),
     };
     let project = match (&leak.project_dir, leak.project_exists) {
@@ -297,7 +312,7 @@ fn blame_line(out: &mut String, style: &Style, leak: &Leak) {
     let _ = writeln!(
         out,
         "{TAG} {} {test}{}{project}; {}",
-        style.error("LEAK:"),
+        style::error("LEAK:"),
         headline(leak),
         action_text(&leak.action)
     );
@@ -346,6 +361,7 @@ pub(crate) mod tests {
             test: Some(TestLabel {
                 name: Some("leaks_one".into()),
                 binary_id: Some("mini::it".into()),
+                runner: crate::leak::Runner::Nextest,
             }),
             grounds: None,
             doubt: None,
@@ -369,7 +385,7 @@ pub(crate) mod tests {
     #[test]
     fn human_is_token_free() {
         let r = report_with_a_leak();
-        let human = report(&r, &Style::new(true), Verbosity::Verbose);
+        let human = report(&r, Verbosity::Verbose);
         assert!(
             !human.contains(TOKEN) && human.contains("LEAK:") && human.contains("leaks_one"),
             "{human}"
@@ -380,16 +396,31 @@ pub(crate) mod tests {
     fn a_command_that_cannot_start_is_one_line() {
         let mut r = report_with_a_leak();
         r.command_status = Some(CommandStatus::NotFound);
-        let human = report(&r, &Style::plain(), Verbosity::Normal);
+        let human = report(&r, Verbosity::Normal);
         assert_eq!(human.lines().count(), 1, "{human}");
+    }
+
+    #[test]
+    fn nextest_codes_are_nextests() {
+        use nextest_metadata::NextestExitCode as N;
+        assert_eq!(
+            NEXTEST_EXIT_CODES.map(|(code, _)| code),
+            [
+                N::TEST_RUN_FAILED,
+                N::SETUP_SCRIPT_FAILED,
+                N::BUILD_FAILED,
+                N::NO_TESTS_RUN,
+                N::INCOMPLETE_RUN,
+                N::EXPERIMENTAL_FEATURE_NOT_ENABLED,
+                N::TEST_LIST_CREATION_FAILED,
+            ]
+        );
     }
 
     #[test]
     fn nextest_codes_are_named_only_for_nextest() {
         use std::os::unix::process::ExitStatusExt;
-        let failed = CommandStatus::Ran(std::process::ExitStatus::from_raw(
-            nextest_metadata::NextestExitCode::TEST_RUN_FAILED << 8,
-        ));
+        let failed = CommandStatus::Ran(std::process::ExitStatus::from_raw(100 << 8));
         assert_eq!(
             nextest_meaning("cargo nextest run", &failed).as_deref(),
             Some(" (nextest: a test failed)")

@@ -23,7 +23,7 @@ pub struct Arrived {
 /// ends it, and the wait loop reads them when they come, one poll away. A
 /// blocked mask is inherited through fork and exec (and some shells hand the
 /// mask they started with to their background jobs): spawn children with
-/// [`SignalInbox::unblocked`]. Open it while the process is single-threaded
+/// [`spawn_unblocked`](super::processes::spawn_unblocked). Open it while the process is single-threaded
 /// (the mask is the calling thread's, inherited by threads made after).
 #[derive(Debug)]
 pub struct SignalInbox {
@@ -46,12 +46,6 @@ impl SignalInbox {
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(io::Error::from)?;
         Ok(SignalInbox { fd })
-    }
-
-    /// Makes `cmd`'s child start with no signal blocked, as if this process
-    /// had never blocked any.
-    pub fn unblocked(cmd: &mut std::process::Command) -> &mut std::process::Command {
-        with_no_signal_blocked(cmd)
     }
 
     /// Waits until at least one signal is there, or `limit` passes (`None`:

@@ -1,0 +1,54 @@
+//! A progress bar for slow work (stopping many dashboards), drawn on stderr
+//! only when stderr is a terminal: nothing at all in a log, a pipe or CI.
+//!
+//! The modes take a [`Progress`] and tick it; they never draw. It clears
+//! itself before the report is printed.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Fewer steps than this draw no bar: they are over before it would help.
+const AT_LEAST: usize = 3;
+
+/// A bar of `len` steps, or nothing.
+#[derive(Debug)]
+pub struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    /// A bar saying `what` ("stopping dashboards") for `len` steps: drawn
+    /// only on a terminal, with `len` of at least three, and not under `-q`.
+    pub fn new(what: &'static str, len: usize, quiet: bool) -> Self {
+        if quiet || len < AT_LEAST || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+        let style =
+            ProgressStyle::with_template("kitty-leakcheck: {msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(what);
+        Progress(Some(bar))
+    }
+
+    /// No bar.
+    pub fn hidden() -> Self {
+        Progress(None)
+    }
+
+    /// One step done.
+    pub fn tick(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

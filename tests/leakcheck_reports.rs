@@ -1,0 +1,854 @@
+//! End-to-end tests of what `cargo kitty-leakcheck` reports, in every form:
+//! the JSON report on stdout and in `--report-file`, validated against the
+//! committed JSON Schemas (a clean run, a leak, a reap failure, `wrap`,
+//! `check`, `sweep`); the JUnit file; the GitHub job summary and annotations;
+//! the test each leak is blamed on under pytest and under plain `cargo test`
+//! with kitty-fixtures; and colour, under a pseudo-terminal, as cargo's.
+//!
+//! Ports: 9760-9779 (see `common`'s port map); each test has its own window.
+//! Every test ends by proving nothing is left on its window or under its root.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::detached::{
+    TOKEN, dashboard_argv, setsid_line, spec_kitty_python, start_labelled_dashboard,
+};
+use common::leakcheck::{
+    LEAKED, REAP_FAILED, Schema, USAGE, assert_no_token, in_scene, json_report, leak_on, leaks,
+    valid_report_file,
+};
+use common::mini::MiniCrate;
+use common::scene::Scene;
+use common::victim::Victim;
+use common::{bare_project, port_held, show, wait_for, wait_until, workspace_root};
+
+/// A shell line that waits (up to 30 s) until the process `$!` runs `program`
+/// (the detached dashboard has replaced `setsid` in that pid).
+fn wait_exec_line(program: &Path) -> String {
+    format!(
+        r#"for _ in $(seq 3000); do
+    [ "$(tr '\0' '\n' </proc/$!/cmdline | head -n 1)" = '{}' ] && break
+    sleep 0.01
+done"#,
+        program.display()
+    )
+}
+
+/// `sh -c` that starts a real dashboard for `project` on `port` detached, as
+/// spec-kitty does, and exits once it runs: the run leaks it.
+fn leaking_script(project: &Path, port: u16) -> String {
+    format!(
+        "{}\n{}",
+        setsid_line(&dashboard_argv(project, port)),
+        wait_exec_line(&spec_kitty_python())
+    )
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temp path")
+}
+
+/// GitHub Actions as a job step sees it: `GITHUB_ACTIONS=true` and a step
+/// summary file.
+fn as_github_step<'a>(c: &'a mut Command, summary: &Path) -> &'a mut Command {
+    c.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary)
+}
+
+#[test]
+fn a_report_file_is_valid_json_whatever_command_prints() {
+    let scene = Scene::new("kitty-e2e-reports-", "9760-9761");
+    let file = scene.path().join("report.json");
+
+    // --json and --report-file: COMMAND's output ends without a newline; the
+    // report on stdout starts on a line of its own, and the file is the same
+    // report, alone.
+    let out = in_scene(
+        &scene,
+        None,
+        &[
+            "--json",
+            "--report-file",
+            arg(&file),
+            "--",
+            "printf",
+            "partial",
+        ],
+    )
+    .output()
+    .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("partial\n{"), "{}", show(&out));
+    let from_file = valid_report_file(&file, Schema::Report);
+    assert_eq!(from_file, json_report(&out));
+    assert_eq!(from_file["outcome"], "ok");
+    assert_eq!(from_file["mode"], "run");
+
+    // --report-file alone: stdout is COMMAND's, exactly; people get the human
+    // report on stderr.
+    let out = in_scene(
+        &scene,
+        None,
+        &["--report-file", arg(&file), "--", "printf", "partial"],
+    )
+    .output()
+    .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(out.stdout, b"partial", "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing leaked"));
+    valid_report_file(&file, Schema::Report);
+
+    // The `wrap` mode writes one too, though it prints nothing when clean.
+    let out = in_scene(
+        &scene,
+        None,
+        &[
+            "wrap",
+            "--report-file",
+            arg(&file),
+            "--",
+            "printf",
+            "partial",
+        ],
+    )
+    .output()
+    .expect("run leakcheck wrap");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(out.stdout, b"partial", "{}", show(&out));
+    assert_eq!(valid_report_file(&file, Schema::Report)["mode"], "wrap");
+
+    // A report file that cannot be written is an error of leakcheck's (1),
+    // unless COMMAND failed: its status wins.
+    let nowhere = scene.path().join("no/such/dir/report.json");
+    for (command, code) in [("exit 0", 1), ("exit 7", 7)] {
+        let out = in_scene(
+            &scene,
+            None,
+            &["--report-file", arg(&nowhere), "--", "sh", "-c", command],
+        )
+        .output()
+        .expect("run leakcheck");
+        assert_eq!(out.status.code(), Some(code), "{}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("error: cannot write the JSON report")
+                && stderr.contains(arg(&nowhere)),
+            "{}",
+            show(&out)
+        );
+    }
+    scene.assert_clean();
+}
+
+/// A leak, in every form: the JSON report (stdout and file), the JUnit file,
+/// the job summary and the `::error` annotation. Kept with `--no-reap`, the
+/// dashboard then loses its project and `sweep` stops it: its report
+/// validates too.
+#[test]
+fn a_leak_is_reported_in_json_junit_and_the_job_summary_and_sweep_reports_validate() {
+    let scene = Scene::new("kitty-e2e-reports-", "9762-9763");
+    let project = bare_project(scene.path(), "leaky");
+    let port = scene.port(0);
+    let (file, junit, summary) = (
+        scene.path().join("report.json"),
+        scene.path().join("junit.xml"),
+        scene.path().join("summary.md"),
+    );
+    let script = leaking_script(&project, port);
+    let out = as_github_step(
+        &mut in_scene(
+            &scene,
+            None,
+            &[
+                "--no-reap",
+                "--json",
+                "--report-file",
+                arg(&file),
+                "--junit",
+                arg(&junit),
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        ),
+        &summary,
+    )
+    .output()
+    .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
+    assert_no_token(&out);
+
+    let report = valid_report_file(&file, Schema::Report);
+    assert_eq!(report, json_report(&out));
+    assert_eq!(report["outcome"], "leaked");
+    let leak = leak_on(&report, port);
+    assert_eq!(leak["kind"], "dashboard");
+    assert_eq!(leak["action"]["result"], "not-reaped", "{leak:#}");
+    let pid = leak["pid"].as_u64().expect("a pid");
+
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let annotation = stdout
+        .lines()
+        .find(|l| l.starts_with("::error title=kitty-leakcheck%3A leak::"))
+        .unwrap_or_else(|| panic!("no annotation:\n{}", show(&out)));
+    assert!(annotation.contains(&format!("port {port}")), "{annotation}");
+
+    let xml = read(&junit);
+    for want in [
+        r#"<testsuite name="kitty-leakcheck (ports 9762-9763)" tests="1""#,
+        r#"failures="1""#,
+        &format!(r#"<testcase name="pid {pid} on port {port}" classname="kitty-leakcheck""#),
+        r#" type="leak">"#,
+    ] {
+        assert!(xml.contains(want), "no {want:?} in\n{xml}");
+    }
+    let md = read(&summary);
+    assert!(
+        md.contains("### kitty-leakcheck: 1 leak on ports 9762-9763")
+            && md.contains(&format!(
+                "| dashboard | {port} | {pid} | {}",
+                project.display()
+            )),
+        "{md}"
+    );
+    for text in [&xml, &md] {
+        assert!(!text.contains(TOKEN), "a token in\n{text}");
+    }
+
+    // The classic leak: the project is deleted, the dashboard lives on.
+    wait_until("the kept dashboard to listen", || port_held(port));
+    std::fs::remove_dir_all(&project).expect("remove the project");
+    let sweep_file = scene.path().join("sweep.json");
+    let out = common::leakcheck::leakcheck()
+        .args([
+            "sweep",
+            "--ports",
+            scene.ports,
+            "--yes",
+            "--json",
+            "--report-file",
+        ])
+        .arg(&sweep_file)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run sweep");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let swept = valid_report_file(&sweep_file, Schema::Sweep);
+    assert_eq!(swept, json_report(&out), "stdout and the file differ");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert_eq!(swept["tool"], "cargo-kitty-leakcheck");
+    assert!(swept["tool_version"].is_string(), "{swept:#}");
+    let entry = swept["dashboards"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["pid"] == pid))
+        .unwrap_or_else(|| panic!("pid {pid} not in {swept:#}"));
+    assert_eq!(entry["class"], "orphan", "{entry:#}");
+    assert_eq!(entry["action"], "stopped", "{entry:#}");
+    scene.assert_clean();
+}
+
+/// A dashboard whose port stays held after it is stopped (a named FAKE
+/// server, tests/fakes/README.md: the real one cannot be made to do this):
+/// exit status 5, a `failed` action in every form, and the helper holding
+/// the socket, which nothing proves is a dashboard, untouched.
+#[test]
+fn a_reap_failure_is_status_5_in_every_report_form() {
+    let scene = Scene::new("kitty-e2e-reports-", "9764-9765");
+    let project = bare_project(scene.path(), "kept-socket");
+    let port = scene.port(0);
+    let pidfile = scene.path().join("fake-pids");
+    let fake = workspace_root().join("tests/fakes/fake-server-keeps-its-socket");
+    let python = spec_kitty_python();
+    let port_s = port.to_string();
+    let server = [
+        python.as_os_str(),
+        OsStr::new("-m"),
+        OsStr::new("specify_cli.dashboard._server_main"),
+        project.as_os_str(),
+        OsStr::new(&port_s),
+        OsStr::new(TOKEN),
+    ];
+    let script = format!(
+        "{}\nfor _ in $(seq 3000); do [ \"$(cat '{pids}' 2>/dev/null | wc -l)\" = 2 ] && break; sleep 0.01; done",
+        setsid_line(&server),
+        pids = pidfile.display()
+    );
+    let (file, junit, summary) = (
+        scene.path().join("report.json"),
+        scene.path().join("junit.xml"),
+        scene.path().join("summary.md"),
+    );
+    let mut cmd = in_scene(
+        &scene,
+        None,
+        &[
+            "--report-file",
+            arg(&file),
+            "--junit",
+            arg(&junit),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    cmd.env("PYTHONPATH", &fake)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("FAKE_PIDFILE", &pidfile);
+    let out = as_github_step(&mut cmd, &summary)
+        .output()
+        .expect("run leakcheck");
+    let pids: Vec<u32> = read(&pidfile)
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let [dashboard, holder] = pids[..] else {
+        panic!("the fake recorded {pids:?}\n{}", show(&out));
+    };
+    let helper = Victim::process("the helper holding the fake's socket", holder);
+    assert_eq!(out.status.code(), Some(REAP_FAILED), "{}", show(&out));
+    assert_no_token(&out);
+
+    let report = valid_report_file(&file, Schema::Report);
+    assert_eq!(report["outcome"], "reap-failed", "{report:#}");
+    assert_eq!(report["exit_code"], REAP_FAILED);
+    assert_eq!(report["summary"]["reap_failed"], 1, "{report:#}");
+    let leak = leaks(&report)
+        .iter()
+        .find(|l| l["pid"] == dashboard)
+        .unwrap_or_else(|| panic!("the fake dashboard {dashboard} is no leak: {report:#}"));
+    assert_eq!(leak["action"]["result"], "failed", "{leak:#}");
+    assert!(
+        !leaks(&report)
+            .iter()
+            .any(|l| l["pid"] == holder && l["action"]["result"] != "left-alone"),
+        "the helper was acted on: {report:#}"
+    );
+    let xml = read(&junit);
+    assert!(
+        xml.contains(&format!("pid {dashboard} on port {port}")),
+        "{xml}"
+    );
+    let md = read(&summary);
+    assert!(
+        md.contains(&format!("| dashboard | {port} | {dashboard} |")),
+        "{md}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("could not be stopped"), "{}", show(&out));
+
+    helper.assert_unharmed("leakcheck's reap failed");
+    assert!(
+        kitty_fixtures::shared::ProcessIdentity::read(dashboard).is_none(),
+        "the fake dashboard itself was not stopped"
+    );
+    helper.stop();
+    scene.assert_clean();
+}
+
+/// `check`'s report and JUnit file: a dashboard carrying the baseline's run
+/// label is a leak, reaped.
+#[test]
+fn a_check_report_validates_and_its_junit_names_the_leak() {
+    let scene = Scene::new("kitty-e2e-reports-", "9766-9767");
+    let baseline = scene.path().join("baseline.json");
+    let out = in_scene(&scene, None, &["snapshot", "--output", arg(&baseline)])
+        .output()
+        .expect("snapshot");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let b: Value = serde_json::from_str(&read(&baseline)).expect("the baseline is JSON");
+    let label = b["run_label"].as_str().expect("a run label");
+    let port = scene.port(1);
+    let leaked = start_labelled_dashboard(
+        &bare_project(scene.path(), "labelled"),
+        port,
+        scene.home(),
+        label,
+    );
+    let (file, junit) = (
+        scene.path().join("check.json"),
+        scene.path().join("check.xml"),
+    );
+    let out = in_scene(
+        &scene,
+        None,
+        &[
+            "check",
+            "--baseline",
+            arg(&baseline),
+            "--report-file",
+            arg(&file),
+            "--junit",
+            arg(&junit),
+        ],
+    )
+    .output()
+    .expect("check");
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
+    let report = valid_report_file(&file, Schema::Report);
+    assert_eq!(report["mode"], "check");
+    assert_eq!(
+        leak_on(&report, port)["action"]["result"],
+        "reaped",
+        "{report:#}"
+    );
+    // The case is named after the test the dashboard's environment names
+    // (this one's, under nextest), else after the process.
+    let xml = read(&junit);
+    assert!(
+        xml.contains("kitty-leakcheck check (ports 9766-9767)")
+            && xml.contains(&format!(
+                "leaked a dashboard pid {} on 127.0.0.1:{port}",
+                leaked.pid()
+            )),
+        "{xml}"
+    );
+    assert!(!leaked.alive(), "the leak was not reaped");
+    scene.assert_clean();
+}
+
+/// pytest names each test in `PYTEST_CURRENT_TEST`, which a dashboard its
+/// test starts inherits: every report form names the test.
+#[test]
+fn a_pytest_run_names_each_leaking_test() {
+    let scene = Scene::new("kitty-e2e-reports-", "9768-9770");
+    let suite = scene.path().join("suite");
+    std::fs::create_dir(&suite).expect("suite dir");
+    std::fs::write(
+        suite.join("test_leaky.py"),
+        r#"import os
+import subprocess
+
+SPEC_KITTY = os.environ["KITTY_SPEC_KITTY"]
+PORTS = [int(p) for p in os.environ["LEAK_PORTS"].split(",")]
+
+
+def start_dashboard(tmp_path, port):
+    """`spec-kitty dashboard` in a fresh project: it detaches the server,
+    which outlives the test (the bug this tool exists for)."""
+    project = tmp_path / "project"
+    (project / ".kittify").mkdir(parents=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), SPEC_KITTY_HOME=str(home / ".spec-kitty"))
+    subprocess.run(
+        [SPEC_KITTY, "dashboard", "--port", str(port)],
+        cwd=project, env=env, check=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    )
+
+
+def test_leaks_first(tmp_path):
+    start_dashboard(tmp_path, PORTS[0])
+
+
+def test_passes():
+    pass
+
+
+def test_leaks_second(tmp_path):
+    start_dashboard(tmp_path, PORTS[1])
+"#,
+    )
+    .expect("write the suite");
+    let (first, second) = (scene.port(0), scene.port(1));
+    let (file, junit, summary) = (
+        scene.path().join("report.json"),
+        scene.path().join("junit.xml"),
+        scene.path().join("summary.md"),
+    );
+    let pytest = common::pytest();
+    let basetemp = scene.path().join("pytest-tmp");
+    let mut cmd = in_scene(
+        &scene,
+        None,
+        &[
+            "--report-file",
+            arg(&file),
+            "--junit",
+            arg(&junit),
+            "--",
+            arg(&pytest),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            arg(&basetemp),
+        ],
+    );
+    cmd.current_dir(&suite)
+        .env("KITTY_SPEC_KITTY", common::spec_kitty())
+        .env("LEAK_PORTS", format!("{first},{second}"))
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let out = as_github_step(&mut cmd, &summary)
+        .output()
+        .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 passed"),
+        "{}",
+        show(&out)
+    );
+    assert_no_token(&out);
+
+    let report = valid_report_file(&file, Schema::Report);
+    let xml = read(&junit);
+    let md = read(&summary);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (port, test) in [
+        (first, "test_leaky.py::test_leaks_first"),
+        (second, "test_leaky.py::test_leaks_second"),
+    ] {
+        let leak = leak_on(&report, port);
+        assert_eq!(leak["test"]["name"], test, "{leak:#}");
+        assert_eq!(leak["test"]["runner"], "pytest", "{leak:#}");
+        assert_eq!(leak["action"]["result"], "reaped", "{leak:#}");
+        assert!(
+            xml.contains(&format!(r#"<testcase name="{test}""#)),
+            "{xml}"
+        );
+        assert!(md.contains(&format!("| {test} |")), "{md}");
+        assert!(stdout.contains(&format!("test {test}")), "{}", show(&out));
+        assert!(stderr.contains(test), "{}", show(&out));
+    }
+    assert_eq!(leaks(&report).len(), 2, "{report:#}");
+    assert!(!xml.contains("test_passes"), "{xml}");
+    scene.assert_clean();
+}
+
+/// A kitty-fixtures dashboard carries its test's name (libtest names the
+/// test's thread): one that leaks because the test process was killed, so no
+/// drop and no at-exit hook ran, is blamed on its test under plain `cargo test`.
+#[test]
+fn a_fixture_dashboard_that_leaks_is_named_after_its_test() {
+    let scene = Scene::new("kitty-e2e-reports-", "9771-9772");
+    let source = r#"
+use kitty_fixtures::KittyProject;
+
+#[test]
+fn killed_while_its_dashboard_runs() {
+    let project = KittyProject::new().expect("a project");
+    let port = std::env::var("LEAK_PORT").expect("LEAK_PORT");
+    // `spec-kitty dashboard` detaches the server (no parent-death signal
+    // reaches it); SIGKILL then leaves no drop and no at-exit hook to run.
+    let status = project
+        .spec_kitty(["dashboard", "--port", &port])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("spec-kitty runs");
+    assert!(status.success(), "{status}");
+    std::process::Command::new("kill")
+        .args(["-KILL", &std::process::id().to_string()])
+        .status()
+        .expect("kill");
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+"#;
+    let mini = MiniCrate::new("kitty_mini_fixture_blame", source);
+    let port = scene.port(0);
+    let (file, junit) = (
+        scene.path().join("report.json"),
+        scene.path().join("junit.xml"),
+    );
+    let out = in_scene(
+        &scene,
+        Some(&mini),
+        &[
+            "--report-file",
+            arg(&file),
+            "--junit",
+            arg(&junit),
+            "--",
+            "cargo",
+            "test",
+            "--offline",
+        ],
+    )
+    .env("LEAK_PORT", port.to_string())
+    .output()
+    .expect("run leakcheck");
+    // cargo test fails (its test binary was killed); leakcheck keeps that status.
+    assert_eq!(out.status.code(), Some(101), "{}", show(&out));
+    let report = valid_report_file(&file, Schema::Report);
+    assert_eq!(report["outcome"], "command-failed");
+    let leak = leak_on(&report, port);
+    assert_eq!(
+        leak["test"]["name"], "killed_while_its_dashboard_runs",
+        "{leak:#}"
+    );
+    assert_eq!(leak["test"]["runner"], "kitty-fixtures", "{leak:#}");
+    assert_eq!(leak["action"]["result"], "reaped", "{leak:#}");
+    let xml = read(&junit);
+    assert!(
+        xml.contains(r#"<testcase name="killed_while_its_dashboard_runs""#),
+        "{xml}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("test: killed_while_its_dashboard_runs"),
+        "{}",
+        show(&out)
+    );
+    // The project's temp dir is left (nothing ran to delete it): remove it.
+    if let Some(dir) = leak["project_dir"].as_str() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    scene.assert_clean();
+}
+
+// --- Colour, as cargo's -------------------------------------------------------
+
+/// What leakcheck wrote to a pseudo-terminal (stdout and stderr both), and
+/// how it exited.
+struct OnTerminal {
+    text: String,
+    code: Option<i32>,
+}
+
+/// Runs leakcheck with `args` and `env` (every other colour variable
+/// removed) with stdout and stderr on a new pseudo-terminal, or on pipes
+/// when `terminal` is false.
+fn run_colour(args: &[&str], env: &[(&str, &str)], terminal: bool) -> OnTerminal {
+    let mut c = common::leakcheck::leakcheck();
+    c.args(args);
+    for k in [
+        "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "CARGO_TERM_COLOR",
+        "TERM",
+        "CI",
+        "GITHUB_ACTIONS",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("TERM", "xterm-256color");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    capture(c, terminal)
+}
+
+/// Runs `c` with stdout and stderr on a new pseudo-terminal (or on pipes).
+fn capture(mut c: Command, terminal: bool) -> OnTerminal {
+    if !terminal {
+        let out: Output = c.output().expect("run leakcheck");
+        return OnTerminal {
+            text: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            code: out.status.code(),
+        };
+    }
+    let (master, slave) = open_pty();
+    c.stdout(Stdio::from(slave.try_clone().expect("dup")))
+        .stderr(Stdio::from(slave));
+    let mut child = c.spawn().expect("spawn leakcheck");
+    drop(c); // closes our copies of the terminal's slave side
+    let mut text = Vec::new();
+    let mut master = std::fs::File::from(master);
+    // Read until the slave side is closed by the child's exit (EIO on Linux).
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    let status = wait_for(Duration::from_secs(60), "leakcheck to exit", || {
+        child.try_wait().expect("wait")
+    });
+    OnTerminal {
+        text: String::from_utf8_lossy(&text).into_owned(),
+        code: status.code(),
+    }
+}
+
+/// A new pseudo-terminal: (master, slave).
+fn open_pty() -> (OwnedFd, OwnedFd) {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master =
+        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).expect("openpt");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .expect("open the pty's slave side");
+    (master, slave)
+}
+
+fn coloured(text: &str) -> bool {
+    text.contains("\x1b[")
+}
+
+/// The colour choice follows cargo's: `--color` first, then
+/// `CARGO_TERM_COLOR`, then the terminal conventions (`NO_COLOR`,
+/// `CLICOLOR=0`, `CLICOLOR_FORCE=1`, `TERM=dumb`); applied to the report,
+/// to clap's help and to clap's errors alike.
+#[test]
+fn colour_follows_cargo_s_choice_under_a_pseudo_terminal() {
+    let run = ["--ports", "9773-9774", "--", "true"];
+    let help = ["--help"];
+    let usage = ["--no-such-option"];
+    // (what, args, env, on a terminal, coloured?)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], bool, bool);
+    let cases: &[Case] = &[
+        ("a terminal", &run, &[], true, true),
+        ("a pipe", &run, &[], false, false),
+        ("NO_COLOR", &run, &[("NO_COLOR", "1")], true, false),
+        ("CLICOLOR=0", &run, &[("CLICOLOR", "0")], true, false),
+        ("TERM=dumb", &run, &[("TERM", "dumb")], true, false),
+        (
+            "CLICOLOR_FORCE=1 on a pipe",
+            &run,
+            &[("CLICOLOR_FORCE", "1")],
+            false,
+            true,
+        ),
+        (
+            "NO_COLOR beats CLICOLOR_FORCE",
+            &run,
+            &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")],
+            false,
+            false,
+        ),
+        (
+            "CARGO_TERM_COLOR=always on a pipe",
+            &run,
+            &[("CARGO_TERM_COLOR", "always")],
+            false,
+            true,
+        ),
+        (
+            "CARGO_TERM_COLOR=never",
+            &run,
+            &[("CARGO_TERM_COLOR", "never")],
+            true,
+            false,
+        ),
+        (
+            "CARGO_TERM_COLOR=always beats NO_COLOR",
+            &run,
+            &[("CARGO_TERM_COLOR", "always"), ("NO_COLOR", "1")],
+            false,
+            true,
+        ),
+        (
+            "--color never beats CARGO_TERM_COLOR=always",
+            &["--color", "never", "--ports", "9773-9774", "--", "true"],
+            &[("CARGO_TERM_COLOR", "always")],
+            true,
+            false,
+        ),
+        (
+            "--color=always on a pipe",
+            &["--color=always", "--ports", "9773-9774", "--", "true"],
+            &[],
+            false,
+            true,
+        ),
+        ("help on a terminal", &help, &[], true, true),
+        (
+            "help with NO_COLOR",
+            &help,
+            &[("NO_COLOR", "1")],
+            true,
+            false,
+        ),
+        (
+            "help, --color always, on a pipe",
+            &["--color", "always", "--help"],
+            &[],
+            false,
+            true,
+        ),
+        ("a usage error on a terminal", &usage, &[], true, true),
+        (
+            "a usage error with CLICOLOR=0",
+            &usage,
+            &[("CLICOLOR", "0")],
+            true,
+            false,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, args, env, terminal, want) in cases {
+        let got = run_colour(args, env, *terminal);
+        let expected_code = if args.contains(&"--no-such-option") {
+            USAGE
+        } else {
+            0
+        };
+        assert_eq!(got.code, Some(expected_code), "{what}: {}", got.text);
+        if coloured(&got.text) != *want {
+            wrong.push(format!(
+                "{what}: coloured {} (want {want}):\n{}",
+                coloured(&got.text),
+                got.text
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    common::assert_ports_free("9773-9774");
+}
+
+/// Stopping many leaked dashboards shows a progress bar on a terminal, and
+/// nothing extra when stderr is not one.
+#[test]
+fn a_progress_bar_shows_on_a_terminal_only() {
+    let scene = Scene::new("kitty-e2e-reports-", "9775-9779");
+    for terminal in [true, false] {
+        let mut script = String::new();
+        let ports: Vec<u16> = (0..3).map(|i| scene.port(i)).collect();
+        for (i, port) in ports.iter().enumerate() {
+            let project = bare_project(scene.path(), &format!("many-{terminal}-{i}"));
+            script.push_str(&setsid_line(&dashboard_argv(&project, *port)));
+            script.push_str("\npids=\"$pids $!\"\n");
+        }
+        // Wait until each runs the server (has replaced setsid in its pid).
+        script.push_str(&format!(
+            r#"for p in $pids; do
+    for _ in $(seq 3000); do
+        [ "$(tr '\0' '\n' </proc/$p/cmdline | head -n 1)" = '{}' ] && break
+        sleep 0.01
+    done
+done"#,
+            spec_kitty_python().display()
+        ));
+        let mut c = in_scene(&scene, None, &["--", "sh", "-c", &script]);
+        c.env_remove("NO_COLOR");
+        let got = capture(c, terminal);
+        assert_eq!(got.code, Some(LEAKED), "{}", got.text);
+        assert!(got.text.contains("3 reaped"), "{}", got.text);
+        let bar = got.text.contains("stopping leaked dashboards");
+        assert_eq!(
+            bar, terminal,
+            "terminal {terminal}, bar {bar}:\n{}",
+            got.text
+        );
+    }
+    scene.assert_clean();
+}
