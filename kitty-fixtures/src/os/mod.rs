@@ -5,9 +5,10 @@
 //! through here. Built on safe wrappers: [`rustix`] for the system calls, `nix`
 //! where rustix has none (`signalfd`), std for the rest (`File::try_lock`,
 //! `ExitStatusExt`, `IsTerminal`). The few `unsafe` blocks left are here
-//! alone, each with its SAFETY comment: `atexit(3)`, a `pre_exec` closure, a
-//! flag rustix's `pidfd_send_signal` does not take, and setting a signal's
-//! disposition back to the default. Both crates `#![deny(unsafe_code)]`; this
+//! alone, each with its SAFETY comment: `atexit(3)`, a `pre_exec` closure (the
+//! fixtures' spawner), `posix_spawnp(3)` (leakcheck's COMMAND: no fork of
+//! our page tables), a flag rustix's `pidfd_send_signal` does not take, and
+//! setting a signal's disposition back to the default. Both crates `#![deny(unsafe_code)]`; this
 //! module is the single `#[allow]`.
 //!
 //! Platform code sits behind `cfg(target_os = "linux")` in this module only.
@@ -28,7 +29,3 @@ compile_error!(
 );
 
 pub use rustix::process::Signal;
-
-/// `O_NOFOLLOW`, for std's `OpenOptionsExt::custom_flags`: open a file we
-/// create without following a symlink planted in its place.
-pub const O_NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;

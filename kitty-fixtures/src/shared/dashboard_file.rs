@@ -155,7 +155,7 @@ impl DashboardFile {
         // O_NONBLOCK: a FIFO put there must not block the open (and so a drop) forever.
         let file = match fs::OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .custom_flags(crate::os::O_NONBLOCK)
             .open(&path)
         {
             Ok(f) => f,
@@ -279,12 +279,7 @@ mod tests {
     fn a_fifo_is_an_error_not_a_hang() {
         let dir = tempfile::tempdir().expect("tmp");
         fs::create_dir_all(dir.path().join(".kittify")).expect("mkdir");
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            DashboardFile::path_in(dir.path()).as_path(),
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .expect("mkfifo");
+        crate::os::make_fifo(&DashboardFile::path_in(dir.path())).expect("mkfifo");
         assert!(matches!(
             DashboardFile::read(dir.path()),
             Err(DashboardFileError::Malformed { .. })

@@ -27,10 +27,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-
-use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::os as sys;
 use crate::shared::ProcessIdentity;
@@ -79,9 +76,10 @@ pub fn reservation_dir() -> PathBuf {
     std::env::temp_dir().join(format!("kitty-fixtures-{}", sys::current_uid()))
 }
 
-/// The reservation directory, open and checked (see the module's Security).
+/// The reservation directory, open and checked (see the module's Security):
+/// [`sys::PrivateDir`] with the path, for messages.
 struct PrivateDir {
-    fd: OwnedFd,
+    dir: sys::PrivateDir,
     path: PathBuf,
 }
 
@@ -90,90 +88,27 @@ impl PrivateDir {
     /// `Ok(None)` when it does not exist and `create` is false.
     fn open(create: bool) -> Result<Option<Self>, ReservationError> {
         let path = reservation_dir();
-        let io_err = |source: io::Error| ReservationError::Io {
-            path: path.clone(),
-            source,
-        };
-        if create {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io_err)?;
+        match sys::PrivateDir::open(&path, create) {
+            Ok(Some(dir)) => Ok(Some(PrivateDir { dir, path })),
+            Ok(None) => Ok(None),
+            Err(sys::PrivateDirError::NotPrivate(reason)) => {
+                Err(ReservationError::NotPrivate { path, reason })
             }
-            match rustix::fs::mkdir(&path, Mode::RWXU) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(io_err(e.into())),
-            }
+            Err(sys::PrivateDirError::Io(source)) => Err(ReservationError::Io { path, source }),
         }
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = match rustix::fs::open(&path, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) if !create => return Ok(None),
-            Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {
-                return Err(ReservationError::NotPrivate {
-                    path,
-                    reason: "it is a symlink or not a directory".into(),
-                });
-            }
-            Err(e) => return Err(io_err(e.into())),
-        };
-        let st = rustix::fs::fstat(&fd).map_err(|e| io_err(e.into()))?;
-        let me = rustix::process::geteuid().as_raw();
-        if st.st_uid != me {
-            return Err(ReservationError::NotPrivate {
-                path,
-                reason: format!("it belongs to uid {}, not to uid {me}", st.st_uid),
-            });
-        }
-        if st.st_mode & 0o077 != 0 {
-            // Ours, but others could read or write it: make it private first.
-            rustix::fs::fchmod(&fd, Mode::RWXU).map_err(|e| io_err(e.into()))?;
-        }
-        Ok(Some(PrivateDir { fd, path }))
     }
 
     /// Opens `<port>.lock` in it, never following a symlink; checks it is a
     /// regular file of ours.
     fn open_file(&self, port: u16, create: bool) -> io::Result<Option<File>> {
-        let name = file_name(port);
-        let mut flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        if create {
-            flags |= OFlags::CREATE;
-        }
-        let fd = match rustix::fs::openat(&self.fd, &name, flags, Mode::RUSR | Mode::WUSR) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) if !create => return Ok(None),
-            Err(rustix::io::Errno::LOOP) => {
-                return Err(io::Error::other(format!(
-                    "{} is a symlink",
-                    self.path.join(&name).display()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let st = rustix::fs::fstat(&fd)?;
-        let regular =
-            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
-        if !regular || st.st_uid != rustix::process::geteuid().as_raw() {
-            return Err(io::Error::other(format!(
-                "{} is not a regular file of ours",
-                self.path.join(&name).display()
-            )));
-        }
-        if st.st_mode & 0o077 != 0 {
-            // Ours, in our private directory, left readable by an older version.
-            rustix::fs::fchmod(&fd, Mode::RUSR | Mode::WUSR)?;
-        }
-        Ok(Some(File::from(fd)))
+        self.dir
+            .open_file(&file_name(port), create)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
     }
 
     /// Whether `<port>.lock` still names the inode `file` has open.
     fn still_names(&self, port: u16, file: &File) -> bool {
-        let (Ok(at_path), Ok(open)) = (
-            rustix::fs::statat(&self.fd, file_name(port), AtFlags::SYMLINK_NOFOLLOW),
-            rustix::fs::fstat(file),
-        ) else {
-            return false;
-        };
-        (at_path.st_dev, at_path.st_ino) == (open.st_dev, open.st_ino)
+        self.dir.still_names(&file_name(port), file)
     }
 }
 
@@ -294,7 +229,7 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         // Unlink while still holding the lock, and only our own inode.
         if self.dir.0.still_names(self.port, &self.file) {
-            let _ = rustix::fs::unlinkat(&self.dir.0.fd, file_name(self.port), AtFlags::empty());
+            let _ = self.dir.0.dir.remove(&file_name(self.port));
         }
         // Closing the file releases the lock.
     }

@@ -8,8 +8,7 @@ use crate::ports::PortSet;
 
 use super::listeners::ListenerSnapshot;
 use super::process::{ProcessIdentity, ProcessTree};
-use crate::os as sys;
-use rustix::process::Signal;
+use crate::os::{self as sys, Signal};
 
 /// How long to wait at each step of [`stop_process_group`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,7 +355,8 @@ fn send(
     };
     match r {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Ok(()),
+        // ESRCH: it is gone already (exited between the check and the signal).
+        Err(e) if sys::is_no_such_process(&e) => Ok(()),
         Err(source) => Err(StopError::Signal { pid, source }),
     }
 }

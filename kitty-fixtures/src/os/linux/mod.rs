@@ -1,5 +1,7 @@
-//! Linux: netlink `sock_diag`, `/proc`, pidfds, prctl, signalfd, namespaces.
+//! Linux: netlink `sock_diag`, `/proc`, pidfds, prctl, signalfd, namespaces,
+//! private directories.
 
+mod files;
 mod processes;
 mod procfs;
 mod signals;
@@ -7,6 +9,7 @@ mod sockets;
 
 use std::io;
 
+pub use files::*;
 pub use processes::*;
 pub use procfs::*;
 pub use signals::*;

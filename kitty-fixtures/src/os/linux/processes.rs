@@ -379,6 +379,11 @@ pub(crate) fn spawn_detached_dying_with(cmd: &mut std::process::Command, parent:
     }
 }
 
+/// Whether `e` is `ESRCH`: the process (or group) signalled no longer exists.
+pub fn is_no_such_process(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
