@@ -20,11 +20,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::detached::{
-    TOKEN, dashboard_argv, setsid_line, spec_kitty_python, start_labelled_dashboard,
+    TOKEN, dashboard_argv, setsid_line, spec_kitty_python, start_dashboard,
+    start_labelled_dashboard,
 };
 use common::leakcheck::{
-    LEAKED, REAP_FAILED, Schema, USAGE, assert_no_token, in_scene, json_report, leak_on, leaks,
-    valid_report_file,
+    LEAKED, REAP_FAILED, Schema, USAGE, assert_no_token, in_scene, json_report, leak_on, leakcheck,
+    leaks, valid_report_file,
 };
 use common::mini::MiniCrate;
 use common::scene::Scene;
@@ -849,6 +850,41 @@ done"#,
             "terminal {terminal}, bar {bar}:\n{}",
             got.text
         );
+    }
+    // `sweep --yes` over three orphans: the same, and no progress line of
+    // any kind when stderr is not a terminal.
+    for terminal in [true, false] {
+        let guards: Vec<_> = (0..3)
+            .map(|i| {
+                let project = bare_project(scene.path(), &format!("orphan-{terminal}-{i}"));
+                let guard = start_dashboard(&project, scene.port(i), scene.home());
+                std::fs::remove_dir_all(&project).expect("remove the project");
+                guard
+            })
+            .collect();
+        let mut c = leakcheck();
+        c.args(["sweep", "--ports", scene.ports, "--yes"])
+            .env_remove("NO_COLOR");
+        let got = capture(c, terminal);
+        assert_eq!(got.code, Some(0), "{}", got.text);
+        assert!(
+            guards.iter().all(|g| !g.alive()),
+            "sweep stopped every orphan:\n{}",
+            got.text
+        );
+        let bar = got.text.contains("stopping dashboards");
+        assert_eq!(
+            bar, terminal,
+            "sweep: terminal {terminal}, bar {bar}:\n{}",
+            got.text
+        );
+        if !terminal {
+            assert!(
+                !got.text.contains("done after"),
+                "no progress line in a pipe:\n{}",
+                got.text
+            );
+        }
     }
     scene.assert_clean();
 }
