@@ -33,7 +33,7 @@ use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::shared::{
     DashboardFile, FoundDashboard, Judgement, Listener, ListenerSnapshot, ProcessIdentity,
     ProcessKind, Scope, StopError, StopPolicy, Stopped, ancestors_and_self,
-    find_dashboard_processes, identify_listeners, judge, project_dir_of, stop_process_group,
+    find_dashboard_processes, identify_listeners_among, judge, project_dir_of, stop_process_group,
 };
 
 use crate::cli::{CommonArgs, SweepArgs};
@@ -227,8 +227,9 @@ fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepReport> 
     let mut others = Vec::new();
     // The dashboards hold most watched listeners: their sockets are looked
     // for first, and the other processes only for what is left.
-    let dashboard_pids: Vec<u32> = dashboards.keys().copied().collect();
-    for o in identify_listeners(snapshot.listeners(), &dashboard_pids) {
+    let known: Vec<&ProcessIdentity> = dashboards.values().map(|(d, _)| &d.identity).collect();
+    let owned = identify_listeners_among(snapshot.listeners(), &[], &known);
+    for o in owned {
         match (o.owner, o.kind) {
             (Some(identity), ProcessKind::Dashboard(command)) => {
                 dashboards

@@ -59,9 +59,30 @@ pub struct OwnedListener {
 /// Finds the owners of `listeners` (looking first among `first_look`, e.g. a
 /// run's descendants) and classifies them.
 pub fn identify_listeners(listeners: &[Listener], first_look: &[u32]) -> Vec<OwnedListener> {
+    identify_listeners_among(listeners, first_look, &[])
+}
+
+/// [`identify_listeners`], looking first among processes whose identity was
+/// just read (`sweep`'s dashboards): an owner among them is taken as read
+/// when its start time is still the same (one small read, not the nine of
+/// [`ProcessIdentity::read`]); any other owner is read in full.
+pub fn identify_listeners_among(
+    listeners: &[Listener],
+    first_look: &[u32],
+    known: &[&ProcessIdentity],
+) -> Vec<OwnedListener> {
     let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
-    let owners = socket_owners(&inodes, first_look);
-    let mut cache: HashMap<u32, Option<ProcessIdentity>> = HashMap::new();
+    let look: Vec<u32> = known
+        .iter()
+        .map(|id| id.pid())
+        .chain(first_look.iter().copied())
+        .collect();
+    let owners = socket_owners(&inodes, &look);
+    let mut cache: HashMap<u32, Option<ProcessIdentity>> = known
+        .iter()
+        .filter(|id| id.started_as_read())
+        .map(|id| (id.pid(), Some((*id).clone())))
+        .collect();
     listeners
         .iter()
         .map(|l| {

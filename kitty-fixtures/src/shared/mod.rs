@@ -29,7 +29,7 @@ mod token;
 pub use classify::{
     DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, START_GRACE,
     StartingBecause, classify_dashboard, find_dashboard_processes, health_confirms,
-    identify_listeners, names_the_server, project_dir_of, serves_dir,
+    identify_listeners, identify_listeners_among, names_the_server, project_dir_of, serves_dir,
 };
 pub use dashboard_file::{DASHBOARD_FILE_LIMIT, DashboardFile, DashboardFileError};
 pub use health::{Health, fetch_health};

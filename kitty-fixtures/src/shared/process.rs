@@ -138,6 +138,16 @@ impl ProcessIdentity {
             && self.namespaces == other.namespaces
     }
 
+    /// Whether its pid still names a live process started when this one
+    /// was (one read of `/proc/PID/stat`): the pid was not recycled since.
+    /// Less than [`ProcessIdentity::is_still_alive`], which reads it all
+    /// again; enough to reuse an identity read a moment ago.
+    pub fn started_as_read(&self) -> bool {
+        sys::read_stat(self.pid).is_ok_and(|st| {
+            st.start_ticks == self.start_ticks && st.state != 'Z' && st.state != 'X'
+        })
+    }
+
     /// Reads the process again and says whether it is still this one.
     pub fn is_still_alive(&self) -> bool {
         Self::read(self.pid).is_some_and(|now| self.is_same_process(&now))
