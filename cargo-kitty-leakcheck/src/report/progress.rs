@@ -29,6 +29,9 @@ impl Progress {
                 .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(what);
+        // Draw it now: indicatif limits how often it redraws, and stops that
+        // end within that interval would otherwise never show a bar at all.
+        bar.tick();
         Progress(Some(bar))
     }
 
