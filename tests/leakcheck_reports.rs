@@ -840,7 +840,9 @@ done"#,
             spec_kitty_python().display()
         ));
         let mut c = in_scene(&scene, None, &["--", "sh", "-c", &script]);
-        c.env_remove("NO_COLOR");
+        // A terminal that can redraw a line (CI and scripts/test-as-user
+        // set TERM=dumb, which draws no bar).
+        c.env_remove("NO_COLOR").env("TERM", "xterm-256color");
         let got = capture(c, terminal);
         assert_eq!(got.code, Some(LEAKED), "{}", got.text);
         assert!(got.text.contains("3 reaped"), "{}", got.text);
@@ -864,7 +866,8 @@ done"#,
             .collect();
         let mut c = leakcheck();
         c.args(["sweep", "--ports", scene.ports, "--yes"])
-            .env_remove("NO_COLOR");
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color");
         let got = capture(c, terminal);
         assert_eq!(got.code, Some(0), "{}", got.text);
         assert!(

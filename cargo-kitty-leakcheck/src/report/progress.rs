@@ -1,5 +1,6 @@
 //! A progress bar for slow work (stopping many dashboards), drawn on stderr
-//! only when stderr is a terminal: nothing at all in a log, a pipe or CI.
+//! only when stderr is a terminal (and not `TERM=dumb`): nothing at all in a
+//! log, a pipe or CI.
 //!
 //! The modes take a [`Progress`] and tick it; they never draw. It clears
 //! itself before the report is printed.
@@ -17,9 +18,11 @@ pub struct Progress(Option<ProgressBar>);
 
 impl Progress {
     /// A bar saying `what` ("stopping dashboards") for `len` steps: drawn
-    /// only on a terminal, with `len` of at least three, and not under `-q`.
+    /// only on a terminal that can redraw a line (not `TERM=dumb`), with
+    /// `len` of at least three, and not under `-q`.
     pub fn new(what: &'static str, len: usize, quiet: bool) -> Self {
-        if quiet || len < AT_LEAST || !std::io::stderr().is_terminal() {
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        if quiet || len < AT_LEAST || dumb || !std::io::stderr().is_terminal() {
             return Progress(None);
         }
         let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
