@@ -1,5 +1,9 @@
 //! [`KittyProject`]: a temporary spec-kitty project that stops every dashboard
 //! serving it before its directory is deleted.
+//!
+//! Why over 500 lines: the project, its builder and its Drop are one type's
+//! public surface with their doc examples; the starting and stopping they
+//! call live in `launch.rs` and `registry.rs`.
 
 use std::fmt;
 use std::fs;

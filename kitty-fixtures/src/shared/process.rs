@@ -1,4 +1,7 @@
 //! Who a process is: [`ProcessIdentity`], read from `/proc`, and the process tree.
+//!
+//! Why one file of over 500 lines: the identity and the tree are one fact (who
+//! a process is, and whose child); about 100 lines are tests.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
