@@ -23,7 +23,7 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::process::ExitStatus;
+use std::process::{Command, ExitStatus};
 
 use kitty_fixtures::os::{self, Reaped, Signal, SignalInbox};
 use kitty_fixtures::shared::{ProcessTree, mask_tokens};
@@ -120,8 +120,10 @@ pub fn run_command(
         });
     };
     // COMMAND starts with no signal blocked: it sees signals as usual.
-    let pid = match os::spawn_unblocked(program, args, env) {
-        Ok(pid) => pid,
+    let mut cmd = Command::new(program);
+    cmd.args(args).envs(env.iter().copied());
+    let child = match os::unblocked(&mut cmd).spawn() {
+        Ok(c) => c,
         Err(e) => {
             let status = match e.kind() {
                 io::ErrorKind::NotFound => CommandStatus::NotFound,
@@ -134,6 +136,9 @@ pub fn run_command(
             });
         }
     };
+    let pid = child.id();
+    // We wait with waitpid ourselves; `Child` is only dropped (which waits for nothing).
+    drop(child);
 
     let mut forwarder = Forwarder {
         command: pid,

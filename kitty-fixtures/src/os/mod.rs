@@ -5,9 +5,8 @@
 //! through here. Built on safe wrappers: [`rustix`] for the system calls, `nix`
 //! where rustix has none (`signalfd`), std for the rest (`File::try_lock`,
 //! `ExitStatusExt`, `IsTerminal`). The few `unsafe` blocks left are here
-//! alone, each with its SAFETY comment: `atexit(3)`, a `pre_exec` closure (the
-//! fixtures' spawner), `posix_spawnp(3)` (leakcheck's COMMAND: no fork of
-//! our page tables), a flag rustix's `pidfd_send_signal` does not take, and
+//! alone, each with its SAFETY comment: `atexit(3)`, a `pre_exec` closure (a
+//! child starts with no signal blocked), a flag rustix's `pidfd_send_signal` does not take, and
 //! setting a signal's disposition back to the default. Both crates `#![deny(unsafe_code)]`; this
 //! module is the single `#[allow]`.
 //!

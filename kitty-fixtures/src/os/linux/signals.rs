@@ -23,7 +23,7 @@ pub struct Arrived {
 /// ends it, and the wait loop reads them when they come, one poll away. A
 /// blocked mask is inherited through fork and exec (and some shells hand the
 /// mask they started with to their background jobs): spawn children with
-/// [`spawn_unblocked`](super::processes::spawn_unblocked). Open it while the process is single-threaded
+/// [`unblocked`]. Open it while the process is single-threaded
 /// (the mask is the calling thread's, inherited by threads made after).
 #[derive(Debug)]
 pub struct SignalInbox {
@@ -120,6 +120,12 @@ pub(super) fn unblock_all_signals() -> io::Result<()> {
 }
 
 /// Makes `cmd`'s child start with no signal blocked.
+/// Makes `cmd`'s child start with no signal blocked, as if this process had
+/// never blocked any (what leakcheck's COMMAND and the fixtures' servers need).
+pub fn unblocked(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    with_no_signal_blocked(cmd)
+}
+
 pub(crate) fn with_no_signal_blocked(
     cmd: &mut std::process::Command,
 ) -> &mut std::process::Command {
