@@ -394,7 +394,13 @@ fn a_forked_child_leaves_the_parents_dashboard_and_directories_alone(
 const LEADER: &str = "9690-9691";
 
 #[test]
-fn a_dashboard_group_whose_leader_died_has_all_its_members_stopped_on_drop() {
+/// A leader gone before the drop leaves its permit void: nothing is
+/// signalled in its name (its group's id is a number anyone may get next).
+/// The real server it forked is a dashboard of the project on its own, so
+/// the drop finds, judges and stops it; the helper nobody proved is never
+/// signalled, and the test stops it itself.
+fn a_dashboard_group_whose_leader_died_has_its_dashboard_stopped_and_its_helper_left_alone_on_drop()
+{
     common::export_spec_kitty();
     let real = real_python();
     let fake = FakeVenv::new(
@@ -447,15 +453,25 @@ fn a_dashboard_group_whose_leader_died_has_all_its_members_stopped_on_drop() {
     assert!(port_held(d.port()), "the real server no longer listens");
 
     let dir = project.path().to_path_buf();
+    let (server, helper) = (&members[0], &members[1]);
+    let helper_guard = common::cleanup::ProcessGuard {
+        identity: helper.clone(),
+        port: None,
+    };
     drop(project);
-    for m in &members {
-        assert!(
-            !m.is_still_alive(),
-            "member pid {} ({}) of the dead leader's group survived the drop",
-            m.pid(),
-            m.command_line()
-        );
-    }
+    assert!(
+        !server.is_still_alive(),
+        "the real server pid {} ({}) of the dead leader's group survived the drop",
+        server.pid(),
+        server.command_line()
+    );
+    let now = ProcessIdentity::read(helper.pid()).expect("the helper nobody proved was signalled");
+    assert_eq!(
+        (now.pid(), now.start_ticks()),
+        (helper.pid(), helper.start_ticks()),
+        "the helper is not the same process any more"
+    );
+    helper_guard.stop();
     assert!(port_free(d.port()), "port {} still held", d.port());
     assert!(reaped(leader.pid()), "the leader was not reaped");
     assert_no_dashboard_under(&dir);

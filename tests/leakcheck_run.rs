@@ -17,9 +17,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use kitty_fixtures::shared::{
-    ProcessIdentity, SERVER_FUNCTION, SERVER_MODULE, StopPolicy, stop_process_group,
-};
+use kitty_fixtures::shared::{ProcessIdentity, SERVER_FUNCTION, SERVER_MODULE, StopPolicy};
 use serde_json::Value;
 
 use common::detached::{
@@ -365,7 +363,7 @@ fn a_foreign_listener_left_by_the_run_is_reported_and_not_killed() {
         .expect("its pid");
     let holder = ProcessIdentity::read(pid).expect("the foreign listener is still alive");
     assert!(port_held(port));
-    let stopped = stop_process_group(&holder, Some(port), StopPolicy::default());
+    let stopped = common::cleanup::stop_pinned(&holder, Some(port), StopPolicy::default());
     assert!(stopped.is_ok(), "{stopped:?}");
     scene.assert_clean();
 }
@@ -463,7 +461,7 @@ done"#,
     let left = common::dashboards_under(scene.path());
     assert_eq!(left.len(), 1, "--no-reap stopped it: {left:?}");
     let d = &left[0];
-    let stopped = stop_process_group(&d.identity, Some(port), StopPolicy::default());
+    let stopped = common::cleanup::stop_pinned(&d.identity, Some(port), StopPolicy::default());
     assert!(stopped.is_ok(), "{stopped:?}");
     scene.assert_clean();
 }

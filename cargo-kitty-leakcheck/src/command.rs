@@ -26,7 +26,7 @@ use std::io;
 use std::process::{Command, ExitStatus};
 
 use kitty_fixtures::os::{self, Reaped, Signal, SignalInbox};
-use kitty_fixtures::shared::{ProcessTree, mask_tokens};
+use kitty_fixtures::shared::{Permit, mask_tokens, pin_run_group};
 
 /// How COMMAND ended (or why it never started).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,11 +137,14 @@ pub fn run_command(
         }
     };
     let pid = child.id();
+    // The spawner's permit: COMMAND is our unreaped child, so the pidfd opened
+    // now names it. (None when it already exited: nothing to pass signals to.)
+    let command = Permit::for_child(&child, None).ok();
     // We wait with waitpid ourselves; `Child` is only dropped (which waits for nothing).
     drop(child);
 
     let mut forwarder = Forwarder {
-        command: pid,
+        command,
         signalled: HashSet::new(),
         last: None,
         verbose,
@@ -190,10 +193,13 @@ pub fn run_command(
     })
 }
 
-/// Passes signals on to COMMAND and the rest of the run in our group.
+/// Passes signals on to COMMAND and the rest of the run in our group, each
+/// through a permit: COMMAND's is the spawner's, the others' are pinned (and
+/// checked after pinning) as the tree is read ([`pin_run_group`]).
 struct Forwarder {
-    command: u32,
-    signalled: HashSet<(u32, i32)>,
+    command: Option<Permit>,
+    /// (pid, start ticks, signal) already sent.
+    signalled: HashSet<(u32, u64, i32)>,
     last: Option<Signal>,
     verbose: bool,
 }
@@ -201,42 +207,49 @@ struct Forwarder {
 impl Forwarder {
     fn pass_on(&mut self, sig: Signal, command_line: &str) {
         self.last = Some(sig);
-        // COMMAND is our unreaped child: its pid cannot have been reused.
-        if self.signalled.insert((self.command, sig.as_raw())) {
-            let _ = os::forward_signal(self.command, sig);
+        if let Some(command) = self.command.clone()
+            && self.first_time(&command, sig)
+        {
+            let _ = command.forward(sig);
             if self.verbose {
                 eprintln!(
                     "kitty-leakcheck: forwarded {} to `{command_line}` (pid {})",
                     os::signal_name(sig.as_raw()),
-                    self.command
+                    command.pid()
                 );
             }
         }
         self.reach_our_group(sig);
     }
 
+    /// Whether `sig` has not been sent to `p` yet (and records that it is).
+    fn first_time(&mut self, p: &Permit, sig: Signal) -> bool {
+        self.signalled
+            .insert((p.pid(), p.identity().start_ticks(), sig.as_raw()))
+    }
+
     /// Sends `sig` to the run's processes in our own process group, each at
     /// most once: what a terminal's Ctrl+C would have reached.
     fn reach_our_group(&mut self, sig: Signal) {
         let me = std::process::id();
-        let pgrp = os::own_process_group();
-        let tree = ProcessTree::read_below(me);
-        let group: HashSet<u32> = tree.group_members(pgrp).into_iter().collect();
-        for pid in tree
-            .descendants_of(me)
-            .into_iter()
-            .filter(|p| group.contains(p))
-        {
-            if !self.signalled.insert((pid, sig.as_raw())) {
+        let skip: HashSet<(u32, u64)> = self
+            .signalled
+            .iter()
+            .filter(|(_, _, s)| *s == sig.as_raw())
+            .map(|&(pid, start, _)| (pid, start))
+            .collect();
+        for member in pin_run_group(me, os::own_process_group(), &skip) {
+            if !self.first_time(&member, sig) {
                 continue;
             }
             if self.verbose {
                 eprintln!(
-                    "kitty-leakcheck: forwarded {} to pid {pid} (the run, in our process group)",
-                    os::signal_name(sig.as_raw())
+                    "kitty-leakcheck: forwarded {} to pid {} (the run, in our process group)",
+                    os::signal_name(sig.as_raw()),
+                    member.pid()
                 );
             }
-            let _ = os::forward_signal(pid, sig);
+            let _ = member.forward(sig);
         }
     }
 }

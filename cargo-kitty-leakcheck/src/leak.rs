@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use kitty_fixtures::shared::{
-    DashboardClass, Doubt, Grounds, Listener, ListenerSnapshot, ProcessIdentity, Stopped,
+    DashboardClass, Doubt, Grounds, Listener, ListenerSnapshot, Permit, ProcessIdentity, Stopped,
 };
 
 /// What kind of process leaked.
@@ -136,7 +136,7 @@ pub enum Action {
     },
     /// Stopped, its port confirmed free.
     Reaped {
-        /// What `stop_process_group` did (last signal, escalation, group, elapsed ms).
+        /// What `stop` did (last signal, escalation, proved members, members left alone, elapsed ms).
         #[serde(flatten)]
         stopped: Stopped,
         /// Whether the project's `.kittify/.dashboard` named it and was removed.
@@ -194,9 +194,13 @@ pub struct Leak {
     pub doubt: Option<Doubt>,
     /// What was done about it.
     pub action: Action,
-    /// Who it is, for the re-check before each signal.
+    /// Who it is (as read when it was found).
     #[serde(skip)]
     pub identity: Option<ProcessIdentity>,
+    /// The permit to stop it: the process pinned when it was judged the
+    /// run's ([`Leak::grounds`] are its grounds). `None`: it may not be stopped.
+    #[serde(skip)]
+    pub permit: Option<Permit>,
 }
 
 impl Leak {
@@ -219,6 +223,7 @@ impl Leak {
             doubt: None,
             action: Action::Pending,
             identity: None,
+            permit: None,
         }
     }
 

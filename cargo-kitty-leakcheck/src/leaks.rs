@@ -71,6 +71,7 @@ impl Leak {
             doubt: None,
             action: Action::Pending,
             identity: None,
+            permit: None,
         };
         if let ProcessKind::Dashboard(cmd) = kind {
             leak.judge_dashboard(&identity, cmd, attr);
@@ -121,7 +122,10 @@ impl Leak {
         };
         match judgement.verdict {
             _ if !belongs => self.doubt = Some(Doubt::NotFromRun),
-            Ok(grounds) => self.grounds = Some(grounds),
+            Ok(permit) => {
+                self.grounds = Some(permit.grounds().clone());
+                self.permit = Some(permit);
+            }
             Err(doubt) => {
                 if let Doubt::HeldByLiveOwner { owner } = doubt {
                     self.held_by = Some(owner);

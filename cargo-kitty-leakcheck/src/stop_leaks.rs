@@ -1,17 +1,18 @@
 //! Stopping leaked dashboards, and only them. (The JSON calls a stopped
 //! leak "reaped", as it always has; in the code "reap" is only `waitpid`.)
 //!
-//! Every stop goes through [`kitty_fixtures::shared::stop_process_group`], which
-//! re-reads the process right before each signal (pid, start time, uid and
-//! command line must match what [`crate::leaks::find_leaks`] recorded),
-//! SIGTERMs the process group, SIGKILLs it after a timeout and waits until the
-//! port is free. This module only decides *whether* a leak may be stopped, and
-//! cleans up the `.kittify/.dashboard` that names a reaped dashboard.
+//! Every stop goes through [`kitty_fixtures::shared::stop`] with the permit
+//! [`crate::leaks::find_leaks`] got from the judge (the process pinned when
+//! it was proved the run's). `stop` looks again through the pinned handle
+//! right before each signal, signals the group only as members proved on
+//! their own, SIGKILLs after a timeout and waits until the port is free. A
+//! dashboard gone by then leaves its permit void: nothing is signalled, and
+//! the report says it was already gone. This module only decides *whether* a
+//! leak may be stopped, and cleans up the `.kittify/.dashboard` that names a
+//! reaped dashboard.
 
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{
-    DashboardFile, ListenerSnapshot, StopPolicy, mask_tokens, stop_process_group,
-};
+use kitty_fixtures::shared::{DashboardFile, ListenerSnapshot, StopPolicy, mask_tokens, stop};
 
 use crate::leak::{Action, Leak, LeakKind, Leaks};
 use crate::report::progress::Progress;
@@ -70,7 +71,7 @@ fn refusal(leak: &Leak) -> Option<String> {
         }
         LeakKind::Foreign => Some("not a dashboard: foreign processes are never stopped".into()),
         LeakKind::SyncDaemon => Some("spec-kitty's sync daemon is never stopped".into()),
-        LeakKind::Dashboard if leak.grounds.is_none() || leak.identity.is_none() => {
+        LeakKind::Dashboard if leak.permit.is_none() => {
             Some("no proof that it is the run's".into())
         }
         LeakKind::Dashboard => None,
@@ -80,13 +81,13 @@ fn refusal(leak: &Leak) -> Option<String> {
 /// Stops one dashboard, confirms its listeners are closed, and removes the
 /// `.kittify/.dashboard` that names it.
 fn stop_one(leak: &Leak) -> Action {
-    let Some(identity) = &leak.identity else {
+    let Some(permit) = &leak.permit else {
         return Action::LeftAlone {
-            reason: "its identity could not be read".into(),
+            reason: "no proof that it is the run's".into(),
         };
     };
-    let pid = identity.pid();
-    let stopped = match stop_process_group(identity, leak.port, StopPolicy::default()) {
+    let pid = permit.pid();
+    let stopped = match stop(permit, leak.port, StopPolicy::default()) {
         Ok(s) => s,
         Err(e) => {
             return Action::Failed {

@@ -25,8 +25,8 @@ use crate::ports::PortSet;
 use crate::registry::{self, Entry};
 use crate::shared::reservation::Reservation;
 use crate::shared::{
-    self, DashboardFile, FoundDashboard, ListenerSnapshot, ProcessIdentity, ProcessKind, Scope,
-    StopPolicy,
+    self, DashboardCommand, DashboardFile, FoundDashboard, ListenerSnapshot, Permit,
+    ProcessIdentity, ProcessKind, Scope, StopPolicy,
 };
 
 /// What [`start`] needs to know about the project.
@@ -128,9 +128,13 @@ fn attempt(
         }),
     })?;
     let pid = child.id();
-    drop(child); // the registry and stop path reap it through waitpid
+    // Our child, unreaped: its pid is ours to hold, so the permit minted
+    // once it runs the server names it (a pidfd), whoever reaps it later.
+    let permit = identity_after_exec(pid, &expected)
+        .and_then(|_| Permit::for_child(&child, DashboardCommand::parse(&expected)).ok());
+    drop(child); // the registry and stop path reap it through its pidfd
 
-    let Some(identity) = identity_after_exec(pid, &expected) else {
+    let Some(permit) = permit else {
         let status = sys::reap_if_child(pid).or_else(|| sys::wait_child(pid).ok());
         let reason = match status {
             Some(s) => format!("it exited at once ({})", describe_status(s)),
@@ -138,10 +142,10 @@ fn attempt(
         };
         return Err(failed(start_failed(port, reason, status, &log_path)));
     };
-    let _ = reservation.record_dashboard(&identity);
+    let _ = reservation.record_dashboard(permit.identity());
     registry::register(Entry {
         project: l.project,
-        identity,
+        permit,
         port,
         project_dir: l.dir.to_path_buf(),
         policy: l.policy,
@@ -149,7 +153,7 @@ fn attempt(
     });
 
     if let Err(why) = wait_ready(pid, port, l.dir, &token, deadline) {
-        for entry in registry::take_where(|e| e.identity.pid() == pid) {
+        for entry in registry::take_where(|e| e.permit.pid() == pid) {
             let _ = registry::stop_entry(entry);
         }
         return Err(match why {
@@ -258,10 +262,13 @@ fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
             }
             _ => None,
         })
-        .filter(|(d, _)| {
-            shared::judge(d, Scope::Orphans, &protected, shared::START_GRACE).may_stop()
+        .filter_map(|(d, port)| {
+            let permit = shared::judge(&d, Scope::Orphans, &protected, shared::START_GRACE)
+                .verdict
+                .ok()?;
+            Some((permit, port))
         })
-        .filter(|(d, port)| shared::stop_process_group(&d.identity, Some(*port), policy).is_ok())
+        .filter(|(permit, port)| shared::stop(permit, Some(*port), policy).is_ok())
         .count()
 }
 

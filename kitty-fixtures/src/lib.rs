@@ -31,10 +31,11 @@
 //! # Security
 //!
 //! - A process is signalled only on positive proof that it is a dashboard of
-//!   what is being cleaned up (its pid, start time, uid, command line and
-//!   namespaces, re-read right before each signal): see
-//!   [`shared::judge`] and [`shared::stop_process_group`]. Doubt means it is
-//!   reported, never touched.
+//!   what is being cleaned up (its pid, start time, uid, command line,
+//!   namespaces and root), and only through a pidfd pinned when it was
+//!   proved and looked through again right before each signal: see
+//!   [`shared::judge`] (whose yes is a [`shared::Permit`]) and
+//!   [`shared::stop`]. Doubt means it is reported, never touched.
 //! - Project dirs and spec-kitty homes are private temp dirs (`tempfile`,
 //!   `0700`). The cross-process port reservations live in a private `0700`
 //!   directory (under `$XDG_RUNTIME_DIR` when set), opened without following

@@ -390,9 +390,9 @@ impl KittyProject {
             .filter(|(id, _)| id.is_still_alive())
             .map(|(id, port)| self.dashboard_of(&id, Some(port), Origin::Started))
             .collect();
-        for id in self.adoptable() {
-            let port = command_port(&id);
-            out.push(self.dashboard_of(&id, port, Origin::Adopted));
+        for permit in self.adoptable() {
+            let id = permit.identity();
+            out.push(self.dashboard_of(id, command_port(id), Origin::Adopted));
         }
         out
     }
@@ -402,10 +402,11 @@ impl KittyProject {
         Dashboard::new(port.unwrap_or(0), id.pid(), token, &self.path, origin)
     }
 
-    /// Dashboard processes that serve this directory (or one below it), that
-    /// this project did not start, and that [`shared::judge`] lets it stop:
-    /// ours, in our namespaces, not our ancestors.
-    fn adoptable(&self) -> Vec<ProcessIdentity> {
+    /// Dashboard processes that serve this directory (or one below it,
+    /// compared canonically), that this project did not start, and that
+    /// [`shared::judge`] lets it stop (ours, in our namespaces and root, not
+    /// our ancestors): their permits.
+    fn adoptable(&self) -> Vec<shared::Permit> {
         let started: Vec<u32> = registry::snapshot(self.id)
             .iter()
             .map(|(id, _)| id.pid())
@@ -414,16 +415,16 @@ impl KittyProject {
         shared::find_dashboard_processes()
             .into_iter()
             .filter(|d| !started.contains(&d.identity.pid()))
-            .filter(|d| {
+            .filter_map(|d| {
                 shared::judge(
-                    d,
+                    &d,
                     Scope::Project { dir: &self.path },
                     &protected,
                     shared::START_GRACE,
                 )
-                .may_stop()
+                .verdict
+                .ok()
             })
-            .map(|d| d.identity)
             .collect()
     }
 
@@ -451,9 +452,9 @@ impl KittyProject {
                 Err(e) => errors.push(e),
             }
         }
-        for id in self.adoptable() {
-            let port = command_port(&id);
-            match shared::stop_process_group(&id, port, self.options.stop) {
+        for permit in self.adoptable() {
+            let port = command_port(permit.identity());
+            match shared::stop(&permit, port, self.options.stop) {
                 Ok(s) => report.stopped.push(StoppedDashboard {
                     stop: s,
                     port,

@@ -33,13 +33,14 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::shared::reservation::Reservation;
-use crate::shared::{self, ProcessIdentity, Scope, StopError, StopPolicy, Stopped};
+use crate::shared::{self, Permit, ProcessIdentity, Scope, StopError, StopPolicy, Stopped};
 
 /// One dashboard this process spawned.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub project: u64,
-    pub identity: ProcessIdentity,
+    /// The spawner's permit for the dashboard (our child).
+    pub permit: Permit,
     pub port: u16,
     pub project_dir: PathBuf,
     pub policy: StopPolicy,
@@ -121,43 +122,24 @@ pub(crate) fn snapshot(project: u64) -> Vec<(ProcessIdentity, u16)> {
     entries()
         .iter()
         .filter(|e| e.project == project)
-        .map(|e| (e.identity.clone(), e.port))
+        .map(|e| (e.permit.identity().clone(), e.port))
         .collect()
 }
 
-/// Stops one entry: the group, then the port check, then its `.dashboard`, then
-/// the reservation is released.
+/// Stops one entry through its permit (and the members of its group proved
+/// on their own), then the port check, then its `.dashboard`, then the
+/// reservation is released. A dashboard that was already gone (a test that
+/// reaped it itself) leaves its permit void: nothing is signalled.
 pub(crate) fn stop_entry(entry: Entry) -> Result<Stopped, StopError> {
-    let identity = refreshed(&entry.identity);
-    let result = shared::stop_process_group(&identity, Some(entry.port), entry.policy);
+    // Our child may have exec'd since the permit was minted (an interpreter
+    // shim that execs the real Python): the same pinned process, read again.
+    let permit = entry.permit.refreshed();
+    let result = shared::stop(&permit, Some(entry.port), entry.policy);
     if result.is_ok() {
-        shared::DashboardFile::remove_if_names(
-            &entry.project_dir,
-            entry.identity.pid(),
-            Some(entry.port),
-        );
+        shared::DashboardFile::remove_if_names(&entry.project_dir, permit.pid(), Some(entry.port));
     }
     drop(entry.reservation);
     result
-}
-
-/// The identity to stop `recorded` by. A dashboard we spawned is our child
-/// until we reap it, so its pid cannot be reused under us: when the process
-/// with that pid is still our child and started at the recorded time, it is
-/// the same process even if its command line changed since it was recorded
-/// (an interpreter shim that `exec`s the real Python, read before the exec).
-/// Anything else keeps the recorded identity, which the stop re-verifies.
-fn refreshed(recorded: &ProcessIdentity) -> ProcessIdentity {
-    match ProcessIdentity::read(recorded.pid()) {
-        Some(now)
-            if now.start_ticks() == recorded.start_ticks()
-                && now.uid() == recorded.uid()
-                && now.ppid() == std::process::id() =>
-        {
-            now
-        }
-        _ => recorded.clone(),
-    }
 }
 
 /// Takes everything out of `lock`. Another thread (an abandoned test) may
@@ -187,7 +169,7 @@ extern "C" fn stop_all_at_exit() {
     match take_at_exit(&ENTRIES, deadline) {
         Some(taken) => {
             for entry in taken {
-                let pid = entry.identity.pid();
+                let pid = entry.permit.pid();
                 if let Err(e) = stop_entry(entry) {
                     eprintln!("kitty-fixtures: at exit, could not stop dashboard pid {pid}: {e}");
                 }
@@ -204,18 +186,18 @@ extern "C" fn stop_all_at_exit() {
     }
     let protected = shared::ancestors_and_self();
     for d in shared::find_dashboard_processes() {
-        let Some(p) = projects.iter().find(|p| {
-            shared::judge(
+        let Some((p, permit)) = projects.iter().find_map(|p| {
+            let j = shared::judge(
                 &d,
                 Scope::Project { dir: &p.path },
                 &protected,
                 shared::START_GRACE,
-            )
-            .may_stop()
+            );
+            Some((p, j.verdict.ok()?))
         }) else {
             continue;
         };
-        match shared::stop_process_group(&d.identity, d.command.port, p.policy) {
+        match shared::stop(&permit, d.command.port, p.policy) {
             // A stale file naming a pid invites spec-kitty to signal whoever gets it next.
             Ok(_) => {
                 shared::DashboardFile::remove_if_names(&p.path, d.identity.pid(), d.command.port);

@@ -17,18 +17,66 @@ const LEFTOVER: StopPolicy = StopPolicy {
     kill_grace: Duration::from_secs(2),
 };
 
-/// Stops `id` with its group (and waits for `port` to close) if it is still
-/// the same process: whatever a failing test left running.
+/// Stops `id` (and waits for `port` to close) if it is still the same
+/// process: whatever a failing test left running.
 pub fn stop_leftover(id: &ProcessIdentity, port: Option<u16>) {
     if id.is_still_alive() {
         eprintln!(
             "cleanup: stopping leftover pid {} (port {port:?})",
             id.pid()
         );
-        if let Err(e) = shared::stop_process_group(id, port, LEFTOVER) {
+        if let Err(e) = stop_pinned(id, port, LEFTOVER) {
             eprintln!("cleanup: {e}");
         }
     }
+}
+
+/// The tests' own stop of a process they started (the crates' `stop` takes
+/// a permit only their judge or spawner mints): pin `id` with a pidfd, check
+/// after pinning that it is still the same process, SIGTERM it through the
+/// pidfd, SIGKILL after `policy.term_grace`, then wait for `port` to close.
+pub fn stop_pinned(
+    id: &ProcessIdentity,
+    port: Option<u16>,
+    policy: StopPolicy,
+) -> Result<(), String> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+    let pid = Pid::from_raw(id.pid() as i32).ok_or("pid 0")?;
+    let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else {
+        return Ok(()); // gone
+    };
+    if !id.is_still_alive() {
+        return Ok(());
+    }
+    let exited = |limit: Duration| {
+        let ts = Timespec {
+            tv_sec: limit.as_secs() as i64,
+            tv_nsec: i64::from(limit.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        matches!(rustix::event::poll(&mut fds, Some(&ts)), Ok(n) if n > 0)
+    };
+    let _ = pidfd_send_signal(&fd, Signal::TERM);
+    if !exited(policy.term_grace) {
+        let _ = pidfd_send_signal(&fd, Signal::KILL);
+        if !exited(policy.kill_grace) {
+            return Err(format!("pid {} survived SIGKILL", id.pid()));
+        }
+    }
+    let _ = rustix::process::waitid(
+        rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(&fd)),
+        rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+    );
+    if let Some(port) = port
+        && poll(Duration::from_secs(5), || port_free(port).then_some(())).is_none()
+    {
+        return Err(format!(
+            "port {port} still held after pid {} ended",
+            id.pid()
+        ));
+    }
+    Ok(())
 }
 
 /// A process a test started or must not leave behind: stopped (whole group,
@@ -59,7 +107,7 @@ impl ProcessGuard {
 
     /// Stops it now, as the test's own step: fails the test if it cannot.
     pub fn stop(self) {
-        let stopped = shared::stop_process_group(&self.identity, self.port, StopPolicy::default());
+        let stopped = stop_pinned(&self.identity, self.port, StopPolicy::default());
         assert!(
             stopped.is_ok(),
             "could not stop pid {}: {stopped:?}",

@@ -13,7 +13,7 @@
 //! 3. [`confirm`]: ask on a terminal, or require `--yes`.
 //! 4. [`stop_selected`], in parallel: each is judged once more right before (a
 //!    prompt may have taken minutes), then stopped with
-//!    [`stop_process_group`], which proves its identity again before each signal.
+//!    [`stop`] with the fresh permit, which looks again through the pidfd before each signal.
 //! 5. [`clean_files`]: the `.kittify/.dashboard` files that name a dashboard
 //!    we stopped or a process that is no longer that project's dashboard
 //!    (never signalling it), in projects of ours that no dashboard of another
@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::shared::{
-    DashboardFile, FoundDashboard, Judgement, Listener, ListenerSnapshot, ProcessIdentity,
+    DashboardFile, Doubt, FoundDashboard, Judgement, Listener, ListenerSnapshot, ProcessIdentity,
     ProcessKind, Scope, StopError, StopPolicy, Stopped, ancestors_and_self,
-    find_dashboard_processes, identify_listeners_among, judge, project_dir_of, stop_process_group,
+    find_dashboard_processes, identify_listeners_among, judge, project_dir_of, stop,
 };
 
 use crate::cli::{CommonArgs, SweepArgs};
@@ -367,7 +367,8 @@ fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
     }
 }
 
-/// Stops one dashboard, after judging it once more.
+/// Stops one dashboard, after judging it once more (a fresh permit: the
+/// process pinned again, its class looked at again).
 fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
     let Some(now) = ProcessIdentity::read(e.identity().pid()) else {
         return Action::AlreadyGone {
@@ -384,13 +385,21 @@ fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
         command: e.found.command.clone(),
     };
     let scope = Scope::Sweep { all: args.all };
-    if let Err(doubt) = judge(&fresh, scope, protected, args.start_grace).verdict {
-        return Action::LeftAlone {
-            reason: format!("{doubt}; not signalled"),
-        };
-    }
+    let permit = match judge(&fresh, scope, protected, args.start_grace).verdict {
+        Ok(permit) => permit,
+        Err(Doubt::Gone) => {
+            return Action::AlreadyGone {
+                dashboard_file_removed: false,
+            };
+        }
+        Err(doubt) => {
+            return Action::LeftAlone {
+                reason: format!("{doubt}; not signalled"),
+            };
+        }
+    };
     let port = e.listening.first().map(|l| l.port);
-    match stop_process_group(e.identity(), port, StopPolicy::default()) {
+    match stop(&permit, port, StopPolicy::default()) {
         Ok(
             stopped @ Stopped {
                 signal: Some(_), ..

@@ -1,13 +1,15 @@
 //! The one module that talks to the kernel.
 //!
 //! Everything else in this crate and in `cargo-kitty-leakcheck` works on
-//! the plain data these functions return, and every signal either sends goes
-//! through here. Built on safe wrappers: [`rustix`] for the system calls, `nix`
+//! the plain data these functions return. Signals go out through one call,
+//! `Pidfd::send_signal` (crate-private), whose only caller is
+//! `shared::permit`: there is no `kill` of a pid number and no group signal
+//! here. Built on safe wrappers: [`rustix`] for the system calls, `nix`
 //! where rustix has none (`signalfd`), std for the rest (`File::try_lock`,
 //! `ExitStatusExt`, `IsTerminal`). The few `unsafe` blocks left are here
 //! alone, each with its SAFETY comment: `atexit(3)`, a `pre_exec` closure (a
-//! child starts with no signal blocked), a flag rustix's `pidfd_send_signal` does not take, and
-//! setting a signal's disposition back to the default. Both crates `#![deny(unsafe_code)]`; this
+//! child starts with no signal blocked), and setting a signal's disposition
+//! back to the default. Both crates `#![deny(unsafe_code)]`; this
 //! module is the single `#[allow]`.
 //!
 //! Platform code sits behind `cfg(target_os = "linux")` in this module only.

@@ -139,22 +139,30 @@ impl FoundDashboard {
 
 /// The project dir a dashboard's command line names, made absolute against
 /// the process's working directory when it is relative (`.`). `None` when it
-/// is relative and the working directory cannot be read or was deleted.
+/// is relative and the working directory cannot be read or was removed
+/// (asked of the directory through `/proc/PID/cwd`, not of how its path is
+/// spelled).
 pub fn project_dir_of(identity: &ProcessIdentity, command: &DashboardCommand) -> Option<PathBuf> {
     let named = &command.project_dir;
     if named.is_absolute() {
         return Some(named.clone());
     }
     let cwd = identity.cwd()?;
-    (sys::dir_state(cwd.as_os_str()) == DirState::Exists).then(|| cwd.join(named))
+    (sys::cwd_state(identity.pid()) == DirState::Exists).then(|| cwd.join(named))
 }
 
-/// Whether the dashboard serves `dir` or a directory below it: by the path its
-/// command line names (made absolute, see [`project_dir_of`]), or by that
-/// path with its symlinks resolved. `dir` should be canonical.
+/// Whether the dashboard serves `dir` or a directory below it, compared
+/// canonically: the path its command line names (made absolute, see
+/// [`project_dir_of`]) with `.`, `..` and symlinks resolved by the kernel,
+/// against `dir`, which should be canonical. Never by the spelling: the
+/// dashboard of `<dir>/../other` does not serve `dir`. A path that cannot be
+/// resolved (it is gone, or not ours to look at) proves nothing: false.
+/// Call it only for a dashboard under our root ([`ProcessIdentity::lives_here`]):
+/// only there do its paths mean what ours mean.
 pub fn serves_dir(identity: &ProcessIdentity, command: &DashboardCommand, dir: &Path) -> bool {
     project_dir_of(identity, command)
-        .is_some_and(|p| p.starts_with(dir) || p.canonicalize().is_ok_and(|c| c.starts_with(dir)))
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| p.starts_with(dir))
 }
 
 /// Every dashboard process of every user and every namespace that `/proc`
@@ -293,8 +301,8 @@ pub fn classify_dashboard(
         reason: OrphanReason::ProjectGone,
     };
     let Some(project_dir) = project_dir_of(identity, command) else {
-        return match identity.cwd() {
-            Some(cwd) if sys::dir_state(cwd.as_os_str()) == DirState::Gone => gone,
+        return match sys::cwd_state(identity.pid()) {
+            DirState::Gone => gone,
             _ => DashboardClass::Unknown {
                 reason: "its working directory cannot be read".into(),
             },

@@ -4,15 +4,19 @@
 //!
 //! Every mode (leakcheck's run, `wrap`, `check` and `sweep`, and the
 //! fixtures' drop, at-exit hook and full-range sweep) asks [`judge`] before
-//! it stops a dashboard, and reports the [`Doubt`] when the answer is no.
-//! [`stop_process_group`](super::stop_process_group) then proves, right
-//! before each signal, that the process is still the one judged.
+//! it stops a dashboard it did not spawn, and reports the [`Doubt`] when the
+//! answer is no. A yes is a [`Permit`]: the process pinned by a pidfd right
+//! after the proof, and read again after pinning. [`stop`](super::stop)
+//! takes that permit and looks again through it right before each signal.
 //!
 //! What [`judge`] requires, in order:
-//! 1. **It lives where we live**: our pid, mount and network namespaces.
+//! 1. **It lives where we live**: our pid, mount and network namespaces,
+//!    and our root directory (a `chroot`'s paths are not ours).
 //! 2. **It is ours**: our uid.
 //! 3. **It is not us**: not this process, nor one of its ancestors.
 //! 4. **It belongs to what we clean up** ([`Scope`]).
+//! 5. **It is still there to pin**: a pidfd on it, and the same process
+//!    read through it ([`Doubt::Gone`], [`Doubt::Changed`] otherwise).
 //!
 //! That it is a dashboard server at all is proved before: [`FoundDashboard`]
 //! holds a [`DashboardCommand`](super::DashboardCommand), recognised by
@@ -24,6 +28,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::classify::{DashboardClass, FoundDashboard, OrphanReason, classify_dashboard};
+use super::permit::{Permit, PinFailed};
 use super::process::{Namespace, Place};
 
 /// The environment variable `cargo kitty-leakcheck` sets for COMMAND (and the
@@ -97,6 +102,17 @@ pub enum Grounds {
     LiveWithAll,
     /// It serves the project being dropped.
     ServesProject,
+    /// We spawned it and have not reaped it (the fixtures' own dashboard,
+    /// leakcheck's COMMAND).
+    OurChild,
+    /// It is one of the run's processes in our own process group (what a
+    /// forwarded interrupt reaches).
+    RunMember,
+    /// It is a member of a proved dashboard's group, proved on its own.
+    GroupMember {
+        /// The dashboard that leads the group.
+        leader: u32,
+    },
 }
 
 impl std::fmt::Display for Grounds {
@@ -116,6 +132,11 @@ impl std::fmt::Display for Grounds {
             Grounds::Unrecorded => f.write_str("unrecorded: its project does not record it"),
             Grounds::LiveWithAll => f.write_str("live, and --all asked for live ones"),
             Grounds::ServesProject => f.write_str("it serves this project"),
+            Grounds::OurChild => f.write_str("we spawned it"),
+            Grounds::RunMember => f.write_str("it is the run's, in our process group"),
+            Grounds::GroupMember { leader } => {
+                write!(f, "a proved member of the group of dashboard {leader}")
+            }
         }
     }
 }
@@ -172,6 +193,12 @@ pub enum Doubt {
     /// It does not serve the project.
     #[error("it does not serve this project")]
     NotThisProject,
+    /// It exited before it could be pinned: there is nothing to signal.
+    #[error("it exited before it could be pinned; nothing was signalled")]
+    Gone,
+    /// Its pid names another process now, or it changed since it was read.
+    #[error("its pid names another process now, or it changed since it was read")]
+    Changed,
 }
 
 fn join(namespaces: &[Namespace]) -> String {
@@ -184,14 +211,20 @@ fn join(namespaces: &[Namespace]) -> String {
 pub struct Judgement {
     /// Whose it is (orphan, unrecorded, starting, live, unknown, elsewhere).
     pub class: DashboardClass,
-    /// The proof it may be stopped on, or the doubt that keeps it.
-    pub verdict: Result<Grounds, Doubt>,
+    /// The permit to stop it (the pinned process and the grounds it was
+    /// proved on), or the doubt that keeps it.
+    pub verdict: Result<Permit, Doubt>,
 }
 
 impl Judgement {
     /// True when it may be stopped.
     pub fn may_stop(&self) -> bool {
         self.verdict.is_ok()
+    }
+
+    /// The grounds it may be stopped on, or the doubt that keeps it.
+    pub fn grounds(&self) -> Result<&Grounds, &Doubt> {
+        self.verdict.as_ref().map(Permit::grounds)
     }
 }
 
@@ -206,9 +239,23 @@ pub fn judge(
 ) -> Judgement {
     let identity = &dashboard.identity;
     let class = classify_dashboard(identity, &dashboard.command, start_grace);
-    let verdict =
-        place_and_owner(dashboard, protected).and_then(|()| belongs(dashboard, &class, scope));
+    let verdict = place_and_owner(dashboard, protected)
+        .and_then(|()| belongs(dashboard, &class, scope))
+        .and_then(|grounds| pin(dashboard, grounds));
     Judgement { class, verdict }
+}
+
+/// Pins the proved dashboard: its permit, or why there is none.
+fn pin(dashboard: &FoundDashboard, grounds: Grounds) -> Result<Permit, Doubt> {
+    Permit::pin(
+        &dashboard.identity,
+        grounds,
+        Some(dashboard.command.clone()),
+    )
+    .map_err(|e| match e {
+        PinFailed::Gone => Doubt::Gone,
+        PinFailed::Changed => Doubt::Changed,
+    })
 }
 
 fn place_and_owner(dashboard: &FoundDashboard, protected: &HashSet<u32>) -> Result<(), Doubt> {
@@ -336,20 +383,24 @@ mod tests {
             label: Some(OsStr::new("lk-not-ours")),
         };
         let j = judge(&d, run, &HashSet::new(), Duration::ZERO);
-        assert_eq!(j.verdict, Err(Doubt::NotFromRun));
+        assert_eq!(j.grounds(), Err(&Doubt::NotFromRun));
         assert!(j.class.is_orphan(), "an orphan, and still not the run's");
         let ours = HashSet::from([d.identity.pid()]);
         let run = Scope::Run {
             descendants: &ours,
             label: None,
         };
+        let j = judge(&d, run, &HashSet::new(), Duration::ZERO);
+        assert_eq!(j.grounds(), Ok(&Grounds::DescendsFromRun));
+        let permit = j.verdict.expect("a permit");
         assert_eq!(
-            judge(&d, run, &HashSet::new(), Duration::ZERO).verdict,
-            Ok(Grounds::DescendsFromRun)
+            permit.pid(),
+            d.identity.pid(),
+            "the permit pins the process judged"
         );
         assert_eq!(
-            judge(&d, run, &ours, Duration::ZERO).verdict,
-            Err(Doubt::Ancestor)
+            judge(&d, run, &ours, Duration::ZERO).grounds(),
+            Err(&Doubt::Ancestor)
         );
     }
 
@@ -363,8 +414,8 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(
-            j.verdict,
-            Ok(Grounds::Orphan {
+            j.grounds(),
+            Ok(&Grounds::Orphan {
                 reason: OrphanReason::ProjectGone
             })
         );
@@ -376,8 +427,8 @@ mod tests {
             &HashSet::new(),
             Duration::from_secs(3600),
         );
-        assert_eq!(young.verdict, Err(Doubt::Starting));
+        assert_eq!(young.grounds(), Err(&Doubt::Starting));
         let old = judge(&here, Scope::Orphans, &HashSet::new(), Duration::ZERO);
-        assert_eq!(old.verdict, Err(Doubt::NotAnOrphan));
+        assert_eq!(old.grounds(), Err(&Doubt::NotAnOrphan));
     }
 }

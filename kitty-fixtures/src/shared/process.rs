@@ -25,6 +25,9 @@ pub enum Namespace {
     Mnt,
     /// The network namespace: its ports are not ours.
     Net,
+    /// Not a namespace but as much a place: its root directory (`chroot`).
+    /// Its paths do not mean what ours mean, even in our mount namespace.
+    Root,
 }
 
 impl fmt::Display for Namespace {
@@ -33,6 +36,7 @@ impl fmt::Display for Namespace {
             Namespace::Pid => "pid",
             Namespace::Mnt => "mount",
             Namespace::Net => "network",
+            Namespace::Root => "root directory",
         })
     }
 }
@@ -40,9 +44,10 @@ impl fmt::Display for Namespace {
 /// Where a process lives, seen from this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
-    /// In our pid, mount and network namespaces.
+    /// In our pid, mount and network namespaces, under our root directory.
     Here,
-    /// In at least one other namespace (another container, `unshare`, ...).
+    /// In at least one other namespace (another container, `unshare`, ...)
+    /// or under another root directory (`chroot`).
     Elsewhere(Vec<Namespace>),
     /// Its namespaces could not be read (another user's process, seen by a
     /// user who is not root): no proof either way.
@@ -202,6 +207,9 @@ impl ProcessIdentity {
                 if theirs.net != ours.net {
                     differ.push(Namespace::Net);
                 }
+                if theirs.root != ours.root {
+                    differ.push(Namespace::Root);
+                }
                 if differ.is_empty() {
                     Place::Here
                 } else {
@@ -211,7 +219,8 @@ impl ProcessIdentity {
             _ => Place::Unknown,
         }
     }
-    /// True when it lives in our pid, mount and network namespaces.
+    /// True when it lives in our pid, mount and network namespaces, under
+    /// our root directory.
     pub fn lives_here(&self) -> bool {
         self.place() == Place::Here
     }
@@ -427,7 +436,13 @@ impl ProcessTree {
         self.parent.keys().copied()
     }
 
-    /// The members of process group `pgid`.
+    /// The parent of `pid` when the tree was read.
+    pub fn parent_of(&self, pid: u32) -> Option<u32> {
+        self.parent.get(&pid).copied()
+    }
+
+    /// The processes whose group was `pgid` when the tree was read (a
+    /// number: pin and check each before believing it).
     pub fn group_members(&self, pgid: u32) -> Vec<u32> {
         self.group
             .iter()

@@ -1,4 +1,5 @@
-//! The one safe way to stop a process group: prove who it is, then signal.
+//! The one way to stop a process: through its [`Permit`], and a group only
+//! as its individually proved members.
 
 use std::collections::HashSet;
 use std::io;
@@ -7,10 +8,12 @@ use std::time::{Duration, Instant};
 use crate::ports::PortSet;
 
 use super::listeners::ListenerSnapshot;
+use super::permit::{Permit, Recheck, SignalRefused};
 use super::process::{ProcessIdentity, ProcessTree};
+use super::recognise::DashboardCommand;
 use crate::os::{self as sys, Signal};
 
-/// How long to wait at each step of [`stop_process_group`].
+/// How long to wait at each step of [`stop`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopPolicy {
     /// After SIGTERM, how long to wait before SIGKILL (a dashboard needs ~5 ms).
@@ -49,18 +52,26 @@ impl std::fmt::Display for StopSignal {
     }
 }
 
-/// What [`stop_process_group`] did.
+/// What [`stop`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Stopped {
     /// The process.
     pub pid: u32,
-    /// The last signal sent; `None` when it was already gone.
+    /// The last signal sent; `None` when it was already gone (its permit
+    /// was void: nothing was signalled in its name).
     pub signal: Option<StopSignal>,
     /// Whether SIGTERM was not enough and SIGKILL followed.
     pub escalated: bool,
-    /// Whether the whole group was signalled (the process led it) or only the process.
+    /// Whether members of its group were signalled too (each proved on its
+    /// own: see [`stop`]).
     pub group: bool,
+    /// The members of its group that were proved and signalled.
+    pub members: Vec<u32>,
+    /// The members of its group that were not proved to be part of it (a
+    /// helper its session started before it became the server, another
+    /// user's process): reported, never signalled.
+    pub left_alone: Vec<u32>,
     /// From the first check to "reaped and port free".
     #[serde(serialize_with = "ser_millis", rename = "elapsed_ms")]
     #[cfg_attr(feature = "schema", schemars(with = "f64"))]
@@ -125,252 +136,196 @@ pub enum StopError {
     },
 }
 
-/// Stops `expected` and, when the proof covers it, its process group:
+/// Stops the process `permit` pins, and the members of its group that are
+/// proved on their own:
 ///
-/// 1. open a pidfd on the pid (signals through it reach that process or
-///    nobody, even if the pid is reused);
-/// 2. re-read `/proc` and require the same pid, start time, uid, command
-///    line and namespaces as `expected`, our own uid and our own namespaces;
-///    otherwise refuse;
-/// 3. SIGTERM the whole group only when the process leads its own session
-///    (then every member of its group was forked inside that session, by it
-///    or its descendants: spec-kitty and the fixtures start dashboards so),
-///    through the pidfd (`PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9+; `killpg`
-///    before), else the process alone;
-/// 4. wait for exit on the pidfd (an event, not a sleep); after
-///    `policy.term_grace`, prove its identity again and SIGKILL;
-/// 5. reap it if it is our child; stop the other members of its group that
-///    outlive it (each pinned by a pidfd and checked to be ours, here, in
-///    its group and session, and younger than it), also when the leader was
-///    already gone when we came;
-/// 6. if `port` is given, wait (5 ms polls of a 0.1 ms netlink snapshot)
-///    until the sockets it held have closed.
+/// 1. look again through the pinned handle: when the process is gone, the
+///    permit is void and nothing is signalled (`signal: None`); when it is
+///    alive but no longer what was proved, nothing is signalled either
+///    ([`StopError::IdentityChanged`]);
+/// 2. when it leads its own session, its group's members are each pinned,
+///    read again, and proved while it still lives (so its pid is still the
+///    group's id): in its group and session, ours, here, started no earlier
+///    than it, and either the same dashboard (a shim's real interpreter, a
+///    fork of the server) or its child started after it exec'd what was
+///    proved (for our own child: any child of it; for a judged one: started
+///    after the read that proved it). Every other member is reported in
+///    [`Stopped::left_alone`] and never signalled;
+/// 3. SIGTERM each, through its own permit (a re-check right before each
+///    signal); wait for every exit on the pidfds (an event, not a sleep);
+///    after `policy.term_grace`, SIGKILL those left (re-checked again);
+/// 4. reap those that are our children (`waitid` on the pidfd: exactly that
+///    process);
+/// 5. if `port` is given, wait (5 ms polls of a 0.1 ms netlink snapshot)
+///    until the sockets they held have closed.
 ///
 /// ```no_run
-/// use kitty_fixtures::shared::{stop_process_group, ProcessIdentity, StopPolicy};
-/// let id = ProcessIdentity::read(12345).expect("running");
-/// let stopped = stop_process_group(&id, Some(9237), StopPolicy::default())?;
-/// println!("stopped {} with {:?} in {:?}", stopped.pid, stopped.signal, stopped.elapsed);
+/// use kitty_fixtures::shared::{judge, stop, find_dashboard_processes, Scope, StopPolicy};
+/// let protected = kitty_fixtures::shared::ancestors_and_self();
+/// for d in find_dashboard_processes() {
+///     let judgement = judge(&d, Scope::Orphans, &protected, kitty_fixtures::shared::START_GRACE);
+///     if let Ok(permit) = &judgement.verdict {
+///         let stopped = stop(permit, d.command.port, StopPolicy::default())?;
+///         println!("stopped {} with {:?} in {:?}", stopped.pid, stopped.signal, stopped.elapsed);
+///     }
+/// }
 /// # Ok::<(), kitty_fixtures::shared::StopError>(())
 /// ```
-pub fn stop_process_group(
-    expected: &ProcessIdentity,
-    port: Option<u16>,
-    policy: StopPolicy,
-) -> Result<Stopped, StopError> {
+///
+/// # Errors
+/// [`StopError::IdentityChanged`] when the pinned process is no longer what
+/// was proved; [`StopError::Survived`] / [`StopError::PortStillHeld`] when
+/// it (or a member) outlived SIGKILL or its port stayed held;
+/// [`StopError::Signal`] when the kernel refused.
+pub fn stop(permit: &Permit, port: Option<u16>, policy: StopPolicy) -> Result<Stopped, StopError> {
     let started = Instant::now();
-    let pid = expected.pid();
+    let pid = permit.pid();
     let mut stopped = Stopped {
         pid,
         signal: None,
         escalated: false,
         group: false,
+        members: Vec::new(),
+        left_alone: Vec::new(),
         elapsed: Duration::ZERO,
     };
-    let pidfd = match sys::Pidfd::open(pid) {
-        Ok(fd) => fd,
-        Err(source) => return Err(StopError::Signal { pid, source }),
+    let leader = match permit.recheck() {
+        Recheck::Same(now) => now,
+        Recheck::Gone => {
+            permit.reap_if_child();
+            stopped.elapsed = started.elapsed();
+            return Ok(stopped);
+        }
+        Recheck::Changed => return Err(StopError::IdentityChanged { pid }),
     };
-    let now = match &pidfd {
-        Some(_) => verify(expected)?,
-        None => None,
+    let members = if leader.leads_its_session() {
+        let (proved, unproved) = prove_members(permit, &leader);
+        stopped.left_alone = unproved;
+        proved
+    } else {
+        Vec::new()
     };
-    match (&pidfd, now) {
-        (Some(pidfd), Some(now)) => {
-            let group = now.leads_its_session();
-            stopped.group = group;
-            let mut held = sockets_of(pid, group);
-            send(pidfd, &now, group, Signal::TERM)?;
-            stopped.signal = Some(StopSignal::Term);
-            if !pidfd.wait_exit(policy.term_grace) {
-                // Still there: prove again that it is the same process, then SIGKILL.
-                if let Some(again) = verify(expected)? {
-                    send(pidfd, &again, group, Signal::KILL)?;
+    let all: Vec<&Permit> = std::iter::once(permit).chain(members.iter()).collect();
+    let mut held: HashSet<u64> = HashSet::new();
+    for p in &all {
+        held.extend(sys::socket_inodes(p.pid()));
+    }
+    // SIGTERM each, the leader first.
+    let mut live: Vec<&Permit> = Vec::new();
+    for p in &all {
+        match p.signal(Signal::TERM) {
+            Ok(true) => {
+                stopped.signal = Some(StopSignal::Term);
+                live.push(p);
+                if p.pid() != pid {
+                    stopped.members.push(p.pid());
+                }
+            }
+            Ok(false) => {}
+            Err(SignalRefused::Changed) if p.pid() == pid => {
+                return Err(StopError::IdentityChanged { pid });
+            }
+            Err(SignalRefused::Changed) => stopped.left_alone.push(p.pid()),
+            Err(SignalRefused::Kernel(source)) => {
+                return Err(StopError::Signal {
+                    pid: p.pid(),
+                    source,
+                });
+            }
+        }
+    }
+    stopped.group = !stopped.members.is_empty();
+    let left = wait_all(&live, policy.term_grace);
+    if !left.is_empty() {
+        let mut killed = Vec::new();
+        for p in left {
+            match p.signal(Signal::KILL) {
+                Ok(true) => {
                     stopped.signal = Some(StopSignal::Kill);
                     stopped.escalated = true;
-                    if !pidfd.wait_exit(policy.kill_grace) {
-                        return Err(StopError::Survived {
-                            pid,
-                            waited: started.elapsed(),
-                        });
-                    }
+                    killed.push(p);
                 }
-            }
-            sys::reap_if_child(pid);
-            if group {
-                held.extend(stop_members(expected, Some(pidfd), policy, &mut stopped)?);
-            }
-            if let Some(port) = port {
-                wait_port_closed(pid, port, &held, policy.kill_grace)?;
-            }
-        }
-        // Gone (or it exited between the open and the read): its group may live on.
-        _ => {
-            sys::reap_if_child(pid);
-            if expected.leads_its_session() {
-                let held = stop_members(expected, pidfd.as_ref(), policy, &mut stopped)?;
-                if let Some(port) = port {
-                    wait_port_closed(pid, port, &held, policy.kill_grace)?;
+                Ok(false) => {}
+                Err(SignalRefused::Changed) => {
+                    return Err(StopError::IdentityChanged { pid: p.pid() });
+                }
+                Err(SignalRefused::Kernel(source)) => {
+                    return Err(StopError::Signal {
+                        pid: p.pid(),
+                        source,
+                    });
                 }
             }
         }
+        if let Some(survivor) = wait_all(&killed, policy.kill_grace).first() {
+            return Err(StopError::Survived {
+                pid: survivor.pid(),
+                waited: started.elapsed(),
+            });
+        }
+    }
+    for p in &all {
+        p.reap_if_child();
+    }
+    if let Some(port) = port {
+        wait_port_closed(pid, port, &held, policy.kill_grace)?;
     }
     stopped.elapsed = started.elapsed();
     Ok(stopped)
 }
 
-/// Stops the members of the group `leader` led that outlive it: they got the
-/// group's signal (an interpreter shim's real Python, a forked helper), or
-/// the leader was already gone. Each is pinned by a pidfd, then checked; one
-/// that outlives `policy.term_grace` after SIGTERM gets SIGKILL. Usually
-/// there are none, and one `kill(-pgid, 0)` says so. Returns the sockets the
-/// members held (their ports must close too). `leader_fd`: the exited
-/// leader's pidfd, when it was still a zombie when pinned.
-fn stop_members(
-    leader: &ProcessIdentity,
-    leader_fd: Option<&sys::Pidfd>,
-    policy: StopPolicy,
-    stopped: &mut Stopped,
-) -> Result<HashSet<u64>, StopError> {
-    let pgid = leader.pid();
-    if !group_outlives_leader(pgid, leader_fd) {
-        return Ok(HashSet::new());
-    }
-    let members = pinned_members(leader);
-    let held: HashSet<u64> = members
+/// Waits, up to `limit` for all of them, until every one of `permits` has
+/// exited; returns those still alive then.
+fn wait_all<'a>(permits: &[&'a Permit], limit: Duration) -> Vec<&'a Permit> {
+    let deadline = Instant::now() + limit;
+    permits
         .iter()
-        .flat_map(|(m, _)| sys::socket_inodes(*m))
-        .collect();
-    // Members the leader's group signal reached are exiting already.
-    let reached = stopped.signal.is_some();
-    for (member, fd) in &members {
-        if !reached {
-            let _ = fd.send_signal(Signal::TERM);
-            stopped.signal.get_or_insert(StopSignal::Term);
-            stopped.group = true;
-        }
-        if !fd.wait_exit(policy.term_grace) {
-            let _ = fd.send_signal(Signal::KILL);
-            stopped.signal = Some(StopSignal::Kill);
-            stopped.escalated = true;
-            if !fd.wait_exit(policy.kill_grace) {
-                return Err(StopError::Survived {
-                    pid: *member,
-                    waited: policy.term_grace + policy.kill_grace,
-                });
-            }
-        }
-        sys::reap_if_child(*member);
-    }
-    Ok(held)
-}
-
-/// How long an exited leader's parent gets to reap it before its group's
-/// members are looked for in all of `/proc`. A parent that waits for its
-/// children reaps within microseconds; some init processes reap only every
-/// second or two (then the scan, shared by concurrent stops, decides).
-const LEADER_REAP_WAIT: Duration = Duration::from_millis(20);
-
-/// Whether group `pgid` has members besides its exited leader. A leader that
-/// is not our child stays a zombie until its parent reaps it, and
-/// `kill(-pgid, 0)` counts zombies: wait (on the leader's pidfd, an event:
-/// it reports `POLLHUP` once the leader is reaped) up to [`LEADER_REAP_WAIT`]
-/// for the parent to reap it, then ask again; if it is still not reaped, the
-/// members are looked for.
-fn group_outlives_leader(pgid: u32, leader_fd: Option<&sys::Pidfd>) -> bool {
-    if !sys::group_exists(pgid) {
-        return false;
-    }
-    match leader_fd {
-        Some(fd) if fd.wait_reaped(LEADER_REAP_WAIT) => sys::group_exists(pgid),
-        _ => true,
-    }
-}
-
-/// The live members of the group `leader` led, each pinned by a pidfd and
-/// checked after pinning: still in the group and the leader's session, ours,
-/// in our namespaces, and started no earlier than the leader. While any
-/// member lives, the group id (the leader's pid) stays in use and cannot be
-/// handed out again, so what has that group id and session is the group.
-fn pinned_members(leader: &ProcessIdentity) -> Vec<(u32, sys::Pidfd)> {
-    let pgid = leader.pid();
-    // A look at every process that begins after this call (the leader has
-    // exited by now), shared with the stops running beside this one.
-    ProcessTree::read_shared()
-        .group_members(pgid)
-        .into_iter()
-        .filter(|&m| m != pgid)
-        .filter_map(|m| {
-            let fd = sys::Pidfd::open(m).ok()??;
-            let id = ProcessIdentity::read(m)?;
-            (id.pgid() == pgid
-                && id.sid() == leader.sid()
-                && id.start_ticks() >= leader.start_ticks()
-                && id.is_ours()
-                && id.lives_here())
-            .then_some((m, fd))
-        })
+        .filter(|p| !p.wait_exit(deadline.saturating_duration_since(Instant::now())))
+        .copied()
         .collect()
 }
 
-/// `Ok(Some(fresh))` when `expected` is still alive, ours and here;
-/// `Ok(None)` when it is gone; an error when the pid is someone else now.
-fn verify(expected: &ProcessIdentity) -> Result<Option<ProcessIdentity>, StopError> {
-    let pid = expected.pid();
-    let Some(now) = ProcessIdentity::read(pid) else {
-        return Ok(None);
-    };
-    if !now.is_same_process(expected) {
-        return Err(StopError::IdentityChanged { pid });
-    }
-    if !now.is_ours() {
-        return Err(StopError::NotOurs {
-            pid,
-            uid: now.uid(),
-        });
-    }
-    if !now.lives_here() {
-        return Err(StopError::Elsewhere { pid });
-    }
-    Ok(Some(now))
-}
-
-fn send(
-    pidfd: &sys::Pidfd,
-    who: &ProcessIdentity,
-    group: bool,
-    sig: Signal,
-) -> Result<(), StopError> {
-    let pid = who.pid();
-    let r = if group {
-        match pidfd.send_group_signal(sig) {
-            Ok(sys::GroupSignal::Sent) => Ok(()),
-            // Before Linux 6.9. The leader is alive (we hold its pidfd and
-            // just verified it), so its pid is not free to be another group's id.
-            Ok(sys::GroupSignal::Unsupported) => sys::signal_group(pid, sig),
-            Err(e) => Err(e),
+/// The members of the group `leader` leads, each pinned and read again:
+/// `(proved, unproved pids)`. Proved while `permit` is alive (its pid is the
+/// group's id only while it lives; once it is gone the number proves
+/// nothing, and nothing more is looked at).
+fn prove_members(permit: &Permit, leader: &ProcessIdentity) -> (Vec<Permit>, Vec<u32>) {
+    let pgid = leader.pid();
+    let numbers = ProcessTree::read_shared().group_members(pgid);
+    let mut proved = Vec::new();
+    let mut unproved = Vec::new();
+    for m in numbers.into_iter().filter(|&m| m != pgid) {
+        let Ok(Some(pidfd)) = sys::Pidfd::open(m) else {
+            continue;
+        };
+        let Some(id) = ProcessIdentity::read(m) else {
+            continue;
+        };
+        if pidfd.has_exited() {
+            continue;
         }
-    } else {
-        pidfd.send_signal(sig)
-    };
-    match r {
-        Ok(()) => Ok(()),
-        // ESRCH: it is gone already (exited between the check and the signal).
-        Err(e) if sys::is_no_such_process(&e) => Ok(()),
-        Err(source) => Err(StopError::Signal { pid, source }),
-    }
-}
-
-/// The sockets held by `pid`, or, when it holds none and leads its group (a
-/// python shim whose child holds the port), by its descendants.
-fn sockets_of(pid: u32, group: bool) -> HashSet<u64> {
-    let mut held: HashSet<u64> = sys::socket_inodes(pid).into_iter().collect();
-    if held.is_empty() && group {
-        for child in ProcessTree::read_below(pid).descendants_of(pid) {
-            held.extend(sys::socket_inodes(child));
+        if permit.is_void() {
+            // The group's id is a free number now: nothing is proved by it.
+            return (Vec::new(), Vec::new());
+        }
+        if id.pgid() != pgid || id.sid() != leader.sid() {
+            continue; // not a member (any more): the number was stale
+        }
+        let same_dashboard = permit
+            .dashboard()
+            .is_some_and(|d| DashboardCommand::of(&id).as_ref() == Some(d));
+        let its_child_since = id.ppid() == pgid && id.start_ticks() >= permit.children_since();
+        if id.is_ours()
+            && id.lives_here()
+            && id.start_ticks() >= leader.start_ticks()
+            && (same_dashboard || its_child_since)
+        {
+            proved.push(Permit::member(permit, pidfd, id));
+        } else {
+            unproved.push(m);
         }
     }
-    held
+    (proved, unproved)
 }
 
 /// Waits until none of `held` (the sockets the group had) listens on `port`.

@@ -223,10 +223,20 @@ pub(crate) fn action_text(action: &Action) -> String {
             stopped,
             dashboard_file_removed,
         } => {
-            let target = if stopped.group {
-                "its process group"
-            } else {
-                "it"
+            let target = match stopped.members.as_slice() {
+                [] => "it".to_string(),
+                [one] => format!("it and pid {one} of its group (proved on its own)"),
+                many => format!(
+                    "it and pids {} of its group (each proved on its own)",
+                    join_pids(many)
+                ),
+            };
+            let alone = match stopped.left_alone.as_slice() {
+                [] => String::new(),
+                pids => format!(
+                    "; left alone in its group, not proved: pid {}",
+                    join_pids(pids)
+                ),
             };
             let signal = match (stopped.signal, stopped.escalated) {
                 (Some(s), true) => format!("SIGTERM then {s}"),
@@ -234,7 +244,7 @@ pub(crate) fn action_text(action: &Action) -> String {
                 (None, _) => "no signal".into(),
             };
             format!(
-                "reaped: {signal} to {target}, gone and port free after {:.1} ms{}",
+                "reaped: {signal} to {target}, gone and port free after {:.1} ms{alone}{}",
                 stopped.elapsed.as_secs_f64() * 1000.0,
                 file(*dashboard_file_removed)
             )
@@ -244,6 +254,13 @@ pub(crate) fn action_text(action: &Action) -> String {
         } => format!("already gone{}", file(*dashboard_file_removed)),
         Action::Failed { error } => format!("could not be stopped: {error}"),
     }
+}
+
+fn join_pids(pids: &[u32]) -> String {
+    pids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
@@ -369,6 +386,7 @@ pub(crate) mod tests {
                 error: format!("token {TOKEN}"),
             },
             identity: None,
+            permit: None,
         }
     }
 

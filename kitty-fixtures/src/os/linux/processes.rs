@@ -2,7 +2,7 @@
 //! for and reaping children, and how children are spawned.
 
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -16,15 +16,6 @@ fn pid_of(raw: u32) -> io::Result<Pid> {
         .ok()
         .and_then(Pid::from_raw)
         .ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))
-}
-
-/// The result of signalling a group through a pidfd.
-#[derive(Debug)]
-pub(crate) enum GroupSignal {
-    /// Sent (or the group was already gone).
-    Sent,
-    /// This kernel has no `PIDFD_SIGNAL_PROCESS_GROUP` (before Linux 6.9).
-    Unsupported,
 }
 
 /// A pidfd: a handle on one process. Signals sent through it reach that
@@ -45,52 +36,37 @@ impl Pidfd {
         }
     }
 
-    /// Sends `sig` to exactly the process this pidfd names.
+    /// Sends `sig` to exactly the process this pidfd names. Called by
+    /// `shared::permit` alone (a permit is a pidfd and the identity proved
+    /// of its process): nothing else in either crate signals.
     pub(crate) fn send_signal(&self, sig: Signal) -> io::Result<()> {
         rustix::process::pidfd_send_signal(&self.0, sig).map_err(Into::into)
     }
 
-    /// Sends `sig` to the process group of the process this pidfd names
-    /// (`PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9+): no group id that could be
-    /// reused stands between the check and the signal.
-    pub(crate) fn send_group_signal(&self, sig: Signal) -> io::Result<GroupSignal> {
-        const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
-        // rustix's pidfd_send_signal takes no flags.
-        // SAFETY: a valid pidfd we own, a valid signal number, a NULL siginfo
-        // (allowed: the kernel then fills it in as kill(2) would) and a flag
-        // the kernel checks; the call reads no memory of ours.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.0.as_raw_fd(),
-                sig.as_raw(),
-                std::ptr::null::<libc::siginfo_t>(),
-                PIDFD_SIGNAL_PROCESS_GROUP,
-            )
-        };
-        if r == 0 {
-            return Ok(GroupSignal::Sent);
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
-            Ok(GroupSignal::Unsupported)
-        } else {
-            Err(err)
-        }
+    /// Reaps the process if it is our exited child: `waitid(P_PIDFD)`, so
+    /// exactly this process is reaped (never another child of ours that got
+    /// its pid after someone else reaped it). Returns whether it reaped.
+    pub(crate) fn reap_if_child(&self) -> bool {
+        use rustix::process::{WaitId, WaitIdOptions, waitid};
+        matches!(
+            waitid(
+                WaitId::PidFd(self.0.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG
+            ),
+            Ok(Some(_))
+        )
+    }
+
+    /// Whether the process has exited already (a zombie or reaped): one
+    /// poll(2) that does not wait.
+    pub(crate) fn has_exited(&self) -> bool {
+        self.wait_exit(Duration::ZERO)
     }
 
     /// Waits until the process has exited (zombie or reaped) or `timeout`
     /// passes. Returns whether it exited. Event-driven: poll(2) on the pidfd.
     pub(crate) fn wait_exit(&self, timeout: Duration) -> bool {
         self.poll_for(rustix::event::PollFlags::IN, timeout)
-    }
-
-    /// Waits until the exited process has been reaped by its parent (the
-    /// pidfd reports `POLLHUP` once no task is left, Linux 6.9+; on older
-    /// kernels this waits out `timeout`) or `timeout` passes. Returns whether
-    /// it was reaped. Event-driven, like [`Pidfd::wait_exit`].
-    pub(crate) fn wait_reaped(&self, timeout: Duration) -> bool {
-        self.poll_for(rustix::event::PollFlags::empty(), timeout)
     }
 
     /// poll(2) on the pidfd for `events` (`POLLHUP` is always reported).
@@ -120,23 +96,6 @@ impl Pidfd {
 impl AsFd for Pidfd {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.0.as_fd()
-    }
-}
-
-/// `killpg(pgid, sig)`: the fallback where pidfds cannot signal groups.
-pub(crate) fn signal_group(pgid: u32, sig: Signal) -> io::Result<()> {
-    rustix::process::kill_process_group(pid_of(pgid)?, sig).map_err(Into::into)
-}
-
-/// Whether any process (zombies included) is in process group `pgid`:
-/// `kill(-pgid, 0)`, one syscall.
-pub(crate) fn group_exists(pgid: u32) -> bool {
-    let Ok(p) = pid_of(pgid) else {
-        return false;
-    };
-    match rustix::process::test_kill_process_group(p) {
-        Ok(()) => true,
-        Err(e) => e == rustix::io::Errno::PERM,
     }
 }
 
@@ -245,20 +204,6 @@ pub fn own_process_group() -> u32 {
     rustix::process::getpgrp().as_raw_nonzero().get() as u32
 }
 
-/// Sends `sig` to `pid` through a pidfd (so a reused pid is never hit);
-/// `Ok(false)` when it is gone. For signals passed on, not for stopping
-/// anything: that is [`crate::shared::stop_process_group`]'s alone.
-pub fn forward_signal(pid: u32, sig: Signal) -> io::Result<bool> {
-    match Pidfd::open(pid)? {
-        Some(fd) => match fd.send_signal(sig) {
-            Ok(()) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Ok(false),
-            Err(e) => Err(e),
-        },
-        None => Ok(false),
-    }
-}
-
 /// Registers `hook` to run at `exit(3)` (normal exit, `std::process::exit`,
 /// the end of `main`), in the process that registers it.
 pub(crate) fn at_exit(hook: extern "C" fn()) {
@@ -291,8 +236,8 @@ mod tests {
     use super::*;
 
     #[test]
-    #[allow(clippy::zombie_processes, reason = "reaped by reap_if_child, by pid")]
-    fn a_pidfd_tells_exit_and_reaping_apart() {
+    #[allow(clippy::zombie_processes, reason = "reaped by its pidfd")]
+    fn a_pidfd_tells_exit_and_reaps_exactly_its_process() {
         let child = std::process::Command::new("sleep")
             .arg("5")
             .spawn()
@@ -301,9 +246,10 @@ mod tests {
         assert!(!fd.wait_exit(Duration::from_millis(1)), "still running");
         fd.send_signal(Signal::TERM).expect("signal");
         assert!(fd.wait_exit(Duration::from_secs(5)), "exited");
-        // A zombie of ours until we reap it: exited, not reaped.
-        assert!(!fd.wait_reaped(Duration::from_millis(5)));
-        assert!(reap_if_child(child.id()).is_some());
-        assert!(fd.wait_reaped(Duration::from_secs(1)), "reaped: POLLHUP");
+        // A zombie of ours until we reap it, by its pidfd.
+        assert!(fd.has_exited());
+        assert!(fd.reap_if_child(), "reaped through the pidfd");
+        assert!(!fd.reap_if_child(), "and only once");
+        assert!(reap_if_child(child.id()).is_none(), "nothing left to reap");
     }
 }

@@ -16,7 +16,7 @@ use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs;
 use std::io::{self, Write as _};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -289,13 +289,18 @@ pub(crate) fn read_exe(pid: u32) -> Option<PathBuf> {
 }
 
 /// The namespaces a process lives in, as the inode numbers of
-/// `/proc/PID/ns/{pid,mnt,net}`. Two processes share a namespace exactly when
-/// these numbers are equal.
+/// `/proc/PID/ns/{pid,mnt,net}`, and its root directory (device and inode of
+/// what `/proc/PID/root` leads to). Two processes share a namespace exactly
+/// when these numbers are equal; two processes in one mount namespace mean
+/// the same by a path only when their roots are equal too (a chroot shares
+/// every namespace with us).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Namespaces {
     pub pid: u64,
     pub mnt: u64,
     pub net: u64,
+    /// `(st_dev, st_ino)` of the process's root directory.
+    pub root: (u64, u64),
 }
 
 /// The namespaces of `pid` (an error for another user's process when we are
@@ -310,7 +315,37 @@ pub(crate) fn read_namespaces(pid: u32) -> io::Result<Namespaces> {
         pid: one("pid")?,
         mnt: one("mnt")?,
         net: one("net")?,
+        root: root_of(pid)?,
     })
+}
+
+/// `(st_dev, st_ino)` of the directory `/proc/PID/root` leads to (the kernel
+/// follows the magic link to the process's root, whatever its name there).
+fn root_of(pid: u32) -> io::Result<(u64, u64)> {
+    let root = proc_root()?;
+    let st = with_pid_path(pid, "root", |path| {
+        rustix::fs::statat(root, path, rustix::fs::AtFlags::empty()).map_err(Into::into)
+    })?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// What `/proc/PID/cwd` leads to: a directory that still exists, one that
+/// was removed (the kernel keeps it alive for the process with no links
+/// left), or unknown (not ours to look at, or the process is gone). Asked of
+/// the directory itself, never of the spelling of its path: a directory may
+/// well be named `x (deleted)`.
+pub(crate) fn cwd_state(pid: u32) -> DirState {
+    let Ok(root) = proc_root() else {
+        return DirState::Unknown;
+    };
+    let st = with_pid_path(pid, "cwd", |path| {
+        rustix::fs::statat(root, path, rustix::fs::AtFlags::empty()).map_err(io::Error::from)
+    });
+    match st {
+        Ok(st) if st.st_nlink == 0 => DirState::Gone,
+        Ok(_) => DirState::Exists,
+        Err(_) => DirState::Unknown,
+    }
 }
 
 /// `pid:[4026531836]` -> 4026531836.
@@ -504,18 +539,17 @@ pub(crate) fn age_of(start_ticks: u64) -> Duration {
 pub(crate) enum DirState {
     /// It is a directory.
     Exists,
-    /// Nothing is there (or `/proc` marked it " (deleted)"), or it is not a directory.
+    /// Nothing is there, or it is not a directory.
     Gone,
     /// It could not be looked at (permission): neither proof of life nor of death.
     Unknown,
 }
 
-/// What is at `path` (a path read from `/proc`, which marks removed
-/// directories with a " (deleted)" suffix).
+/// What is at `path` in our root, asked of the file system: a name is
+/// taken as it is spelled, so a directory really named `x (deleted)` exists.
+/// (Whether a process's working directory was removed is [`cwd_state`]'s
+/// question, asked of the directory, not of how `/proc` spells it.)
 pub(crate) fn dir_state(path: &OsStr) -> DirState {
-    if path.as_bytes().ends_with(b" (deleted)") {
-        return DirState::Gone;
-    }
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => DirState::Exists,
         Ok(_) => DirState::Gone,
@@ -578,7 +612,12 @@ mod tests {
     fn dir_states() {
         assert_eq!(dir_state(OsStr::new("/")), DirState::Exists);
         assert_eq!(dir_state(OsStr::new("/nonexistent-kitty")), DirState::Gone);
-        assert_eq!(dir_state(OsStr::new("/tmp (deleted)")), DirState::Gone);
+        // A name is taken as spelled: only /proc's own links carry the suffix.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let odd = tmp.path().join("proj (deleted)");
+        fs::create_dir(&odd).expect("mkdir");
+        assert_eq!(dir_state(odd.as_os_str()), DirState::Exists);
+        assert_eq!(cwd_state(std::process::id()), DirState::Exists);
     }
 
     #[test]

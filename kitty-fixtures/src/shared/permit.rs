@@ -1,0 +1,370 @@
+//! A proof as a value: a [`Permit`] is one pinned process (a pidfd) and the
+//! identity that was proved of it. [`Permit::signal`], private to this
+//! module, is the one function in either crate that sends a signal, and it
+//! takes a permit: nothing signals a pid number, a group number or "the
+//! group" as such.
+//!
+//! Who mints permits:
+//! - [`judge`](super::judge), for a dashboard it found to be ours to clean
+//!   up (see its rule);
+//! - [`Permit::for_child`], the spawner's, for a child we spawned and have
+//!   not reaped (its pid cannot have been reused: we hold it);
+//! - [`pin_run_group`], the forwarder's, for the processes of a run in our
+//!   own process group, each pinned, then checked, as it is read;
+//! - `stop`, for the members of a dashboard's group, each proved on its own.
+//!
+//! A permit is void once its process is gone: a pidfd names that process or
+//! nobody, so nothing else is ever signalled in its name.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::os::{self as sys, Signal};
+
+use super::judge::Grounds;
+use super::process::ProcessIdentity;
+use super::recognise::DashboardCommand;
+
+/// One pinned process and what was proved of it: the only thing a signal
+/// can be sent through. Cloning a permit shares the same pidfd.
+///
+/// Obtained from [`judge`](super::judge) (a found dashboard that is ours to
+/// clean up), [`Permit::for_child`] (a child we spawned) or
+/// [`pin_run_group`] (the run's processes in our group, for forwarding).
+/// Stop its process with [`stop`](super::stop); pass a signal on with
+/// [`Permit::forward`].
+#[derive(Clone)]
+pub struct Permit {
+    pidfd: Arc<sys::Pidfd>,
+    identity: ProcessIdentity,
+    grounds: Grounds,
+    /// The dashboard it was proved to be, when it was: its group's members
+    /// that are the same dashboard (a shim's real interpreter, a fork of the
+    /// server) are proved by it.
+    dashboard: Option<DashboardCommand>,
+    /// A child of it that started at this boot tick or later was started by
+    /// the program it was proved to run (after its exec): for a judged
+    /// process, the tick after it was seen running it; for our own child,
+    /// its own start (we spawned it, and it forks nothing before its exec).
+    children_since: u64,
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("pid", &self.identity.pid())
+            .field("start_ticks", &self.identity.start_ticks())
+            .field("grounds", &self.grounds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two permits are equal when they were proved of the same process on the
+/// same grounds.
+impl PartialEq for Permit {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity.pid() == other.identity.pid()
+            && self.identity.start_ticks() == other.identity.start_ticks()
+            && self.grounds == other.grounds
+    }
+}
+
+impl Eq for Permit {}
+
+/// What a look through the pinned handle found, right before a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recheck {
+    /// Still the process proved, read again now.
+    Same(ProcessIdentity),
+    /// It has exited: the permit is void.
+    Gone,
+    /// Still alive, but no longer what was proved (it exec'd another program,
+    /// changed owner or moved to another namespace or root).
+    Changed,
+}
+
+/// Why a permit could not be pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PinFailed {
+    /// The process exited before it was pinned.
+    Gone,
+    /// The pid now names another process, or it changed since it was read.
+    Changed,
+}
+
+impl Permit {
+    /// Pins `identity` (a process read a moment ago) and proves, after
+    /// pinning, that the pinned process is still that one, ours and here.
+    pub(crate) fn pin(
+        identity: &ProcessIdentity,
+        grounds: Grounds,
+        dashboard: Option<DashboardCommand>,
+    ) -> Result<Permit, PinFailed> {
+        let pidfd = match sys::Pidfd::open(identity.pid()) {
+            Ok(Some(fd)) => fd,
+            Ok(None) => return Err(PinFailed::Gone),
+            Err(_) => return Err(PinFailed::Changed),
+        };
+        let permit = Permit {
+            pidfd: Arc::new(pidfd),
+            identity: identity.clone(),
+            grounds,
+            dashboard,
+            children_since: u64::MAX,
+        };
+        match permit.recheck() {
+            // Seen running what was proved by this read: whatever it starts
+            // from the next tick on, that program started.
+            Recheck::Same(now) => Ok(Permit {
+                identity: now,
+                children_since: sys::boot_ticks_now() + 1,
+                ..permit
+            }),
+            Recheck::Gone => Err(PinFailed::Gone),
+            Recheck::Changed => Err(PinFailed::Changed),
+        }
+    }
+
+    /// The spawner's permit for `child`, which we spawned and have not
+    /// reaped: its pid is ours to hold until we wait for it, so the pidfd
+    /// opened now names it. `dashboard`: the server command it runs, when
+    /// it is one.
+    ///
+    /// # Errors
+    /// When the pidfd cannot be opened (no pidfds: Linux before 5.3) or the
+    /// child is no longer there to read (it exited at once).
+    pub fn for_child(
+        child: &std::process::Child,
+        dashboard: Option<DashboardCommand>,
+    ) -> io::Result<Permit> {
+        let pid = child.id();
+        let gone = || io::Error::new(io::ErrorKind::NotFound, format!("child {pid} exited"));
+        let pidfd = sys::Pidfd::open(pid)?.ok_or_else(gone)?;
+        let identity = ProcessIdentity::read(pid).ok_or_else(gone)?;
+        if pidfd.has_exited() {
+            return Err(gone());
+        }
+        Ok(Permit {
+            pidfd: Arc::new(pidfd),
+            children_since: identity.start_ticks(),
+            identity,
+            grounds: Grounds::OurChild,
+            dashboard,
+        })
+    }
+
+    /// A member of `leader`'s group, pinned by `pidfd` and read as
+    /// `identity` after pinning, that `stop` proved on its own.
+    pub(crate) fn member(leader: &Permit, pidfd: sys::Pidfd, identity: ProcessIdentity) -> Permit {
+        Permit {
+            pidfd: Arc::new(pidfd),
+            identity,
+            grounds: Grounds::GroupMember {
+                leader: leader.pid(),
+            },
+            dashboard: leader.dashboard.clone(),
+            children_since: u64::MAX,
+        }
+    }
+
+    /// Reaps the pinned process if it is our exited child (exactly it, by
+    /// its pidfd).
+    pub(crate) fn reap_if_child(&self) -> bool {
+        self.pidfd.reap_if_child()
+    }
+
+    /// The process, as proved (for a child of ours: as last seen).
+    pub fn identity(&self) -> &ProcessIdentity {
+        &self.identity
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.identity.pid()
+    }
+
+    /// What it was proved on.
+    pub fn grounds(&self) -> &Grounds {
+        &self.grounds
+    }
+
+    /// The dashboard it was proved to be, if any.
+    pub(crate) fn dashboard(&self) -> Option<&DashboardCommand> {
+        self.dashboard.as_ref()
+    }
+
+    /// From which boot tick on a child it started is known to have been
+    /// started by the program it was proved to run.
+    pub(crate) fn children_since(&self) -> u64 {
+        self.children_since
+    }
+
+    /// Whether the pinned process has exited (the permit is void).
+    pub fn is_void(&self) -> bool {
+        self.pidfd.has_exited()
+    }
+
+    /// A permit for our child that exec'd since it was minted (an
+    /// interpreter shim that `exec`s the real Python): the same pinned
+    /// process, read again. Only for [`Grounds::OurChild`].
+    pub(crate) fn refreshed(&self) -> Permit {
+        match self.recheck() {
+            Recheck::Same(now) => Permit {
+                identity: now,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+
+    /// Reads the process again through the pinned handle: the read is of
+    /// the pinned process only when the pidfd says it is alive both before
+    /// and after (while it lives, its pid is its own). Then it must still be
+    /// what was proved: for a judged process the same pid, start time,
+    /// owner, command line, namespaces and root, and ours and here; for a
+    /// child of ours the same start time and owner, ours and here (it may
+    /// have exec'd: we spawned it); for a run member the same start time,
+    /// owner and process group.
+    pub(crate) fn recheck(&self) -> Recheck {
+        if self.pidfd.has_exited() {
+            return Recheck::Gone;
+        }
+        let now = ProcessIdentity::read(self.identity.pid());
+        if self.pidfd.has_exited() {
+            return Recheck::Gone;
+        }
+        let Some(now) = now else {
+            return Recheck::Gone;
+        };
+        let was = &self.identity;
+        let same = match self.grounds {
+            Grounds::OurChild => {
+                now.start_ticks() == was.start_ticks()
+                    && now.uid() == was.uid()
+                    && now.is_ours()
+                    && now.lives_here()
+            }
+            Grounds::RunMember => {
+                now.start_ticks() == was.start_ticks()
+                    && now.uid() == was.uid()
+                    && now.pgid() == was.pgid()
+            }
+            _ => now.is_same_process(was) && now.is_ours() && now.lives_here(),
+        };
+        if same {
+            Recheck::Same(now)
+        } else {
+            Recheck::Changed
+        }
+    }
+
+    /// THE signalling function: re-checks the pinned process and, when it is
+    /// still what was proved, sends `sig` through its pidfd. `Ok(false)` when
+    /// it is gone (the permit is void; nothing is signalled).
+    pub(crate) fn signal(&self, sig: Signal) -> Result<bool, SignalRefused> {
+        match self.recheck() {
+            Recheck::Same(_) => {}
+            Recheck::Gone => return Ok(false),
+            Recheck::Changed => return Err(SignalRefused::Changed),
+        }
+        match self.pidfd.send_signal(sig) {
+            Ok(()) => Ok(true),
+            Err(e) if sys::is_no_such_process(&e) => Ok(false),
+            Err(e) => Err(SignalRefused::Kernel(e)),
+        }
+    }
+
+    /// Passes `sig` on to the pinned process (forwarding an interrupt),
+    /// after the same re-check as every signal. `Ok(false)` when it is gone.
+    ///
+    /// # Errors
+    /// When it is no longer the process proved, or the kernel refused.
+    pub fn forward(&self, sig: Signal) -> io::Result<bool> {
+        self.signal(sig).map_err(|e| match e {
+            SignalRefused::Changed => io::Error::other(format!(
+                "pid {} is no longer the process that was pinned; not signalled",
+                self.pid()
+            )),
+            SignalRefused::Kernel(e) => e,
+        })
+    }
+
+    /// Waits until the pinned process has exited or `timeout` passes, on its
+    /// pidfd (an event). Returns whether it exited.
+    pub(crate) fn wait_exit(&self, timeout: std::time::Duration) -> bool {
+        self.pidfd.wait_exit(timeout)
+    }
+}
+
+/// Why [`Permit::signal`] sent nothing.
+#[derive(Debug)]
+pub(crate) enum SignalRefused {
+    /// The pinned process is alive but no longer what was proved.
+    Changed,
+    /// The kernel refused the signal.
+    Kernel(io::Error),
+}
+
+/// Pins the processes of the run below `root` (this process) that are in
+/// process group `pgrp` (ours): what a terminal's Ctrl+C would reach. Each
+/// is pinned, then read again and kept only when, after pinning, it is in
+/// `pgrp`, started no earlier than its parent, and its parent is `root` or
+/// a process already pinned and checked this way that still lives (so the
+/// parent pid it reports is that process's own). A pid that exits and is reused between the look at the tree
+/// and the pin is read again after pinning, and is then in another group or
+/// has another parent: it is left out. `skip`: processes already handled
+/// (by pid and start time).
+pub fn pin_run_group(root: u32, pgrp: u32, skip: &HashSet<(u32, u64)>) -> Vec<Permit> {
+    let tree = super::ProcessTree::read_below(root);
+    // Parents before children: walk down from the root.
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for pid in tree.descendants_of(root) {
+        if let Some(parent) = tree.parent_of(pid) {
+            children.entry(parent).or_default().push(pid);
+        }
+    }
+    let root_start = ProcessIdentity::read(root).map_or(0, |id| id.start_ticks());
+    let mut verified: HashMap<u32, (u64, Option<Arc<sys::Pidfd>>)> =
+        HashMap::from([(root, (root_start, None))]);
+    let mut out = Vec::new();
+    let mut todo = vec![root];
+    while let Some(parent) = todo.pop() {
+        for &pid in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
+            let Ok(Some(pidfd)) = sys::Pidfd::open(pid) else {
+                continue;
+            };
+            let Some(now) = ProcessIdentity::read(pid) else {
+                continue;
+            };
+            if pidfd.has_exited() {
+                continue;
+            }
+            // Its parent must be one we hold and that still lives, so the
+            // parent pid it reports is that process.
+            let Some((parent_start, parent_fd)) = verified.get(&now.ppid()) else {
+                continue;
+            };
+            if parent_fd.as_ref().is_some_and(|fd| fd.has_exited())
+                || now.start_ticks() < *parent_start
+            {
+                continue;
+            }
+            let pidfd = Arc::new(pidfd);
+            verified.insert(pid, (now.start_ticks(), Some(Arc::clone(&pidfd))));
+            todo.push(pid);
+            if now.pgid() != pgrp || skip.contains(&(pid, now.start_ticks())) {
+                continue;
+            }
+            out.push(Permit {
+                pidfd,
+                identity: now,
+                grounds: Grounds::RunMember,
+                dashboard: None,
+                children_since: u64::MAX,
+            });
+        }
+    }
+    out
+}
