@@ -368,3 +368,88 @@ pub fn pin_run_group(root: u32, pgrp: u32, skip: &HashSet<(u32, u64)>) -> Vec<Pe
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// Every call that can send a signal, in the non-test code of both
+    /// crates, with the one place each may stand. The compiler keeps the
+    /// binary from signalling except through a [`Permit`](super::Permit)
+    /// (`os::Pidfd` is crate-private); inside this crate, this test keeps
+    /// `Permit::signal` the only caller of the pidfd's `send_signal`.
+    #[test]
+    fn permit_signal_is_the_only_signalling_call() {
+        const CALLS: [&str; 7] = [
+            "send_signal(",
+            "pidfd_send_signal",
+            "kill_process",
+            ".kill()",
+            "libc::kill",
+            "killpg",
+            "signal::kill",
+        ];
+        // (file, call, why it may stand there)
+        let allowed: [(&str, &str); 5] = [
+            // THE signalling function.
+            ("kitty-fixtures/src/shared/permit.rs", "send_signal("),
+            // Its definition in os, on rustix.
+            ("kitty-fixtures/src/os/linux/processes.rs", "send_signal("),
+            (
+                "kitty-fixtures/src/os/linux/processes.rs",
+                "pidfd_send_signal",
+            ),
+            // output_within's own helper (`spec-kitty --version`), unreaped: std's Child::kill.
+            ("kitty-fixtures/src/os/linux/processes.rs", ".kill()"),
+            // Re-raising a signal at ourselves (exit as the signal would).
+            ("kitty-fixtures/src/os/linux/signals.rs", "kill_process"),
+        ];
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for dir in ["kitty-fixtures/src", "cargo-kitty-leakcheck/src"] {
+            collect_rs(&root.join(dir), &mut files);
+        }
+        assert!(!files.is_empty());
+        let mut found = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read source");
+            let rel = file
+                .strip_prefix(&root)
+                .expect("under the root")
+                .to_string_lossy()
+                .into_owned();
+            // Unit tests sit at the end of each file, after `#[cfg(test)]`.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for line in code.lines() {
+                let line = line.trim_start();
+                if line.starts_with("//") {
+                    continue;
+                }
+                for call in CALLS {
+                    if line.contains(call) && !allowed.contains(&(rel.as_str(), call)) {
+                        found.push(format!("{rel}: {line}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "signalling outside Permit::signal:\n{}",
+            found.join("\n")
+        );
+    }
+
+    fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return; // a packaged crate has no sibling
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                collect_rs(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+}
