@@ -206,8 +206,9 @@ impl Forwarder {
             let _ = os::forward_signal(self.command, sig);
             if self.verbose {
                 eprintln!(
-                    "kitty-leakcheck: forwarded {} to `{command_line}` (pid {})",
+                    "kitty-leakcheck: forwarded {} to `{}` (pid {})",
                     os::signal_name(sig.as_raw()),
+                    crate::report::visible::visible(command_line),
                     self.command
                 );
             }

@@ -16,6 +16,7 @@ pub mod json;
 pub mod junit;
 pub mod progress;
 pub mod style;
+pub mod visible;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -313,6 +314,35 @@ pub fn emit_snapshot(done: &crate::baseline::Snapshot, common: &CommonArgs) {
     if common.json() {
         println!("{}", json::snapshot(done));
     }
+}
+
+/// Prints the listing `sweep` shows before it asks (on stdout, through the
+/// same stream as its summary; not with `--json` or `-q`).
+pub fn emit_sweep_listing(report: &crate::sweep::SweepReport, common: &CommonArgs) {
+    if common.json() || Verbosity::of(common) <= Verbosity::Quiet {
+        return;
+    }
+    let mut out = anstream::stdout();
+    let _ = write!(
+        out,
+        "{}",
+        human::sweep_listing(report, Verbosity::of(common))
+    );
+    let _ = out.flush();
+}
+
+/// Asks `question [y/N]` on stderr (the question is ours: counts, no process
+/// data) and reads one line from stdin; true for `y` or `yes`.
+pub fn ask(question: &str) -> bool {
+    use std::io::BufRead;
+    let mut err = anstream::stderr();
+    let _ = write!(err, "{} [y/N] ", visible::visible(question));
+    let _ = err.flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// Prints what `sweep` did (its listing was printed before it asked), and

@@ -23,7 +23,7 @@
 //! The result is a [`SweepReport`]; its [`SweepOutcome`] gives the exit status.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -39,8 +39,8 @@ use kitty_fixtures::shared::{
 use crate::cli::{CommonArgs, SweepArgs};
 use crate::exit_codes::LeakcheckExitCode;
 use crate::leak::Action;
+use crate::report;
 use crate::report::progress::Progress;
-use crate::report::{self, Verbosity};
 
 mod files;
 
@@ -186,12 +186,7 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepRepor
         .iter()
         .map(|(d, ..)| DashboardFile::path_in(d))
         .collect();
-    if !common.json() && Verbosity::of(common) > Verbosity::Quiet {
-        print!(
-            "{}",
-            report::human::sweep_listing(&report, Verbosity::of(common))
-        );
-    }
+    report::emit_sweep_listing(&report, common);
     let has_work = report.to_stop() > 0 || !stale.is_empty();
     (report.confirmed, report.no_terminal) = confirm(&report, args, has_work, stale.len());
     let not_done = if args.dry_run {
@@ -320,18 +315,7 @@ fn confirm(report: &SweepReport, args: &SweepArgs, has_work: bool, stale: usize)
     } else {
         format!("Stop {to_stop} orphaned dashboards?")
     };
-    (ask(&question), false)
-}
-
-/// Asks `question [y/N]` on stderr and reads one line from stdin.
-fn ask(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    (report::ask(&question), false)
 }
 
 /// Step 4: stops the selected dashboards in parallel, recording each action.

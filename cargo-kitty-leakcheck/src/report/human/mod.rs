@@ -6,6 +6,7 @@ use kitty_fixtures::os::signal_name;
 use kitty_fixtures::shared::{Listener, mask_tokens};
 
 use super::style;
+use super::visible::{visible, visible_path};
 use super::{Report, ReportMode, Verbosity};
 use crate::command::CommandStatus;
 use crate::leak::{Action, Leak, LeakKind};
@@ -19,7 +20,9 @@ const TAG: &str = "kitty-leakcheck:";
 /// The report of the run, `wrap` or `check` mode (lines ending in `\n`).
 pub fn report(report: &Report, verbosity: Verbosity) -> String {
     let mut out = String::new();
-    let command = report.command_line();
+    // Process data (COMMAND, command lines, paths, test names, errors) is
+    // shown through `visible`: no control character reaches the terminal.
+    let command = visible(&report.command_line()).into_owned();
     if let Some(s @ (CommandStatus::NotFound | CommandStatus::NotExecutable(_))) =
         &report.command_status
     {
@@ -53,7 +56,7 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
         let project = seen
             .project_dir
             .as_ref()
-            .map(|d| format!(" (project {})", d.display()))
+            .map(|d| format!(" (project {})", visible_path(d)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -125,7 +128,7 @@ fn describe_status(s: &CommandStatus) -> String {
             _ => "ended".into(),
         },
         CommandStatus::NotFound => "was not found".into(),
-        CommandStatus::NotExecutable(e) => format!("could not be executed: {e}"),
+        CommandStatus::NotExecutable(e) => format!("could not be executed: {}", visible(e)),
     }
 }
 
@@ -217,8 +220,8 @@ pub(crate) fn action_text(action: &Action) -> String {
     };
     match action {
         Action::Pending => "not reaped".into(),
-        Action::LeftAlone { reason } => format!("left alone: {reason}"),
-        Action::NotReaped { reason } => format!("not reaped ({reason})"),
+        Action::LeftAlone { reason } => format!("left alone: {}", visible(reason)),
+        Action::NotReaped { reason } => format!("not reaped ({})", visible(reason)),
         Action::Reaped {
             stopped,
             dashboard_file_removed,
@@ -242,7 +245,7 @@ pub(crate) fn action_text(action: &Action) -> String {
         Action::AlreadyGone {
             dashboard_file_removed,
         } => format!("already gone{}", file(*dashboard_file_removed)),
-        Action::Failed { error } => format!("could not be stopped: {error}"),
+        Action::Failed { error } => format!("could not be stopped: {}", visible(error)),
     }
 }
 
@@ -255,7 +258,7 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
         _ => leak.command_line.clone(),
     };
     if let Some(cmd) = command {
-        let _ = writeln!(out, "  {} {cmd}", style::dim("command:"));
+        let _ = writeln!(out, "  {} {}", style::dim("command:"), visible(&cmd));
     }
     if let Some(dir) = &leak.project_dir {
         let state = match leak.project_exists {
@@ -267,7 +270,7 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
             out,
             "  {} {} ({state})",
             style::dim("project:"),
-            dir.display()
+            visible_path(dir)
         );
         let health = match leak.health {
             Some(true) => Some("its /api/health confirms it serves this project"),
@@ -279,12 +282,12 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
         }
     }
     if let Some(t) = &leak.test {
-        let _ = writeln!(out, "  {} {}", style::dim("test:"), t.describe());
+        let _ = writeln!(out, "  {} {}", style::dim("test:"), visible(&t.describe()));
     }
     if verbosity >= Verbosity::VeryVerbose {
         let why = match (&leak.grounds, &leak.doubt) {
-            (Some(g), _) => format!("the run's: {g}"),
-            (None, Some(d)) => format!("kept: {d}"),
+            (Some(g), _) => format!("the run's: {}", visible(&g.to_string())),
+            (None, Some(d)) => format!("kept: {}", visible(&d.to_string())),
             (None, None) => "not a dashboard: never stopped".into(),
         };
         let _ = writeln!(out, "  {} {why}", style::dim("judged:"));
@@ -301,12 +304,12 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
 /// One line naming the test, the port, the pid and the project (`wrap` mode).
 fn blame_line(out: &mut String, leak: &Leak) {
     let test = match &leak.test {
-        Some(t) => format!("test {} leaked a ", t.describe()),
+        Some(t) => format!("test {} leaked a ", visible(&t.describe())),
         None => String::new(),
     };
     let project = match (&leak.project_dir, leak.project_exists) {
-        (Some(dir), Some(false)) => format!("; project {} (gone)", dir.display()),
-        (Some(dir), _) => format!("; project {}", dir.display()),
+        (Some(dir), Some(false)) => format!("; project {} (gone)", visible_path(dir)),
+        (Some(dir), _) => format!("; project {}", visible_path(dir)),
         (None, _) => String::new(),
     };
     let _ = writeln!(
@@ -325,7 +328,7 @@ pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
         done.ports,
         done.listeners,
         done.dashboards,
-        done.path.display()
+        visible_path(&done.path)
     ))
 }
 
