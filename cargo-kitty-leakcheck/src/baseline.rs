@@ -183,14 +183,15 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snap
     })
 }
 
+/// Writes the baseline through the one writer of every file leakcheck
+/// writes ([`write_file_atomically`](kitty_fixtures::os::write_file_atomically):
+/// an unpredictable `O_EXCL | O_NOFOLLOW` temporary file, `0600`, renamed
+/// into place, removed on error), creating its directory first.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    kitty_fixtures::os::write_file_atomically(path, bytes)
 }
 
 /// Reads a baseline; the error is the one line to print.

@@ -263,7 +263,8 @@ pub struct WrapArgs {
 /// `snapshot [--output FILE]`.
 #[derive(Debug, Args, Clone)]
 pub struct SnapshotArgs {
-    /// Where to write the baseline (default: a file under target/, exported through $NEXTEST_ENV).
+    /// Where to write the baseline (default: a file under target/, exported through $NEXTEST_ENV);
+    /// written 0600 through a fresh temporary file; a symlink at FILE is refused.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 }

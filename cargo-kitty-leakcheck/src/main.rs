@@ -102,8 +102,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Some(Mode::Wrap(a)) => {
             let report = nextest::wrap(common, a)?;
             let code = finish(&report, common, &sinks(None));
-            // A test killed by a signal: end as it ended, so nextest says SIGSEGV.
-            if let Some(sig) = report.command_status.as_ref().and_then(|s| s.signal()) {
+            // A signal that came during the clean-up, else a test killed by
+            // a signal: end as it would have ended us, so nextest says SIGTERM
+            // (SIGSEGV).
+            let signal = report
+                .cleanup_interrupted_by
+                .map(|s| s.as_raw())
+                .or_else(|| report.command_status.as_ref().and_then(|s| s.signal()));
+            if let Some(sig) = signal {
                 kitty_fixtures::os::end_with_signal(sig);
             }
             Ok(code)
@@ -129,7 +135,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
 /// Prints `report`, writes its files, and returns the exit status.
 fn finish(report: &Report, common: &CommonArgs, sinks: &Sinks) -> i32 {
     let errors = emit(report, common, sinks);
-    with_sink_errors(report.outcome().exit_code(), &errors)
+    with_sink_errors(report.exit_code(), &errors)
 }
 
 /// A report file that could not be written makes a passing run fail with 1

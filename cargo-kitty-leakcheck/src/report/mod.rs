@@ -121,6 +121,11 @@ pub struct Report {
     pub command_status: Option<CommandStatus>,
     /// The signal leakcheck received from a process and passed on to COMMAND.
     pub interrupted_by: Option<Signal>,
+    /// A signal (SIGINT, SIGTERM, SIGHUP) that reached leakcheck after
+    /// COMMAND ended (in `check`, at any time) while it checked and stopped
+    /// leaks: the clean-up was finished first, and the exit status is then
+    /// the signal's ([`Report::exit_code`]).
+    pub cleanup_interrupted_by: Option<Signal>,
     /// The label the run's processes carry (`KITTY_LEAKCHECK_RUN`).
     pub run_label: Option<String>,
     /// The watched listeners before the run.

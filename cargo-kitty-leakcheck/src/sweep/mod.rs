@@ -25,7 +25,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -323,30 +322,9 @@ fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
     let selected: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].selected)
         .collect();
-    let total = selected.len();
     let protected = ancestors_and_self();
-    let (tx, rx) = mpsc::channel();
-    let mut results = Vec::with_capacity(total);
-    let progress = Progress::new("stopping dashboards", total, quiet);
-    std::thread::scope(|scope| {
-        for &i in &selected {
-            let tx = tx.clone();
-            let e = &entries[i];
-            let protected = &protected;
-            scope.spawn(move || {
-                let _ = tx.send((i, stop_one(e, args, protected)));
-            });
-        }
-        drop(tx);
-        // Every stop has its own deadline (StopPolicy): the channel ends
-        // when the last thread does.
-        for r in rx {
-            results.push(r);
-            progress.tick();
-        }
-    });
     drop(progress);
-    for (i, action) in results {
+    for (i, action) in selected.into_iter().zip(actions) {
         entries[i].action = action;
     }
 }
@@ -374,7 +352,7 @@ fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
         };
     }
     let port = e.listening.first().map(|l| l.port);
-    match stop_process_group(e.identity(), port, StopPolicy::default()) {
+    match stop_dashboard(e.identity(), port) {
         Ok(
             stopped @ Stopped {
                 signal: Some(_), ..

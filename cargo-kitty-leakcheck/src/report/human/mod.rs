@@ -71,13 +71,14 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
                 .interrupted_by
                 .map(|n| format!(" (interrupted: {} forwarded)", signal_name(n.as_raw())))
                 .unwrap_or_default();
+            let cleanup = cleanup_line(report);
             format!(
-                "`{command}` {}{}{interrupted}",
+                "`{command}` {}{}{interrupted}{cleanup}",
                 describe_status(s),
                 nextest_meaning(&command, s).unwrap_or_default(),
             )
         }
-        None => "the check".into(),
+        None => format!("the check{}", cleanup_line(report)),
     };
     let outcome = report.outcome();
     let sum = report.summary();
