@@ -12,7 +12,9 @@ impl LeakcheckExitCode {
     pub const OK: i32 = 0;
     /// leakcheck itself failed (it could not read the listeners or processes).
     pub const INTERNAL_ERROR: i32 = 1;
-    /// Bad usage: unknown option, bad `--ports`, bad duration, missing baseline file.
+    /// Bad usage: unknown option, bad `--ports`, bad duration, a baseline file
+    /// that is missing, not a regular file (a FIFO, a device, a directory),
+    /// larger than 16 MiB, or not a baseline.
     pub const USAGE: i32 = 2;
     /// COMMAND passed but leaked dashboards or listeners (they were reported, and reaped unless `--no-reap`).
     pub const LEAKED: i32 = 3;

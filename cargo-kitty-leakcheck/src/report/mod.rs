@@ -143,6 +143,7 @@ impl Report {
             command: Vec::new(),
             command_status: None,
             interrupted_by: None,
+            cleanup_interrupted_by: None,
             run_label: None,
             before: ListenerSnapshot::default(),
             leaks: Leaks::default(),

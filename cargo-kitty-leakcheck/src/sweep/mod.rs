@@ -31,8 +31,8 @@ use anyhow::Context;
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::shared::{
     DashboardFile, FoundDashboard, Judgement, Listener, ListenerSnapshot, ProcessIdentity,
-    ProcessKind, Scope, StopError, StopPolicy, Stopped, ancestors_and_self,
-    find_dashboard_processes, identify_listeners_among, judge, project_dir_of, stop_process_group,
+    ProcessKind, Scope, StopError, Stopped, ancestors_and_self, find_dashboard_processes,
+    identify_listeners_among, judge, project_dir_of,
 };
 
 use crate::cli::{CommonArgs, SweepArgs};

@@ -80,7 +80,6 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
         }
         None => format!("the check{}", cleanup_line(report)),
     };
-    let outcome = report.outcome();
     let sum = report.summary();
     if sum.leaks == 0 {
         if verbosity > Verbosity::Quiet {
@@ -106,7 +105,7 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
             sum.reaped,
             sum.left_alone,
             sum.reap_failed,
-            outcome.exit_code(),
+            report.exit_code(),
         );
         let unnamed = report.leaks.leaks.iter().any(|l| l.test.is_none());
         if unnamed && report.mode != ReportMode::Wrap && verbosity > Verbosity::Quiet {
@@ -119,6 +118,20 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
         }
     }
     mask_tokens(&out)
+}
+
+/// `; SIGTERM came during the clean-up: finished it, exit status 143`.
+fn cleanup_line(report: &Report) -> String {
+    report
+        .cleanup_interrupted_by
+        .map(|n| {
+            format!(
+                "; {} came during the clean-up: finished it, exit status {}",
+                signal_name(n.as_raw()),
+                report.exit_code()
+            )
+        })
+        .unwrap_or_default()
 }
 
 fn describe_status(s: &CommandStatus) -> String {
