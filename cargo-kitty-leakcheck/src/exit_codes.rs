@@ -26,4 +26,6 @@ impl LeakcheckExitCode {
     pub const COMMAND_NOT_EXECUTABLE: i32 = 126;
     /// COMMAND was not found.
     pub const COMMAND_NOT_FOUND: i32 = 127;
+    /// Added to signal N when it came during the clean-up (see above).
+    pub const SIGNAL_BASE: i32 = 128;
 }

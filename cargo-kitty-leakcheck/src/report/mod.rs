@@ -155,6 +155,17 @@ impl Report {
         Outcome::of(self.command_status.as_ref(), self.leaks.verdict())
     }
 
+    /// The status leakcheck exits with: `128 + N` when signal N interrupted
+    /// the clean-up ([`Report::cleanup_interrupted_by`]; it wins, as a shell
+    /// reports a job it was told to end; `wrap` then re-raises the signal
+    /// itself), else the outcome's ([`Outcome::exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        match self.cleanup_interrupted_by {
+            Some(sig) => LeakcheckExitCode::SIGNAL_BASE + sig.as_raw(),
+            None => self.outcome().exit_code(),
+        }
+    }
+
     /// COMMAND as a shell line, tokens masked.
     pub fn command_line(&self) -> String {
         shell_line(&self.command)

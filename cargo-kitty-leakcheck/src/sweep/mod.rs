@@ -40,6 +40,7 @@ use crate::exit_codes::LeakcheckExitCode;
 use crate::leak::Action;
 use crate::report;
 use crate::report::progress::Progress;
+use crate::stop_leaks::{in_parallel, stop_dashboard};
 
 mod files;
 
