@@ -13,7 +13,7 @@
 //! 3. [`confirm`]: ask on a terminal, or require `--yes`.
 //! 4. [`stop_selected`], in parallel: each is judged once more right before (a
 //!    prompt may have taken minutes), then stopped with
-//!    [`stop_process_group`], which proves its identity again before each signal.
+//!    [`stop_dashboard`], which proves its identity again before each signal.
 //! 5. [`clean_files`]: the `.kittify/.dashboard` files that name a dashboard
 //!    we stopped or a process that is no longer that project's dashboard
 //!    (never signalling it), in projects of ours that no dashboard of another
@@ -324,6 +324,9 @@ fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
         .filter(|&i| entries[i].selected)
         .collect();
     let protected = ancestors_and_self();
+    let progress = Progress::new("stopping dashboards", selected.len(), quiet);
+    let chosen: Vec<&Entry> = selected.iter().map(|&i| &entries[i]).collect();
+    let actions = in_parallel(&chosen, &progress, |e| stop_one(e, args, &protected));
     drop(progress);
     for (i, action) in selected.into_iter().zip(actions) {
         entries[i].action = action;
