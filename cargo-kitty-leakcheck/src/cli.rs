@@ -20,6 +20,8 @@ Exit status:
   4              sweep found dashboards to stop, but had no terminal to ask and no --yes
   5              a leaked dashboard could not be stopped
   126 / 127      COMMAND not executable / not found
+  128 + N        signal N (SIGINT, SIGTERM, SIGHUP) came while leaks were being stopped:
+                 the clean-up was finished first (wrap re-raises the signal)
   1              leakcheck itself failed";
 
 /// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and

@@ -5,6 +5,14 @@
 ///
 /// When COMMAND (or the wrapped test) fails, leakcheck exits with COMMAND's
 /// own status (128 + N when a signal N killed it), leaks or not.
+///
+/// When leakcheck itself gets SIGINT, SIGTERM or SIGHUP after COMMAND ended
+/// (in `check`: at any time), while it checks and stops leaks, it finishes
+/// the clean-up under way, records the signal in the report
+/// (`cleanup_interrupted_by`), and then exits `128 + N` (a shell's way of
+/// saying "ended by signal N", as COMMAND's own signal death is mapped);
+/// `wrap` re-raises the signal instead, as it does a test's. This wins over
+/// every other status: the user asked leakcheck to end.
 pub enum LeakcheckExitCode {}
 
 impl LeakcheckExitCode {
