@@ -11,11 +11,8 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::io::Read;
-use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -28,9 +25,10 @@ use common::leakcheck::{
     leaks, valid_report_file,
 };
 use common::mini::MiniCrate;
+use common::pty::{OnTerminal, capture};
 use common::scene::Scene;
 use common::victim::Victim;
-use common::{bare_project, port_held, show, wait_for, wait_until, workspace_root};
+use common::{bare_project, port_held, show, wait_until, workspace_root};
 
 /// A shell line that waits (up to 30 s) until the process `$!` runs `program`
 /// (the detached dashboard has replaced `setsid` in that pid).
@@ -619,13 +617,6 @@ fn killed_while_its_dashboard_runs() {
 
 // --- Colour, as cargo's -------------------------------------------------------
 
-/// What leakcheck wrote to a pseudo-terminal (stdout and stderr both), and
-/// how it exited.
-struct OnTerminal {
-    text: String,
-    code: Option<i32>,
-}
-
 /// Runs leakcheck with `args` and `env` (every other colour variable
 /// removed) with stdout and stderr on a new pseudo-terminal, or on pipes
 /// when `terminal` is false.
@@ -648,62 +639,6 @@ fn run_colour(args: &[&str], env: &[(&str, &str)], terminal: bool) -> OnTerminal
         c.env(k, v);
     }
     capture(c, terminal)
-}
-
-/// Runs `c` with stdout and stderr on a new pseudo-terminal (or on pipes).
-fn capture(mut c: Command, terminal: bool) -> OnTerminal {
-    if !terminal {
-        let out: Output = c.output().expect("run leakcheck");
-        return OnTerminal {
-            text: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            code: out.status.code(),
-        };
-    }
-    let (master, slave) = open_pty();
-    c.stdout(Stdio::from(slave.try_clone().expect("dup")))
-        .stderr(Stdio::from(slave));
-    let mut child = c.spawn().expect("spawn leakcheck");
-    drop(c); // closes our copies of the terminal's slave side
-    let mut text = Vec::new();
-    let mut master = std::fs::File::from(master);
-    // Read until the slave side is closed by the child's exit (EIO on Linux).
-    let mut buf = [0u8; 4096];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => text.extend_from_slice(&buf[..n]),
-            Err(_) => break,
-        }
-    }
-    let status = wait_for(Duration::from_secs(60), "leakcheck to exit", || {
-        child.try_wait().expect("wait")
-    });
-    OnTerminal {
-        text: String::from_utf8_lossy(&text).into_owned(),
-        code: status.code(),
-    }
-}
-
-/// A new pseudo-terminal: (master, slave).
-fn open_pty() -> (OwnedFd, OwnedFd) {
-    use rustix::fs::{Mode, OFlags};
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let master =
-        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).expect("openpt");
-    grantpt(&master).expect("grantpt");
-    unlockpt(&master).expect("unlockpt");
-    let name = ptsname(&master, Vec::new()).expect("ptsname");
-    let slave = rustix::fs::open(
-        name.as_c_str(),
-        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .expect("open the pty's slave side");
-    (master, slave)
 }
 
 fn coloured(text: &str) -> bool {

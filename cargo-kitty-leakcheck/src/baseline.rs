@@ -183,38 +183,54 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snap
     })
 }
 
+/// Writes the baseline through the one writer of every file leakcheck
+/// writes ([`write_file_atomically`](kitty_fixtures::os::write_file_atomically):
+/// an unpredictable `O_EXCL | O_NOFOLLOW` temporary file, `0600`, renamed
+/// into place, removed on error), creating its directory first.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    kitty_fixtures::os::write_file_atomically(path, bytes)
 }
 
-/// Reads a baseline; the error is the one line to print.
+/// The largest baseline `check` reads: 16 MiB. A baseline holds a listener
+/// per watched socket and a line per dashboard alive, about 100 bytes each:
+/// 16 MiB is over 100,000 of them, far beyond any machine's; anything larger
+/// is not a baseline, and is refused before it is read.
+pub const MAX_BASELINE_BYTES: u64 = 16 << 20;
+
+/// Reads a baseline; the error is the one line to print (exit 2). The file
+/// must be a regular file of at most [`MAX_BASELINE_BYTES`]: a FIFO, a
+/// device (`/dev/zero`), a directory or a huge file is refused at once,
+/// without blocking or reading it. A symlink is followed (the default
+/// `baseline-latest.json` is one) and what it names is checked the same way.
 pub fn read_baseline(path: &Path) -> Result<Baseline, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read the baseline {}: {e}", path.display()))?;
+    let shown = || crate::report::visible::visible_path(path);
+    let bytes = kitty_fixtures::os::read_bounded(
+        path,
+        MAX_BASELINE_BYTES,
+        kitty_fixtures::os::Symlinks::Follow,
+    )
+    .map_err(|e| format!("cannot read the baseline {}: {e}", shown()))?;
     let b: Baseline = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a kitty-leakcheck baseline: {e}", path.display()))?;
+        .map_err(|e| format!("{} is not a kitty-leakcheck baseline: {e}", shown()))?;
     if b.schema_version != BASELINE_SCHEMA_VERSION {
         return Err(format!(
             "{} has baseline schema version {}, this cargo-kitty-leakcheck reads {BASELINE_SCHEMA_VERSION}",
-            path.display(),
+            shown(),
             b.schema_version
         ));
     }
     b.ports
         .parse::<PortSet>()
-        .map_err(|e| format!("{}: bad ports {:?}: {e}", path.display(), b.ports))?;
+        .map_err(|e| format!("{}: bad ports {:?}: {e}", shown(), b.ports))?;
     if let (Some(then), Some(now)) = (&b.boot_id, boot_id())
         && *then != now
     {
         return Err(format!(
             "{} was recorded before the machine last booted; its pids and sockets mean nothing now (take a new one with `cargo-kitty-leakcheck snapshot`)",
-            path.display()
+            shown()
         ));
     }
     Ok(b)

@@ -20,6 +20,8 @@ Exit status:
   4              sweep found dashboards to stop, but had no terminal to ask and no --yes
   5              a leaked dashboard could not be stopped
   126 / 127      COMMAND not executable / not found
+  128 + N        signal N (SIGINT, SIGTERM, SIGHUP) came while leaks were being stopped:
+                 the clean-up was finished first (wrap re-raises the signal)
   1              leakcheck itself failed";
 
 /// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and
@@ -263,7 +265,8 @@ pub struct WrapArgs {
 /// `snapshot [--output FILE]`.
 #[derive(Debug, Args, Clone)]
 pub struct SnapshotArgs {
-    /// Where to write the baseline (default: a file under target/, exported through $NEXTEST_ENV).
+    /// Where to write the baseline (default: a file under target/, exported through $NEXTEST_ENV);
+    /// written 0600 through a fresh temporary file; a symlink at FILE is refused.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 }

@@ -19,6 +19,12 @@
 //! not sent twice. leakcheck's ancestors and processes in other groups or
 //! sessions (dashboards, nextest's per-test groups) are never signalled by
 //! forwarding; leaked dashboards are stopped afterwards like any other leak.
+//!
+//! After COMMAND has ended the signals stay blocked and wait in the same
+//! inbox while leakcheck checks and stops leaks: a clean-up under way is
+//! never cut short. [`signal_during_cleanup`] reads them once it is done;
+//! the report records the first, and leakcheck then exits as that signal
+//! would (`128 + N`; `wrap` re-raises it, as it does a test's signal).
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -95,23 +101,42 @@ pub enum CommandError {
     },
 }
 
+/// Takes over SIGINT, SIGTERM, SIGHUP and SIGCHLD for the rest of the
+/// process (see [`SignalInbox`]): call it first, before any thread starts.
+pub fn take_over_signals() -> Result<SignalInbox, CommandError> {
+    SignalInbox::open().map_err(CommandError::Signals)
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP that reached leakcheck since the
+/// inbox was last read (from a process or from the terminal, but not from
+/// leakcheck itself), without waiting: what interrupted the clean-up.
+pub fn signal_during_cleanup(inbox: &SignalInbox) -> Option<Signal> {
+    let me = std::process::id();
+    inbox
+        .wait(Some(std::time::Duration::ZERO))
+        .ok()?
+        .into_iter()
+        .find(|a| a.signal != Signal::CHILD && !(a.from_a_process && a.sender == me))
+        .map(|a| a.signal)
+}
+
 /// Runs `argv` (with `env` added) with inherited stdio until it exits,
 /// reaping every re-parented orphan that exits meanwhile and passing on
 /// SIGINT, SIGTERM and SIGHUP sent by a process (see the module docs;
 /// `verbose` prints each one passed on). Call
 /// [`become_child_subreaper`](kitty_fixtures::os::become_child_subreaper)
 /// first to collect the run's orphans. Returns [`CommandStatus::NotFound`] /
-/// [`CommandStatus::NotExecutable`] when it cannot start. Call it once per
-/// process: the signals stay blocked, so leakcheck survives them while it
-/// checks and cleans up afterwards.
+/// [`CommandStatus::NotExecutable`] when it cannot start. `inbox`
+/// ([`take_over_signals`]) is opened first: a signal that comes before the
+/// child exists waits there. The signals stay blocked, so leakcheck survives
+/// them while it checks and cleans up afterwards.
 pub fn run_command(
     argv: &[OsString],
     verbose: bool,
     env: &[(&str, &OsStr)],
+    inbox: &SignalInbox,
 ) -> Result<Finished, CommandError> {
     let masked = || shell_line(argv);
-    // Before the child exists: a signal that comes now waits in the inbox.
-    let inbox = SignalInbox::open().map_err(CommandError::Signals)?;
     let Some((program, args)) = argv.split_first() else {
         return Ok(Finished {
             status: CommandStatus::NotFound,
@@ -213,8 +238,9 @@ impl Forwarder {
             let _ = command.forward(sig);
             if self.verbose {
                 eprintln!(
-                    "kitty-leakcheck: forwarded {} to `{command_line}` (pid {})",
+                    "kitty-leakcheck: forwarded {} to `{}` (pid {})",
                     os::signal_name(sig.as_raw()),
+                    crate::report::visible::visible(command_line),
                     command.pid()
                 );
             }

@@ -5,6 +5,14 @@
 ///
 /// When COMMAND (or the wrapped test) fails, leakcheck exits with COMMAND's
 /// own status (128 + N when a signal N killed it), leaks or not.
+///
+/// When leakcheck itself gets SIGINT, SIGTERM or SIGHUP after COMMAND ended
+/// (in `check`: at any time), while it checks and stops leaks, it finishes
+/// the clean-up under way, records the signal in the report
+/// (`cleanup_interrupted_by`), and then exits `128 + N` (a shell's way of
+/// saying "ended by signal N", as COMMAND's own signal death is mapped);
+/// `wrap` re-raises the signal instead, as it does a test's. This wins over
+/// every other status: the user asked leakcheck to end.
 pub enum LeakcheckExitCode {}
 
 impl LeakcheckExitCode {
@@ -12,7 +20,9 @@ impl LeakcheckExitCode {
     pub const OK: i32 = 0;
     /// leakcheck itself failed (it could not read the listeners or processes).
     pub const INTERNAL_ERROR: i32 = 1;
-    /// Bad usage: unknown option, bad `--ports`, bad duration, missing baseline file.
+    /// Bad usage: unknown option, bad `--ports`, bad duration, a baseline file
+    /// that is missing, not a regular file (a FIFO, a device, a directory),
+    /// larger than 16 MiB, or not a baseline.
     pub const USAGE: i32 = 2;
     /// COMMAND passed but leaked dashboards or listeners (they were reported, and reaped unless `--no-reap`).
     pub const LEAKED: i32 = 3;
@@ -24,4 +34,6 @@ impl LeakcheckExitCode {
     pub const COMMAND_NOT_EXECUTABLE: i32 = 126;
     /// COMMAND was not found.
     pub const COMMAND_NOT_FOUND: i32 = 127;
+    /// Added to signal N when it came during the clean-up (see above).
+    pub const SIGNAL_BASE: i32 = 128;
 }

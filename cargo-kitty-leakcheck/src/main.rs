@@ -29,6 +29,7 @@ use kitty_fixtures::shared::mask_tokens;
 
 use crate::cli::{Cli, CommonArgs, Mode};
 use crate::exit_codes::LeakcheckExitCode;
+use crate::report::visible::visible;
 use crate::report::{Report, Sinks, emit};
 
 fn main() {
@@ -62,7 +63,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             let usage = e.downcast_ref::<nextest::BadBaseline>().is_some();
-            eprintln!("error: {}", mask_tokens(&format!("{e:#}")));
+            eprintln!("error: {}", visible(&mask_tokens(&format!("{e:#}"))));
             if usage {
                 LeakcheckExitCode::USAGE
             } else {
@@ -85,7 +86,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             Ok(report) => Ok(finish(&report, common, &sinks(cli.run.junit.as_ref()))),
             Err(run::RunError::After { error, report }) => {
                 // Nothing could be checked; COMMAND's failure still wins.
-                eprintln!("kitty-leakcheck: error: {error}");
+                eprintln!(
+                    "kitty-leakcheck: error: {}",
+                    visible(&mask_tokens(&error.to_string()))
+                );
                 let failed = report.command_status.as_ref().is_some_and(|s| !s.passed());
                 Ok(if failed {
                     report.outcome().exit_code()
@@ -98,8 +102,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Some(Mode::Wrap(a)) => {
             let report = nextest::wrap(common, a)?;
             let code = finish(&report, common, &sinks(None));
-            // A test killed by a signal: end as it ended, so nextest says SIGSEGV.
-            if let Some(sig) = report.command_status.as_ref().and_then(|s| s.signal()) {
+            // A signal that came during the clean-up, else a test killed by
+            // a signal: end as it would have ended us, so nextest says SIGTERM
+            // (SIGSEGV).
+            let signal = report
+                .cleanup_interrupted_by
+                .map(|s| s.as_raw())
+                .or_else(|| report.command_status.as_ref().and_then(|s| s.signal()));
+            if let Some(sig) = signal {
                 kitty_fixtures::os::end_with_signal(sig);
             }
             Ok(code)
@@ -125,14 +135,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
 /// Prints `report`, writes its files, and returns the exit status.
 fn finish(report: &Report, common: &CommonArgs, sinks: &Sinks) -> i32 {
     let errors = emit(report, common, sinks);
-    with_sink_errors(report.outcome().exit_code(), &errors)
+    with_sink_errors(report.exit_code(), &errors)
 }
 
 /// A report file that could not be written makes a passing run fail with 1
 /// (a CI step must not read a stale file); COMMAND's own failure still wins.
 fn with_sink_errors(code: i32, errors: &[report::SinkError]) -> i32 {
     for e in errors {
-        eprintln!("kitty-leakcheck: error: {e}");
+        eprintln!("kitty-leakcheck: error: {}", visible(&e.to_string()));
     }
     if errors.is_empty() || code != LeakcheckExitCode::OK {
         code

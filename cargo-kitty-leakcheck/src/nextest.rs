@@ -39,7 +39,7 @@ use kitty_fixtures::shared::ListenerSnapshot;
 
 use crate::baseline::read_baseline;
 use crate::cli::{CheckArgs, CommonArgs, WrapArgs};
-use crate::command::{reap_exited_children, run_command};
+use crate::command::{reap_exited_children, run_command, signal_during_cleanup, take_over_signals};
 use crate::leak::{Action, Leak, TestLabel};
 use crate::leaks::{Mode, Run, find_leaks, wait_for_pending_exec};
 use crate::report::progress::Progress;
@@ -52,13 +52,15 @@ const PENDING_EXEC_LIMIT: Duration = Duration::from_secs(2);
 
 /// `wrap -- <test-binary> <args...>`.
 pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<Report> {
+    let inbox = take_over_signals()?;
     become_child_subreaper().context("cannot become a child subreaper")?;
-    let finished = run_command(&args.command, common.is_verbose(), &[])?;
+    let finished = run_command(&args.command, common.is_verbose(), &[], &inbox)?;
     let mut report = Report::new(ReportMode::Wrap, &common.ports);
     report.command = args.command.clone();
     report.command_status = Some(finished.status.clone());
     report.interrupted_by = finished.forwarded;
     if !finished.status.started() || !reap_exited_children() {
+        report.cleanup_interrupted_by = signal_during_cleanup(&inbox);
         return Ok(report);
     }
     // Something still descends from the test: look for dashboards among
@@ -89,6 +91,7 @@ pub fn wrap(common: &CommonArgs, args: &WrapArgs) -> anyhow::Result<Report> {
     let _ = reap_exited_children();
     report.before = now;
     report.leaks = leaks;
+    report.cleanup_interrupted_by = signal_during_cleanup(&inbox);
     Ok(report)
 }
 
@@ -99,6 +102,8 @@ pub struct BadBaseline(pub String);
 
 /// `check --baseline FILE`: the ports are the baseline's.
 pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<Report> {
+    // A signal while leaks are stopped waits until they are (then exit 128 + N).
+    let inbox = take_over_signals()?;
     let baseline = read_baseline(&args.baseline).map_err(BadBaseline)?;
     let ports: PortSet = baseline.ports.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let before = ListenerSnapshot::from_listeners(baseline.listeners.clone());
@@ -131,5 +136,6 @@ pub fn check(common: &CommonArgs, args: &CheckArgs) -> anyhow::Result<Report> {
     report.run_label = baseline.run_label.clone();
     report.before = before;
     report.leaks = leaks;
+    report.cleanup_interrupted_by = signal_during_cleanup(&inbox);
     Ok(report)
 }

@@ -20,7 +20,9 @@ use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::shared::{ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
 
 use crate::cli::{CommonArgs, RunArgs};
-use crate::command::{CommandError, reap_exited_children, run_command};
+use crate::command::{
+    CommandError, reap_exited_children, run_command, signal_during_cleanup, take_over_signals,
+};
 use crate::leaks::{Mode, Run, settle};
 use crate::report::progress::Progress;
 use crate::report::{Report, ReportMode};
@@ -65,6 +67,7 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> Result<Report, RunError> {
         ports: ports.clone(),
         source,
     };
+    let inbox = take_over_signals()?;
     let before = ListenerSnapshot::take(ports).map_err(snapshot_error)?;
     os::become_child_subreaper().map_err(RunError::Subreaper)?;
     let label = new_run_label().map_err(RunError::Label)?;
@@ -77,6 +80,7 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> Result<Report, RunError> {
         &argv,
         common.is_verbose(),
         &[(RUN_LABEL_ENV, label.as_os_str())],
+        &inbox,
     )?;
     report.command_status = Some(finished.status.clone());
     report.interrupted_by = finished.forwarded;
@@ -110,6 +114,7 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> Result<Report, RunError> {
         Progress::new("stopping leaked dashboards", n, quiet)
     });
     let _ = reap_exited_children();
+    report.cleanup_interrupted_by = signal_during_cleanup(&inbox);
     Ok(report)
 }
 

@@ -1,7 +1,8 @@
 //! Stopping leaked dashboards, and only them. (The JSON calls a stopped
 //! leak "reaped", as it always has; in the code "reap" is only `waitpid`.)
 //!
-//! Every stop goes through [`kitty_fixtures::shared::stop`] with the permit
+//! Every stop goes through [`stop_dashboard`], the one caller of
+//! [`kitty_fixtures::shared::stop`] in leakcheck, with the permit
 //! [`crate::leaks::find_leaks`] got from the judge (the process pinned when
 //! it was proved the run's). `stop` looks again through the pinned handle
 //! right before each signal, signals the group only as members proved on
@@ -10,9 +11,16 @@
 //! the report says it was already gone. This module only decides *whether* a
 //! leak may be stopped, and cleans up the `.kittify/.dashboard` that names a
 //! reaped dashboard.
+//!
+//! The stops run in parallel ([`in_parallel`], for `sweep` too): N hung
+//! dashboards cost one grace period, not N.
+
+use std::sync::mpsc;
 
 use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{DashboardFile, ListenerSnapshot, StopPolicy, mask_tokens, stop};
+use kitty_fixtures::shared::{
+    DashboardFile, ListenerSnapshot, Permit, StopError, StopPolicy, Stopped, mask_tokens, stop,
+};
 
 use crate::leak::{Action, Leak, LeakKind, Leaks};
 use crate::report::progress::Progress;
@@ -33,27 +41,73 @@ pub fn stop_leaks_showing(
     no_reap: bool,
     progress: impl FnOnce(usize) -> Progress,
 ) {
-    let to_stop = leaks.leaks.iter().filter(|l| refusal(l).is_none()).count();
-    let bar = progress(if no_reap { 0 } else { to_stop });
-    for leak in &mut leaks.leaks {
+    let mut to_stop = Vec::new();
+    for (i, leak) in leaks.leaks.iter_mut().enumerate() {
         leak.action = match refusal(leak) {
             Some(reason) => Action::LeftAlone { reason },
             None if no_reap => Action::NotReaped {
                 reason: "--no-reap".into(),
             },
             None => {
-                let action = stop_one(leak);
-                bar.tick();
-                action
+                to_stop.push(i);
+                Action::Pending
             }
         };
     }
+    let bar = progress(to_stop.len());
+    let chosen: Vec<&Leak> = to_stop.iter().map(|&i| &leaks.leaks[i]).collect();
+    let actions = in_parallel(&chosen, &bar, |leak| stop_one(leak));
     drop(bar);
+    for (i, action) in to_stop.into_iter().zip(actions) {
+        leaks.leaks[i].action = action;
+    }
     for seen in &mut leaks.appeared {
         seen.action = Action::LeftAlone {
             reason: refusal(seen).unwrap_or_else(|| "not started by the run".into()),
         };
     }
+}
+
+/// Runs `work` on every item at once, a thread each (every stop has its own
+/// deadline, [`StopPolicy`], so the threads all end), ticking `bar` as each
+/// ends; returns the results in the order of `items`. A thread that could
+/// not be started runs its item on the calling thread instead.
+pub fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    bar: &Progress,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let mut results: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    let work = &work;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        for (i, item) in items.iter().enumerate() {
+            let tx = tx.clone();
+            let spawned = std::thread::Builder::new()
+                .spawn_scoped(scope, move || {
+                    let _ = tx.send((i, work(item)));
+                })
+                .is_ok();
+            if !spawned {
+                results[i] = Some(work(item));
+                bar.tick();
+            }
+        }
+        drop(tx);
+        // The channel ends when the last thread does.
+        for (i, r) in rx {
+            results[i] = Some(r);
+            bar.tick();
+        }
+    });
+    results.into_iter().flatten().collect()
+}
+
+/// Stops the process `identity` (proved again before each signal), with
+/// the port its listener was on: the one call of [`stop`] in leakcheck
+/// (run, `wrap`, `check` and `sweep`).
+pub fn stop_dashboard(permit: &Permit, port: Option<u16>) -> Result<Stopped, StopError> {
+    stop(permit, port, StopPolicy::default())
 }
 
 /// Why `leak` must not be stopped, or `None` when it may be.
@@ -87,7 +141,7 @@ fn stop_one(leak: &Leak) -> Action {
         };
     };
     let pid = permit.pid();
-    let stopped = match stop(permit, leak.port, StopPolicy::default()) {
+    let stopped = match stop_dashboard(permit, leak.port) {
         Ok(s) => s,
         Err(e) => {
             return Action::Failed {

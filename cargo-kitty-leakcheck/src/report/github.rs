@@ -8,6 +8,7 @@ use kitty_fixtures::shared::mask_tokens;
 use std::io::Write;
 
 use super::human::{action_text, headline};
+use super::visible::{visible, visible_path};
 use super::{Report, SinkError};
 use crate::leak::LeakKind;
 
@@ -22,10 +23,10 @@ pub fn annotations(report: &Report) -> String {
     for leak in &report.leaks.leaks {
         let mut msg = headline(leak);
         if let Some(dir) = &leak.project_dir {
-            let _ = write!(msg, "; project {}", dir.display());
+            let _ = write!(msg, "; project {}", visible_path(dir));
         }
         if let Some(t) = leak.test.as_ref().and_then(|t| t.name.as_deref()) {
-            let _ = write!(msg, "; test {t}");
+            let _ = write!(msg, "; test {}", visible(t));
         }
         let _ = write!(msg, "; {}", action_text(&leak.action));
         let _ = writeln!(
@@ -41,7 +42,8 @@ pub fn annotations(report: &Report) -> String {
 /// The job summary: a heading and a Markdown table of the leaks (what, port,
 /// pid, project, test, what was done), or one line saying nothing leaked.
 pub fn step_summary(report: &Report) -> String {
-    let cell = |s: &str| mask_tokens(s).replace('|', "\\|").replace('\n', " ");
+    // `visible` shows every control (a newline as `\n`), so a cell is one line.
+    let cell = |s: &str| visible(&mask_tokens(s)).replace('|', "\\|");
     let mut out = String::new();
     if report.leaks.leaks.is_empty() {
         let _ = writeln!(

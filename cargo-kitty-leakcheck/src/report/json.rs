@@ -57,6 +57,11 @@ struct RunJson<'a> {
     command_status: Option<Status>,
     /// A signal leakcheck received from a process and passed on to COMMAND.
     interrupted_by: Option<String>,
+    /// A signal (`SIGTERM`) leakcheck received after COMMAND ended (in
+    /// `check`: at any time), while it checked and stopped leaks. The
+    /// clean-up under way was finished; `exit_code` is then 128 + N (`wrap`
+    /// re-raises the signal).
+    cleanup_interrupted_by: Option<String>,
     /// leakcheck's own exit status.
     exit_code: i32,
     /// `ok`, `leaked`, `reap-failed`, `command-failed`, `command-not-found`,
@@ -104,7 +109,10 @@ pub fn report(report: &Report) -> String {
             .collect(),
         command_status: status,
         interrupted_by: report.interrupted_by.map(|s| signal_name(s.as_raw())),
-        exit_code: outcome.exit_code(),
+        cleanup_interrupted_by: report
+            .cleanup_interrupted_by
+            .map(|s| signal_name(s.as_raw())),
+        exit_code: report.exit_code(),
         outcome: outcome.name(),
         before: report.before.listeners(),
         after: report.leaks.after.listeners(),

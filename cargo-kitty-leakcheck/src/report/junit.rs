@@ -6,6 +6,7 @@ use kitty_fixtures::shared::mask_tokens;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 use super::human::{action_text, headline};
+use super::visible::{visible, visible_path};
 use super::{Report, ReportMode};
 use crate::leak::Leak;
 
@@ -58,23 +59,23 @@ fn case(leak: &Leak, status: TestCaseStatus) -> TestCase {
             (None, None) => "a listener".into(),
         },
     };
-    let mut case = TestCase::new(mask_tokens(&name), status);
+    let mut case = TestCase::new(mask_tokens(&visible(&name)), status);
     let classname = leak
         .test
         .as_ref()
         .and_then(|t| t.binary_id.clone())
         .unwrap_or_else(|| "kitty-leakcheck".into());
-    case.set_classname(classname);
+    case.set_classname(visible(&classname).into_owned());
     case
 }
 
 fn details(leak: &Leak) -> String {
     let mut lines = Vec::new();
     if let Some(cmd) = &leak.command_line {
-        lines.push(format!("command: {cmd}"));
+        lines.push(format!("command: {}", visible(cmd)));
     }
     if let Some(dir) = &leak.project_dir {
-        lines.push(format!("project: {}", dir.display()));
+        lines.push(format!("project: {}", visible_path(dir)));
     }
     lines.push(format!("action: {}", action_text(&leak.action)));
     lines.join("\n")

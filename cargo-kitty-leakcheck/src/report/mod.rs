@@ -16,6 +16,7 @@ pub mod json;
 pub mod junit;
 pub mod progress;
 pub mod style;
+pub mod visible;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -120,6 +121,11 @@ pub struct Report {
     pub command_status: Option<CommandStatus>,
     /// The signal leakcheck received from a process and passed on to COMMAND.
     pub interrupted_by: Option<Signal>,
+    /// A signal (SIGINT, SIGTERM, SIGHUP) that reached leakcheck after
+    /// COMMAND ended (in `check`, at any time) while it checked and stopped
+    /// leaks: the clean-up was finished first, and the exit status is then
+    /// the signal's ([`Report::exit_code`]).
+    pub cleanup_interrupted_by: Option<Signal>,
     /// The label the run's processes carry (`KITTY_LEAKCHECK_RUN`).
     pub run_label: Option<String>,
     /// The watched listeners before the run.
@@ -137,6 +143,7 @@ impl Report {
             command: Vec::new(),
             command_status: None,
             interrupted_by: None,
+            cleanup_interrupted_by: None,
             run_label: None,
             before: ListenerSnapshot::default(),
             leaks: Leaks::default(),
@@ -146,6 +153,17 @@ impl Report {
     /// The verdict.
     pub fn outcome(&self) -> Outcome {
         Outcome::of(self.command_status.as_ref(), self.leaks.verdict())
+    }
+
+    /// The status leakcheck exits with: `128 + N` when signal N interrupted
+    /// the clean-up ([`Report::cleanup_interrupted_by`]; it wins, as a shell
+    /// reports a job it was told to end; `wrap` then re-raises the signal
+    /// itself), else the outcome's ([`Outcome::exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        match self.cleanup_interrupted_by {
+            Some(sig) => LeakcheckExitCode::SIGNAL_BASE + sig.as_raw(),
+            None => self.outcome().exit_code(),
+        }
     }
 
     /// COMMAND as a shell line, tokens masked.
@@ -313,6 +331,35 @@ pub fn emit_snapshot(done: &crate::baseline::Snapshot, common: &CommonArgs) {
     if common.json() {
         println!("{}", json::snapshot(done));
     }
+}
+
+/// Prints the listing `sweep` shows before it asks (on stdout, through the
+/// same stream as its summary; not with `--json` or `-q`).
+pub fn emit_sweep_listing(report: &crate::sweep::SweepReport, common: &CommonArgs) {
+    if common.json() || Verbosity::of(common) <= Verbosity::Quiet {
+        return;
+    }
+    let mut out = anstream::stdout();
+    let _ = write!(
+        out,
+        "{}",
+        human::sweep_listing(report, Verbosity::of(common))
+    );
+    let _ = out.flush();
+}
+
+/// Asks `question [y/N]` on stderr (the question is ours: counts, no process
+/// data) and reads one line from stdin; true for `y` or `yes`.
+pub fn ask(question: &str) -> bool {
+    use std::io::BufRead;
+    let mut err = anstream::stderr();
+    let _ = write!(err, "{} [y/N] ", visible::visible(question));
+    let _ = err.flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// Prints what `sweep` did (its listing was printed before it asked), and

@@ -13,7 +13,8 @@
 //! 3. [`confirm`]: ask on a terminal, or require `--yes`.
 //! 4. [`stop_selected`], in parallel: each is judged once more right before (a
 //!    prompt may have taken minutes), then stopped with
-//!    [`stop`] with the fresh permit, which looks again through the pidfd before each signal.
+//!    [`stop_dashboard`] with the fresh permit, which looks again through
+//!    the pidfd before each signal.
 //! 5. [`clean_files`]: the `.kittify/.dashboard` files that name a dashboard
 //!    we stopped or a process that is no longer that project's dashboard
 //!    (never signalling it), in projects of ours that no dashboard of another
@@ -23,24 +24,24 @@
 //! The result is a [`SweepReport`]; its [`SweepOutcome`] gives the exit status.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::shared::{
     DashboardFile, Doubt, FoundDashboard, Judgement, Listener, ListenerSnapshot, ProcessIdentity,
-    ProcessKind, Scope, StopError, StopPolicy, Stopped, ancestors_and_self,
-    find_dashboard_processes, identify_listeners_among, judge, project_dir_of, stop,
+    ProcessKind, Scope, StopError, Stopped, ancestors_and_self, find_dashboard_processes,
+    identify_listeners_among, judge, project_dir_of,
 };
 
 use crate::cli::{CommonArgs, SweepArgs};
 use crate::exit_codes::LeakcheckExitCode;
 use crate::leak::Action;
+use crate::report;
 use crate::report::progress::Progress;
-use crate::report::{self, Verbosity};
+use crate::stop_leaks::{in_parallel, stop_dashboard};
 
 mod files;
 
@@ -186,12 +187,7 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepRepor
         .iter()
         .map(|(d, ..)| DashboardFile::path_in(d))
         .collect();
-    if !common.json() && Verbosity::of(common) > Verbosity::Quiet {
-        print!(
-            "{}",
-            report::human::sweep_listing(&report, Verbosity::of(common))
-        );
-    }
+    report::emit_sweep_listing(&report, common);
     let has_work = report.to_stop() > 0 || !stale.is_empty();
     (report.confirmed, report.no_terminal) = confirm(&report, args, has_work, stale.len());
     let not_done = if args.dry_run {
@@ -320,18 +316,7 @@ fn confirm(report: &SweepReport, args: &SweepArgs, has_work: bool, stale: usize)
     } else {
         format!("Stop {to_stop} orphaned dashboards?")
     };
-    (ask(&question), false)
-}
-
-/// Asks `question [y/N]` on stderr and reads one line from stdin.
-fn ask(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    (report::ask(&question), false)
 }
 
 /// Step 4: stops the selected dashboards in parallel, recording each action.
@@ -339,30 +324,12 @@ fn stop_selected(entries: &mut [Entry], args: &SweepArgs, quiet: bool) {
     let selected: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].selected)
         .collect();
-    let total = selected.len();
     let protected = ancestors_and_self();
-    let (tx, rx) = mpsc::channel();
-    let mut results = Vec::with_capacity(total);
-    let progress = Progress::new("stopping dashboards", total, quiet);
-    std::thread::scope(|scope| {
-        for &i in &selected {
-            let tx = tx.clone();
-            let e = &entries[i];
-            let protected = &protected;
-            scope.spawn(move || {
-                let _ = tx.send((i, stop_one(e, args, protected)));
-            });
-        }
-        drop(tx);
-        // Every stop has its own deadline (StopPolicy): the channel ends
-        // when the last thread does.
-        for r in rx {
-            results.push(r);
-            progress.tick();
-        }
-    });
+    let progress = Progress::new("stopping dashboards", selected.len(), quiet);
+    let chosen: Vec<&Entry> = selected.iter().map(|&i| &entries[i]).collect();
+    let actions = in_parallel(&chosen, &progress, |e| stop_one(e, args, &protected));
     drop(progress);
-    for (i, action) in results {
+    for (i, action) in selected.into_iter().zip(actions) {
         entries[i].action = action;
     }
 }
@@ -399,7 +366,7 @@ fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
         }
     };
     let port = e.listening.first().map(|l| l.port);
-    match stop(&permit, port, StopPolicy::default()) {
+    match stop_dashboard(&permit, port) {
         Ok(
             stopped @ Stopped {
                 signal: Some(_), ..

@@ -6,6 +6,7 @@ use kitty_fixtures::os::signal_name;
 use kitty_fixtures::shared::{Listener, mask_tokens};
 
 use super::style;
+use super::visible::{visible, visible_path};
 use super::{Report, ReportMode, Verbosity};
 use crate::command::CommandStatus;
 use crate::leak::{Action, Leak, LeakKind};
@@ -19,7 +20,9 @@ const TAG: &str = "kitty-leakcheck:";
 /// The report of the run, `wrap` or `check` mode (lines ending in `\n`).
 pub fn report(report: &Report, verbosity: Verbosity) -> String {
     let mut out = String::new();
-    let command = report.command_line();
+    // Process data (COMMAND, command lines, paths, test names, errors) is
+    // shown through `visible`: no control character reaches the terminal.
+    let command = visible(&report.command_line()).into_owned();
     if let Some(s @ (CommandStatus::NotFound | CommandStatus::NotExecutable(_))) =
         &report.command_status
     {
@@ -53,7 +56,7 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
         let project = seen
             .project_dir
             .as_ref()
-            .map(|d| format!(" (project {})", d.display()))
+            .map(|d| format!(" (project {})", visible_path(d)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -68,15 +71,15 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
                 .interrupted_by
                 .map(|n| format!(" (interrupted: {} forwarded)", signal_name(n.as_raw())))
                 .unwrap_or_default();
+            let cleanup = cleanup_line(report);
             format!(
-                "`{command}` {}{}{interrupted}",
+                "`{command}` {}{}{interrupted}{cleanup}",
                 describe_status(s),
                 nextest_meaning(&command, s).unwrap_or_default(),
             )
         }
-        None => "the check".into(),
+        None => format!("the check{}", cleanup_line(report)),
     };
-    let outcome = report.outcome();
     let sum = report.summary();
     if sum.leaks == 0 {
         if verbosity > Verbosity::Quiet {
@@ -102,7 +105,7 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
             sum.reaped,
             sum.left_alone,
             sum.reap_failed,
-            outcome.exit_code(),
+            report.exit_code(),
         );
         let unnamed = report.leaks.leaks.iter().any(|l| l.test.is_none());
         if unnamed && report.mode != ReportMode::Wrap && verbosity > Verbosity::Quiet {
@@ -117,6 +120,20 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
     mask_tokens(&out)
 }
 
+/// `; SIGTERM came during the clean-up: finished it, exit status 143`.
+fn cleanup_line(report: &Report) -> String {
+    report
+        .cleanup_interrupted_by
+        .map(|n| {
+            format!(
+                "; {} came during the clean-up: finished it, exit status {}",
+                signal_name(n.as_raw()),
+                report.exit_code()
+            )
+        })
+        .unwrap_or_default()
+}
+
 fn describe_status(s: &CommandStatus) -> String {
     match s {
         CommandStatus::Ran(_) => match (s.code(), s.signal()) {
@@ -125,7 +142,7 @@ fn describe_status(s: &CommandStatus) -> String {
             _ => "ended".into(),
         },
         CommandStatus::NotFound => "was not found".into(),
-        CommandStatus::NotExecutable(e) => format!("could not be executed: {e}"),
+        CommandStatus::NotExecutable(e) => format!("could not be executed: {}", visible(e)),
     }
 }
 
@@ -217,8 +234,8 @@ pub(crate) fn action_text(action: &Action) -> String {
     };
     match action {
         Action::Pending => "not reaped".into(),
-        Action::LeftAlone { reason } => format!("left alone: {reason}"),
-        Action::NotReaped { reason } => format!("not reaped ({reason})"),
+        Action::LeftAlone { reason } => format!("left alone: {}", visible(reason)),
+        Action::NotReaped { reason } => format!("not reaped ({})", visible(reason)),
         Action::Reaped {
             stopped,
             dashboard_file_removed,
@@ -252,7 +269,7 @@ pub(crate) fn action_text(action: &Action) -> String {
         Action::AlreadyGone {
             dashboard_file_removed,
         } => format!("already gone{}", file(*dashboard_file_removed)),
-        Action::Failed { error } => format!("could not be stopped: {error}"),
+        Action::Failed { error } => format!("could not be stopped: {}", visible(error)),
     }
 }
 
@@ -272,7 +289,7 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
         _ => leak.command_line.clone(),
     };
     if let Some(cmd) = command {
-        let _ = writeln!(out, "  {} {cmd}", style::dim("command:"));
+        let _ = writeln!(out, "  {} {}", style::dim("command:"), visible(&cmd));
     }
     if let Some(dir) = &leak.project_dir {
         let state = match leak.project_exists {
@@ -284,7 +301,7 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
             out,
             "  {} {} ({state})",
             style::dim("project:"),
-            dir.display()
+            visible_path(dir)
         );
         let health = match leak.health {
             Some(true) => Some("its /api/health confirms it serves this project"),
@@ -296,12 +313,12 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
         }
     }
     if let Some(t) = &leak.test {
-        let _ = writeln!(out, "  {} {}", style::dim("test:"), t.describe());
+        let _ = writeln!(out, "  {} {}", style::dim("test:"), visible(&t.describe()));
     }
     if verbosity >= Verbosity::VeryVerbose {
         let why = match (&leak.grounds, &leak.doubt) {
-            (Some(g), _) => format!("the run's: {g}"),
-            (None, Some(d)) => format!("kept: {d}"),
+            (Some(g), _) => format!("the run's: {}", visible(&g.to_string())),
+            (None, Some(d)) => format!("kept: {}", visible(&d.to_string())),
             (None, None) => "not a dashboard: never stopped".into(),
         };
         let _ = writeln!(out, "  {} {why}", style::dim("judged:"));
@@ -318,12 +335,12 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
 /// One line naming the test, the port, the pid and the project (`wrap` mode).
 fn blame_line(out: &mut String, leak: &Leak) {
     let test = match &leak.test {
-        Some(t) => format!("test {} leaked a ", t.describe()),
+        Some(t) => format!("test {} leaked a ", visible(&t.describe())),
         None => String::new(),
     };
     let project = match (&leak.project_dir, leak.project_exists) {
-        (Some(dir), Some(false)) => format!("; project {} (gone)", dir.display()),
-        (Some(dir), _) => format!("; project {}", dir.display()),
+        (Some(dir), Some(false)) => format!("; project {} (gone)", visible_path(dir)),
+        (Some(dir), _) => format!("; project {}", visible_path(dir)),
         (None, _) => String::new(),
     };
     let _ = writeln!(
@@ -342,7 +359,7 @@ pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
         done.ports,
         done.listeners,
         done.dashboards,
-        done.path.display()
+        visible_path(&done.path)
     ))
 }
 

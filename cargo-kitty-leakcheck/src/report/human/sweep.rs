@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use kitty_fixtures::shared::{DashboardClass, Doubt, OrphanReason, mask_tokens};
 
 use super::super::Verbosity;
+use super::super::visible::{visible, visible_path};
 use crate::leak::Action;
 use crate::sweep::{Entry, SweepReport};
 
@@ -37,7 +38,7 @@ fn port_label(port: Option<u16>, listening: bool) -> String {
 }
 
 fn project_label(e: &Entry) -> String {
-    let dir = mask_tokens(&e.project_dir().display().to_string());
+    let dir = mask_tokens(&visible_path(&e.project_dir()));
     let gone = matches!(
         e.judgement.class,
         DashboardClass::Orphan {
@@ -95,9 +96,9 @@ pub fn sweep_listing(report: &SweepReport, verbosity: Verbosity) -> String {
             project_label(e),
         );
         if verbose {
-            let _ = writeln!(out, "          {}", e.identity().command_line());
+            let _ = writeln!(out, "          {}", visible(&e.identity().command_line()));
             if let Err(doubt) = &e.judgement.verdict {
-                let _ = writeln!(out, "          kept: {doubt}");
+                let _ = writeln!(out, "          kept: {}", visible(&doubt.to_string()));
             }
         }
     }
@@ -109,7 +110,7 @@ pub fn sweep_listing(report: &SweepReport, verbosity: Verbosity) -> String {
         let command = o
             .owner
             .as_ref()
-            .map(|p| p.command_line())
+            .map(|p| visible(&p.command_line()).into_owned())
             .unwrap_or_else(|| "(owner not visible)".into());
         let _ = writeln!(
             out,
@@ -130,15 +131,17 @@ pub fn sweep_result(report: &SweepReport) -> (String, String) {
             Action::LeftAlone { reason } => {
                 let _ = writeln!(
                     problems,
-                    "sweep: pid {} on {port}: skipped: {reason}",
-                    e.identity().pid()
+                    "sweep: pid {} on {port}: skipped: {}",
+                    e.identity().pid(),
+                    visible(reason)
                 );
             }
             Action::Failed { error } => {
                 let _ = writeln!(
                     problems,
-                    "sweep: error: pid {} on {port}: {error}",
-                    e.identity().pid()
+                    "sweep: error: pid {} on {port}: {}",
+                    e.identity().pid(),
+                    visible(error)
                 );
             }
             _ => {}

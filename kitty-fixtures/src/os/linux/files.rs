@@ -133,3 +133,245 @@ pub const O_NONBLOCK: i32 = OFlags::NONBLOCK.bits() as i32;
 /// `O_NOFOLLOW`, for std's `OpenOptionsExt::custom_flags`: open a file we
 /// create without following a symlink planted in its place.
 pub const O_NOFOLLOW: i32 = OFlags::NOFOLLOW.bits() as i32;
+
+/// Why [`read_bounded`] refused a file or could not read it. Each message is
+/// one line, for a person, and says what the file is instead.
+#[derive(Debug, thiserror::Error)]
+pub enum BoundedReadError {
+    /// There is nothing at the path.
+    #[error("it does not exist")]
+    Missing,
+    /// It is a symlink, and this file may not be one.
+    #[error("it is a symlink (refused: a file of ours is never read through one)")]
+    Symlink,
+    /// It is something other than a regular file: a FIFO, a device, a
+    /// directory, a socket.
+    #[error("it is not a regular file but a {0}")]
+    NotRegular(&'static str),
+    /// It is larger than the cap.
+    #[error("it is larger than {limit} bytes (the cap on this kind of file)")]
+    TooLarge {
+        /// The cap.
+        limit: u64,
+    },
+    /// Opening or reading it failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Whether [`read_bounded`] follows a symlink at the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symlinks {
+    /// Follow one (a path the user named, such as `baseline-latest.json`,
+    /// which is one on purpose); what it points at is checked all the same.
+    Follow,
+    /// Refuse one (`O_NOFOLLOW`): a file of ours.
+    Refuse,
+}
+
+/// Reads the whole of the regular file at `path`, at most `limit` bytes.
+///
+/// Opened `O_NONBLOCK` (opening a FIFO returns at once instead of waiting
+/// for a writer), `O_NOCTTY`, and with [`Symlinks::Refuse`] `O_NOFOLLOW`;
+/// then `fstat` on what was opened: anything but a regular file is refused
+/// before a byte is read (a FIFO, `/dev/zero`, a directory), and so is one
+/// whose size is over `limit`; the read itself stops at `limit + 1` bytes, so
+/// a file that grows meanwhile is refused too, never read without end.
+pub fn read_bounded(
+    path: &Path,
+    limit: u64,
+    symlinks: Symlinks,
+) -> Result<Vec<u8>, BoundedReadError> {
+    use std::io::Read;
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    if symlinks == Symlinks::Refuse {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Err(BoundedReadError::Missing),
+        Err(rustix::io::Errno::LOOP) if symlinks == Symlinks::Refuse => {
+            return Err(BoundedReadError::Symlink);
+        }
+        Err(e) => return Err(io::Error::from(e).into()),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(io::Error::from)?;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("directory"),
+        FileType::Fifo => Some("FIFO"),
+        FileType::CharacterDevice => Some("character device"),
+        FileType::BlockDevice => Some("block device"),
+        FileType::Socket => Some("socket"),
+        _ => Some("file of an unknown kind"),
+    };
+    if let Some(kind) = kind {
+        return Err(BoundedReadError::NotRegular(kind));
+    }
+    if u64::try_from(st.st_size).unwrap_or(u64::MAX) > limit {
+        return Err(BoundedReadError::TooLarge { limit });
+    }
+    let mut bytes = Vec::new();
+    File::from(fd)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(BoundedReadError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` whole or not at all, never through a symlink.
+///
+/// The one writer of every file leakcheck writes. The directory is opened
+/// once (`O_DIRECTORY`); in it a temporary file with an unpredictable name
+/// (`.<name>.tmp.<16 random hex digits>`) is created `O_CREAT | O_EXCL |
+/// O_NOFOLLOW`, mode `0600`; the bytes are written and synced, and the file
+/// is renamed over `path` (`renameat`, relative to the same open directory).
+/// On every error after the create the temporary file is removed (it is ours:
+/// `O_EXCL` made it); a name that already exists (planted, even as a symlink)
+/// is never opened, never written and never removed, and a fresh name is
+/// tried. A symlink already at `path` itself is refused with an error
+/// (neither followed nor replaced): in a shared directory it is someone
+/// else's plant, and its target stays untouched.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let dir_path = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir = rustix::fs::open(
+        dir_path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+            return Err(io::Error::other(
+                "a symlink is there (refused: never written through, never replaced)",
+            ));
+        }
+        _ => {}
+    }
+    let (tmp, fd) = {
+        let mut tries = 0;
+        loop {
+            let mut tmp = std::ffi::OsString::from(".");
+            tmp.push(name);
+            tmp.push(format!(".tmp.{}", super::random_hex(8)?));
+            let flags = OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC;
+            match rustix::fs::openat(&dir, tmp.as_os_str(), flags, Mode::RUSR | Mode::WUSR) {
+                Ok(fd) => break (tmp, fd),
+                Err(rustix::io::Errno::EXIST) if tries < 8 => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let written = (|| {
+        let mut f = File::from(fd);
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        drop(f);
+        rustix::fs::renameat(&dir, tmp.as_os_str(), &dir, name).map_err(io::Error::from)
+    })();
+    if written.is_err() {
+        // Ours: O_EXCL created it. A full disk leaves no empty file behind.
+        let _ = rustix::fs::unlinkat(&dir, tmp.as_os_str(), AtFlags::empty());
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("kitty-os-files-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("dir");
+        p
+    }
+
+    #[test]
+    fn bounded_reads_refuse_what_is_no_small_regular_file() {
+        let dir = temp("read");
+        let file = dir.join("f");
+        std::fs::write(&file, "12345").expect("write");
+        assert_eq!(
+            read_bounded(&file, 5, Symlinks::Refuse).expect("reads"),
+            b"12345"
+        );
+        assert!(matches!(
+            read_bounded(&file, 4, Symlinks::Refuse),
+            Err(BoundedReadError::TooLarge { limit: 4 })
+        ));
+        let fifo = dir.join("fifo");
+        make_fifo(&fifo).expect("fifo");
+        assert!(matches!(
+            read_bounded(&fifo, 5, Symlinks::Follow),
+            Err(BoundedReadError::NotRegular("FIFO"))
+        ));
+        assert!(matches!(
+            read_bounded(Path::new("/dev/zero"), 5, Symlinks::Follow),
+            Err(BoundedReadError::NotRegular("character device"))
+        ));
+        assert!(matches!(
+            read_bounded(&dir, 5, Symlinks::Follow),
+            Err(BoundedReadError::NotRegular("directory"))
+        ));
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert!(matches!(
+            read_bounded(&link, 5, Symlinks::Refuse),
+            Err(BoundedReadError::Symlink)
+        ));
+        assert_eq!(
+            read_bounded(&link, 5, Symlinks::Follow).expect("reads"),
+            b"12345"
+        );
+        assert!(matches!(
+            read_bounded(&dir.join("none"), 5, Symlinks::Follow),
+            Err(BoundedReadError::Missing)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_writer_leaves_one_private_file_and_refuses_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp("write");
+        let out = dir.join("out.json");
+        write_file_atomically(&out, b"one").expect("written");
+        write_file_atomically(&out, b"two").expect("replaced");
+        assert_eq!(std::fs::read(&out).expect("read"), b"two");
+        let mode = std::fs::metadata(&out).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["out.json"], "no temporary file left");
+        let precious = dir.join("precious");
+        std::fs::write(&precious, "keep").expect("write");
+        let planted = dir.join("planted.json");
+        std::os::unix::fs::symlink(&precious, &planted).expect("plant");
+        let e = write_file_atomically(&planted, b"x").expect_err("refused");
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert_eq!(std::fs::read(&precious).expect("read"), b"keep");
+        assert!(
+            std::fs::symlink_metadata(&planted)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

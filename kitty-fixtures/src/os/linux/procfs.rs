@@ -363,10 +363,21 @@ pub(crate) fn own_namespaces() -> Option<Namespaces> {
     *OWN.get_or_init(|| read_namespaces(std::process::id()).ok())
 }
 
+/// How much of `/proc/PID/environ` is read: all of it. The kernel caps a
+/// process's arguments and environment together at a quarter of its stack
+/// limit, and never above 6 MiB (3/4 of the 8 MiB `_STK_LIM`, Linux 4.13 and
+/// later; `ARG_MAX` is 2 MiB with the usual 8 MiB stack), so 8 MiB is more
+/// than any environment can be; a process whose stack limit differs from
+/// ours may have a larger `ARG_MAX` than our `sysconf(_SC_ARG_MAX)`, which is
+/// why this is not ours. Only the file's actual size is ever allocated.
+pub(crate) const ENVIRON_LIMIT: usize = 8 << 20;
+
 /// One variable of `pid`'s initial environment, byte for byte, if readable.
+/// The whole environment is scanned (up to [`ENVIRON_LIMIT`], above what the
+/// kernel allows), however far into it the variable sits.
 pub(crate) fn read_environ_var(pid: u32, name: &str) -> Option<OsString> {
     let mut raw = Vec::new();
-    read_pid_file(pid, "environ", Ends::AtShortRead, 1 << 20, &mut raw).ok()?;
+    read_pid_file(pid, "environ", Ends::AtShortRead, ENVIRON_LIMIT, &mut raw).ok()?;
     raw.split(|&b| b == 0).find_map(|kv| {
         let rest = kv.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
         Some(OsString::from_vec(rest.to_vec()))
@@ -657,6 +668,25 @@ mod tests {
         let mut cut = Vec::new();
         read_pid_file(std::process::id(), "status", Ends::AtZero, 10, &mut cut).expect("status");
         assert_eq!(cut.len(), 10);
+    }
+
+    #[test]
+    fn a_variable_past_the_first_mebibyte_of_the_environment_is_found() {
+        use std::process::{Command, Stdio};
+        // std sorts the environment by name when it changes it: the pads
+        // (`A...`) come before the variable (`KITTY_...`).
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30").stdin(Stdio::null()).env_clear();
+        for i in 0..12 {
+            cmd.env(format!("A_PAD_{i:02}"), "x".repeat(100 * 1024));
+        }
+        cmd.env("KITTY_ENV_PROBE", "found");
+        let mut child = cmd.spawn().expect("sleep");
+        let pid = child.id();
+        let found = read_environ_var(pid, "KITTY_ENV_PROBE");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found.as_deref(), Some(OsStr::new("found")));
     }
 
     #[test]
