@@ -268,6 +268,7 @@ mod as_root {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
+    use std::time::Duration;
 
     use kitty_fixtures::KittyProject;
     use kitty_fixtures::ports::PortSet;
@@ -676,7 +677,7 @@ mod as_root {
         let size = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETPIPE_SZ, 65536) };
         assert_eq!(size, 65536, "set-up: the pipe's size");
         let mut filler = fs::File::from(writer.try_clone().expect("dup"));
-        let stdout = tempfile::tempfile().expect("temp file");
+        let mut stdout = tempfile::tempfile().expect("temp file");
         let mut lk = Command::new(leakcheck_bin());
         common::leakcheck::without_nextest_env(&mut lk)
             .args(["-v", "--ports", "9790-9791", "--grace", "0", "--"])
@@ -686,8 +687,15 @@ mod as_root {
             .env_remove("KITTY_PORTS")
             .stdin(Stdio::null())
             .stdout(stdout.try_clone().expect("dup"))
-            .stderr(Stdio::from(writer));
-        let mut lk = lk.spawn().expect("cargo-kitty-leakcheck");
+            .stderr(Stdio::from(writer))
+            // Its own group, as a shell's job: the namespace's init is in a
+            // group whose leader is outside the namespace (getpgrp says 0).
+            .process_group(0);
+        let spawned = lk.spawn().expect("cargo-kitty-leakcheck");
+        // The builder holds a copy of the pipe's write end: without it, the
+        // pipe ends when leakcheck and its run are gone.
+        drop(lk);
+        let mut lk = spawned;
         let kids: Vec<u32> = wait_for(MINUTE, "COMMAND's sleeps", || {
             let s = fs::read_to_string(&ready).ok()?;
             let v: Vec<u32> = s.split(' ').filter_map(|w| w.parse().ok()).collect();
@@ -712,10 +720,25 @@ mod as_root {
 
         // SAFETY: kill(2) of our own child.
         unsafe { libc::kill(lk.id() as libc::pid_t, libc::SIGTERM) };
-        wait_until(
-            "leakcheck to block on its stderr after reaching a sleep",
-            || blocked_writing_stderr(lk.id()) && reaped(kids[0]),
-        );
+        let blocked = common::poll(Duration::from_secs(20), || {
+            if let Some(status) = lk.try_wait().expect("try_wait") {
+                return Some(Err(status));
+            }
+            (blocked_writing_stderr(lk.id()) && reaped(kids[0])).then_some(Ok(()))
+        });
+        if !matches!(blocked, Some(Ok(()))) {
+            let mut err = head.clone();
+            let _ = r.read_to_end(&mut err);
+            let _ = std::io::Seek::rewind(&mut stdout);
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            panic!(
+                "set-up: leakcheck did not block on its stderr after passing SIGTERM on \
+                 ({blocked:?}; /proc/PID/syscall {:?})\n--- stdout\n{out}\n--- stderr\n{}",
+                fs::read_to_string(format!("/proc/{}/syscall", lk.id())),
+                without_filler(&err)
+            );
+        }
         assert!(
             !reaped(member),
             "set-up: the member was signalled before leakcheck blocked"
@@ -768,7 +791,6 @@ mod as_root {
         let status = wait_for(MINUTE, "leakcheck to end", || lk.try_wait().expect("wait"));
         let err = drain.join().expect("the drain");
         let mut out = String::new();
-        let mut stdout = stdout;
         let _ = std::io::Seek::rewind(&mut stdout);
         let _ = stdout.read_to_string(&mut out);
         victim.assert_unharmed(&format!(
