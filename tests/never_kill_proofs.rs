@@ -287,9 +287,12 @@ mod as_root {
 
     /// Runs the `#[ignore]`d scenario `name` as the init of a new pid (and
     /// mount, for its /proc) namespace, to its end; fails unless it passed.
+    /// Its `TMPDIR` is a temp dir of ours, removed here even when the
+    /// scenario was killed before it could clean up.
     fn run_in_pid_namespace(name: &str) -> String {
         require_root();
         let unshare = require_tool("unshare");
+        let tmp = common::temp_root("kitty-nkp-ns-");
         let mut s = Scenario::spawn_under(
             &[
                 unshare.as_os_str(),
@@ -300,11 +303,16 @@ mod as_root {
             ],
             name,
             |c| {
-                c.env("KITTY_SPEC_KITTY", spec_kitty());
+                c.env("KITTY_SPEC_KITTY", spec_kitty())
+                    .env("TMPDIR", tmp.path())
+                    .env_remove("KITTY_RESERVATIONS_DIR");
             },
         );
         s.release();
-        s.wait_success()
+        let out = s.wait_success();
+        drop(s);
+        drop(tmp);
+        out
     }
 
     // --- 1. A stale identity's number ---------------------------------------------------
