@@ -2,7 +2,7 @@
 //! 7-12): process data full of terminal escapes, baselines that are no
 //! regular file, files planted where it writes, a run label far into the
 //! environment, a signal while leaks are being stopped, and dashboards that
-//! take their whole grace period to stop. Ports 9320-9327.
+//! take their whole grace period to stop. Ports 9580-9587.
 //!
 //! The dashboards that must ignore SIGTERM are FAKE servers
 //! (`tests/fakes/fake-server-ignores-sigterm`, see its README): the real one
@@ -118,7 +118,7 @@ fn assert_no_raw_controls(text: &str, terminal: bool, what: &str) {
 /// them as visible escapes and never raw. The JSON keeps them exact.
 #[test]
 fn process_data_never_puts_control_characters_on_the_terminal() {
-    let scene = Scene::new("kitty-e2e-hardening-esc-", "9320-9321");
+    let scene = Scene::new("kitty-e2e-hardening-esc-", "9580-9581");
     let project = scene.path().join(EVIL);
     std::fs::create_dir_all(project.join(".kittify")).expect("the evil project");
     let (run_port, sweep_port) = (scene.port(0), scene.port(1));
@@ -196,7 +196,7 @@ fn process_data_never_puts_control_characters_on_the_terminal() {
 /// fails instead of exhausting the machine).
 #[test]
 fn a_baseline_that_is_no_regular_file_is_a_one_line_error_at_once() {
-    let scene = Scene::new("kitty-e2e-hardening-baseline-", "9327");
+    let scene = Scene::new("kitty-e2e-hardening-baseline-", "9587");
     let dir = scene.path();
     let fifo = dir.join("fifo.json");
     kitty_fixtures::os::make_fifo(&fifo).expect("fifo");
@@ -253,7 +253,7 @@ fn a_baseline_that_is_no_regular_file_is_a_one_line_error_at_once() {
 #[test]
 fn snapshot_output_never_writes_through_a_planted_symlink() {
     use std::os::unix::fs::PermissionsExt;
-    let scene = Scene::new("kitty-e2e-hardening-plant-", "9327");
+    let scene = Scene::new("kitty-e2e-hardening-plant-", "9587");
     let dir = scene.path();
     let precious = dir.join("precious");
     std::fs::write(&precious, "keep").expect("precious");
@@ -272,7 +272,7 @@ fn snapshot_output_never_writes_through_a_planted_symlink() {
         let mut c = Command::new("sh");
         c.arg("-c")
             .arg(format!(
-                r#"{plant}exec "$2" --ports 9327 snapshot --output "$1""#
+                r#"{plant}exec "$2" --ports 9587 snapshot --output "$1""#
             ))
             .arg("sh")
             .arg(&out)
@@ -324,13 +324,13 @@ mod as_root {
     #[test]
     fn a_full_disk_leaves_no_temporary_file() {
         common::victim::require_root();
-        let scene = Scene::new("kitty-e2e-hardening-full-", "9327");
+        let scene = Scene::new("kitty-e2e-hardening-full-", "9587");
         let mnt = scene.path().join("small");
         std::fs::create_dir(&mnt).expect("mount point");
         let script = r#"
             mount -t tmpfs -o size=16k,mode=0700 kitty-full "$1" || exit 99
             head -c 1000000 /dev/zero > "$1/fill" 2>/dev/null
-            "$2" --ports 9327 snapshot --output "$1/baseline.json"
+            "$2" --ports 9587 snapshot --output "$1/baseline.json"
             echo "status $?"
             ls -A "$1" | sed 's/^/entry /'
             umount "$1"
@@ -372,7 +372,7 @@ mod as_root {
 /// leak, reaped, and `check` exits 3.
 #[test]
 fn a_run_label_past_the_first_mebibyte_of_the_environment_is_found() {
-    let scene = Scene::new("kitty-e2e-hardening-environ-", "9322");
+    let scene = Scene::new("kitty-e2e-hardening-environ-", "9582");
     let port = scene.port(0);
     let project = bare_project(scene.path(), "far-label");
     let label = "lk-0f0e0d0c0b0a0908";
@@ -438,7 +438,7 @@ fn a_run_label_past_the_first_mebibyte_of_the_environment_is_found() {
 /// signal (`cleanup_interrupted_by`), and leakcheck exits 128 + 15.
 #[test]
 fn a_signal_during_the_clean_up_is_recorded_and_ends_leakcheck_after_it() {
-    let scene = Scene::new("kitty-e2e-hardening-signal-", "9323");
+    let scene = Scene::new("kitty-e2e-hardening-signal-", "9583");
     let port = scene.port(0);
     let project = bare_project(scene.path(), "ignores-term");
     let (pidfile, termfile) = (scene.path().join("pids"), scene.path().join("terms"));
@@ -492,7 +492,7 @@ fn a_signal_during_the_clean_up_is_recorded_and_ends_leakcheck_after_it() {
 /// overlapped can do.
 #[test]
 fn leaked_dashboards_that_hang_are_stopped_in_parallel() {
-    let scene = Scene::new("kitty-e2e-hardening-parallel-", "9324-9326");
+    let scene = Scene::new("kitty-e2e-hardening-parallel-", "9584-9586");
     let servers: Vec<Vec<OsString>> = (0..3)
         .map(|i| {
             let project = bare_project(scene.path(), &format!("hung-{i}"));

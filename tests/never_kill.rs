@@ -22,7 +22,7 @@ mod common;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kitty_fixtures::KittyProject;
@@ -31,12 +31,15 @@ use kitty_fixtures::shared::{DashboardFile, SERVER_MODULE};
 
 use common::cleanup::Cleanup;
 use common::detached::{TOKEN, dashboard_argv, spec_kitty_python};
-use common::leakcheck::{leakcheck, leakcheck_bin, without_nextest_env};
+use common::leakcheck::{
+    after, assert_tool_exit, leakcheck, leakcheck_bin, os, sweep, tool, tool_with,
+    without_nextest_env,
+};
 use common::reexec::{Scenario, scenario_is};
 use common::scene::Scene;
 use common::victim::{
     Background, LeftoverServers, OTHER_USER, Script, Start, Victim, argv_bytes, as_user,
-    assert_all_unharmed, descendants_of, env_prefix, executable_by_all, lchown,
+    assert_all_unharmed, dashboard_victim, descendants_of, env_prefix, executable_by_all, lchown,
     looks_like_a_server, nobody, other_user, path_from_bytes, python_for_user, raw_argv,
     require_root, require_tool, wait_child_runs,
 };
@@ -61,69 +64,6 @@ fn user_namespace_unless_root() -> &'static [&'static str] {
     } else {
         &["--user", "--map-root-user"]
     }
-}
-
-// --- The tool ------------------------------------------------------------------
-
-/// `cargo-kitty-leakcheck ARGS` with `envs`, run to its end (a minute at
-/// most), with no colour and none of an outer run's nextest variables.
-fn tool_with(args: &[&OsStr], envs: &[(&str, &OsStr)]) -> Output {
-    let mut c = leakcheck();
-    c.args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_ACTIONS");
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    Background::spawn(&mut c).finish(MINUTE)
-}
-
-fn tool(args: &[&OsStr]) -> Output {
-    tool_with(args, &[])
-}
-
-/// `cargo-kitty-leakcheck sweep --yes --ports PORTS`.
-fn sweep(ports: &str) -> Output {
-    tool(&os(&["sweep", "--yes", "--ports", ports]))
-}
-
-fn os<'a>(words: &[&'a str]) -> Vec<&'a OsStr> {
-    words.iter().map(|w| OsStr::new(*w)).collect()
-}
-
-/// The only assertion on what the tool itself reports: its exit status is
-/// one of `allowed`. Checked after the victims (they are what matters).
-fn assert_tool_exit(o: &Output, allowed: &[i32]) {
-    assert!(
-        o.status.code().is_some_and(|c| allowed.contains(&c)),
-        "cargo-kitty-leakcheck exited {:?}, expected one of {allowed:?}\n{}",
-        o.status.code(),
-        show(o)
-    );
-}
-
-/// What just happened, with the tool's output, for a victim's failure message.
-fn after(what: &str, o: &Output) -> String {
-    format!("{what}\n--- cargo-kitty-leakcheck\n{}", show(o))
-}
-
-// --- Victims -------------------------------------------------------------------
-
-/// A real dashboard server of `project` on `port` (this spec-kitty's own
-/// command line), started detached as spec-kitty starts it (own session,
-/// re-parented away from us), ready; recorded in its `.kittify/.dashboard`
-/// (so: live) when `record`.
-fn dashboard_victim(label: &str, project: &Path, port: u16, home: &Path, record: bool) -> Victim {
-    assert!(port_free(port), "port {port} is taken before the test");
-    let pid = Start::new(dashboard_argv(project, port), project, home).spawn();
-    let v = Victim::process(label, pid).serves_dashboard(port, project);
-    v.wait_serving();
-    if record {
-        DashboardFile::new(port, Some(TOKEN.into()), Some(pid))
-            .write(project)
-            .expect("write .kittify/.dashboard");
-    }
-    v
 }
 
 /// The real `spec-kitty dashboard --port PORT` CLI in `project`, its home

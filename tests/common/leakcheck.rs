@@ -3,6 +3,7 @@
 //! JSON Schemas (`cargo-kitty-leakcheck/schema/`).
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -11,7 +12,8 @@ use serde_json::Value;
 use super::detached::TOKEN;
 use super::mini::MiniCrate;
 use super::scene::Scene;
-use super::{show, target_dir, token_like, workspace_root};
+use super::victim::Background;
+use super::{MINUTE, show, target_dir, token_like, workspace_root};
 
 /// `LEAKED` of `cargo-kitty-leakcheck` (see its exit_codes.rs).
 pub const LEAKED: i32 = 3;
@@ -229,4 +231,48 @@ fn instance_keys(value: &Value, out: &mut BTreeSet<String>) {
         Value::Array(items) => items.iter().for_each(|v| instance_keys(v, out)),
         _ => {}
     }
+}
+
+// --- The tool, run to its end (the never-kill suites) ------------------------------------------------------------------
+
+/// `cargo-kitty-leakcheck ARGS` with `envs`, run to its end (a minute at
+/// most), with no colour and none of an outer run's nextest variables.
+pub fn tool_with(args: &[&OsStr], envs: &[(&str, &OsStr)]) -> Output {
+    let mut c = leakcheck();
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    Background::spawn(&mut c).finish(MINUTE)
+}
+
+pub fn tool(args: &[&OsStr]) -> Output {
+    tool_with(args, &[])
+}
+
+/// `cargo-kitty-leakcheck sweep --yes --ports PORTS`.
+pub fn sweep(ports: &str) -> Output {
+    tool(&os(&["sweep", "--yes", "--ports", ports]))
+}
+
+pub fn os<'a>(words: &[&'a str]) -> Vec<&'a OsStr> {
+    words.iter().map(|w| OsStr::new(*w)).collect()
+}
+
+/// The only assertion on what the tool itself reports: its exit status is
+/// one of `allowed`. Checked after the victims (they are what matters).
+pub fn assert_tool_exit(o: &Output, allowed: &[i32]) {
+    assert!(
+        o.status.code().is_some_and(|c| allowed.contains(&c)),
+        "cargo-kitty-leakcheck exited {:?}, expected one of {allowed:?}\n{}",
+        o.status.code(),
+        show(o)
+    );
+}
+
+/// What just happened, with the tool's output, for a victim's failure message.
+pub fn after(what: &str, o: &Output) -> String {
+    format!("{what}\n--- cargo-kitty-leakcheck\n{}", show(o))
 }

@@ -27,10 +27,8 @@
 //! fixtures_exit_paths 9530-9539, fixtures_ports 9540-9559, leakcheck_sweep
 //! 9560-9567, leakcheck_nextest 9568-9577 and 9682-9683, leakcheck_run
 //! 9601-9681, fixtures_processes 9684-9693, never_kill 9700-9749,
-//! leakcheck_reports 9760-9779, leakcheck_hardening 9320-9327 (inside the
-//! default range, but no test of the default range starts a dashboard there
-//! as spec-kitty picks ports upward from 9237 and the fixtures downward from
-//! 9336, so a collision is only a lost bind they retry) (the benchmarks use 9750-9759 and
+//! leakcheck_reports 9760-9779, leakcheck_hardening 9580-9587,
+//! never_kill_proofs 9780-9799 (the benchmarks use 9750-9759 and
 //! 9800-9999); fixtures_shared_range runs in the default range on purpose.
 #![allow(dead_code)]
 

@@ -4,6 +4,7 @@
 //! for each dashboard it started and waits ([`hold`]) until the outer test has
 //! recorded it and closes its stdin.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -116,8 +117,26 @@ impl Scenario {
 
     /// [`Scenario::spawn`] with full control of the command (e.g. to remove variables).
     pub fn spawn_with(name: &str, tweak: impl FnOnce(&mut Command)) -> Scenario {
+        Self::spawn_under(&[], name, tweak)
+    }
+
+    /// [`Scenario::spawn_with`], the test binary run by the command line
+    /// `wrapper` (e.g. `unshare --pid --fork --mount-proc`: the scenario is
+    /// then its namespace's init). An empty `wrapper` runs it directly.
+    pub fn spawn_under(
+        wrapper: &[&OsStr],
+        name: &str,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Scenario {
         let exe = std::env::current_exe().expect("current exe");
-        let mut cmd = Command::new(exe);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         cmd.args([
             "--exact",
             name,

@@ -33,7 +33,10 @@ use std::time::{Duration, Instant};
 
 use kitty_fixtures::shared::{ProcessIdentity, mask_tokens};
 
-use super::{MINUTE, POLL, isolate_home, poll, target_dir};
+use kitty_fixtures::shared::DashboardFile;
+
+use super::detached::{TOKEN, dashboard_argv};
+use super::{MINUTE, POLL, isolate_home, poll, port_free, target_dir};
 
 /// How long a victim gets to answer one HTTP request (a loaded machine).
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -803,6 +806,31 @@ impl Drop for Victim {
             children.clear();
         }
     }
+}
+
+// --- A real dashboard as a victim ------------------------------------------------
+
+/// A real dashboard server of `project` on `port` (this spec-kitty's own
+/// command line), started detached as spec-kitty starts it (own session,
+/// re-parented away from us), ready; recorded in its `.kittify/.dashboard`
+/// (so: live) when `record`.
+pub fn dashboard_victim(
+    label: &str,
+    project: &Path,
+    port: u16,
+    home: &Path,
+    record: bool,
+) -> Victim {
+    assert!(port_free(port), "port {port} is taken before the test");
+    let pid = Start::new(dashboard_argv(project, port), project, home).spawn();
+    let v = Victim::process(label, pid).serves_dashboard(port, project);
+    v.wait_serving();
+    if record {
+        DashboardFile::new(port, Some(TOKEN.into()), Some(pid))
+            .write(project)
+            .expect("write .kittify/.dashboard");
+    }
+    v
 }
 
 // --- Stopping anyone's process, by identity -------------------------------------------
