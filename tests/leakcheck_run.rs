@@ -571,3 +571,42 @@ fn a_dashboard_between_fork_and_exec_when_command_exits_is_waited_for_and_reaped
     drop(pending);
     scene.assert_clean();
 }
+
+/// Run from a shell inside a new pid namespace (`unshare --pid`, as a
+/// container entrypoint does), leakcheck's process group leader lives outside
+/// the namespace and `getpgrp()` says 0. Forwarding a signal then panicked in
+/// rustix (exit 101); it must pass the signal on and report it.
+#[test]
+fn forwarding_works_when_our_group_leader_lives_outside_our_pid_namespace() {
+    let userns: &[&str] = if rustix::process::geteuid().is_root() {
+        &[]
+    } else {
+        &["--user", "--map-root-user"]
+    };
+    let bin = common::leakcheck::leakcheck_bin();
+    let script = format!(
+        "'{}' --ports 9599 -- sh -c 'kill -TERM $PPID; sleep 0.5'; echo \"exit=$?\"",
+        bin.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(userns)
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script])
+        .env_remove("KITTY_PORTS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "leakcheck panicked:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("exit=143"),
+        "COMMAND's SIGTERM is not leakcheck's status: {stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("SIGTERM forwarded"),
+        "the report does not say the signal was passed on:\n{stderr}"
+    );
+}

@@ -199,9 +199,16 @@ pub fn reap_any_child() -> io::Result<Reaped> {
     }
 }
 
-/// The process group of this process.
+/// The process group of this process, as `/proc/self/stat` numbers it: 0
+/// when its leader lives outside our pid namespace (`unshare --pid` run from
+/// a shell), where `getpgrp(2)` also says 0 (and rustix's wrapper, which
+/// wants a non-zero pid, would panic). The members of that group see the
+/// same 0 in their own `stat`, so comparing by it still tells them apart.
 pub fn own_process_group() -> u32 {
-    rustix::process::getpgrp().as_raw_nonzero().get() as u32
+    std::fs::read("/proc/self/stat")
+        .ok()
+        .and_then(|raw| super::procfs::parse_stat(&raw))
+        .map_or(0, |st| st.pgid)
 }
 
 /// Registers `hook` to run at `exit(3)` (normal exit, `std::process::exit`,
