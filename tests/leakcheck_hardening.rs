@@ -2,7 +2,7 @@
 //! 7-12): process data full of terminal escapes, baselines that are no
 //! regular file, files planted where it writes, a run label far into the
 //! environment, a signal while leaks are being stopped, and dashboards that
-//! take their whole grace period to stop. Ports 9580-9587.
+//! take their whole grace period to stop. Ports 9580-9588.
 //!
 //! The dashboards that must ignore SIGTERM are FAKE servers
 //! (`tests/fakes/fake-server-ignores-sigterm`, see its README): the real one
@@ -481,6 +481,56 @@ fn a_signal_during_the_clean_up_is_recorded_and_ends_leakcheck_after_it() {
         "{stderr}"
     );
     assert!(reaped(fake), "the fake {fake} is still there");
+    scene.assert_clean();
+}
+
+/// Issue 15 item 11, for `sweep`: an orphaned FAKE dashboard that ignores
+/// SIGTERM takes its 2 s grace to stop; `sweep --yes` gets SIGTERM in that
+/// window. The stop is finished, the JSON records the signal, and the sweep
+/// exits 128 + 15 (before this, the signal ended it mid-stop).
+#[test]
+fn a_signal_during_sweeps_stops_is_recorded_and_ends_it_after_them() {
+    let scene = Scene::new("kitty-e2e-hardening-sweep-signal-", "9588");
+    let port = scene.port(0);
+    let project = bare_project(scene.path(), "orphan-ignores-term");
+    let (pidfile, termfile) = (scene.path().join("pids"), scene.path().join("terms"));
+    let script = leaving(&[fake_argv(&project, port)], &pidfile);
+    let mut start = Command::new("sh");
+    start.args(["-c", &script]);
+    let started = fake_env(&mut start, &pidfile, &termfile)
+        .status()
+        .expect("start the fake");
+    assert!(started.success(), "the fake did not start");
+    let fake = pids_in(&pidfile)[0];
+    let fake_id = kitty_fixtures::shared::ProcessIdentity::read(fake).expect("the fake runs");
+    std::fs::remove_dir_all(&project).expect("orphan it");
+    let mut c = common::leakcheck::leakcheck();
+    c.args(["--ports", "9588", "sweep", "--yes", "--json"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().expect("sweep");
+    wait_until("sweep to send the fake SIGTERM", || {
+        std::fs::read_to_string(&termfile).is_ok_and(|t| t.contains("TERM"))
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM to sweep");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(128 + 15), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one line of JSON");
+    assert_eq!(report["cleanup_interrupted_by"], "SIGTERM", "{report:#}");
+    assert_eq!(report["exit_code"], 128 + 15, "{report:#}");
+    assert_eq!(report["stopped"], 1, "{report:#}");
+    assert!(
+        !fake_id.is_still_alive(),
+        "the orphan {fake} was not stopped"
+    );
     scene.assert_clean();
 }
 

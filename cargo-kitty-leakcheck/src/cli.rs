@@ -20,8 +20,9 @@ Exit status:
   4              sweep found dashboards to stop, but had no terminal to ask and no --yes
   5              a leaked dashboard could not be stopped
   126 / 127      COMMAND not executable / not found
-  128 + N        signal N (SIGINT, SIGTERM, SIGHUP) came while leaks were being stopped:
-                 the clean-up was finished first (wrap re-raises the signal)
+  128 + N        signal N (SIGINT, SIGTERM, SIGHUP) came while leaks (or, in sweep,
+                 the confirmed dashboards) were being stopped: the clean-up was
+                 finished first (wrap re-raises the signal)
   1              leakcheck itself failed";
 
 /// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and
@@ -248,7 +249,8 @@ On a terminal it asks first; --yes does not ask. Without a terminal and without
 --yes it lists, stops nothing, and exits 4 when there is something to stop.
 
 Exit status: 0 done (or nothing to do); 4 needs --yes (no terminal to ask);
-5 a dashboard could not be stopped; 2 bad usage; 1 leakcheck itself failed.";
+5 a dashboard could not be stopped; 2 bad usage; 1 leakcheck itself failed;
+128 + N signal N came while the confirmed stops ran (they were finished first).";
 
 /// `wrap -- <test-binary> <args...>`.
 #[derive(Debug, Args, Clone)]

@@ -7,7 +7,8 @@
 /// own status (128 + N when a signal N killed it), leaks or not.
 ///
 /// When leakcheck itself gets SIGINT, SIGTERM or SIGHUP after COMMAND ended
-/// (in `check`: at any time), while it checks and stops leaks, it finishes
+/// (in `check`: at any time; in `sweep`: once the stops are confirmed),
+/// while it checks and stops leaks, it finishes
 /// the clean-up under way, records the signal in the report
 /// (`cleanup_interrupted_by`), and then exits `128 + N` (a shell's way of
 /// saying "ended by signal N", as COMMAND's own signal death is mapped);

@@ -127,7 +127,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Some(Mode::Sweep(a)) => {
             let report = sweep::sweep(common, a)?;
             let errors = report::emit_sweep(&report, common);
-            Ok(with_sink_errors(report.outcome().exit_code(), &errors))
+            Ok(with_sink_errors(report.exit_code(), &errors))
         }
     }
 }

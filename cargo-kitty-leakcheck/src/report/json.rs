@@ -245,6 +245,9 @@ struct SweepJson {
     dashboard_files_stale: Vec<String>,
     /// The whole sweep, in milliseconds.
     elapsed_ms: f64,
+    /// A signal (`SIGTERM`) that came while the confirmed stops ran: they
+    /// were finished first; `exit_code` is then 128 + N.
+    cleanup_interrupted_by: Option<String>,
     /// leakcheck's own exit status.
     exit_code: i32,
 }
@@ -327,7 +330,10 @@ pub fn sweep(report: &SweepReport) -> String {
         dashboard_files_removed: report.files_removed.iter().map(path).collect(),
         dashboard_files_stale: report.files_stale.iter().map(path).collect(),
         elapsed_ms: report.elapsed.as_secs_f64() * 1000.0,
-        exit_code: report.outcome().exit_code(),
+        cleanup_interrupted_by: report
+            .cleanup_interrupted_by
+            .map(|s| signal_name(s.as_raw())),
+        exit_code: report.exit_code(),
     };
     one_line(&json)
 }

@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use kitty_fixtures::os::Signal;
 use kitty_fixtures::ports::PortSet;
 use kitty_fixtures::shared::{
     DashboardFile, Doubt, FoundDashboard, Judgement, Listener, ListenerSnapshot, ProcessIdentity,
@@ -37,6 +38,7 @@ use kitty_fixtures::shared::{
 };
 
 use crate::cli::{CommonArgs, SweepArgs};
+use crate::command::{signal_during_cleanup, take_over_signals};
 use crate::exit_codes::LeakcheckExitCode;
 use crate::leak::Action;
 use crate::report;
@@ -120,6 +122,9 @@ pub struct SweepReport {
     pub files_stale: Vec<PathBuf>,
     /// The whole sweep.
     pub elapsed: Duration,
+    /// A SIGINT, SIGTERM or SIGHUP that came while the confirmed stops ran:
+    /// they were finished first, and the sweep then exits `128 + N`.
+    pub cleanup_interrupted_by: Option<Signal>,
 }
 
 /// How a sweep ended.
@@ -166,6 +171,16 @@ impl SweepReport {
             .count()
     }
 
+    /// The status the sweep exits with: `128 + N` when signal N came during
+    /// the stops ([`SweepReport::cleanup_interrupted_by`]), else the
+    /// outcome's.
+    pub fn exit_code(&self) -> i32 {
+        match self.cleanup_interrupted_by {
+            Some(sig) => LeakcheckExitCode::SIGNAL_BASE + sig.as_raw(),
+            None => self.outcome().exit_code(),
+        }
+    }
+
     /// The verdict.
     pub fn outcome(&self) -> SweepOutcome {
         if self.failed() > 0 {
@@ -196,7 +211,14 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepRepor
         "not confirmed"
     };
     if report.confirmed && report.to_stop() > 0 {
+        // From here on an interrupt waits until the stops under way (and the
+        // files they leave stale) are done: a half-finished sweep says less
+        // than a finished one, and no stop has to be cut short. Not before:
+        // Ctrl+C at the question ends the sweep at once, as it should.
+        let inbox = take_over_signals()?;
         stop_selected(&mut report.entries, args, common.json() || common.quiet);
+        (report.files_removed, report.files_stale) = clean_files(&report.entries);
+        report.cleanup_interrupted_by = signal_during_cleanup(&inbox);
     } else {
         for e in report.entries.iter_mut().filter(|e| e.selected) {
             e.action = Action::NotReaped {
@@ -204,7 +226,7 @@ pub fn sweep(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepRepor
             };
         }
     }
-    if report.confirmed {
+    if report.confirmed && report.to_stop() == 0 {
         (report.files_removed, report.files_stale) = clean_files(&report.entries);
     }
     report.elapsed = started.elapsed();
@@ -289,6 +311,7 @@ fn survey(common: &CommonArgs, args: &SweepArgs) -> anyhow::Result<SweepReport> 
         files_removed: Vec::new(),
         files_stale: Vec::new(),
         elapsed: Duration::ZERO,
+        cleanup_interrupted_by: None,
     })
 }
 

@@ -172,8 +172,16 @@ pub fn sweep_result(report: &SweepReport) -> (String, String) {
             .count();
         let failed = report.failed();
         let removed = report.files_removed.len();
+        let interrupted = match report.cleanup_interrupted_by {
+            Some(sig) => format!(
+                "; {} came during the stops: finished them, exit status {}",
+                kitty_fixtures::os::signal_name(sig.as_raw()),
+                report.exit_code()
+            ),
+            None => String::new(),
+        };
         format!(
-            "sweep: stopped {} of {to_stop} dashboard(s) ({kills} needed SIGKILL){}; removed {removed} .kittify/.dashboard {}; {:.0} ms\n",
+            "sweep: stopped {} of {to_stop} dashboard(s) ({kills} needed SIGKILL){}; removed {removed} .kittify/.dashboard {}; {:.0} ms{interrupted}\n",
             report.stopped(),
             if failed > 0 {
                 format!(", {failed} FAILED")
