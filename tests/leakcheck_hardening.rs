@@ -242,6 +242,60 @@ fn a_baseline_that_is_no_regular_file_is_a_one_line_error_at_once() {
     }
 }
 
+/// Issue 15 item 8, for the files a runner names: `$GITHUB_STEP_SUMMARY` and
+/// `$NEXTEST_ENV` on a FIFO are a one-line error at once (they hung, a
+/// blocking open of a FIFO nobody reads), and a regular file still gets
+/// its lines.
+#[test]
+fn a_runner_file_that_is_a_fifo_is_an_error_at_once() {
+    let scene = Scene::new("kitty-e2e-hardening-runner-files-", "9587");
+    let fifo = scene.path().join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+    let base = scene.path().join("base.json");
+    let cases: [(&str, Vec<&str>); 2] = [
+        ("GITHUB_STEP_SUMMARY", vec!["--ports", "9587", "--", "true"]),
+        (
+            "NEXTEST_ENV",
+            vec!["--ports", "9587", "snapshot", "--output", arg(&base)],
+        ),
+    ];
+    for (var, args) in cases {
+        let mut c = common::leakcheck::leakcheck();
+        c.args(&args)
+            .env("GITHUB_ACTIONS", "true")
+            .env(var, &fifo)
+            .stdin(Stdio::null());
+        let (status, stderr) = run_with_deadline(&mut c, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(1), "{var}: {stderr}");
+        assert!(
+            stderr.contains("not a regular file"),
+            "{var}: no clear error: {stderr}"
+        );
+        let _ = std::fs::remove_file(&base);
+    }
+    let env_file = scene.path().join("nextest-env");
+    let (status, output) = run_with_deadline(
+        common::leakcheck::leakcheck()
+            .args(["--ports", "9587", "snapshot", "--output", arg(&base)])
+            .env("NEXTEST_ENV", &env_file),
+        Duration::from_secs(20),
+    );
+    assert!(status.success(), "{output}");
+    let lines = std::fs::read_to_string(&env_file).expect("the env file");
+    assert!(
+        lines.contains("KITTY_LEAKCHECK_RUN=lk-"),
+        "no run label in {lines:?}"
+    );
+    scene.assert_clean();
+}
+
 // --- 9. Files planted where leakcheck writes -----------------------------------------
 
 /// Issue 15 item 9: `snapshot --output` in a shared directory. A symlink

@@ -5,7 +5,6 @@
 //! dashboards alive then, the run label and the boot) and exports its path as
 //! [`BASELINE_ENV`] and the label as `KITTY_LEAKCHECK_RUN` through `$NEXTEST_ENV`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -161,19 +160,19 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snap
         let _ = std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &latest);
     }
     if let Some(env_file) = std::env::var_os("NEXTEST_ENV") {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&env_file)
+        // One write of both lines: nextest reads KEY=VALUE lines.
+        let lines = format!(
+            "{BASELINE_ENV}={}\n{RUN_LABEL_ENV}={}\n",
+            path.display(),
+            label.to_string_lossy()
+        );
+        kitty_fixtures::os::append_to_regular_file(Path::new(&env_file), lines.as_bytes())
             .with_context(|| {
                 format!(
-                    "cannot open $NEXTEST_ENV ({})",
+                    "cannot write to $NEXTEST_ENV ({})",
                     Path::new(&env_file).display()
                 )
             })?;
-        writeln!(f, "{BASELINE_ENV}={}", path.display()).context("cannot write to $NEXTEST_ENV")?;
-        writeln!(f, "{RUN_LABEL_ENV}={}", label.to_string_lossy())
-            .context("cannot write to $NEXTEST_ENV")?;
     }
     Ok(Snapshot {
         path,

@@ -5,8 +5,6 @@ use std::fmt::Write as _;
 
 use kitty_fixtures::shared::mask_tokens;
 
-use std::io::Write;
-
 use super::human::{action_text, headline};
 use super::visible::{visible, visible_path};
 use super::{Report, SinkError};
@@ -98,16 +96,11 @@ pub fn append_step_summary(text: &str) -> Result<(), SinkError> {
         return Ok(());
     };
     let path = std::path::PathBuf::from(path);
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|source| SinkError {
-            what: "the job summary",
-            path,
-            source,
-        })
+    kitty_fixtures::os::append_to_regular_file(&path, text.as_bytes()).map_err(|source| SinkError {
+        what: "the job summary",
+        path,
+        source,
+    })
 }
 
 /// Escapes the message of a workflow command.

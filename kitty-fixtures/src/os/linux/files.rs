@@ -159,6 +159,63 @@ pub enum BoundedReadError {
     Io(#[from] io::Error),
 }
 
+/// What a file that is not a regular one is, by its `st_mode`; `None` for a
+/// regular file.
+fn not_regular(mode: u32) -> Option<&'static str> {
+    match FileType::from_raw_mode(mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("directory"),
+        FileType::Fifo => Some("FIFO"),
+        FileType::CharacterDevice => Some("character device"),
+        FileType::BlockDevice => Some("block device"),
+        FileType::Socket => Some("socket"),
+        _ => Some("file of an unknown kind"),
+    }
+}
+
+/// Appends `bytes` to a file a test runner hands us by name
+/// (`$GITHUB_STEP_SUMMARY`, `$NEXTEST_ENV`): it is the runner's, so a
+/// symlink there is followed, but it must be a regular file. Opened with
+/// `O_NONBLOCK`, so a FIFO or device planted at the name is an error at
+/// once, never a hang; created (0600) when missing.
+///
+/// # Errors
+/// When it cannot be opened or written, or is not a regular file.
+pub fn append_to_regular_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let flags = OFlags::WRONLY
+        | OFlags::APPEND
+        | OFlags::CREATE
+        | OFlags::NONBLOCK
+        | OFlags::NOCTTY
+        | OFlags::CLOEXEC;
+    let fd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => fd,
+        // O_NONBLOCK's answer for a FIFO that nobody reads.
+        Err(rustix::io::Errno::NXIO) => {
+            return Err(io::Error::other(
+                "it is not a regular file but a FIFO (or a device) that nobody reads",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    if let Some(kind) = not_regular(st.st_mode) {
+        return Err(io::Error::other(format!(
+            "it is not a regular file but a {kind}"
+        )));
+    }
+    let mut written = 0;
+    while written < bytes.len() {
+        match rustix::io::write(&fd, &bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Whether [`read_bounded`] follows a symlink at the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Symlinks {
@@ -196,16 +253,7 @@ pub fn read_bounded(
         Err(e) => return Err(io::Error::from(e).into()),
     };
     let st = rustix::fs::fstat(&fd).map_err(io::Error::from)?;
-    let kind = match FileType::from_raw_mode(st.st_mode) {
-        FileType::RegularFile => None,
-        FileType::Directory => Some("directory"),
-        FileType::Fifo => Some("FIFO"),
-        FileType::CharacterDevice => Some("character device"),
-        FileType::BlockDevice => Some("block device"),
-        FileType::Socket => Some("socket"),
-        _ => Some("file of an unknown kind"),
-    };
-    if let Some(kind) = kind {
+    if let Some(kind) = not_regular(st.st_mode) {
         return Err(BoundedReadError::NotRegular(kind));
     }
     if u64::try_from(st.st_size).unwrap_or(u64::MAX) > limit {
