@@ -60,6 +60,9 @@ mod dashboard;
 mod error;
 #[cfg(feature = "rstest")]
 mod fixtures;
+// The crate-private parsers of untrusted bytes, for the fuzz targets in fuzz/.
+#[doc(hidden)]
+pub mod fuzzing;
 mod installation;
 mod launch;
 #[allow(unsafe_code)]

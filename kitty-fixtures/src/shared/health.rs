@@ -40,10 +40,11 @@ impl Health {
     pub fn parse(body: &[u8]) -> Option<Health> {
         let body = lone_surrogates_to_private_use(body);
         let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let raw = |k: &str| v.get(k).and_then(|x| x.as_str()).map(private_use_to_bytes);
+        let s = |k: &str| raw(k).map(|b| b.to_string_lossy().into_owned());
         Some(Health {
             status: s("status")?,
-            project_path: s("project_path").map(|p| PathBuf::from(private_use_to_bytes(&p))),
+            project_path: raw("project_path").map(PathBuf::from),
             daemon_family: s("daemon_family"),
             token: s("token").map(Token::new),
         })
@@ -52,30 +53,56 @@ impl Health {
 
 /// Where the bytes 0x80..0xFF of a path that is not valid UTF-8 are parked
 /// while serde_json (which refuses lone surrogates) parses the answer: the
-/// private-use code points U+F0080..U+F00FF.
+/// private-use code point U+F0000 then U+F0080..U+F00FF. A real U+F0000 is
+/// doubled, so a real U+F0080..U+F00FF in a path stays itself.
 const PARKED: u32 = 0xF0000;
 
+/// U+F0000 (`PARKED`) as UTF-8 and as a JSON escape.
+const PARKED_UTF8: &[u8] = "\u{F0000}".as_bytes();
+const PARKED_ESCAPE: &[u8] = b"\\udb80\\udc00";
+
 /// Rewrites every JSON escape of a lone surrogate U+DC80..U+DCFF (Python's
-/// `surrogateescape` of a raw byte) as the escaped surrogate pair of
-/// `PARKED + byte`, which serde_json accepts.
+/// `surrogateescape` of a raw byte) as the escaped surrogate pairs of
+/// `PARKED` and `PARKED + byte`, which serde_json accepts, and doubles every
+/// real `PARKED` (raw or escaped).
 fn lone_surrogates_to_private_use(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let hex4 = |b: &[u8]| -> Option<u32> {
         u32::from_str_radix(std::str::from_utf8(b.get(..4)?).ok()?, 16).ok()
     };
-    if !body.windows(3).any(|w| w.eq_ignore_ascii_case(b"\\ud")) {
+    if !body.windows(3).any(|w| w.eq_ignore_ascii_case(b"\\ud"))
+        && !body.windows(4).any(|w| w == PARKED_UTF8)
+    {
         return body.into();
     }
     let mut out = Vec::with_capacity(body.len() + 16);
     let mut i = 0;
     let mut after_high = false;
     while i < body.len() {
+        if body[i..].starts_with(PARKED_UTF8) {
+            out.extend_from_slice(PARKED_UTF8);
+            out.extend_from_slice(PARKED_UTF8);
+            after_high = false;
+            i += PARKED_UTF8.len();
+            continue;
+        }
         if body[i] == b'\\' && i + 1 < body.len() {
+            if body[i..]
+                .get(..PARKED_ESCAPE.len())
+                .is_some_and(|e| e.eq_ignore_ascii_case(PARKED_ESCAPE))
+                && !after_high
+            {
+                out.extend_from_slice(PARKED_ESCAPE);
+                out.extend_from_slice(PARKED_ESCAPE);
+                i += PARKED_ESCAPE.len();
+                continue;
+            }
             if body[i + 1] == b'u'
                 && let Some(cp) = hex4(&body[i + 2..])
             {
                 if (0xDC80..=0xDCFF).contains(&cp) && !after_high {
                     let parked = PARKED + (cp - 0xDC00) - 0x10000;
                     let (hi, lo) = (0xD800 + (parked >> 10), 0xDC00 + (parked & 0x3FF));
+                    out.extend_from_slice(PARKED_ESCAPE);
                     out.extend_from_slice(format!("\\u{hi:04x}\\u{lo:04x}").as_bytes());
                 } else {
                     out.extend_from_slice(&body[i..i + 6]);
@@ -96,14 +123,28 @@ fn lone_surrogates_to_private_use(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     out.into()
 }
 
-/// The bytes of a parsed path, with parked raw bytes restored.
+/// The bytes of a parsed string, with parked raw bytes restored and
+/// doubled `PARKED`s undoubled.
 fn private_use_to_bytes(s: &str) -> OsString {
     let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        match u32::from(c) {
-            cp @ 0xF0080..=0xF00FF => out.push((cp - PARKED) as u8),
-            _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if u32::from(c) == PARKED
+            && let Some(&next) = chars.peek()
+        {
+            match u32::from(next) {
+                PARKED => {
+                    chars.next();
+                }
+                cp @ 0xF0080..=0xF00FF => {
+                    chars.next();
+                    out.push((cp - PARKED) as u8);
+                    continue;
+                }
+                _ => {}
+            }
         }
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
     }
     OsString::from_vec(out)
 }
@@ -192,6 +233,20 @@ mod tests {
         let want = [
             &b"/tmp/p-\xff\xfe "[..],
             "\u{e9} \u{1f600} \\udcff".as_bytes(),
+        ]
+        .concat();
+        assert_eq!(
+            h.project_path.expect("path").as_os_str().as_bytes(),
+            want.as_slice()
+        );
+        // Real private-use code points (raw, escaped, next to a raw byte)
+        // are not taken for parked bytes.
+        let body = "{\"status\": \"ok\", \"project_path\": \"/\\udb80\\udc80 \u{f0000}\u{f0081} \\udb80\\udc00\\udcff\\udb80\\udc00\"}";
+        let h = Health::parse(body.as_bytes()).expect("parse");
+        let want = [
+            "/\u{f0080} \u{f0000}\u{f0081} \u{f0000}".as_bytes(),
+            b"\xff",
+            "\u{f0000}".as_bytes(),
         ]
         .concat();
         assert_eq!(
