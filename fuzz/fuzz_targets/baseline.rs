@@ -3,7 +3,8 @@
 //!
 //! cargo-kitty-leakcheck is a binary crate with no library target, so this
 //! target compiles its baseline.rs itself, unchanged (`#[path]` below), with
-//! a stand-in for the one thing it takes from the rest of the binary: the
+//! what it takes from the rest of the binary: the escaping of paths for
+//! people (`report/visible.rs`, compiled as it is too), and a stand-in for the
 //! two argument structs of `crate::cli` that `snapshot` reads (`read_baseline`
 //! never touches them). The input is written to a file and read with the
 //! real `read_baseline`, the function `check` calls.
@@ -38,6 +39,13 @@ mod cli {
 #[allow(dead_code, clippy::all)]
 #[path = "../../cargo-kitty-leakcheck/src/baseline.rs"]
 mod baseline;
+
+/// What baseline.rs uses of cargo-kitty-leakcheck's `report` module.
+#[path = "../../cargo-kitty-leakcheck/src/report"]
+mod report {
+    #[allow(dead_code)]
+    pub mod visible;
+}
 
 /// One file for the whole run, in memory when /dev/shm exists.
 fn file() -> &'static PathBuf {
