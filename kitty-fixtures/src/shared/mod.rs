@@ -26,6 +26,7 @@ mod process;
 mod recognise;
 pub mod reservation;
 mod stop;
+mod table;
 mod token;
 
 pub use classify::{
