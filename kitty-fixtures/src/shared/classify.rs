@@ -11,6 +11,7 @@ use super::health::fetch_health;
 use super::listeners::Listener;
 use super::process::{Namespace, Place, ProcessIdentity, socket_owners};
 use super::recognise::{DashboardCommand, is_sync_daemon};
+use super::table::{Kernel, ProcessTable};
 use crate::os::{self as sys, DirState};
 
 /// How long after its start a dashboard that its project does not record
@@ -143,12 +144,21 @@ impl FoundDashboard {
 /// (asked of the directory through `/proc/PID/cwd`, not of how its path is
 /// spelled).
 pub fn project_dir_of(identity: &ProcessIdentity, command: &DashboardCommand) -> Option<PathBuf> {
+    project_dir_in(&Kernel, identity, command)
+}
+
+/// [`project_dir_of`], its working directory looked at in `table`.
+pub(crate) fn project_dir_in<T: ProcessTable>(
+    table: &T,
+    identity: &ProcessIdentity,
+    command: &DashboardCommand,
+) -> Option<PathBuf> {
     let named = &command.project_dir;
     if named.is_absolute() {
         return Some(named.clone());
     }
     let cwd = identity.cwd()?;
-    (sys::cwd_state(identity.pid()) == DirState::Exists).then(|| cwd.join(named))
+    (table.cwd_state(identity.pid()) == DirState::Exists).then(|| cwd.join(named))
 }
 
 /// Whether the dashboard serves `dir` or a directory below it, compared
@@ -160,8 +170,18 @@ pub fn project_dir_of(identity: &ProcessIdentity, command: &DashboardCommand) ->
 /// Call it only for a dashboard under our root ([`ProcessIdentity::lives_here`]):
 /// only there do its paths mean what ours mean.
 pub fn serves_dir(identity: &ProcessIdentity, command: &DashboardCommand, dir: &Path) -> bool {
-    project_dir_of(identity, command)
-        .and_then(|p| p.canonicalize().ok())
+    serves_dir_in(&Kernel, identity, command, dir)
+}
+
+/// [`serves_dir`], its paths resolved in `table`.
+pub(crate) fn serves_dir_in<T: ProcessTable>(
+    table: &T,
+    identity: &ProcessIdentity,
+    command: &DashboardCommand,
+    dir: &Path,
+) -> bool {
+    project_dir_in(table, identity, command)
+        .and_then(|p| table.canonicalize(&p))
         .is_some_and(|p| p.starts_with(dir))
 }
 

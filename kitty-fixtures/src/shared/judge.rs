@@ -27,9 +27,12 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::classify::{DashboardClass, FoundDashboard, OrphanReason, classify_dashboard};
+use super::classify::{
+    DashboardClass, FoundDashboard, OrphanReason, classify_dashboard, serves_dir_in,
+};
 use super::permit::{Permit, PinFailed};
-use super::process::{Namespace, Place};
+use super::process::{Namespace, Place, ProcessIdentity};
+use super::table::{Kernel, ProcessTable};
 
 /// The environment variable `cargo kitty-leakcheck` sets for COMMAND (and the
 /// `snapshot` setup script exports to nextest's tests): a label unique to the
@@ -239,10 +242,22 @@ pub fn judge(
 ) -> Judgement {
     let identity = &dashboard.identity;
     let class = classify_dashboard(identity, &dashboard.command, start_grace);
-    let verdict = place_and_owner(dashboard, protected)
-        .and_then(|()| belongs(dashboard, &class, scope))
+    let verdict = decide(&Kernel, dashboard, &class, scope, protected)
         .and_then(|grounds| pin(dashboard, grounds));
     Judgement { class, verdict }
+}
+
+/// Steps 1 to 4 of the rule, against `table`: the grounds on which
+/// `dashboard` (of class `class`) may be pinned, or the doubt that keeps it.
+pub(crate) fn decide<T: ProcessTable>(
+    table: &T,
+    dashboard: &FoundDashboard,
+    class: &DashboardClass,
+    scope: Scope<'_>,
+    protected: &HashSet<u32>,
+) -> Result<Grounds, Doubt> {
+    place_and_owner(table, &dashboard.identity, protected)
+        .and_then(|()| belongs(table, dashboard, class, scope))
 }
 
 /// Pins the proved dashboard: its permit, or why there is none.
@@ -258,14 +273,17 @@ fn pin(dashboard: &FoundDashboard, grounds: Grounds) -> Result<Permit, Doubt> {
     })
 }
 
-fn place_and_owner(dashboard: &FoundDashboard, protected: &HashSet<u32>) -> Result<(), Doubt> {
-    let identity = &dashboard.identity;
-    match identity.place() {
+fn place_and_owner<T: ProcessTable>(
+    table: &T,
+    identity: &ProcessIdentity,
+    protected: &HashSet<u32>,
+) -> Result<(), Doubt> {
+    match table.place(identity) {
         Place::Here => {}
         Place::Elsewhere(namespaces) => return Err(Doubt::Elsewhere { namespaces }),
         Place::Unknown => return Err(Doubt::PlaceUnknown),
     }
-    if !identity.is_ours() {
+    if !table.is_ours(identity) {
         return Err(Doubt::NotOurs {
             uid: identity.uid(),
         });
@@ -276,11 +294,21 @@ fn place_and_owner(dashboard: &FoundDashboard, protected: &HashSet<u32>) -> Resu
     Ok(())
 }
 
-fn carries_label(dashboard: &FoundDashboard, label: Option<&OsStr>) -> bool {
-    label.is_some_and(|want| dashboard.identity.env_var(RUN_LABEL_ENV).as_deref() == Some(want))
+fn carries_label<T: ProcessTable>(
+    table: &T,
+    dashboard: &FoundDashboard,
+    label: Option<&OsStr>,
+) -> bool {
+    label.is_some_and(|want| {
+        table
+            .env_var(dashboard.identity.pid(), RUN_LABEL_ENV)
+            .as_deref()
+            == Some(want)
+    })
 }
 
-fn belongs(
+fn belongs<T: ProcessTable>(
+    table: &T,
     dashboard: &FoundDashboard,
     class: &DashboardClass,
     scope: Scope<'_>,
@@ -289,12 +317,12 @@ fn belongs(
         Scope::Run { descendants, label } => {
             let grounds = if descendants.contains(&dashboard.identity.pid()) {
                 Grounds::DescendsFromRun
-            } else if carries_label(dashboard, label) {
+            } else if carries_label(table, dashboard, label) {
                 Grounds::CarriesRunLabel
             } else {
                 return Err(Doubt::NotFromRun);
             };
-            match held_by_live_owner(dashboard) {
+            match table.live_reservation_owner(&dashboard.identity, &dashboard.command) {
                 Some(owner) if !descendants.contains(&owner) => {
                     Err(Doubt::HeldByLiveOwner { owner })
                 }
@@ -302,7 +330,7 @@ fn belongs(
             }
         }
         Scope::Check { label } => {
-            if carries_label(dashboard, label) {
+            if carries_label(table, dashboard, label) {
                 Ok(Grounds::CarriesRunLabel)
             } else if let DashboardClass::Orphan { reason } = class {
                 Ok(Grounds::Orphan {
@@ -328,7 +356,7 @@ fn belongs(
             other => Err(doubt_of(other)),
         },
         Scope::Project { dir } => {
-            if dashboard.serves(dir) {
+            if serves_dir_in(table, &dashboard.identity, &dashboard.command, dir) {
                 Ok(Grounds::ServesProject)
             } else {
                 Err(Doubt::NotThisProject)
@@ -349,16 +377,6 @@ fn doubt_of(class: &DashboardClass) -> Doubt {
         },
         DashboardClass::Orphan { .. } | DashboardClass::Unrecorded => Doubt::NotAnOrphan,
     }
-}
-
-/// The live kitty-fixtures owner whose reservation holds this dashboard.
-fn held_by_live_owner(dashboard: &FoundDashboard) -> Option<u32> {
-    let port = dashboard.command.port?;
-    let state = crate::shared::reservation::read_reservation(port)?;
-    (state.owner_alive
-        && state.record.dashboard_pid == Some(dashboard.identity.pid())
-        && state.record.dashboard_start_ticks == Some(dashboard.identity.start_ticks()))
-    .then_some(state.record.owner_pid)
 }
 
 #[cfg(test)]

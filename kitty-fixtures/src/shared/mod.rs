@@ -21,11 +21,14 @@ mod dashboard_file;
 mod health;
 mod judge;
 mod listeners;
+#[cfg(test)]
+mod model_tests;
 mod permit;
 mod process;
 mod recognise;
 pub mod reservation;
 mod stop;
+mod table;
 mod token;
 
 pub use classify::{

@@ -11,7 +11,8 @@
 //!   not reaped (its pid cannot have been reused: we hold it);
 //! - [`pin_run_group`], the forwarder's, for the processes of a run in our
 //!   own process group, each pinned, then checked, as it is read;
-//! - `stop`, for the members of a dashboard's group, each proved on its own.
+//! - `stop`, for the members of a dashboard's group, each proved on its own
+//!   (`Permit::prove_members`, by `stop::plan_members`).
 //!
 //! A permit is void once its process is gone: a pidfd names that process or
 //! nobody, so nothing else is ever signalled in its name.
@@ -26,6 +27,8 @@ use crate::os::{self as sys, Signal};
 use super::judge::Grounds;
 use super::process::ProcessIdentity;
 use super::recognise::DashboardCommand;
+use super::stop::plan_members;
+use super::table::{Kernel, ProcessTable};
 
 /// One pinned process and what was proved of it: the only thing a signal
 /// can be sent through. Cloning a permit shares the same pidfd.
@@ -155,18 +158,29 @@ impl Permit {
         })
     }
 
-    /// A member of `leader`'s group, pinned by `pidfd` and read as
-    /// `identity` after pinning, that `stop` proved on its own.
-    pub(crate) fn member(leader: &Permit, pidfd: sys::Pidfd, identity: ProcessIdentity) -> Permit {
-        Permit {
-            pidfd: Arc::new(pidfd),
-            identity,
-            grounds: Grounds::GroupMember {
-                leader: leader.pid(),
-            },
-            dashboard: leader.dashboard.clone(),
-            children_since: u64::MAX,
-        }
+    /// The members of the group this permit's process leads (it leads its
+    /// session; `now`: it, read again through this permit), each proved on
+    /// its own by [`plan_members`]: `(their permits, the pids left alone)`.
+    pub(crate) fn prove_members(&self, now: &ProcessIdentity) -> (Vec<Permit>, Vec<u32>) {
+        let plan = plan_members(
+            &Kernel,
+            &self.pidfd,
+            now,
+            self.dashboard.as_ref(),
+            self.children_since,
+        );
+        let proved = plan
+            .proved
+            .into_iter()
+            .map(|(pidfd, identity)| Permit {
+                pidfd: Arc::new(pidfd),
+                identity,
+                grounds: Grounds::GroupMember { leader: self.pid() },
+                dashboard: self.dashboard.clone(),
+                children_since: u64::MAX,
+            })
+            .collect();
+        (proved, plan.left_alone)
     }
 
     /// Reaps the pinned process if it is our exited child (exactly it, by
@@ -188,17 +202,6 @@ impl Permit {
     /// What it was proved on.
     pub fn grounds(&self) -> &Grounds {
         &self.grounds
-    }
-
-    /// The dashboard it was proved to be, if any.
-    pub(crate) fn dashboard(&self) -> Option<&DashboardCommand> {
-        self.dashboard.as_ref()
-    }
-
-    /// From which boot tick on a child it started is known to have been
-    /// started by the program it was proved to run.
-    pub(crate) fn children_since(&self) -> u64 {
-        self.children_since
     }
 
     /// Whether the pinned process has exited (the permit is void).
@@ -317,53 +320,65 @@ pub(crate) enum SignalRefused {
 /// has another parent: it is left out. `skip`: processes already handled
 /// (by pid and start time).
 pub fn pin_run_group(root: u32, pgrp: u32, skip: &HashSet<(u32, u64)>) -> Vec<Permit> {
-    let tree = super::ProcessTree::read_below(root);
+    plan_run_group(&Kernel, root, pgrp, skip)
+        .into_iter()
+        .map(|(pidfd, identity)| Permit {
+            pidfd,
+            identity,
+            grounds: Grounds::RunMember,
+            dashboard: None,
+            children_since: u64::MAX,
+        })
+        .collect()
+}
+
+/// [`pin_run_group`]'s plan, in `table`: the pins of the run's processes in
+/// `pgrp`, each with what was read of it after pinning.
+pub(crate) fn plan_run_group<T: ProcessTable>(
+    table: &T,
+    root: u32,
+    pgrp: u32,
+    skip: &HashSet<(u32, u64)>,
+) -> Vec<(Arc<T::Pin>, ProcessIdentity)> {
     // Parents before children: walk down from the root.
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    for pid in tree.descendants_of(root) {
-        if let Some(parent) = tree.parent_of(pid) {
-            children.entry(parent).or_default().push(pid);
-        }
+    for (pid, parent) in table.below(root) {
+        children.entry(parent).or_default().push(pid);
     }
-    let root_start = ProcessIdentity::read(root).map_or(0, |id| id.start_ticks());
-    let mut verified: HashMap<u32, (u64, Option<Arc<sys::Pidfd>>)> =
-        HashMap::from([(root, (root_start, None))]);
+    let root_start = table.read(root).map_or(0, |id| id.start_ticks());
+    // pid -> (start ticks, pin): the processes checked so far (the root unpinned).
+    type Verified<P> = HashMap<u32, (u64, Option<Arc<P>>)>;
+    let mut verified: Verified<T::Pin> = HashMap::from([(root, (root_start, None))]);
     let mut out = Vec::new();
     let mut todo = vec![root];
     while let Some(parent) = todo.pop() {
         for &pid in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
-            let Ok(Some(pidfd)) = sys::Pidfd::open(pid) else {
+            let Some(pin) = table.pin(pid) else {
                 continue;
             };
-            let Some(now) = ProcessIdentity::read(pid) else {
+            let Some(now) = table.read(pid) else {
                 continue;
             };
-            if pidfd.has_exited() {
+            if table.exited(&pin) {
                 continue;
             }
             // Its parent must be one we hold and that still lives, so the
             // parent pid it reports is that process.
-            let Some((parent_start, parent_fd)) = verified.get(&now.ppid()) else {
+            let Some((parent_start, parent_pin)) = verified.get(&now.ppid()) else {
                 continue;
             };
-            if parent_fd.as_ref().is_some_and(|fd| fd.has_exited())
+            if parent_pin.as_ref().is_some_and(|p| table.exited(p))
                 || now.start_ticks() < *parent_start
             {
                 continue;
             }
-            let pidfd = Arc::new(pidfd);
-            verified.insert(pid, (now.start_ticks(), Some(Arc::clone(&pidfd))));
+            let pin = Arc::new(pin);
+            verified.insert(pid, (now.start_ticks(), Some(Arc::clone(&pin))));
             todo.push(pid);
             if now.pgid() != pgrp || skip.contains(&(pid, now.start_ticks())) {
                 continue;
             }
-            out.push(Permit {
-                pidfd,
-                identity: now,
-                grounds: Grounds::RunMember,
-                dashboard: None,
-                children_since: u64::MAX,
-            });
+            out.push((pin, now));
         }
     }
     out

@@ -135,6 +135,34 @@ impl ProcessIdentity {
         })
     }
 
+    /// An identity made up, for the model of the process table (tests).
+    #[cfg(test)]
+    #[allow(clippy::too_many_arguments, reason = "one per field")]
+    pub(crate) fn modelled(
+        pid: u32,
+        ppid: u32,
+        pgid: u32,
+        sid: u32,
+        start_ticks: u64,
+        uid: u32,
+        argv: Vec<OsString>,
+        cwd: Option<PathBuf>,
+        namespaces: Option<sys::Namespaces>,
+    ) -> Self {
+        ProcessIdentity {
+            pid,
+            ppid,
+            pgid,
+            sid,
+            start_ticks,
+            uid,
+            exe: argv.first().map(PathBuf::from),
+            argv: Argv(argv),
+            cwd,
+            namespaces,
+        }
+    }
+
     /// True when `other` is the same process: same pid, start time, owner,
     /// command line and namespaces. (Parent and group may change over a
     /// life; they are not compared.)
@@ -195,7 +223,12 @@ impl ProcessIdentity {
     }
     /// Where it lives: in our namespaces, elsewhere, or unknown.
     pub fn place(&self) -> Place {
-        match (self.namespaces, sys::own_namespaces()) {
+        self.place_from(sys::own_namespaces())
+    }
+    /// Where it lives, seen from a process whose namespaces and root are
+    /// `ours` (`None`: unreadable).
+    pub(crate) fn place_from(&self, ours: Option<sys::Namespaces>) -> Place {
+        match (self.namespaces, ours) {
             (Some(theirs), Some(ours)) => {
                 let mut differ = Vec::new();
                 if theirs.pid != ours.pid {

@@ -9,8 +9,9 @@ use crate::ports::PortSet;
 
 use super::listeners::ListenerSnapshot;
 use super::permit::{Permit, Recheck, SignalRefused};
-use super::process::{ProcessIdentity, ProcessTree};
+use super::process::ProcessIdentity;
 use super::recognise::DashboardCommand;
+use super::table::ProcessTable;
 use crate::os::{self as sys, Signal};
 
 /// How long to wait at each step of [`stop`].
@@ -199,7 +200,7 @@ pub fn stop(permit: &Permit, port: Option<u16>, policy: StopPolicy) -> Result<St
         Recheck::Changed => return Err(StopError::IdentityChanged { pid }),
     };
     let members = if leader.leads_its_session() {
-        let (proved, unproved) = prove_members(permit, &leader);
+        let (proved, unproved) = permit.prove_members(&leader);
         stopped.left_alone = unproved;
         proved
     } else {
@@ -285,47 +286,70 @@ fn wait_all<'a>(permits: &[&'a Permit], limit: Duration) -> Vec<&'a Permit> {
         .collect()
 }
 
-/// The members of the group `leader` leads, each pinned and read again:
-/// `(proved, unproved pids)`. Proved while `permit` is alive (its pid is the
-/// group's id only while it lives; once it is gone the number proves
-/// nothing, and nothing more is looked at).
-fn prove_members(permit: &Permit, leader: &ProcessIdentity) -> (Vec<Permit>, Vec<u32>) {
+/// The members of the group `leader` leads that a plan proved: each pinned,
+/// read again through its pin, and proved on its own. Built by
+/// [`plan_members`]; `permit.rs` turns each pin into a permit.
+#[derive(Debug)]
+pub(crate) struct GroupPlan<P> {
+    /// The proved members: each pin, and what was read of it after pinning.
+    pub(crate) proved: Vec<(P, ProcessIdentity)>,
+    /// The members seen in the group but not proved: never signalled.
+    pub(crate) left_alone: Vec<u32>,
+}
+
+/// Which members of the group that `leader` (pinned by `leader_pin`, read
+/// as `leader`, leading its own session) leads are proved, in `table`: each
+/// member seen in a look at the group is pinned, read again, and proved
+/// while the leader is still alive (its pid is the group's id only while it
+/// lives; once it is gone the number proves nothing, and nothing at all is
+/// planned): in its group and session, ours, here, started no earlier than
+/// it, and either running `dashboard` or its child started at tick
+/// `children_since` or later. Every other member seen live is left alone.
+pub(crate) fn plan_members<T: ProcessTable>(
+    table: &T,
+    leader_pin: &T::Pin,
+    leader: &ProcessIdentity,
+    dashboard: Option<&DashboardCommand>,
+    children_since: u64,
+) -> GroupPlan<T::Pin> {
+    let nothing = || GroupPlan {
+        proved: Vec::new(),
+        left_alone: Vec::new(),
+    };
     let pgid = leader.pid();
-    let numbers = ProcessTree::read_shared().group_members(pgid);
-    let mut proved = Vec::new();
-    let mut unproved = Vec::new();
+    let numbers = table.group_members(pgid);
+    let mut plan = nothing();
     for m in numbers.into_iter().filter(|&m| m != pgid) {
-        let Ok(Some(pidfd)) = sys::Pidfd::open(m) else {
+        let Some(pin) = table.pin(m) else {
             continue;
         };
-        let Some(id) = ProcessIdentity::read(m) else {
+        let Some(id) = table.read(m) else {
             continue;
         };
-        if pidfd.has_exited() {
+        if table.exited(&pin) {
             continue;
         }
-        if permit.is_void() {
+        if table.exited(leader_pin) {
             // The group's id is a free number now: nothing is proved by it.
-            return (Vec::new(), Vec::new());
+            return nothing();
         }
         if id.pgid() != pgid || id.sid() != leader.sid() {
             continue; // not a member (any more): the number was stale
         }
-        let same_dashboard = permit
-            .dashboard()
-            .is_some_and(|d| DashboardCommand::of(&id).as_ref() == Some(d));
-        let its_child_since = id.ppid() == pgid && id.start_ticks() >= permit.children_since();
-        if id.is_ours()
-            && id.lives_here()
+        let same_dashboard =
+            dashboard.is_some_and(|d| DashboardCommand::of(&id).as_ref() == Some(d));
+        let its_child_since = id.ppid() == pgid && id.start_ticks() >= children_since;
+        if table.is_ours(&id)
+            && table.lives_here(&id)
             && id.start_ticks() >= leader.start_ticks()
             && (same_dashboard || its_child_since)
         {
-            proved.push(Permit::member(permit, pidfd, id));
+            plan.proved.push((pin, id));
         } else {
-            unproved.push(m);
+            plan.left_alone.push(m);
         }
     }
-    (proved, unproved)
+    plan
 }
 
 /// Waits until none of `held` (the sockets the group had) listens on `port`.
