@@ -410,6 +410,37 @@ impl ProcessTable for Sim {
     }
 }
 
+/// The root (pid 1, us: leakcheck, a subreaper) and a dashboard leading its
+/// own session (pid 2).
+fn root_and_leader() -> Vec<Proc> {
+    vec![
+        Proc {
+            serial: 0,
+            pid: 1,
+            parent: None,
+            pgid: 1,
+            sid: 1,
+            start: 0,
+            uid: OURS,
+            argv: vec!["leakcheck".into()],
+            ns: HERE,
+            alive: true,
+        },
+        Proc {
+            serial: 1,
+            pid: 2,
+            parent: Some(0),
+            pgid: 2,
+            sid: 2,
+            start: 1,
+            uid: OURS,
+            argv: server_argv(9300),
+            ns: HERE,
+            alive: true,
+        },
+    ]
+}
+
 /// A starting table: the root (pid 1, us), a dashboard leading its own
 /// session (pid 2) and `members` in its group; `others` elsewhere.
 fn table() -> impl Strategy<Value = Vec<Proc>> {
@@ -421,32 +452,7 @@ fn table() -> impl Strategy<Value = Vec<Proc>> {
         any::<bool>(),
     );
     prop::collection::vec(member, 0..8).prop_map(|members| {
-        let mut procs = vec![
-            Proc {
-                serial: 0,
-                pid: 1,
-                parent: None,
-                pgid: 1,
-                sid: 1,
-                start: 0,
-                uid: OURS,
-                argv: vec!["leakcheck".into()],
-                ns: HERE,
-                alive: true,
-            },
-            Proc {
-                serial: 1,
-                pid: 2,
-                parent: Some(0),
-                pgid: 2,
-                sid: 2,
-                start: 1,
-                uid: OURS,
-                argv: server_argv(9300),
-                ns: HERE,
-                alive: true,
-            },
-        ];
+        let mut procs = root_and_leader();
         for (i, (child_of_leader, in_group, other_uid, place, server)) in
             members.into_iter().enumerate()
         {
@@ -694,32 +700,7 @@ proptest! {
 #[test]
 fn the_simulation_reuses_pids_and_group_numbers() {
     // The model is only worth its properties if reuse happens in it.
-    let procs = vec![
-        Proc {
-            serial: 0,
-            pid: 1,
-            parent: None,
-            pgid: 1,
-            sid: 1,
-            start: 0,
-            uid: OURS,
-            argv: vec!["root".into()],
-            ns: HERE,
-            alive: true,
-        },
-        Proc {
-            serial: 1,
-            pid: 2,
-            parent: Some(0),
-            pgid: 2,
-            sid: 2,
-            start: 1,
-            uid: OURS,
-            argv: server_argv(9300),
-            ns: HERE,
-            alive: true,
-        },
-    ];
+    let procs = root_and_leader();
     let sim = world(
         procs,
         vec![

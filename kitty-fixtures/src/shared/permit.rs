@@ -353,15 +353,9 @@ pub(crate) fn plan_run_group<T: ProcessTable>(
     let mut todo = vec![root];
     while let Some(parent) = todo.pop() {
         for &pid in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
-            let Some(pin) = table.pin(pid) else {
+            let Some((pin, now)) = table.pin_and_read(pid) else {
                 continue;
             };
-            let Some(now) = table.read(pid) else {
-                continue;
-            };
-            if table.exited(&pin) {
-                continue;
-            }
             // Its parent must be one we hold and that still lives, so the
             // parent pid it reports is that process.
             let Some((parent_start, parent_pin)) = verified.get(&now.ppid()) else {

@@ -320,15 +320,9 @@ pub(crate) fn plan_members<T: ProcessTable>(
     let numbers = table.group_members(pgid);
     let mut plan = nothing();
     for m in numbers.into_iter().filter(|&m| m != pgid) {
-        let Some(pin) = table.pin(m) else {
+        let Some((pin, id)) = table.pin_and_read(m) else {
             continue;
         };
-        let Some(id) = table.read(m) else {
-            continue;
-        };
-        if table.exited(&pin) {
-            continue;
-        }
         if table.exited(leader_pin) {
             // The group's id is a free number now: nothing is proved by it.
             return nothing();

@@ -61,6 +61,16 @@ pub(crate) trait ProcessTable {
         command: &DashboardCommand,
     ) -> Option<u32>;
 
+    /// Pins the process that has `pid` now and reads it through the pin:
+    /// the read is of the pinned process only when the pin has not exited
+    /// after it (while a process lives, its pid is its own). `None` when
+    /// nothing has the pid, or the pinned process exited meanwhile.
+    fn pin_and_read(&self, pid: u32) -> Option<(Self::Pin, ProcessIdentity)> {
+        let pin = self.pin(pid)?;
+        let id = self.read(pid)?;
+        (!self.exited(&pin)).then_some((pin, id))
+    }
+
     /// Whether it is ours: our uid.
     fn is_ours(&self, id: &ProcessIdentity) -> bool {
         id.uid() == self.own_uid()
