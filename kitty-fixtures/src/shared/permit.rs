@@ -394,7 +394,7 @@ mod tests {
             "pidfd_send_signal",
             "kill_process",
             ".kill()",
-            "libc::kill",
+            concat!("libc", "::kill"),
             "killpg",
             "signal::kill",
         ];
