@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::cleanup::*;
 use common::reexec::*;
 use common::*;
-use kitty_fixtures::shared::DashboardFile;
+use kitty_core::spec_kitty::DashboardFile;
 use kitty_fixtures::{Error, KittyProject};
 
 const WINDOW: &str = "9500-9503";

@@ -17,7 +17,8 @@ use common::cleanup::*;
 use common::detached::{start_dashboard, start_dashboard_in};
 use common::reexec::*;
 use common::*;
-use kitty_fixtures::shared::{DashboardFile, ProcessIdentity, ProcessTree, StopSignal};
+use kitty_core::spec_kitty::DashboardFile;
+use kitty_core::{ProcessIdentity, ProcessTree, StopSignal};
 use kitty_fixtures::{KittyProject, Origin, ServedProject, kitty_project, kitty_served_project};
 use rstest::rstest;
 
@@ -380,7 +381,7 @@ fn the_served_fixture_serves_its_project_and_never_shows_its_token(
     kitty_served_project: ServedProject,
 ) {
     let d = &kitty_served_project.dashboard;
-    let h = kitty_fixtures::shared::fetch_health(d.port(), Duration::from_secs(5)).expect("health");
+    let h = kitty_core::spec_kitty::fetch_health(d.port(), Duration::from_secs(5)).expect("health");
     assert_eq!(h.project_path.as_deref(), Some(kitty_served_project.path()));
     assert_eq!(h.token(), Some(d.token()));
     assert_eq!(d.url(), format!("http://127.0.0.1:{}", d.port()));

@@ -24,10 +24,9 @@ use common::cleanup::*;
 use common::detached::start_dashboard;
 use common::reexec::*;
 use common::*;
-use kitty_fixtures::shared::reservation::{
-    Reservation, ReservationRecord, read_reservation, reservation_dir,
-};
-use kitty_fixtures::shared::{DashboardFile, ProcessIdentity};
+use kitty_core::ProcessIdentity;
+use kitty_core::reservation::{Reservation, ReservationRecord, read_reservation, reservation_dir};
+use kitty_core::spec_kitty::DashboardFile;
 use kitty_fixtures::{Error, KittyProject};
 
 fn project(ports: &str) -> KittyProject {
@@ -86,7 +85,7 @@ fn parallel_projects_in_threads_and_processes_never_share_a_port() {
         all.len(),
         "a port was handed out twice: {all:?}"
     );
-    let window: kitty_fixtures::ports::PortSet = PARALLEL.parse().expect("ports");
+    let window: kitty_core::PortSet = PARALLEL.parse().expect("ports");
     for (pid, port, dir) in &all {
         assert!(window.contains(*port), "{port} outside {PARALLEL}");
         // Each answers for its own project (and so is not sharing a socket).

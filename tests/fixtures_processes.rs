@@ -42,8 +42,8 @@ use common::detached::installation;
 use common::fakes::{FakeVenv, make_executable, venv_of};
 use common::reexec::*;
 use common::*;
-use kitty_fixtures::shared::reservation::{read_reservation, reservation_dir};
-use kitty_fixtures::shared::{self, ProcessIdentity};
+use kitty_core::reservation::{read_reservation, reservation_dir};
+use kitty_core::{self, ProcessIdentity};
 use kitty_fixtures::{Error, KittyProject};
 use rstest::rstest;
 
@@ -332,7 +332,7 @@ fn scenario_fork() {
         d.pid()
     );
     assert_eq!(identity(d.pid()).start_ticks(), before.start_ticks());
-    let health = shared::fetch_health(d.port(), Duration::from_secs(5))
+    let health = kitty_core::spec_kitty::fetch_health(d.port(), Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("no health from {} after the fork: {e}", d.port()));
     assert_eq!(health.project_path.as_deref(), Some(dir.as_path()));
     assert_eq!(health.token(), Some(d.token()), "another dashboard answers");

@@ -42,9 +42,9 @@ use std::time::Duration;
 
 use common::cleanup::*;
 use common::*;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::reservation::{read_reservation, reservation_dir};
-use kitty_fixtures::shared::{self, ListenerSnapshot, ProcessIdentity};
+use kitty_core::PortSet;
+use kitty_core::reservation::{read_reservation, reservation_dir};
+use kitty_core::{self, ListenerSnapshot, ProcessIdentity};
 use kitty_fixtures::{KittyProject, Origin};
 
 /// Each fixture thread starts at least this many dashboards a round, and goes
@@ -86,7 +86,7 @@ impl Seen {
         token: Option<&str>,
         project: &KittyProject,
     ) -> Seen {
-        let health = shared::fetch_health(port, Duration::from_secs(10))
+        let health = kitty_core::spec_kitty::fetch_health(port, Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("{how} dashboard pid {pid}: no health on {port}: {e}"));
         assert_eq!(
             health.project_path.as_deref(),
@@ -273,7 +273,7 @@ fn cli_start(barrier: &Barrier, searching: Searching) -> Vec<Seen> {
         let mut s = String::new();
         let _ = f.rewind();
         let _ = f.read_to_string(&mut s);
-        shared::mask_tokens(&s)
+        kitty_core::mask_tokens(&s)
     };
     let status = status.unwrap_or_else(|| {
         panic!("spec-kitty dashboard did not end (server seen: {ended:?}):\n{text}")

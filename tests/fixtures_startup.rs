@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::cleanup::*;
 use common::fakes::FakeVenv;
 use common::*;
-use kitty_fixtures::shared::ProcessIdentity;
+use kitty_core::ProcessIdentity;
 use kitty_fixtures::{Error, KittyProject, Origin};
 
 /// A project whose dashboards the fake serves on `ports`, given up after `start_timeout`.

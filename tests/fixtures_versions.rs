@@ -11,7 +11,7 @@ mod common;
 
 use common::cleanup::*;
 use common::*;
-use kitty_fixtures::shared::{CommandForm, DashboardCommand, DashboardFile};
+use kitty_core::spec_kitty::{CommandForm, DashboardCommand, DashboardFile};
 use kitty_fixtures::{KittyProject, Origin};
 
 fn project() -> KittyProject {

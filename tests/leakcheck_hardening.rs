@@ -199,7 +199,12 @@ fn a_baseline_that_is_no_regular_file_is_a_one_line_error_at_once() {
     let scene = Scene::new("kitty-e2e-hardening-baseline-", "9587");
     let dir = scene.path();
     let fifo = dir.join("fifo.json");
-    kitty_fixtures::os::make_fifo(&fifo).expect("fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+    )
+    .expect("fifo");
     let huge = dir.join("huge.json");
     std::fs::File::create(&huge)
         .and_then(|f| f.set_len(4 << 30))
@@ -434,7 +439,7 @@ fn a_run_label_past_the_first_mebibyte_of_the_environment_is_found() {
     let mut snap = leakcheck();
     snap.args(["--ports", scene.ports, "snapshot", "--output"])
         .arg(&baseline)
-        .env(kitty_fixtures::shared::RUN_LABEL_ENV, label)
+        .env(kitty_core::RUN_LABEL_ENV, label)
         .env_remove("NEXTEST_ENV");
     let out = snap.output().expect("snapshot");
     assert!(out.status.success(), "{}", show(&out));
@@ -452,7 +457,7 @@ fn a_run_label_past_the_first_mebibyte_of_the_environment_is_found() {
     for i in 0..12 {
         start.env(format!("A_PAD_{i:02}"), "x".repeat(100 * 1024));
     }
-    start.env(kitty_fixtures::shared::RUN_LABEL_ENV, label);
+    start.env(kitty_core::RUN_LABEL_ENV, label);
     assert!(start.status().expect("setsid").success());
     wait_until("the dashboard to listen", || port_held(port));
     let dashboard = wait_for(MINUTE, "the dashboard process", || {
@@ -461,8 +466,8 @@ fn a_run_label_past_the_first_mebibyte_of_the_environment_is_found() {
     let environ = std::fs::read(format!("/proc/{}/environ", dashboard.identity.pid()))
         .expect("its environment");
     let at = environ
-        .windows(kitty_fixtures::shared::RUN_LABEL_ENV.len())
-        .position(|w| w == kitty_fixtures::shared::RUN_LABEL_ENV.as_bytes())
+        .windows(kitty_core::RUN_LABEL_ENV.len())
+        .position(|w| w == kitty_core::RUN_LABEL_ENV.as_bytes())
         .expect("the label is in its environment");
     assert!(at > 1 << 20, "the label sits at byte {at}, not past 1 MiB");
 
@@ -556,7 +561,7 @@ fn a_signal_during_sweeps_stops_is_recorded_and_ends_it_after_them() {
         .expect("start the fake");
     assert!(started.success(), "the fake did not start");
     let fake = pids_in(&pidfile)[0];
-    let fake_id = kitty_fixtures::shared::ProcessIdentity::read(fake).expect("the fake runs");
+    let fake_id = kitty_core::ProcessIdentity::read(fake).expect("the fake runs");
     std::fs::remove_dir_all(&project).expect("orphan it");
     let mut c = common::leakcheck::leakcheck();
     c.args(["--ports", "9588", "sweep", "--yes", "--json"])

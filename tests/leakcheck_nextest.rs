@@ -305,8 +305,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::ListenerSnapshot;
+use kitty_core::PortSet;
+use kitty_core::ListenerSnapshot;
 
 
 fn port(offset: u16) -> u16 {

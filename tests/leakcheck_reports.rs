@@ -358,7 +358,7 @@ fn a_reap_failure_is_status_5_in_every_report_form() {
 
     helper.assert_unharmed("leakcheck's reap failed");
     assert!(
-        kitty_fixtures::shared::ProcessIdentity::read(dashboard).is_none(),
+        kitty_core::ProcessIdentity::read(dashboard).is_none(),
         "the fake dashboard itself was not stopped"
     );
     helper.stop();

@@ -17,7 +17,8 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use kitty_fixtures::shared::{ProcessIdentity, SERVER_FUNCTION, SERVER_MODULE, StopPolicy};
+use kitty_core::spec_kitty::{SERVER_FUNCTION, SERVER_MODULE};
+use kitty_core::{ProcessIdentity, StopPolicy};
 use serde_json::Value;
 
 use common::detached::{
@@ -104,7 +105,7 @@ fn interrupts_a_dashboard_start() {{
     let home = tempfile::tempdir_in(env_path("LEAK_ROOT")).expect("home");
     let mut cli = dashboard_command(&dir, env_port("INTERRUPT_PORT"), home.path()).spawn().expect("spec-kitty");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !kitty_fixtures::shared::find_dashboard_processes().iter().any(|d| d.command.project_dir == dir) {{
+    while !kitty_core::spec_kitty::find_dashboard_processes().iter().any(|d| d.command.project_dir == dir) {{
         assert!(cli.try_wait().expect("try_wait").is_none(), "spec-kitty exited before spawning the server");
         assert!(Instant::now() < deadline, "the server never appeared");
         std::thread::sleep(Duration::from_millis(5));

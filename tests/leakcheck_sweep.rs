@@ -11,7 +11,7 @@ mod common;
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Output;
 
-use kitty_fixtures::shared::DashboardFile;
+use kitty_core::spec_kitty::DashboardFile;
 use serde_json::Value;
 
 use common::detached::{TOKEN, spawn_detached, start_dashboard};

@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use kitty_core::PortSet;
+use kitty_core::spec_kitty::{DashboardFile, SERVER_MODULE};
 use kitty_fixtures::KittyProject;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{DashboardFile, SERVER_MODULE};
 
 use common::cleanup::Cleanup;
 use common::detached::{TOKEN, dashboard_argv, spec_kitty_python};

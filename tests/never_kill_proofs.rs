@@ -31,7 +31,7 @@ mod common;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use kitty_fixtures::shared::DashboardFile;
+use kitty_core::spec_kitty::DashboardFile;
 
 use common::cleanup::ProcessGuard;
 use common::detached::{TOKEN, dashboard_argv, spec_kitty_python};
@@ -270,8 +270,8 @@ mod as_root {
     use std::process::{Command, Stdio};
     use std::time::Duration;
 
+    use kitty_core::PortSet;
     use kitty_fixtures::KittyProject;
-    use kitty_fixtures::ports::PortSet;
 
     use common::leakcheck::{leakcheck_bin, tool};
     use common::reexec::{Scenario, scenario_is};

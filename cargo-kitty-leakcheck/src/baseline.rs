@@ -8,11 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use kitty_fixtures::os::boot_id;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{
-    Listener, ListenerSnapshot, RUN_LABEL_ENV, find_dashboard_processes, new_run_label,
-};
+use kitty_core::PortSet;
+use kitty_core::spec_kitty::find_dashboard_processes;
+use kitty_core::sys::boot_id;
+use kitty_core::{Listener, ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{CommonArgs, SnapshotArgs};
@@ -144,9 +143,7 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snap
                 pid: d.identity.pid(),
                 start_ticks: d.identity.start_ticks(),
                 port: d.command.port,
-                project_dir: kitty_fixtures::shared::mask_tokens(
-                    &d.command.project_dir.display().to_string(),
-                ),
+                project_dir: kitty_core::mask_tokens(&d.command.project_dir.display().to_string()),
             })
             .collect(),
     };
@@ -166,7 +163,7 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snap
             path.display(),
             label.to_string_lossy()
         );
-        kitty_fixtures::os::append_to_regular_file(Path::new(&env_file), lines.as_bytes())
+        kitty_core::sys::append_to_regular_file(Path::new(&env_file), lines.as_bytes())
             .with_context(|| {
                 format!(
                     "cannot write to $NEXTEST_ENV ({})",
@@ -183,14 +180,14 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snap
 }
 
 /// Writes the baseline through the one writer of every file leakcheck
-/// writes ([`write_file_atomically`](kitty_fixtures::os::write_file_atomically):
+/// writes ([`write_file_atomically`](kitty_core::sys::write_file_atomically):
 /// an unpredictable `O_EXCL | O_NOFOLLOW` temporary file, `0600`, renamed
 /// into place, removed on error), creating its directory first.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    kitty_fixtures::os::write_file_atomically(path, bytes)
+    kitty_core::sys::write_file_atomically(path, bytes)
 }
 
 /// The largest baseline `check` reads: 16 MiB. A baseline holds a listener
@@ -206,12 +203,9 @@ pub const MAX_BASELINE_BYTES: u64 = 16 << 20;
 /// `baseline-latest.json` is one) and what it names is checked the same way.
 pub fn read_baseline(path: &Path) -> Result<Baseline, String> {
     let shown = || crate::report::visible::visible_path(path);
-    let bytes = kitty_fixtures::os::read_bounded(
-        path,
-        MAX_BASELINE_BYTES,
-        kitty_fixtures::os::Symlinks::Follow,
-    )
-    .map_err(|e| format!("cannot read the baseline {}: {e}", shown()))?;
+    let bytes =
+        kitty_core::sys::read_bounded(path, MAX_BASELINE_BYTES, kitty_core::sys::Symlinks::Follow)
+            .map_err(|e| format!("cannot read the baseline {}: {e}", shown()))?;
     let b: Baseline = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{} is not a kitty-leakcheck baseline: {e}", shown()))?;
     if b.schema_version != BASELINE_SCHEMA_VERSION {

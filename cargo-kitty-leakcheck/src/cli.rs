@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kitty_fixtures::ports::PortSet;
+use kitty_core::PortSet;
 
 /// The default watched ports: spec-kitty's range plus the 9337 its error message names.
 pub const DEFAULT_PORTS: &str = "9237-9337";

@@ -31,8 +31,8 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::process::{Command, ExitStatus};
 
-use kitty_fixtures::os::{self, Reaped, Signal, SignalInbox};
-use kitty_fixtures::shared::{Permit, mask_tokens, pin_run_group};
+use kitty_core::sys::{self, Reaped, Signal, SignalInbox};
+use kitty_core::{Permit, mask_tokens, pin_run_group};
 
 /// How COMMAND ended (or why it never started).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,7 @@ pub fn signal_during_cleanup(inbox: &SignalInbox) -> Option<Signal> {
 /// reaping every re-parented orphan that exits meanwhile and passing on
 /// SIGINT, SIGTERM and SIGHUP sent by a process (see the module docs;
 /// `verbose` prints each one passed on). Call
-/// [`become_child_subreaper`](kitty_fixtures::os::become_child_subreaper)
+/// [`become_child_subreaper`](kitty_core::sys::become_child_subreaper)
 /// first to collect the run's orphans. Returns [`CommandStatus::NotFound`] /
 /// [`CommandStatus::NotExecutable`] when it cannot start. `inbox`
 /// ([`take_over_signals`]) is opened first: a signal that comes before the
@@ -147,7 +147,7 @@ pub fn run_command(
     // COMMAND starts with no signal blocked: it sees signals as usual.
     let mut cmd = Command::new(program);
     cmd.args(args).envs(env.iter().copied());
-    let child = match os::unblocked(&mut cmd).spawn() {
+    let child = match sys::unblocked(&mut cmd).spawn() {
         Ok(c) => c,
         Err(e) => {
             let status = match e.kind() {
@@ -178,7 +178,7 @@ pub fn run_command(
     let status = 'wait: loop {
         let mut ended = None;
         loop {
-            match os::reap_any_child() {
+            match sys::reap_any_child() {
                 Ok(Reaped::Child(p, s)) if p == pid => ended = Some(s),
                 Ok(Reaped::Child(..)) => orphans_reaped += 1,
                 Ok(Reaped::NoneExited | Reaped::NoChildren) => break,
@@ -239,7 +239,7 @@ impl Forwarder {
             if self.verbose {
                 eprintln!(
                     "kitty-leakcheck: forwarded {} to `{}` (pid {})",
-                    os::signal_name(sig.as_raw()),
+                    sys::signal_name(sig.as_raw()),
                     crate::report::visible::visible(command_line),
                     command.pid()
                 );
@@ -264,14 +264,14 @@ impl Forwarder {
             .filter(|(_, _, s)| *s == sig.as_raw())
             .map(|&(pid, start, _)| (pid, start))
             .collect();
-        for member in pin_run_group(me, os::own_process_group(), &skip) {
+        for member in pin_run_group(me, sys::own_process_group(), &skip) {
             if !self.first_time(&member, sig) {
                 continue;
             }
             if self.verbose {
                 eprintln!(
                     "kitty-leakcheck: forwarded {} to pid {} (the run, in our process group)",
-                    os::signal_name(sig.as_raw()),
+                    sys::signal_name(sig.as_raw()),
                     member.pid()
                 );
             }
@@ -285,7 +285,7 @@ impl Forwarder {
 /// something may still descend from the run).
 pub fn reap_exited_children() -> bool {
     loop {
-        match os::reap_any_child() {
+        match sys::reap_any_child() {
             Ok(Reaped::Child(..)) => continue,
             Ok(Reaped::NoneExited) => return true,
             Ok(Reaped::NoChildren) | Err(_) => return false,

@@ -5,9 +5,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use kitty_fixtures::shared::{
-    DashboardClass, Doubt, Grounds, Listener, ListenerSnapshot, Permit, ProcessIdentity, Stopped,
-};
+use kitty_core::spec_kitty::DashboardClass;
+use kitty_core::{Doubt, Grounds, Listener, ListenerSnapshot, Permit, ProcessIdentity, Stopped};
 
 /// What kind of process leaked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -54,7 +53,7 @@ pub struct TestLabel {
 
 // The variable kitty-fixtures sets on the dashboards it starts: the name of
 // the test thread that started them.
-use kitty_fixtures::TEST_ENV as FIXTURES_TEST_ENV;
+use kitty_core::TEST_ENV as FIXTURES_TEST_ENV;
 
 impl TestLabel {
     /// Reads the label from a process's initial environment; `None` when it has none.

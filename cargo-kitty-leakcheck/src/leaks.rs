@@ -30,14 +30,16 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::time::{Duration, Instant};
 
-use kitty_fixtures::ports::PortSet;
+use kitty_core::PortSet;
 
 use crate::leak::{Action, Leak, LeakKind, Leaks, TestLabel};
-use kitty_fixtures::shared::{
-    DashboardClass, DashboardCommand, Doubt, FoundDashboard, Listener, ListenerSnapshot,
-    OrphanReason, ProcessIdentity, ProcessKind, ProcessTree, RUN_LABEL_ENV, Scope,
-    ancestors_and_self, health_confirms, identify_listeners, judge, names_the_server,
-    project_dir_of,
+use kitty_core::spec_kitty::{
+    DashboardClass, DashboardCommand, FoundDashboard, OrphanReason, ProcessKind, health_confirms,
+    identify_listeners, names_the_server, project_dir_of,
+};
+use kitty_core::{
+    Doubt, Listener, ListenerSnapshot, ProcessIdentity, ProcessTree, RUN_LABEL_ENV, Scope,
+    ancestors_and_self, judge,
 };
 
 /// How often [`settle`] looks again while listeners are still closing.

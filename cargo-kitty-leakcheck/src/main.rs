@@ -4,8 +4,8 @@
 //! Each mode computes a plain result ([`report::Report`],
 //! [`sweep::SweepReport`], [`baseline::Snapshot`]); [`report`] prints it, and
 //! the result's outcome gives the exit status ([`exit_codes`]). Detection,
-//! identification and stopping live in [`kitty_fixtures::shared`]; all kernel
-//! access in [`kitty_fixtures::os`].
+//! identification and stopping live in [`kitty_core`]; all kernel
+//! access in [`kitty_core::sys`].
 #![deny(unsafe_code)]
 
 mod baseline;
@@ -25,7 +25,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches};
-use kitty_fixtures::shared::mask_tokens;
+use kitty_core::mask_tokens;
 
 use crate::cli::{Cli, CommonArgs, Mode};
 use crate::exit_codes::LeakcheckExitCode;
@@ -110,7 +110,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 .map(|s| s.as_raw())
                 .or_else(|| report.command_status.as_ref().and_then(|s| s.signal()));
             if let Some(sig) = signal {
-                kitty_fixtures::os::end_with_signal(sig);
+                kitty_core::sys::end_with_signal(sig);
             }
             Ok(code)
         }

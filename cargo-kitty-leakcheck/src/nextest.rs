@@ -33,9 +33,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use kitty_fixtures::os::become_child_subreaper;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::ListenerSnapshot;
+use kitty_core::ListenerSnapshot;
+use kitty_core::PortSet;
+use kitty_core::sys::become_child_subreaper;
 
 use crate::baseline::read_baseline;
 use crate::cli::{CheckArgs, CommonArgs, WrapArgs};

@@ -15,9 +15,9 @@
 use std::ffi::OsString;
 use std::io;
 
-use kitty_fixtures::os;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
+use kitty_core::PortSet;
+use kitty_core::sys;
+use kitty_core::{ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
 
 use crate::cli::{CommonArgs, RunArgs};
 use crate::command::{
@@ -69,7 +69,7 @@ pub fn run(common: &CommonArgs, args: &RunArgs) -> Result<Report, RunError> {
     };
     let inbox = take_over_signals()?;
     let before = ListenerSnapshot::take(ports).map_err(snapshot_error)?;
-    os::become_child_subreaper().map_err(RunError::Subreaper)?;
+    sys::become_child_subreaper().map_err(RunError::Subreaper)?;
     let label = new_run_label().map_err(RunError::Label)?;
 
     let mut report = Report::new(ReportMode::Run, ports);

@@ -2,7 +2,7 @@
 //! leak "reaped", as it always has; in the code "reap" is only `waitpid`.)
 //!
 //! Every stop goes through [`stop_dashboard`], the one caller of
-//! [`kitty_fixtures::shared::stop`] in leakcheck, with the permit
+//! [`kitty_core::stop`] in leakcheck, with the permit
 //! [`crate::leaks::find_leaks`] got from the judge (the process pinned when
 //! it was proved the run's). `stop` looks again through the pinned handle
 //! right before each signal, signals the group only as members proved on
@@ -17,10 +17,9 @@
 
 use std::sync::mpsc;
 
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{
-    DashboardFile, ListenerSnapshot, Permit, StopError, StopPolicy, Stopped, mask_tokens, stop,
-};
+use kitty_core::PortSet;
+use kitty_core::spec_kitty::DashboardFile;
+use kitty_core::{ListenerSnapshot, Permit, StopError, StopPolicy, Stopped, mask_tokens, stop};
 
 use crate::leak::{Action, Leak, LeakKind, Leaks};
 use crate::report::progress::Progress;

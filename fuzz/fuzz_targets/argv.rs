@@ -12,8 +12,8 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use kitty_fixtures::fuzzing::split_proc_cmdline;
-use kitty_fixtures::shared::{CommandForm, DashboardCommand, SERVER_FUNCTION, is_sync_daemon};
+use kitty_core::fuzzing::split_proc_cmdline;
+use kitty_core::spec_kitty::{CommandForm, DashboardCommand, SERVER_FUNCTION, is_sync_daemon};
 use libfuzzer_sys::fuzz_target;
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

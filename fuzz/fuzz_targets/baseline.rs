@@ -25,7 +25,7 @@ mod cli {
     //! What baseline.rs uses of cargo-kitty-leakcheck's `cli` module.
     use std::path::PathBuf;
 
-    use kitty_fixtures::ports::PortSet;
+    use kitty_core::PortSet;
 
     pub struct CommonArgs {
         pub ports: PortSet,
@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(b) => {
             assert_eq!(b.schema_version, baseline::BASELINE_SCHEMA_VERSION);
             b.ports
-                .parse::<kitty_fixtures::ports::PortSet>()
+                .parse::<kitty_core::PortSet>()
                 .expect("accepted ports parse");
             let json = serde_json::to_vec(&b).expect("serialises");
             std::fs::write(path, &json).expect("write the baseline");

@@ -12,7 +12,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use kitty_fixtures::shared::{DashboardFile, mask_tokens};
+use kitty_core::mask_tokens;
+use kitty_core::spec_kitty::DashboardFile;
 use libfuzzer_sys::fuzz_target;
 
 /// One project dir for the whole run, in memory when /dev/shm exists.

@@ -13,7 +13,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use kitty_fixtures::shared::Health;
+use kitty_core::spec_kitty::Health;
 use libfuzzer_sys::fuzz_target;
 
 /// `json.dumps(str)` of `os.fsdecode(bytes)`; raw UTF-8 where `ensure_ascii`

@@ -7,7 +7,7 @@
 //! them with repeats.
 #![no_main]
 
-use kitty_fixtures::ports::PortSet;
+use kitty_core::PortSet;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

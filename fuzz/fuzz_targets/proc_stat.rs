@@ -1,5 +1,5 @@
 //! `/proc/PID/stat` (`parse_stat`, through the hidden
-//! `kitty_fixtures::fuzzing::parse_proc_stat`): the command name in it is
+//! `kitty_core::fuzzing::parse_proc_stat`): the command name in it is
 //! whatever the process chose (`prctl(PR_SET_NAME)`, up to 15 bytes of
 //! anything but NUL, `)` and spaces included).
 //!
@@ -9,7 +9,7 @@
 //! the fields written.
 #![no_main]
 
-use kitty_fixtures::fuzzing::parse_proc_stat;
+use kitty_core::fuzzing::parse_proc_stat;
 use libfuzzer_sys::fuzz_target;
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -16,7 +16,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use kitty_fixtures::shared::{CommandForm, DashboardCommand};
+use kitty_core::spec_kitty::{CommandForm, DashboardCommand};
 use libfuzzer_sys::fuzz_target;
 
 const IMPORT: &str = "from specify_cli.dashboard.server import run_dashboard_server";

@@ -39,10 +39,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{
-    ListenerSnapshot, ProcessIdentity, fetch_health, find_dashboard_processes,
-};
+use kitty_core::PortSet;
+use kitty_core::spec_kitty::{fetch_health, find_dashboard_processes};
+use kitty_core::{ListenerSnapshot, ProcessIdentity};
 use kitty_fixtures::{KittyProject, SpecKitty};
 
 const PORTS: &str = "9750-9759";

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 #[cfg(doc)]
 use crate::KittyProject;
-use crate::shared::{Stopped, Token};
+use kitty_core::{Stopped, Token};
 
 /// Where a [`Dashboard`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

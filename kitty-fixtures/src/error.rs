@@ -4,12 +4,12 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::ports::{PortSet, PortSetError};
-use crate::shared::reservation::ReservationError;
-use crate::shared::{DashboardFileError, StopError};
+use kitty_core::StopError;
+use kitty_core::reservation::ReservationError;
+use kitty_core::{PortSet, PortSetError};
 
 /// The command that installs the pinned spec-kitty for this repository's tests.
-pub const INSTALL_HINT: &str = "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";
+pub(crate) const INSTALL_HINT: &str = "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";
 
 /// Everything `kitty-fixtures` can fail with. No variant ever holds a token.
 #[derive(Debug, thiserror::Error)]
@@ -111,9 +111,13 @@ pub enum Error {
     #[error("cannot stop {} dashboards: {}", .0.len(), join_errors(.0))]
     StopMany(Vec<StopError>),
 
-    /// A `.kittify/.dashboard` could not be read.
-    #[error(transparent)]
-    DashboardFile(#[from] DashboardFileError),
+    /// This operating system is not supported yet (Linux only): nothing
+    /// was started or stopped.
+    #[error("kitty-fixtures supports Linux only for now; this is {os}")]
+    Unsupported {
+        /// `std::env::consts::OS`.
+        os: &'static str,
+    },
 
     /// `spec-kitty init` failed.
     #[error("`spec-kitty init` failed in {dir} ({status}): {output}")]

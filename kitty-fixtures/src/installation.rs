@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::os as sys;
-use crate::shared::{CommandForm, SERVER_MODULE};
+use kitty_core::spec_kitty::CommandForm;
+use kitty_core::sys;
 
 /// The environment variable naming the `spec-kitty` executable.
 pub const SPEC_KITTY_ENV: &str = "KITTY_SPEC_KITTY";
@@ -54,11 +54,7 @@ impl SpecKitty {
             },
         };
         let python = real_interpreter(&interpreter_of(&executable)?);
-        let form = if ships_server_module(&python) {
-            CommandForm::Module
-        } else {
-            CommandForm::Script
-        };
+        let form = CommandForm::of_installation(&python);
         Ok(SpecKitty {
             executable,
             python,
@@ -71,26 +67,7 @@ impl SpecKitty {
     /// session: the caller decides that).
     pub fn server_command(&self, project_dir: &Path, port: u16, token: &str) -> Command {
         let mut cmd = Command::new(&self.python);
-        match self.form {
-            CommandForm::Module => {
-                cmd.arg("-m")
-                    .arg(SERVER_MODULE)
-                    .arg(project_dir)
-                    .arg(port.to_string())
-                    .arg(token);
-            }
-            CommandForm::Script => {
-                let mut script = b"from pathlib import Path\n\
-                    from specify_cli.dashboard.server import run_dashboard_server\n\
-                    run_dashboard_server(Path("
-                    .to_vec();
-                script.extend_from_slice(py_repr(project_dir.as_os_str().as_bytes()).as_bytes());
-                script.extend_from_slice(
-                    format!("), {port}, {})\n", py_repr(token.as_bytes())).as_bytes(),
-                );
-                cmd.arg("-c").arg(OsString::from_vec(script));
-            }
-        }
+        cmd.args(self.form.server_args(project_dir, port, token));
         cmd
     }
 }
@@ -194,86 +171,9 @@ fn real_interpreter(python: &Path) -> PathBuf {
     real
 }
 
-/// Whether the installation behind `python` (a venv or prefix) ships the 3.x
-/// server module. Looked up on disk: starting Python to ask costs ~50 ms.
-fn ships_server_module(python: &Path) -> bool {
-    let Some(prefix) = python.parent().and_then(Path::parent) else {
-        return false;
-    };
-    let Ok(libs) = fs::read_dir(prefix.join("lib")) else {
-        return false;
-    };
-    libs.filter_map(Result::ok).any(|lib| {
-        lib.path()
-            .join("site-packages/specify_cli/dashboard/_server_main.py")
-            .is_file()
-    })
-}
-
-/// A Python string literal of `bytes` that `os.fsencode` turns back into
-/// exactly those bytes: ASCII only, `\uNNNN` for other characters and
-/// `\udcNN` (`surrogateescape`) for bytes that are not valid UTF-8.
-pub(crate) fn py_repr(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::from("'");
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            let _ = match c {
-                '\\' => write!(out, "\\\\"),
-                '\'' => write!(out, "\\'"),
-                '\n' => write!(out, "\\n"),
-                '\r' => write!(out, "\\r"),
-                '\t' => write!(out, "\\t"),
-                ' '..='~' => write!(out, "{c}"),
-                c if u32::from(c) < 0x100 => write!(out, "\\x{:02x}", u32::from(c)),
-                c if u32::from(c) < 0x10000 => write!(out, "\\u{:04x}", u32::from(c)),
-                c => write!(out, "\\U{:08x}", u32::from(c)),
-            };
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\udc{b:02x}");
-        }
-    }
-    out.push('\'');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::DashboardCommand;
-
-    #[test]
-    fn repr_quotes_like_python_and_keeps_every_byte() {
-        assert_eq!(py_repr(b"/tmp/it's"), r"'/tmp/it\'s'");
-        assert_eq!(py_repr(br"a\b"), r"'a\\b'");
-        assert_eq!(py_repr("zero\u{200b}é".as_bytes()), r"'zero\u200b\xe9'");
-        assert_eq!(py_repr(b"raw\xff"), r"'raw\udcff'");
-    }
-
-    #[test]
-    fn script_form_round_trips_through_the_parser() {
-        let sk = SpecKitty {
-            executable: "/x/spec-kitty".into(),
-            python: "/x/python3".into(),
-            form: CommandForm::Script,
-        };
-        for dir in [
-            &b"/tmp/it's here"[..],
-            "/tmp/\"odd\" dir\u{200b}".as_bytes(),
-            b"/tmp/raw-\xff\xfe",
-        ] {
-            let dir = Path::new(OsStr::from_bytes(dir));
-            let cmd = sk.server_command(dir, 9300, "0123456789abcdef0123456789abcdef");
-            let argv: Vec<&OsStr> = std::iter::once(cmd.get_program())
-                .chain(cmd.get_args())
-                .collect();
-            let parsed = DashboardCommand::parse(&argv).expect("recognised");
-            assert_eq!(parsed.project_dir, dir);
-            assert_eq!(parsed.port, Some(9300));
-            assert_eq!(parsed.token(), Some("0123456789abcdef0123456789abcdef"));
-        }
-    }
 
     #[test]
     fn interpreter_from_both_shebang_forms() {

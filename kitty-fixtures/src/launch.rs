@@ -20,14 +20,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::installation::SpecKitty;
-use crate::os as sys;
-use crate::ports::PortSet;
 use crate::registry::{self, Entry};
-use crate::shared::reservation::Reservation;
-use crate::shared::{
-    self, DashboardCommand, DashboardFile, FoundDashboard, ListenerSnapshot, Permit,
-    ProcessIdentity, ProcessKind, Scope, StopPolicy,
-};
+use kitty_core::PortSet;
+use kitty_core::reservation::Reservation;
+use kitty_core::spec_kitty::{DashboardCommand, DashboardFile, FoundDashboard, ProcessKind};
+use kitty_core::sys;
+use kitty_core::{self, ListenerSnapshot, Permit, ProcessIdentity, Scope, StopPolicy};
 
 /// What [`start`] needs to know about the project.
 pub(crate) struct Launch<'a> {
@@ -103,7 +101,7 @@ fn attempt(
         std::process::id(),
         sys::random_hex(4).unwrap_or_default()
     ));
-    let log = create_private(&log_path)
+    let log = sys::create_private_file(&log_path)
         .map_err(Error::io("cannot create the dashboard log"))
         .map_err(failed)?;
     let log2 = log
@@ -143,6 +141,7 @@ fn attempt(
         return Err(failed(start_failed(port, reason, status, &log_path)));
     };
     let _ = reservation.record_dashboard(permit.identity());
+    let watch = permit.clone();
     registry::register(Entry {
         project: l.project,
         permit,
@@ -152,7 +151,7 @@ fn attempt(
         reservation: Some(reservation),
     });
 
-    if let Err(why) = wait_ready(pid, port, l.dir, &token, deadline) {
+    if let Err(why) = wait_ready(&watch, port, l.dir, &token, deadline) {
         for entry in registry::take_where(|e| e.permit.pid() == pid) {
             let _ = registry::stop_entry(entry);
         }
@@ -183,17 +182,6 @@ fn attempt(
         .map_err(Error::io("cannot write .kittify/.dashboard"))
         .map_err(failed)?;
     Ok(Started { port, pid, token })
-}
-
-/// A new file only we can read, never through a symlink.
-fn create_private(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(sys::O_NOFOLLOW)
-        .open(path)
 }
 
 /// Whether anything listens on `port` (after our own child was stopped: someone else).
@@ -251,10 +239,10 @@ fn reserve_port(
 }
 
 /// Stops the proven orphans among the dashboards holding `held` (see
-/// [`shared::judge`] with [`Scope::Orphans`]). Returns how many it stopped.
+/// [`kitty_core::judge`] with [`Scope::Orphans`]). Returns how many it stopped.
 fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
-    let protected = shared::ancestors_and_self();
-    shared::identify_listeners(held.listeners(), &[])
+    let protected = kitty_core::ancestors_and_self();
+    kitty_core::spec_kitty::identify_listeners(held.listeners(), &[])
         .into_iter()
         .filter_map(|l| match (l.owner, l.kind) {
             (Some(identity), ProcessKind::Dashboard(command)) => {
@@ -263,17 +251,22 @@ fn sweep_orphans(held: &ListenerSnapshot, policy: StopPolicy) -> usize {
             _ => None,
         })
         .filter_map(|(d, port)| {
-            let permit = shared::judge(&d, Scope::Orphans, &protected, shared::START_GRACE)
-                .verdict
-                .ok()?;
+            let permit = kitty_core::judge(
+                &d,
+                Scope::Orphans,
+                &protected,
+                kitty_core::spec_kitty::START_GRACE,
+            )
+            .verdict
+            .ok()?;
             Some((permit, port))
         })
-        .filter(|(permit, port)| shared::stop(permit, Some(*port), policy).is_ok())
+        .filter(|(permit, port)| kitty_core::stop(permit, Some(*port), policy).is_ok())
         .count()
 }
 
 fn describe_holders(held: &ListenerSnapshot) -> String {
-    let owned = shared::identify_listeners(held.listeners(), &[]);
+    let owned = kitty_core::spec_kitty::identify_listeners(held.listeners(), &[]);
     let mut parts: Vec<String> = owned
         .iter()
         .take(5)
@@ -294,7 +287,7 @@ fn describe_holders(held: &ListenerSnapshot) -> String {
     if owned.len() > 5 {
         parts.push(format!("and {} more", owned.len() - 5));
     }
-    shared::mask_tokens(&parts.join("; "))
+    kitty_core::mask_tokens(&parts.join("; "))
 }
 
 /// `exit status 3`, `killed by signal 9 (SIGKILL)`.
@@ -337,20 +330,20 @@ pub(crate) enum NotReady {
 /// therefore seen within ~5 ms of the server answering. Every 20th round it
 /// also checks that the child has not bound some other port.
 pub(crate) fn wait_ready(
-    pid: u32,
+    child: &Permit,
     port: u16,
     project_dir: &Path,
     token: &str,
     deadline: Instant,
 ) -> Result<(), NotReady> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let pidfd = sys::Pidfd::open(pid).ok().flatten();
+    let pid = child.pid();
     for round in 0u64.. {
         if let Some(status) = sys::reap_if_child(pid) {
             return Err(NotReady::Exited(status));
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            match shared::fetch_health(port, Duration::from_secs(2)) {
+            match kitty_core::spec_kitty::fetch_health(port, Duration::from_secs(2)) {
                 Ok(h)
                     if h.project_path.as_deref() == Some(project_dir)
                         && h.token() == Some(token) =>
@@ -368,13 +361,7 @@ pub(crate) fn wait_ready(
         if Instant::now() >= deadline {
             return Err(NotReady::Timeout);
         }
-        let pause = Duration::from_millis(5);
-        match &pidfd {
-            Some(fd) => {
-                fd.wait_exit(pause);
-            }
-            None => std::thread::sleep(pause),
-        }
+        child.wait_exit(Duration::from_millis(5));
     }
     Err(NotReady::Timeout)
 }
@@ -382,16 +369,10 @@ pub(crate) fn wait_ready(
 /// A port other than `port` on which `pid`, or a process below it, listens,
 /// if any (an interpreter shim's forked child holds the socket).
 fn listening_elsewhere(pid: u32, port: u16) -> Option<u16> {
-    let mut mine: std::collections::HashSet<u64> = sys::socket_inodes(pid).into_iter().collect();
-    for below in shared::ProcessTree::read_below(pid).descendants_of(pid) {
-        mine.extend(sys::socket_inodes(below));
-    }
-    if mine.is_empty() {
-        return None;
-    }
-    let all = sys::listening_sockets(&|_| true).ok()?;
-    all.into_iter()
-        .find(|l| mine.contains(&l.inode) && l.port != port)
+    kitty_core::process::held_by_tree(pid)
+        .ok()?
+        .into_iter()
+        .find(|l| l.port != port)
         .map(|l| l.port)
 }
 
@@ -405,5 +386,7 @@ pub(crate) fn log_tail(path: &Path, max: u64) -> String {
         f.read_to_end(&mut buf)?;
         Ok(String::from_utf8_lossy(&buf).trim().to_string())
     };
-    read().map(|t| shared::mask_tokens(&t)).unwrap_or_default()
+    read()
+        .map(|t| kitty_core::mask_tokens(&t))
+        .unwrap_or_default()
 }

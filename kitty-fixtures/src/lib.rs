@@ -33,25 +33,22 @@
 //! - A process is signalled only on positive proof that it is a dashboard of
 //!   what is being cleaned up (its pid, start time, uid, command line,
 //!   namespaces and root), and only through a pidfd pinned when it was
-//!   proved and looked through again right before each signal: see
-//!   [`shared::judge`] (whose yes is a [`shared::Permit`]) and
-//!   [`shared::stop`]. Doubt means it is reported, never touched.
+//!   proved and looked through again right before each signal. That rule
+//!   lives in `kitty-core` (its `judge`, whose yes is a `Permit`, and
+//!   `stop`), shared with `cargo-kitty-leakcheck`. Doubt means it is left
+//!   alone.
 //! - Project dirs and spec-kitty homes are private temp dirs (`tempfile`,
 //!   `0700`). The cross-process port reservations live in a private `0700`
 //!   directory (under `$XDG_RUNTIME_DIR` when set), opened without following
 //!   symlinks and refused when someone else owns it; `.kittify/.dashboard` is
-//!   written with `O_NOFOLLOW`.
-//! - A dashboard's token is never printed: [`shared::Token`] masks itself in
-//!   `Debug` and `Display`, and every command line and log tail shown passes
-//!   through [`shared::mask_tokens`].
+//!   written whole through an `O_EXCL | O_NOFOLLOW` temporary file.
+//! - A dashboard's token is never printed: errors and log tails shown are
+//!   masked.
 //!
-//! # The shared core
+//! # Platforms
 //!
-//! Two modules are the core that `cargo-kitty-leakcheck` shares with the
-//! fixtures; a test author never needs them: [`shared`] (see what listens,
-//! know who it is, recognise a dashboard, judge whether it may be signalled,
-//! stop it safely, reserve ports) and [`os`] (the one module that talks to
-//! the kernel).
+//! Linux. The crate builds on other targets, where [`KittyProjectBuilder::build`]
+//! and [`KittyProject::start_dashboard`] return [`Error::Unsupported`].
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -60,23 +57,17 @@ mod dashboard;
 mod error;
 #[cfg(feature = "rstest")]
 mod fixtures;
-// The crate-private parsers of untrusted bytes, for the fuzz targets in fuzz/.
-#[doc(hidden)]
-pub mod fuzzing;
 mod installation;
 mod launch;
-#[allow(unsafe_code)]
-pub mod os;
-pub mod ports;
 mod project;
 mod registry;
-pub mod shared;
 
 pub use dashboard::{Dashboard, Origin, StopReport, StoppedDashboard};
-pub use error::{Error, INSTALL_HINT};
+pub use error::Error;
 #[cfg(feature = "rstest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rstest")))]
 pub use fixtures::{ServedProject, kitty_project, kitty_served_project};
 pub use installation::{SPEC_KITTY_ENV, SpecKitty};
-pub use ports::PortSet;
-pub use project::{KittyProject, KittyProjectBuilder, OWNER_ENV, TEST_ENV};
+pub use kitty_core::spec_kitty::CommandForm;
+pub use kitty_core::{PortSet, StopSignal, Stopped, TEST_ENV};
+pub use project::{KittyProject, KittyProjectBuilder, OWNER_ENV};

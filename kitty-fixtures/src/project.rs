@@ -19,25 +19,31 @@ use crate::dashboard::{Dashboard, Origin, StopReport, StoppedDashboard};
 use crate::error::Error;
 use crate::installation::SpecKitty;
 use crate::launch::{self, Launch};
-use crate::ports::PortSet;
 use crate::registry;
-use crate::shared::{
-    self, CommandForm, DashboardFile, ProcessIdentity, Scope, StopError, StopPolicy, Token,
-};
+use kitty_core::PortSet;
+use kitty_core::TEST_ENV;
+use kitty_core::spec_kitty::DashboardFile;
+use kitty_core::{self, ProcessIdentity, Scope, StopError, StopPolicy, Token};
 
 static NEXT_PROJECT: AtomicU64 = AtomicU64::new(1);
 
-/// The environment variable set on every dashboard this crate starts: the pid
-/// of the test process that owns it (a label for `cargo kitty-leakcheck`).
-pub const OWNER_ENV: &str = "KITTY_FIXTURES_OWNER";
+/// [`Error::Unsupported`] unless the core can see and stop processes here.
+fn supported() -> Result<(), Error> {
+    if kitty_core::sys::SUPPORTED {
+        Ok(())
+    } else {
+        Err(Error::Unsupported {
+            os: std::env::consts::OS,
+        })
+    }
+}
 
-/// The environment variable set on every dashboard this crate starts (and on
-/// [`KittyProject::spec_kitty`] commands) when the calling thread has a name:
-/// the name of that thread. libtest names each test's thread after the test,
-/// so under `cargo test` it is the test that started the dashboard, and
-/// `cargo kitty-leakcheck` blames it by name. Unset on unnamed threads and on
-/// `main`.
-pub const TEST_ENV: &str = "KITTY_FIXTURES_TEST";
+/// The environment variable set on every dashboard this crate starts (and
+/// on [`KittyProject::spec_kitty`] commands): the pid of the test process
+/// that started it. Nothing in these crates decides by it; it is there so
+/// a test's own clean-up, or a person, can tell which test binary started
+/// a process (this repository's end-to-end tests do).
+pub const OWNER_ENV: &str = "KITTY_FIXTURES_OWNER";
 
 /// A temporary spec-kitty project.
 ///
@@ -153,10 +159,12 @@ impl KittyProjectBuilder {
     /// Creates the project.
     ///
     /// # Errors
+    /// [`Error::Unsupported`] on an operating system other than Linux;
     /// [`Error::Ports`] for a malformed `KITTY_PORTS`; [`Error::Io`] when the temp
     /// dirs cannot be made; with [`init`](Self::init), the errors of locating
     /// spec-kitty and [`Error::Init`].
     pub fn build(self) -> Result<KittyProject, Error> {
+        supported()?;
         let ports = match self.ports {
             Some(p) => p,
             None => PortSet::from_env_or(PortSet::spec_kitty())?,
@@ -245,19 +253,7 @@ impl KittyProject {
 
     fn run_init(&self) -> Result<(), Error> {
         let sk = self.installation()?;
-        let args: &[&str] = match sk.form {
-            CommandForm::Module => &["init", "--ai", "claude", "--non-interactive"],
-            // 0.x refuses to init without the agent's CLI installed unless told not to check.
-            CommandForm::Script => &[
-                "init",
-                "--here",
-                "--ai",
-                "claude",
-                "--no-git",
-                "--force",
-                "--ignore-agent-tools",
-            ],
-        };
+        let args = sk.form.init_args();
         let out = self
             .spec_kitty(args)
             .stdin(Stdio::null())
@@ -280,7 +276,7 @@ impl KittyProject {
             return Err(Error::Init {
                 dir: self.path.clone(),
                 status: out.status.to_string(),
-                output: shared::mask_tokens(tail.trim()),
+                output: kitty_core::mask_tokens(tail.trim()),
             });
         }
         Ok(())
@@ -351,6 +347,7 @@ impl KittyProject {
     /// [`Error::StartFailed`] / [`Error::StartTimeout`] (the child was stopped,
     /// the error carries its exit status and log tail).
     pub fn start_dashboard(&self) -> Result<Dashboard, Error> {
+        supported()?;
         self.in_owner_process()?;
         let sk = self.installation()?;
         let started = launch::start(&Launch {
@@ -398,29 +395,30 @@ impl KittyProject {
     }
 
     fn dashboard_of(&self, id: &ProcessIdentity, port: Option<u16>, origin: Origin) -> Dashboard {
-        let token = shared::DashboardCommand::of(id).and_then(|c| c.token().map(Token::new));
+        let token = kitty_core::spec_kitty::DashboardCommand::of(id)
+            .and_then(|c| c.token().map(Token::new));
         Dashboard::new(port.unwrap_or(0), id.pid(), token, &self.path, origin)
     }
 
     /// Dashboard processes that serve this directory (or one below it,
     /// compared canonically), that this project did not start, and that
-    /// [`shared::judge`] lets it stop (ours, in our namespaces and root, not
+    /// [`kitty_core::judge`] lets it stop (ours, in our namespaces and root, not
     /// our ancestors): their permits.
-    fn adoptable(&self) -> Vec<shared::Permit> {
+    fn adoptable(&self) -> Vec<kitty_core::Permit> {
         let started: Vec<u32> = registry::snapshot(self.id)
             .iter()
             .map(|(id, _)| id.pid())
             .collect();
-        let protected = shared::ancestors_and_self();
-        shared::find_dashboard_processes()
+        let protected = kitty_core::ancestors_and_self();
+        kitty_core::spec_kitty::find_dashboard_processes()
             .into_iter()
             .filter(|d| !started.contains(&d.identity.pid()))
             .filter_map(|d| {
-                shared::judge(
+                kitty_core::judge(
                     &d,
                     Scope::Project { dir: &self.path },
                     &protected,
-                    shared::START_GRACE,
+                    kitty_core::spec_kitty::START_GRACE,
                 )
                 .verdict
                 .ok()
@@ -454,7 +452,7 @@ impl KittyProject {
         }
         for permit in self.adoptable() {
             let port = command_port(permit.identity());
-            match shared::stop(&permit, port, self.options.stop) {
+            match kitty_core::stop(&permit, port, self.options.stop) {
                 Ok(s) => report.stopped.push(StoppedDashboard {
                     stop: s,
                     port,
@@ -478,7 +476,7 @@ impl KittyProject {
 
 /// The port in a dashboard's command line.
 fn command_port(id: &ProcessIdentity) -> Option<u16> {
-    shared::DashboardCommand::parse(id.argv()).and_then(|c| c.port)
+    kitty_core::spec_kitty::DashboardCommand::parse(id.argv()).and_then(|c| c.port)
 }
 
 impl fmt::Debug for KittyProject {

@@ -32,8 +32,8 @@ use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::shared::reservation::Reservation;
-use crate::shared::{self, Permit, ProcessIdentity, Scope, StopError, StopPolicy, Stopped};
+use kitty_core::reservation::Reservation;
+use kitty_core::{self, Permit, ProcessIdentity, Scope, StopError, StopPolicy, Stopped};
 
 /// One dashboard this process spawned.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ static PROJECTS: Mutex<Vec<LiveProject>> = Mutex::new(Vec::new());
 
 fn install_at_exit_hook() {
     HOOK_OWNER.get_or_init(|| {
-        crate::os::at_exit(stop_all_at_exit);
+        kitty_core::sys::at_exit(stop_all_at_exit);
         std::process::id()
     });
 }
@@ -134,9 +134,13 @@ pub(crate) fn stop_entry(entry: Entry) -> Result<Stopped, StopError> {
     // Our child may have exec'd since the permit was minted (an interpreter
     // shim that execs the real Python): the same pinned process, read again.
     let permit = entry.permit.refreshed();
-    let result = shared::stop(&permit, Some(entry.port), entry.policy);
+    let result = kitty_core::stop(&permit, Some(entry.port), entry.policy);
     if result.is_ok() {
-        shared::DashboardFile::remove_if_names(&entry.project_dir, permit.pid(), Some(entry.port));
+        kitty_core::spec_kitty::DashboardFile::remove_if_names(
+            &entry.project_dir,
+            permit.pid(),
+            Some(entry.port),
+        );
     }
     drop(entry.reservation);
     result
@@ -184,23 +188,27 @@ extern "C" fn stop_all_at_exit() {
     if projects.is_empty() {
         return;
     }
-    let protected = shared::ancestors_and_self();
-    for d in shared::find_dashboard_processes() {
+    let protected = kitty_core::ancestors_and_self();
+    for d in kitty_core::spec_kitty::find_dashboard_processes() {
         let Some((p, permit)) = projects.iter().find_map(|p| {
-            let j = shared::judge(
+            let j = kitty_core::judge(
                 &d,
                 Scope::Project { dir: &p.path },
                 &protected,
-                shared::START_GRACE,
+                kitty_core::spec_kitty::START_GRACE,
             );
             Some((p, j.verdict.ok()?))
         }) else {
             continue;
         };
-        match shared::stop(&permit, d.command.port, p.policy) {
+        match kitty_core::stop(&permit, d.command.port, p.policy) {
             // A stale file naming a pid invites spec-kitty to signal whoever gets it next.
             Ok(_) => {
-                shared::DashboardFile::remove_if_names(&p.path, d.identity.pid(), d.command.port);
+                kitty_core::spec_kitty::DashboardFile::remove_if_names(
+                    &p.path,
+                    d.identity.pid(),
+                    d.command.port,
+                );
             }
             Err(e) => eprintln!(
                 "kitty-fixtures: at exit, could not stop dashboard pid {}: {e}",
@@ -242,7 +250,7 @@ pub(crate) fn spawn(mut cmd: Command) -> Result<Child, SpawnError> {
         return Err(SpawnError::ForkedChild);
     }
     let parent = std::process::id();
-    crate::os::spawn_detached_dying_with(&mut cmd, parent);
+    kitty_core::sys::spawn_detached_dying_with(&mut cmd, parent);
     let (reply_tx, reply_rx) = mpsc::channel();
     let gone = || SpawnError::Io(io::Error::other("the spawner thread is gone"));
     sender

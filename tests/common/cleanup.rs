@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use kitty_fixtures::shared::{self, FoundDashboard, ProcessIdentity, StopPolicy};
+use kitty_core::spec_kitty::FoundDashboard;
+use kitty_core::{self, ProcessIdentity, StopPolicy};
 use kitty_fixtures::{Dashboard, KittyProject};
 
 use super::reexec::Report;
@@ -283,5 +284,5 @@ pub fn run_with_deadline(cmd: &mut Command, limit: Duration) -> (ExitStatus, Str
         let _ = f.read_to_string(&mut s);
         s
     };
-    (status, shared::mask_tokens(&(read(out) + &read(err))))
+    (status, kitty_core::mask_tokens(&(read(out) + &read(err))))
 }

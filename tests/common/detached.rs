@@ -8,8 +8,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use kitty_core::ProcessIdentity;
 use kitty_fixtures::SpecKitty;
-use kitty_fixtures::shared::ProcessIdentity;
 
 use super::cleanup::ProcessGuard;
 use super::{MINUTE, isolate_home, port_held, spec_kitty, wait_for, wait_until};
@@ -83,7 +83,7 @@ fn spawn_detached_with(
     }
     isolate_home(&mut sh, home);
     if let Some(label) = label {
-        sh.env(kitty_fixtures::shared::RUN_LABEL_ENV, label);
+        sh.env(kitty_core::RUN_LABEL_ENV, label);
     }
     let out = sh.output().expect("run sh");
     assert!(out.status.success(), "sh failed: {out:?}");
@@ -167,7 +167,7 @@ pub fn pending_exec_line(project: &Path, port: u16, pidfile: &Path) -> String {
             OsStr::new("sh"),
             OsStr::new("-c"),
             OsStr::new(&inner),
-            OsStr::new(kitty_fixtures::shared::SERVER_MODULE)
+            OsStr::new(kitty_core::spec_kitty::SERVER_MODULE)
         ]),
         sh_quote(pidfile.as_os_str())
     )
@@ -189,7 +189,7 @@ impl PendingExec {
 
 impl Drop for PendingExec {
     fn drop(&mut self) {
-        use kitty_fixtures::shared::ProcessKind;
+        use kitty_core::spec_kitty::ProcessKind;
         // `sh -c 'sleep 0.3; exec python ...'`: not a dashboard (yet), or gone.
         let settled = super::poll(MINUTE, || match ProcessIdentity::read(self.0) {
             None => Some(None),

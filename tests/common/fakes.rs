@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use kitty_fixtures::shared::ProcessIdentity;
+use kitty_core::ProcessIdentity;
 
 use super::cleanup::stop_leftover;
 use super::{temp_root, workspace_root};

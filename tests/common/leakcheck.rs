@@ -40,7 +40,7 @@ pub fn without_nextest_env(c: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("NEXTEST")
             || k == "KITTY_LEAKCHECK_BASELINE"
-            || k == kitty_fixtures::shared::RUN_LABEL_ENV
+            || k == kitty_core::RUN_LABEL_ENV
         {
             c.env_remove(k);
         }

@@ -48,11 +48,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
+use kitty_core::PortSet;
+use kitty_core::spec_kitty::{DashboardFile, FoundDashboard};
+use kitty_core::{self, ListenerSnapshot, ProcessIdentity};
 use kitty_fixtures::KittyProject;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{
-    self, DashboardFile, FoundDashboard, ListenerSnapshot, ProcessIdentity,
-};
 
 // --- Paths and spec-kitty ----------------------------------------------------
 
@@ -146,7 +145,7 @@ pub fn export_spec_kitty() -> PathBuf {
 pub fn isolate_home<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
     cmd.env("HOME", home)
         .env("SPEC_KITTY_HOME", home.join(".spec-kitty"))
-        .env_remove(shared::RUN_LABEL_ENV)
+        .env_remove(kitty_core::RUN_LABEL_ENV)
 }
 
 // --- Temp roots and projects -------------------------------------------------
@@ -257,7 +256,7 @@ pub fn assert_ports_free(ports: &str) {
 
 /// That the dashboard on `port` answers `/api/health` for `dir`.
 pub fn assert_serves(port: u16, dir: &Path) {
-    let health = shared::fetch_health(port, Duration::from_secs(5))
+    let health = kitty_core::spec_kitty::fetch_health(port, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("no health from {port}: {e}"));
     assert_eq!(
         health.project_path.as_deref(),
@@ -290,7 +289,7 @@ pub fn dead_pid() -> u32 {
 
 /// Every live dashboard process whose project dir lies under `root`.
 pub fn dashboards_under(root: &Path) -> Vec<FoundDashboard> {
-    shared::find_dashboard_processes()
+    kitty_core::spec_kitty::find_dashboard_processes()
         .into_iter()
         .filter(|d| d.command.project_dir.starts_with(root))
         .collect()

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kitty_fixtures::ports::PortSet;
+use kitty_core::PortSet;
 
 use super::cleanup::stop_leftover;
 use super::{assert_nothing_left, dashboards_under, root_and_home};

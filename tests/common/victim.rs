@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kitty_fixtures::shared::{ProcessIdentity, mask_tokens};
+use kitty_core::{ProcessIdentity, mask_tokens};
 
-use kitty_fixtures::shared::DashboardFile;
+use kitty_core::spec_kitty::DashboardFile;
 
 use super::detached::{TOKEN, dashboard_argv};
 use super::{MINUTE, POLL, isolate_home, poll, port_free, target_dir};

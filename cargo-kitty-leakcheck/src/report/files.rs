@@ -6,13 +6,13 @@ use std::path::Path;
 use super::SinkError;
 
 /// Writes `text` to `path` with
-/// [`write_file_atomically`](kitty_fixtures::os::write_file_atomically): a
+/// [`write_file_atomically`](kitty_core::sys::write_file_atomically): a
 /// temporary file with an unpredictable name beside it (`O_CREAT | O_EXCL |
 /// O_NOFOLLOW`, `0600`), renamed over `path`, removed on every error. A
 /// reader never sees half a report; a symlink planted at `path` is refused,
 /// and its target stays untouched.
 pub fn write(path: &Path, what: &'static str, text: String) -> Result<(), SinkError> {
-    kitty_fixtures::os::write_file_atomically(path, text.as_bytes()).map_err(|source| SinkError {
+    kitty_core::sys::write_file_atomically(path, text.as_bytes()).map_err(|source| SinkError {
         what,
         path: path.to_path_buf(),
         source,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use kitty_fixtures::shared::mask_tokens;
+use kitty_core::mask_tokens;
 
 use super::human::{action_text, headline};
 use super::visible::{visible, visible_path};
@@ -96,7 +96,7 @@ pub fn append_step_summary(text: &str) -> Result<(), SinkError> {
         return Ok(());
     };
     let path = std::path::PathBuf::from(path);
-    kitty_fixtures::os::append_to_regular_file(&path, text.as_bytes()).map_err(|source| SinkError {
+    kitty_core::sys::append_to_regular_file(&path, text.as_bytes()).map_err(|source| SinkError {
         what: "the job summary",
         path,
         source,

@@ -2,10 +2,9 @@
 //! [`SCHEMA_VERSION`]: `schema/report-v1.json` and `schema/sweep-v1.json`, generated
 //! from the types below), tokens masked.
 
-use kitty_fixtures::os::signal_name;
-use kitty_fixtures::shared::{
-    DashboardClass, Doubt, Listener, OrphanReason, StopSignal, mask_tokens,
-};
+use kitty_core::spec_kitty::{DashboardClass, OrphanReason};
+use kitty_core::sys::signal_name;
+use kitty_core::{Doubt, Listener, StopSignal, mask_tokens};
 use serde::Serialize;
 
 use super::{Report, ReportMode, Summary};

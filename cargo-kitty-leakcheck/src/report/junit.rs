@@ -2,7 +2,7 @@
 //! leak, named after the test that leaked it where its environment says, so
 //! that CI dashboards which read JUnit show leaks next to test failures.
 
-use kitty_fixtures::shared::mask_tokens;
+use kitty_core::mask_tokens;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 use super::human::{action_text, headline};

@@ -22,9 +22,9 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-use kitty_fixtures::os::Signal;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::ListenerSnapshot;
+use kitty_core::ListenerSnapshot;
+use kitty_core::PortSet;
+use kitty_core::sys::Signal;
 
 use crate::cli::CommonArgs;
 use crate::command::{CommandStatus, shell_line};

@@ -3,7 +3,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-use kitty_fixtures::shared::{DashboardFile, Place, ProcessIdentity, ProcessKind, serves_dir};
+use kitty_core::spec_kitty::{DashboardFile, ProcessKind, serves_dir};
+use kitty_core::{Place, ProcessIdentity};
 
 use super::Entry;
 use crate::leak::Action;
@@ -97,9 +98,10 @@ fn serves(p: &ProcessIdentity, dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kitty_fixtures::shared::FoundDashboard;
-    use kitty_fixtures::shared::Judgement;
-    use kitty_fixtures::shared::{DashboardClass, DashboardCommand, Doubt};
+    use kitty_core::Doubt;
+    use kitty_core::Judgement;
+    use kitty_core::spec_kitty::FoundDashboard;
+    use kitty_core::spec_kitty::{DashboardClass, DashboardCommand};
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 

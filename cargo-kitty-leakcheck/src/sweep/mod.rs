@@ -29,12 +29,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use kitty_fixtures::os::Signal;
-use kitty_fixtures::ports::PortSet;
-use kitty_fixtures::shared::{
-    DashboardFile, Doubt, FoundDashboard, Judgement, Listener, ListenerSnapshot, ProcessIdentity,
-    ProcessKind, Scope, StopError, Stopped, ancestors_and_self, find_dashboard_processes,
-    identify_listeners_among, judge, project_dir_of,
+use kitty_core::PortSet;
+use kitty_core::spec_kitty::{
+    DashboardFile, FoundDashboard, ProcessKind, find_dashboard_processes, identify_listeners_among,
+    project_dir_of,
+};
+use kitty_core::sys::Signal;
+use kitty_core::{
+    Doubt, Judgement, Listener, ListenerSnapshot, ProcessIdentity, Scope, StopError, Stopped,
+    ancestors_and_self, judge,
 };
 
 use crate::cli::{CommonArgs, SweepArgs};
@@ -330,7 +333,7 @@ fn confirm(report: &SweepReport, args: &SweepArgs, has_work: bool, stale: usize)
     let live = report
         .entries
         .iter()
-        .filter(|e| e.selected && e.judgement.class == kitty_fixtures::shared::DashboardClass::Live)
+        .filter(|e| e.selected && e.judgement.class == kitty_core::spec_kitty::DashboardClass::Live)
         .count();
     let question = if to_stop == 0 {
         format!("Remove {stale} stale .kittify/.dashboard files?")

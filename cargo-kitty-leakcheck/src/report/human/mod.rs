@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use kitty_fixtures::os::signal_name;
-use kitty_fixtures::shared::{Listener, mask_tokens};
+use kitty_core::sys::signal_name;
+use kitty_core::{Listener, mask_tokens};
 
 use super::style;
 use super::visible::{visible, visible_path};
@@ -367,7 +367,7 @@ pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::leak::TestLabel;
-    use kitty_fixtures::shared::Listener;
+    use kitty_core::Listener;
 
     pub(crate) const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use kitty_fixtures::shared::{DashboardClass, Doubt, OrphanReason, mask_tokens};
+use kitty_core::spec_kitty::{DashboardClass, OrphanReason};
+use kitty_core::{Doubt, mask_tokens};
 
 use super::super::Verbosity;
 use super::super::visible::{visible, visible_path};
@@ -175,7 +176,7 @@ pub fn sweep_result(report: &SweepReport) -> (String, String) {
         let interrupted = match report.cleanup_interrupted_by {
             Some(sig) => format!(
                 "; {} came during the stops: finished them, exit status {}",
-                kitty_fixtures::os::signal_name(sig.as_raw()),
+                kitty_core::sys::signal_name(sig.as_raw()),
                 report.exit_code()
             ),
             None => String::new(),

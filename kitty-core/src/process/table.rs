@@ -12,14 +12,14 @@
 //!   signal reaches.
 //!
 //! Each returns a plan (pins and the identities read through them); only
-//! `permit.rs` turns a pin into a [`Permit`](super::Permit).
+//! `permit.rs` turns a pin into a [`Permit`](crate::Permit).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::process::{Place, ProcessIdentity, ProcessTree};
-use super::recognise::DashboardCommand;
 use crate::os::{self as sys, DirState};
+use crate::process::{Place, ProcessIdentity, ProcessTree};
+use crate::spec_kitty::DashboardCommand;
 
 /// What the decisions may ask of the process table. A look at the tree or
 /// at a group is of numbers, and may be stale by the time it is used;
@@ -142,7 +142,7 @@ impl ProcessTable for Kernel {
         command: &DashboardCommand,
     ) -> Option<u32> {
         let port = command.port?;
-        let state = super::reservation::read_reservation(port)?;
+        let state = crate::reservation::read_reservation(port)?;
         (state.owner_alive
             && state.record.dashboard_pid == Some(identity.pid())
             && state.record.dashboard_start_ticks == Some(identity.start_ticks()))

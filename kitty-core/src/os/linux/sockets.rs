@@ -5,7 +5,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use crate::shared::Listener;
+use crate::os::types::ListeningSocket;
+use ListeningSocket as Listener;
 
 /// How long one netlink dump may take before it is an error (a dump of a
 /// few hundred sockets takes well under a millisecond).

@@ -2,10 +2,10 @@
 //! dashboard, read the way spec-kitty reads it.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::token::{Token, mask_tokens};
+use crate::token::{Token, mask_tokens};
 
 /// The largest `.kittify/.dashboard` we read; real ones are under 100 bytes.
 pub const DASHBOARD_FILE_LIMIT: u64 = 4096;
@@ -150,48 +150,46 @@ impl DashboardFile {
 
     /// Reads the file of `project_dir`. `Ok(None)` when there is none.
     pub fn read(project_dir: &Path) -> Result<Option<Self>, DashboardFileError> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use crate::os::{BoundedReadError as E, Symlinks};
         let path = Self::path_in(project_dir);
-        // O_NONBLOCK: a FIFO put there must not block the open (and so a drop) forever.
-        let file = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(crate::os::O_NONBLOCK)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(DashboardFileError::Io { path, source }),
-        };
-        match file.metadata() {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => {
+        // Non-blocking and bounded: a FIFO or a device put there is refused
+        // at once (never waited on by a drop), a huge file is never read whole.
+        let bytes = match crate::os::read_bounded(&path, DASHBOARD_FILE_LIMIT, Symlinks::Follow) {
+            Ok(bytes) => bytes,
+            Err(E::Missing) => return Ok(None),
+            Err(E::NotRegular(_)) => {
                 return Err(DashboardFileError::Malformed {
                     path,
                     reason: "not a regular file".into(),
                 });
             }
-            Err(source) => return Err(DashboardFileError::Io { path, source }),
-        }
-        let mut bytes = Vec::new();
-        file.take(DASHBOARD_FILE_LIMIT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| DashboardFileError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            Err(E::TooLarge { limit }) => {
+                return Err(DashboardFileError::Malformed {
+                    path,
+                    reason: format!("larger than {limit} bytes"),
+                });
+            }
+            Err(E::Io(source)) => return Err(DashboardFileError::Io { path, source }),
+            Err(e @ E::Symlink) => {
+                return Err(DashboardFileError::Malformed {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
+        };
         Self::parse(&bytes)
             .map(Some)
             .map_err(|reason| DashboardFileError::Malformed { path, reason })
     }
 
-    /// Writes the file in spec-kitty's format (mode 0600, atomically: a
-    /// fresh temp file, never following a symlink, renamed into place).
+    /// Writes the file in spec-kitty's format, mode 0600, whole or not at
+    /// all (the one atomic writer: a fresh `O_EXCL|O_NOFOLLOW` temp file,
+    /// removed on error, renamed into place; a symlink at the file is refused).
     pub fn write(&self, project_dir: &Path) -> io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = Self::path_in(project_dir);
-        let dir = path.parent().unwrap_or(project_dir);
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".dashboard.tmp.{}", std::process::id()));
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
         let mut text = self.url.clone();
         text.push('\n');
         if let Some(p) = self.port {
@@ -206,15 +204,7 @@ impl DashboardFile {
             text.push_str(&p.to_string());
             text.push('\n');
         }
-        let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(crate::os::O_NOFOLLOW)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        fs::rename(&tmp, &path)
+        crate::os::write_file_atomically(&path, text.as_bytes())
     }
 
     /// Removes the file of `project_dir` if it still records the dashboard
@@ -276,6 +266,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")] // makes the FIFO through os
     fn a_fifo_is_an_error_not_a_hang() {
         let dir = tempfile::tempdir().expect("tmp");
         fs::create_dir_all(dir.path().join(".kittify")).expect("mkdir");

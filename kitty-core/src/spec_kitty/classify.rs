@@ -4,15 +4,15 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::shared::reservation::read_reservation;
+use crate::reservation::read_reservation;
 
-use super::dashboard_file::DashboardFile;
-use super::health::fetch_health;
-use super::listeners::Listener;
-use super::process::{Namespace, Place, ProcessIdentity, socket_owners};
-use super::recognise::{DashboardCommand, is_sync_daemon};
-use super::table::{Kernel, ProcessTable};
 use crate::os::{self as sys, DirState};
+use crate::process::listeners::Listener;
+use crate::process::table::{Kernel, ProcessTable};
+use crate::process::{Namespace, Place, ProcessIdentity, socket_owners};
+use crate::spec_kitty::DashboardFile;
+use crate::spec_kitty::fetch_health;
+use crate::spec_kitty::{DashboardCommand, is_sync_daemon};
 
 /// How long after its start a dashboard that its project does not record
 /// counts as still starting: `spec-kitty dashboard` writes
@@ -192,7 +192,7 @@ pub(crate) fn serves_dir_in<T: ProcessTable>(
 /// number of processes, divided by the CPUs, plus a few reads per dashboard.
 /// Zombies and unreadable processes are skipped. Sorted by pid.
 pub fn find_dashboard_processes() -> Vec<FoundDashboard> {
-    sys::scan_pid_files("cmdline", &|pid, raw| {
+    sys::scan_command_lines(&|pid, raw| {
         if !mentions_the_server(raw) {
             return None;
         }
@@ -217,7 +217,7 @@ pub fn names_the_server<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> bool {
 
 fn mentions_the_server(raw: &[u8]) -> bool {
     let has = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
-    has(super::recognise::SERVER_MODULE) || has(super::recognise::SERVER_FUNCTION)
+    has(crate::spec_kitty::SERVER_MODULE) || has(crate::spec_kitty::SERVER_FUNCTION)
 }
 
 /// Why a dashboard is an orphan.
@@ -357,7 +357,7 @@ pub fn classify_dashboard(
         Ok(_) => {}
         Err(e) => {
             return DashboardClass::Unknown {
-                reason: super::mask_tokens(&e.to_string()),
+                reason: crate::mask_tokens(&e.to_string()),
             };
         }
     }
@@ -399,7 +399,7 @@ pub fn health_confirms(port: u16, command: &DashboardCommand, timeout: Duration)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::SERVER_MODULE;
+    use crate::spec_kitty::SERVER_MODULE;
 
     #[test]
     fn a_relative_project_dir_is_resolved_against_the_process_cwd() {

@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-use super::classify::{DashboardClass, FoundDashboard, OrphanReason};
-use super::judge::{Doubt, Grounds, Scope, decide};
-use super::permit::plan_run_group;
-use super::process::ProcessIdentity;
-use super::recognise::{DashboardCommand, SERVER_MODULE};
-use super::stop::plan_members;
-use super::table::ProcessTable;
+use crate::judge::{Doubt, Grounds, Scope, decide};
 use crate::os::{DirState, Namespaces};
+use crate::permit::plan_run_group;
+use crate::process::ProcessIdentity;
+use crate::process::table::ProcessTable;
+use crate::spec_kitty::{DashboardClass, FoundDashboard, OrphanReason};
+use crate::spec_kitty::{DashboardCommand, SERVER_MODULE};
+use crate::stop::plan_members;
 
 const OURS: u32 = 1000;
 const HERE: Namespaces = Namespaces {
@@ -532,7 +532,7 @@ fn proved_member(seen: &Seen, leader: &Proc, dashboard: &DashboardCommand, since
         && id.pgid() == leader.pid
         && id.sid() == leader.sid
         && id.uid() == OURS
-        && id.place_from(Some(HERE)) == super::process::Place::Here
+        && id.place_from(Some(HERE)) == crate::process::Place::Here
         && id.start_ticks() >= leader.start
         && (DashboardCommand::of(id).as_ref() == Some(dashboard)
             || (seen.parent == Some(leader.serial) && id.start_ticks() >= since))
@@ -663,7 +663,7 @@ proptest! {
             0 => DashboardClass::Orphan { reason: OrphanReason::ProjectGone },
             1 => DashboardClass::Unrecorded,
             2 => DashboardClass::Live,
-            _ => DashboardClass::Starting { because: super::classify::StartingBecause::Young },
+            _ => DashboardClass::Starting { because: crate::spec_kitty::StartingBecause::Young },
         };
         let descendants: HashSet<u32> = if descends { HashSet::from([7]) } else { HashSet::new() };
         let scope = match scope {

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use crate::ports::PortSet;
 
-use super::listeners::ListenerSnapshot;
-use super::permit::{Permit, Recheck, SignalRefused};
-use super::process::ProcessIdentity;
-use super::recognise::DashboardCommand;
-use super::table::ProcessTable;
 use crate::os::{self as sys, Signal};
+use crate::permit::{Permit, Recheck, SignalRefused};
+use crate::process::ProcessIdentity;
+use crate::process::listeners::ListenerSnapshot;
+use crate::process::table::ProcessTable;
+use crate::spec_kitty::DashboardCommand;
 
 /// How long to wait at each step of [`stop`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,16 +161,17 @@ pub enum StopError {
 ///    until the sockets they held have closed.
 ///
 /// ```no_run
-/// use kitty_fixtures::shared::{judge, stop, find_dashboard_processes, Scope, StopPolicy};
-/// let protected = kitty_fixtures::shared::ancestors_and_self();
+/// use kitty_core::{judge, stop, Scope, StopPolicy};
+/// use kitty_core::spec_kitty::find_dashboard_processes;
+/// let protected = kitty_core::ancestors_and_self();
 /// for d in find_dashboard_processes() {
-///     let judgement = judge(&d, Scope::Orphans, &protected, kitty_fixtures::shared::START_GRACE);
+///     let judgement = judge(&d, Scope::Orphans, &protected, kitty_core::spec_kitty::START_GRACE);
 ///     if let Ok(permit) = &judgement.verdict {
 ///         let stopped = stop(permit, d.command.port, StopPolicy::default())?;
 ///         println!("stopped {} with {:?} in {:?}", stopped.pid, stopped.signal, stopped.elapsed);
 ///     }
 /// }
-/// # Ok::<(), kitty_fixtures::shared::StopError>(())
+/// # Ok::<(), kitty_core::StopError>(())
 /// ```
 ///
 /// # Errors

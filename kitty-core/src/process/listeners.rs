@@ -22,12 +22,23 @@ pub struct Listener {
     pub uid: u32,
 }
 
+impl From<sys::ListeningSocket> for Listener {
+    fn from(s: sys::ListeningSocket) -> Self {
+        Listener {
+            port: s.port,
+            addr: s.addr,
+            inode: s.inode,
+            uid: s.uid,
+        }
+    }
+}
+
 /// Every TCP listener on a [`PortSet`] at one moment. Taking one costs about
 /// 0.1 ms (netlink `sock_diag`); no process is looked at.
 ///
 /// ```
-/// use kitty_fixtures::ports::PortSet;
-/// use kitty_fixtures::shared::ListenerSnapshot;
+/// use kitty_core::PortSet;
+/// use kitty_core::ListenerSnapshot;
 /// let ports: PortSet = "9237-9337".parse().unwrap();
 /// let before = ListenerSnapshot::take(&ports).unwrap();
 /// let after = ListenerSnapshot::take(&ports).unwrap();
@@ -41,7 +52,10 @@ pub struct ListenerSnapshot {
 impl ListenerSnapshot {
     /// Takes a snapshot of the listeners on `ports`.
     pub fn take(ports: &PortSet) -> io::Result<Self> {
-        let mut listeners = sys::listening_sockets(&|p| ports.contains(p))?;
+        let mut listeners: Vec<Listener> = sys::listening_sockets(&|p| ports.contains(p))?
+            .into_iter()
+            .map(Listener::from)
+            .collect();
         listeners.sort_by_key(|l| (l.port, l.inode));
         Ok(ListenerSnapshot { listeners })
     }
@@ -80,4 +94,22 @@ impl ListenerSnapshot {
         p.dedup();
         p
     }
+}
+
+/// Every TCP listener, on any port, whose socket `root` or a process below
+/// it holds (an interpreter shim's forked child may hold a server's socket).
+/// Empty when none of them holds a socket at all.
+pub fn held_by_tree(root: u32) -> io::Result<Vec<Listener>> {
+    let mut mine: HashSet<u64> = sys::socket_inodes(root).into_iter().collect();
+    for below in crate::ProcessTree::read_below(root).descendants_of(root) {
+        mine.extend(sys::socket_inodes(below));
+    }
+    if mine.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sys::listening_sockets(&|_| true)?
+        .into_iter()
+        .filter(|l| mine.contains(&l.inode))
+        .map(Listener::from)
+        .collect())
 }

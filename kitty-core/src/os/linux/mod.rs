@@ -2,8 +2,10 @@
 //! private directories.
 
 mod files;
+#[allow(unsafe_code)] // atexit(3) and a pre_exec closure, each with its SAFETY comment
 mod processes;
 mod procfs;
+#[allow(unsafe_code)] // a pre_exec closure and SIG_DFL, each with its SAFETY comment
 mod signals;
 mod sockets;
 

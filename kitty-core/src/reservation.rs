@@ -29,8 +29,8 @@ use std::io::{self, Read, Seek, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
+use crate::ProcessIdentity;
 use crate::os as sys;
-use crate::shared::ProcessIdentity;
 
 /// The environment variable that moves the reservation directory.
 pub const RESERVATIONS_ENV: &str = "KITTY_RESERVATIONS_DIR";

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::token::Token;
+use crate::token::Token;
 
 /// What `/api/health` answered (`Debug` shows no token).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::fmt;
 /// that needs it. Types holding one derive `Debug` safely.
 ///
 /// ```
-/// use kitty_fixtures::shared::Token;
+/// use kitty_core::Token;
 /// let t = Token::new("0123456789abcdef0123456789abcdef");
 /// assert_eq!(format!("{t} {t:?}"), "<token> <token>");
 /// assert_eq!(t.expose().len(), 32);
@@ -44,7 +44,7 @@ impl fmt::Display for Token {
 /// `secrets.token_hex(16)`, and ours are made the same way) with `<token>`.
 ///
 /// ```
-/// use kitty_fixtures::shared::mask_tokens;
+/// use kitty_core::mask_tokens;
 /// assert_eq!(
 ///     mask_tokens("python -m specify_cli.dashboard._server_main /p 9237 0123456789abcdef0123456789abcdef"),
 ///     "python -m specify_cli.dashboard._server_main /p 9237 <token>",

@@ -2,12 +2,12 @@
 //! own argv grammar, both of spec-kitty's child command lines, and Python's
 //! `repr` of a path, decoded to its bytes.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use super::process::ProcessIdentity;
-use super::token::Token;
+use crate::process::ProcessIdentity;
+use crate::token::Token;
 
 /// The module 3.x runs as the dashboard child.
 pub const SERVER_MODULE: &str = "specify_cli.dashboard._server_main";
@@ -27,6 +27,101 @@ pub enum CommandForm {
     Script,
 }
 
+impl CommandForm {
+    /// The family of the spec-kitty installed beside the interpreter
+    /// `python` (its venv or prefix): [`Module`](Self::Module) when it ships
+    /// the 3.x server module, else [`Script`](Self::Script). Looked up on
+    /// disk: starting Python to ask costs about 50 ms.
+    pub fn of_installation(python: &Path) -> CommandForm {
+        let ships_module = |prefix: &Path| {
+            std::fs::read_dir(prefix.join("lib")).is_ok_and(|libs| {
+                libs.filter_map(Result::ok).any(|lib| {
+                    lib.path()
+                        .join("site-packages/specify_cli/dashboard/_server_main.py")
+                        .is_file()
+                })
+            })
+        };
+        match python.parent().and_then(Path::parent) {
+            Some(prefix) if ships_module(prefix) => CommandForm::Module,
+            _ => CommandForm::Script,
+        }
+    }
+
+    /// The arguments after the interpreter with which this family's
+    /// `spec-kitty dashboard` starts the server for `project_dir` on `port`
+    /// with `token`: what [`DashboardCommand::parse`] recognises (a
+    /// round trip, tested per form). Paths are bytes, kept exactly.
+    pub fn server_args(self, project_dir: &Path, port: u16, token: &str) -> Vec<OsString> {
+        match self {
+            CommandForm::Module => vec![
+                "-m".into(),
+                SERVER_MODULE.into(),
+                project_dir.as_os_str().to_os_string(),
+                port.to_string().into(),
+                token.into(),
+            ],
+            CommandForm::Script => {
+                let mut script = b"from pathlib import Path\n\
+                    from specify_cli.dashboard.server import run_dashboard_server\n\
+                    run_dashboard_server(Path("
+                    .to_vec();
+                script.extend_from_slice(py_repr(project_dir.as_os_str().as_bytes()).as_bytes());
+                script.extend_from_slice(
+                    format!("), {port}, {})\n", py_repr(token.as_bytes())).as_bytes(),
+                );
+                vec!["-c".into(), OsString::from_vec(script)]
+            }
+        }
+    }
+
+    /// The arguments of `spec-kitty init` that make a project in the current
+    /// directory without asking anything, for this family's CLI.
+    pub fn init_args(self) -> &'static [&'static str] {
+        match self {
+            CommandForm::Module => &["init", "--ai", "claude", "--non-interactive"],
+            // 0.x refuses to init without the agent's CLI installed unless told not to check.
+            CommandForm::Script => &[
+                "init",
+                "--here",
+                "--ai",
+                "claude",
+                "--no-git",
+                "--force",
+                "--ignore-agent-tools",
+            ],
+        }
+    }
+}
+
+/// A Python string literal of `bytes` that `os.fsencode` turns back into
+/// exactly those bytes: ASCII only, `\uNNNN` for other characters and
+/// `\udcNN` (`surrogateescape`) for bytes that are not valid UTF-8.
+fn py_repr(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("'");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let _ = match c {
+                '\\' => write!(out, "\\\\"),
+                '\'' => write!(out, "\\'"),
+                '\n' => write!(out, "\\n"),
+                '\r' => write!(out, "\\r"),
+                '\t' => write!(out, "\\t"),
+                ' '..='~' => write!(out, "{c}"),
+                c if u32::from(c) < 0x100 => write!(out, "\\x{:02x}", u32::from(c)),
+                c if u32::from(c) < 0x10000 => write!(out, "\\u{:04x}", u32::from(c)),
+                c => write!(out, "\\U{:08x}", u32::from(c)),
+            };
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\udc{b:02x}");
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// What a dashboard's command line says: which project it serves, on which port.
 ///
 /// Recognition follows Python's own argv grammar: argv\[0\] must be a Python
@@ -39,7 +134,7 @@ pub enum CommandForm {
 /// Paths are bytes: a project dir that is not valid UTF-8 is kept exactly.
 ///
 /// ```
-/// use kitty_fixtures::shared::{CommandForm, DashboardCommand};
+/// use kitty_core::spec_kitty::{CommandForm, DashboardCommand};
 /// let argv = ["/venv/bin/python3", "-m", "specify_cli.dashboard._server_main", "/tmp/p", "9237", "abc"];
 /// let cmd = DashboardCommand::parse(&argv).expect("a dashboard");
 /// assert_eq!((cmd.form, cmd.port), (CommandForm::Module, Some(9237)));
@@ -52,7 +147,7 @@ pub struct DashboardCommand {
     /// The command-line form.
     pub form: CommandForm,
     /// The project directory the server serves, as the command line names
-    /// it (maybe relative: see [`project_dir_of`](super::project_dir_of)).
+    /// it (maybe relative: see [`project_dir_of`](crate::spec_kitty::project_dir_of)).
     pub project_dir: PathBuf,
     /// The port it was told to bind.
     pub port: Option<u16>,
@@ -278,6 +373,41 @@ pub(crate) fn python_str(s: &[u8]) -> Option<(Vec<u8>, &[u8])> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    #[test]
+    fn repr_quotes_like_python_and_keeps_every_byte() {
+        assert_eq!(py_repr(b"/tmp/it's"), r"'/tmp/it\'s'");
+        assert_eq!(py_repr(br"a\b"), r"'a\\b'");
+        assert_eq!(py_repr("zero\u{200b}é".as_bytes()), r"'zero\u200b\xe9'");
+        assert_eq!(py_repr(b"raw\xff"), r"'raw\udcff'");
+    }
+
+    /// What the writer writes, the parser recognises, for every form and
+    /// odd path (quotes, spaces, a zero-width space, bytes that are not UTF-8).
+    #[test]
+    fn every_form_round_trips_through_the_parser() {
+        for form in [CommandForm::Module, CommandForm::Script] {
+            for dir in [
+                &b"/tmp/it's here"[..],
+                "/tmp/\"odd\" dir\u{200b}".as_bytes(),
+                b"/tmp/raw-\xff\xfe",
+            ] {
+                let dir = Path::new(OsStr::from_bytes(dir));
+                let mut argv: Vec<OsString> = vec!["/x/python3".into()];
+                argv.extend(form.server_args(dir, 9300, "0123456789abcdef0123456789abcdef"));
+                let parsed = DashboardCommand::parse(&argv).expect("recognised");
+                assert_eq!(parsed.form, form);
+                assert_eq!(parsed.project_dir, dir, "{form:?}");
+                assert_eq!(parsed.port, Some(9300));
+                assert_eq!(parsed.token(), Some("0123456789abcdef0123456789abcdef"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

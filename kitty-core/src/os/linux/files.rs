@@ -12,16 +12,8 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use crate::os::types::{BoundedReadError, PrivateDirError, Symlinks};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-
-/// Why a directory cannot be used as a private one.
-#[derive(Debug)]
-pub enum PrivateDirError {
-    /// It is not ours alone: the reason, for a person.
-    NotPrivate(String),
-    /// It could not be created, opened or checked.
-    Io(io::Error),
-}
 
 /// A directory of ours alone, held open.
 #[derive(Debug)]
@@ -120,45 +112,6 @@ impl PrivateDir {
     }
 }
 
-/// Makes a FIFO at `path` (`0600`): for tests of what reads a planted one.
-pub fn make_fifo(path: &Path) -> io::Result<()> {
-    rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::RUSR | Mode::WUSR).map_err(Into::into)
-}
-
-/// `O_NONBLOCK`, for std's `OpenOptionsExt::custom_flags`: opening a FIFO
-/// planted where a file should be returns at once instead of waiting for a
-/// writer.
-pub const O_NONBLOCK: i32 = OFlags::NONBLOCK.bits() as i32;
-
-/// `O_NOFOLLOW`, for std's `OpenOptionsExt::custom_flags`: open a file we
-/// create without following a symlink planted in its place.
-pub const O_NOFOLLOW: i32 = OFlags::NOFOLLOW.bits() as i32;
-
-/// Why [`read_bounded`] refused a file or could not read it. Each message is
-/// one line, for a person, and says what the file is instead.
-#[derive(Debug, thiserror::Error)]
-pub enum BoundedReadError {
-    /// There is nothing at the path.
-    #[error("it does not exist")]
-    Missing,
-    /// It is a symlink, and this file may not be one.
-    #[error("it is a symlink (refused: a file of ours is never read through one)")]
-    Symlink,
-    /// It is something other than a regular file: a FIFO, a device, a
-    /// directory, a socket.
-    #[error("it is not a regular file but a {0}")]
-    NotRegular(&'static str),
-    /// It is larger than the cap.
-    #[error("it is larger than {limit} bytes (the cap on this kind of file)")]
-    TooLarge {
-        /// The cap.
-        limit: u64,
-    },
-    /// Opening or reading it failed.
-    #[error("{0}")]
-    Io(#[from] io::Error),
-}
-
 /// What a file that is not a regular one is, by its `st_mode`; `None` for a
 /// regular file.
 fn not_regular(mode: u32) -> Option<&'static str> {
@@ -216,16 +169,6 @@ pub fn append_to_regular_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether [`read_bounded`] follows a symlink at the path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Symlinks {
-    /// Follow one (a path the user named, such as `baseline-latest.json`,
-    /// which is one on purpose); what it points at is checked all the same.
-    Follow,
-    /// Refuse one (`O_NOFOLLOW`): a file of ours.
-    Refuse,
-}
-
 /// Reads the whole of the regular file at `path`, at most `limit` bytes.
 ///
 /// Opened `O_NONBLOCK` (opening a FIFO returns at once instead of waiting
@@ -269,9 +212,29 @@ pub fn read_bounded(
     Ok(bytes)
 }
 
+/// Makes a FIFO at `path` (`0600`): for the tests of what reads a planted one.
+#[cfg(test)]
+pub(crate) fn make_fifo(path: &Path) -> io::Result<()> {
+    rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::RUSR | Mode::WUSR).map_err(Into::into)
+}
+
+/// Creates a new file at `path` that only we can read and write (`0600`),
+/// `O_CREAT | O_EXCL | O_NOFOLLOW`: never an existing file, never through
+/// a symlink (a log file a server writes to).
+pub fn create_private_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
 /// Writes `bytes` to `path` whole or not at all, never through a symlink.
 ///
-/// The one writer of every file leakcheck writes. The directory is opened
+/// The one writer of every file we write whole (leakcheck's reports and
+/// baselines, `.kittify/.dashboard`). The directory is opened
 /// once (`O_DIRECTORY`); in it a temporary file with an unpredictable name
 /// (`.<name>.tmp.<16 random hex digits>`) is created `O_CREAT | O_EXCL |
 /// O_NOFOLLOW`, mode `0600`; the bytes are written and synced, and the file

@@ -7,9 +7,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal};
+use rustix::process::{Pid, Signal as RawSignal};
+
+use super::super::Signal;
 
 use super::signals::{unblock_all_signals, with_no_signal_blocked};
+use crate::os::types::Reaped;
 
 fn pid_of(raw: u32) -> io::Result<Pid> {
     i32::try_from(raw)
@@ -40,7 +43,8 @@ impl Pidfd {
     /// `shared::permit` alone (a permit is a pidfd and the identity proved
     /// of its process): nothing else in either crate signals.
     pub(crate) fn send_signal(&self, sig: Signal) -> io::Result<()> {
-        rustix::process::pidfd_send_signal(&self.0, sig).map_err(Into::into)
+        rustix::process::pidfd_send_signal(&self.0, super::signals::to_rustix(sig)?)
+            .map_err(Into::into)
     }
 
     /// Reaps the process if it is our exited child: `waitid(P_PIDFD)`, so
@@ -131,7 +135,7 @@ pub fn wait_child(pid: u32) -> io::Result<ExitStatus> {
 fn detach_and_die_with_parent(parent: u32) -> io::Result<()> {
     unblock_all_signals()?;
     rustix::process::setsid()?;
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+    rustix::process::set_parent_process_death_signal(Some(RawSignal::KILL))?;
     let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
     if ppid != i32::try_from(parent).ok() {
         // No allocation after fork: a plain errno.
@@ -171,17 +175,6 @@ pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Option
     status.success().then_some(out)
 }
 
-/// How [`reap_any_child`] found our children.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reaped {
-    /// This child exited, and is reaped now.
-    Child(u32, ExitStatus),
-    /// Children are alive, none has exited.
-    NoneExited,
-    /// No child at all.
-    NoChildren,
-}
-
 /// `waitpid(-1, WNOHANG)`: reaps one exited child, if any.
 pub fn reap_any_child() -> io::Result<Reaped> {
     use rustix::process::{WaitOptions, wait};
@@ -213,7 +206,7 @@ pub fn own_process_group() -> u32 {
 
 /// Registers `hook` to run at `exit(3)` (normal exit, `std::process::exit`,
 /// the end of `main`), in the process that registers it.
-pub(crate) fn at_exit(hook: extern "C" fn()) {
+pub fn at_exit(hook: extern "C" fn()) {
     // SAFETY: atexit(3) takes a plain `extern "C" fn()` and keeps it for the
     // life of the process; `hook` is a Rust fn item, valid for ever.
     unsafe {
@@ -222,8 +215,8 @@ pub(crate) fn at_exit(hook: extern "C" fn()) {
 }
 
 /// Makes `cmd`'s child lead a session of its own and die with SIGKILL when
-/// the thread that spawns it ends (see [`detach_and_die_with_parent`]).
-pub(crate) fn spawn_detached_dying_with(cmd: &mut std::process::Command, parent: u32) {
+/// the thread that spawns it ends (`detach_and_die_with_parent`).
+pub fn spawn_detached_dying_with(cmd: &mut std::process::Command, parent: u32) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs between fork and exec; it only makes raw
     // system calls (setsid, prctl, getppid), which are async-signal-safe, and

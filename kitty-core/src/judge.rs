@@ -6,7 +6,7 @@
 //! fixtures' drop, at-exit hook and full-range sweep) asks [`judge`] before
 //! it stops a dashboard it did not spawn, and reports the [`Doubt`] when the
 //! answer is no. A yes is a [`Permit`]: the process pinned by a pidfd right
-//! after the proof, and read again after pinning. [`stop`](super::stop)
+//! after the proof, and read again after pinning. [`stop`](crate::stop)
 //! takes that permit and looks again through it right before each signal.
 //!
 //! What [`judge`] requires, in order:
@@ -19,7 +19,7 @@
 //!    read through it ([`Doubt::Gone`], [`Doubt::Changed`] otherwise).
 //!
 //! That it is a dashboard server at all is proved before: [`FoundDashboard`]
-//! holds a [`DashboardCommand`](super::DashboardCommand), recognised by
+//! holds a [`DashboardCommand`](crate::spec_kitty::DashboardCommand), recognised by
 //! Python's argv grammar.
 
 use std::collections::HashSet;
@@ -27,30 +27,13 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::classify::{
+use crate::labels::RUN_LABEL_ENV;
+use crate::permit::{Permit, PinFailed};
+use crate::process::table::{Kernel, ProcessTable};
+use crate::process::{Namespace, Place, ProcessIdentity};
+use crate::spec_kitty::{
     DashboardClass, FoundDashboard, OrphanReason, classify_dashboard, serves_dir_in,
 };
-use super::permit::{Permit, PinFailed};
-use super::process::{Namespace, Place, ProcessIdentity};
-use super::table::{Kernel, ProcessTable};
-
-/// The environment variable `cargo kitty-leakcheck` sets for COMMAND (and the
-/// `snapshot` setup script exports to nextest's tests): a label unique to the
-/// run, inherited by every process the run starts. A dashboard carrying the
-/// label of the run being checked was started by it, wherever it was
-/// re-parented.
-pub const RUN_LABEL_ENV: &str = "KITTY_LEAKCHECK_RUN";
-
-/// A fresh run label: `lk-` and 16 random hex digits (short of the 32 that
-/// reports mask as a token).
-///
-/// ```
-/// let label = kitty_fixtures::shared::new_run_label().unwrap();
-/// assert!(label.to_str().unwrap().starts_with("lk-"));
-/// ```
-pub fn new_run_label() -> std::io::Result<std::ffi::OsString> {
-    Ok(format!("lk-{}", crate::os::random_hex(8)?).into())
-}
 
 /// What a mode is cleaning up.
 #[derive(Debug, Clone, Copy)]
@@ -382,7 +365,8 @@ fn doubt_of(class: &DashboardClass) -> Doubt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::{DashboardCommand, ProcessIdentity, SERVER_MODULE};
+    use crate::ProcessIdentity;
+    use crate::spec_kitty::{DashboardCommand, SERVER_MODULE};
 
     fn me_as_dashboard(dir: &str) -> FoundDashboard {
         FoundDashboard {

@@ -14,7 +14,7 @@ pub const PORTS_ENV: &str = "KITTY_PORTS";
 /// `9237-9337,9990-9999`.
 ///
 /// ```
-/// use kitty_fixtures::ports::PortSet;
+/// use kitty_core::PortSet;
 /// let p: PortSet = "9237-9240,9990".parse().unwrap();
 /// assert!(p.contains(9240) && p.contains(9990) && !p.contains(9241));
 /// assert_eq!(p.to_string(), "9237-9240,9990");

@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::os::types::{DirState, Namespaces, Stat};
 use rustix::fs::{Mode, OFlags};
 
 /// `/proc`, opened once for the life of the process.
@@ -199,7 +200,7 @@ fn on_all_cpus<I: Sync, T: Send>(items: &[I], stop: &AtomicBool, work: &ScanWork
 /// that is gone or unreadable is skipped) and returns what to keep. Sorted by
 /// pid. One `openat`, `read` and `close` per process: the cost grows with the
 /// number of processes, divided by the CPUs.
-pub(crate) fn scan_pid_files<T: Send>(
+fn scan_pid_files<T: Send>(
     name: &str,
     keep: &(dyn Fn(u32, &[u8]) -> Option<T> + Sync),
 ) -> Vec<(u32, T)> {
@@ -216,15 +217,22 @@ pub(crate) fn scan_pid_files<T: Send>(
     out
 }
 
-/// The fields of `/proc/PID/stat` that identify and place a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stat {
-    pub state: char,
-    pub ppid: u32,
-    pub pgid: u32,
-    pub sid: u32,
-    /// Start time in clock ticks since boot: with the pid, it names one process.
-    pub start_ticks: u64,
+/// Every live process's status (zombies left out), sorted by pid: one
+/// `/proc/PID/stat` read each, spread over the CPUs.
+pub fn scan_stats() -> Vec<(u32, Stat)> {
+    scan_pid_files("stat", &|_, raw| {
+        parse_stat(raw).filter(|st| st.state != 'Z')
+    })
+}
+
+/// Every process's command line as the kernel keeps it (the argv words,
+/// each ended by a NUL), offered to `keep`, which returns what to keep:
+/// one `/proc/PID/cmdline` read each, spread over the CPUs; a process that
+/// is gone or unreadable is skipped. Sorted by pid.
+pub fn scan_command_lines<T: Send>(
+    keep: &(dyn Fn(u32, &[u8]) -> Option<T> + Sync),
+) -> Vec<(u32, T)> {
+    scan_pid_files("cmdline", keep)
 }
 
 pub(crate) fn read_stat(pid: u32) -> io::Result<Stat> {
@@ -286,21 +294,6 @@ pub(crate) fn read_exe(pid: u32) -> Option<PathBuf> {
     read_pid_link(pid, "exe")
         .ok()
         .map(|b| PathBuf::from(OsString::from_vec(b)))
-}
-
-/// The namespaces a process lives in, as the inode numbers of
-/// `/proc/PID/ns/{pid,mnt,net}`, and its root directory (device and inode of
-/// what `/proc/PID/root` leads to). Two processes share a namespace exactly
-/// when these numbers are equal; two processes in one mount namespace mean
-/// the same by a path only when their roots are equal too (a chroot shares
-/// every namespace with us).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Namespaces {
-    pub pid: u64,
-    pub mnt: u64,
-    pub net: u64,
-    /// `(st_dev, st_ino)` of the process's root directory.
-    pub root: (u64, u64),
 }
 
 /// The namespaces of `pid` (an error for another user's process when we are
@@ -417,7 +410,7 @@ fn pid_dir_entries(pid: u32, name: &str) -> io::Result<(rustix::fs::Dir, Vec<CSt
 }
 
 /// Whether this kernel has `/proc/PID/task/TID/children` (CONFIG_PROC_CHILDREN).
-pub(crate) fn has_children_files() -> bool {
+fn has_children_files() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
         let me = std::process::id();
@@ -427,7 +420,7 @@ pub(crate) fn has_children_files() -> bool {
 
 /// The direct children of `pid`: the union of its threads' `children` files
 /// (a thread whose file cannot be read, e.g. it just exited, adds nothing).
-pub(crate) fn read_children(pid: u32) -> Vec<u32> {
+fn read_children(pid: u32) -> Vec<u32> {
     let Ok((_, tids)) = pid_dir_entries(pid, "task") else {
         return Vec::new();
     };
@@ -443,6 +436,13 @@ pub(crate) fn read_children(pid: u32) -> Vec<u32> {
         }
     }
     out
+}
+
+/// The children of `pid` (every thread's), or `None` when this kernel
+/// cannot list a process's children directly (no `/proc/PID/task/TID/children`):
+/// then only a scan of every process finds them.
+pub fn children_of(pid: u32) -> Option<Vec<u32>> {
+    has_children_files().then(|| read_children(pid))
 }
 
 /// `socket:[12345]` -> 12345.
@@ -542,18 +542,6 @@ pub(crate) fn age_of(start_ticks: u64) -> Duration {
     let hz = rustix::param::clock_ticks_per_second().max(1);
     let ticks = boot_ticks_now().saturating_sub(start_ticks);
     Duration::from_millis(ticks.saturating_mul(1000) / hz)
-}
-
-/// What a path read from a process says about a directory in our mount
-/// namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DirState {
-    /// It is a directory.
-    Exists,
-    /// Nothing is there, or it is not a directory.
-    Gone,
-    /// It could not be looked at (permission): neither proof of life nor of death.
-    Unknown,
 }
 
 /// What is at `path` in our root, asked of the file system: a name is

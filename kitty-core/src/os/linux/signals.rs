@@ -4,18 +4,30 @@
 use std::io;
 use std::time::Duration;
 
-use rustix::process::Signal;
+use super::super::Signal;
+use crate::os::types::Arrived;
 
-/// A signal read from a [`SignalInbox`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arrived {
-    /// Which.
-    pub signal: Signal,
-    /// Sent by a process (`kill`, `si_code` SI_USER or SI_QUEUE), rather than
-    /// by the kernel (a terminal's Ctrl+C, a child's exit).
-    pub from_a_process: bool,
-    /// The sender's pid, when a process sent it.
-    pub sender: u32,
+/// The raw numbers of the named signals ([`Signal`]'s constants).
+pub const SIGINT: i32 = rustix::process::Signal::INT.as_raw();
+/// SIGTERM's number.
+pub const SIGTERM: i32 = rustix::process::Signal::TERM.as_raw();
+/// SIGHUP's number.
+pub const SIGHUP: i32 = rustix::process::Signal::HUP.as_raw();
+/// SIGKILL's number.
+pub const SIGKILL: i32 = rustix::process::Signal::KILL.as_raw();
+/// SIGCHLD's number.
+pub const SIGCHLD: i32 = rustix::process::Signal::CHILD.as_raw();
+
+/// Whether `raw` is a signal this system names.
+pub fn is_named_signal(raw: i32) -> bool {
+    rustix::process::Signal::from_named_raw(raw).is_some()
+}
+
+/// rustix's signal for ours (every [`Signal`] is a named one, so `None`
+/// never happens; it is an error rather than some other signal if it did).
+pub(super) fn to_rustix(sig: Signal) -> io::Result<rustix::process::Signal> {
+    rustix::process::Signal::from_named_raw(sig.as_raw())
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 /// SIGINT, SIGTERM, SIGHUP and SIGCHLD, received as data from a `signalfd`
@@ -63,7 +75,7 @@ impl SignalInbox {
         }
         let mut out = Vec::new();
         while let Some(info) = self.fd.read_signal().map_err(io::Error::from)? {
-            let Some(signal) = Signal::from_named_raw(info.ssi_signo as i32) else {
+            let Some(signal) = Signal::from_raw(info.ssi_signo as i32) else {
                 continue;
             };
             let code = info.ssi_code;
@@ -108,7 +120,7 @@ pub fn end_with_signal(sig: i32) {
     let mut set = SigSet::empty();
     set.add(nix_sig);
     let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
-    if let Some(s) = Signal::from_named_raw(sig) {
+    if let Some(s) = rustix::process::Signal::from_named_raw(sig) {
         let _ = rustix::process::kill_process(rustix::process::getpid(), s);
     }
 }

@@ -10,8 +10,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::token::mask_tokens;
 use crate::os as sys;
+use crate::token::mask_tokens;
 
 /// A namespace that two processes may or may not share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -84,7 +84,7 @@ impl fmt::Debug for Argv {
 /// [`ProcessIdentity::command_line`] mask dashboard tokens.
 ///
 /// ```
-/// use kitty_fixtures::shared::{Place, ProcessIdentity};
+/// use kitty_core::{Place, ProcessIdentity};
 /// let me = ProcessIdentity::read(std::process::id()).expect("we exist");
 /// assert!(me.is_same_process(&ProcessIdentity::read(me.pid()).unwrap()));
 /// assert_eq!(me.place(), Place::Here);
@@ -298,7 +298,7 @@ impl ProcessIdentity {
     /// the call that names the project, port and token.
     ///
     /// ```
-    /// # use kitty_fixtures::shared::ProcessIdentity;
+    /// # use kitty_core::ProcessIdentity;
     /// let me = ProcessIdentity::read(std::process::id()).unwrap();
     /// assert!(!me.short_command_line().contains('\n'));
     /// ```
@@ -350,9 +350,7 @@ impl ProcessTree {
     /// each, the processes spread over the CPUs).
     pub fn read() -> Self {
         let mut tree = ProcessTree::default();
-        let live = sys::scan_pid_files("stat", &|_, raw| {
-            sys::parse_stat(raw).filter(|st| st.state != 'Z')
-        });
+        let live = sys::scan_stats();
         tree.parent.reserve(live.len());
         tree.group.reserve(live.len());
         for (pid, st) in live {
@@ -422,14 +420,14 @@ impl ProcessTree {
     /// without those files. The result knows nothing outside the subtree
     /// (no ancestors; groups only through their members below `root`).
     pub fn read_below(root: u32) -> Self {
-        if !sys::has_children_files() {
+        if sys::children_of(root).is_none() {
             return Self::read();
         }
         let mut tree = ProcessTree::default();
         let mut todo = vec![root];
         let mut seen = HashSet::from([root]);
         while let Some(pid) = todo.pop() {
-            for child in sys::read_children(pid) {
+            for child in sys::children_of(pid).unwrap_or_default() {
                 if !seen.insert(child) {
                     continue;
                 }

@@ -1,0 +1,26 @@
+//! Everything this project knows about spec-kitty, and nothing else does.
+//!
+//! | what | where |
+//! | --- | --- |
+//! | each release family's dashboard command line, parsed and written | `command.rs`: [`DashboardCommand`], [`CommandForm`] |
+//! | which family an installation is, its init flags, what it writes | `command.rs`: [`CommandForm::of_installation`], [`CommandForm::init_args`], [`CommandForm::server_args`] |
+//! | `.kittify/.dashboard` | `dashboard_file.rs`: [`DashboardFile`] |
+//! | the `/api/health` payload | `health.rs`: [`Health`], [`fetch_health`] |
+//! | whose a dashboard is (live, starting, orphan) | `classify.rs`: [`classify_dashboard`] |
+//!
+//! A new release family is a change here and in this module's tests alone.
+
+mod classify;
+mod command;
+mod dashboard_file;
+mod health;
+
+pub(crate) use classify::serves_dir_in;
+pub use classify::{
+    DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, START_GRACE,
+    StartingBecause, classify_dashboard, find_dashboard_processes, health_confirms,
+    identify_listeners, identify_listeners_among, names_the_server, project_dir_of, serves_dir,
+};
+pub use command::{CommandForm, DashboardCommand, SERVER_FUNCTION, SERVER_MODULE, is_sync_daemon};
+pub use dashboard_file::{DASHBOARD_FILE_LIMIT, DashboardFile, DashboardFileError};
+pub use health::{Health, fetch_health};
