@@ -6,7 +6,7 @@ use std::process::Command;
 use super::{spec_kitty, target_dir, temp_root, workspace_root};
 
 /// A small standalone crate made for one test, depending on this workspace's
-/// `kitty-fixtures` by path. It builds offline with the workspace's lock file,
+/// `kitty-fixtures` (and `kitty-core`, for a look at the listeners) by path. It builds offline with the workspace's lock file,
 /// into one shared target dir so the dependencies compile once.
 pub struct MiniCrate {
     pub dir: tempfile::TempDir,
@@ -28,10 +28,12 @@ publish = false
 
 [dev-dependencies]
 kitty-fixtures = {{ path = "{fixtures}" }}
+kitty-core = {{ path = "{core}" }}
 rstest = {{ version = "0.29", default-features = false }}
 tempfile = "3"
 "#,
-            fixtures = root.join("kitty-fixtures").display()
+            fixtures = root.join("kitty-fixtures").display(),
+            core = root.join("kitty-core").display()
         );
         std::fs::write(dir.path().join("Cargo.toml"), manifest).expect("manifest");
         std::fs::copy(root.join("Cargo.lock"), dir.path().join("Cargo.lock")).expect("lock");
