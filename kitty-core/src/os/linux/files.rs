@@ -1,5 +1,5 @@
 //! Private directories and the files in them, never through a symlink: what
-//! the port reservations (`shared::reservation`) stand on.
+//! the port reservations (`reservation.rs`) stand on.
 //!
 //! A [`PrivateDir`] is opened once (`O_DIRECTORY | O_NOFOLLOW`), checked to be
 //! ours and made `0700`; its files are opened relative to that open

@@ -11,7 +11,7 @@ use rustix::process::{Pid, Signal as RawSignal};
 
 use super::super::Signal;
 
-use super::signals::{unblock_all_signals, with_no_signal_blocked};
+use super::signals::{unblock_all_signals, unblocked};
 use crate::os::types::Reaped;
 
 fn pid_of(raw: u32) -> io::Result<Pid> {
@@ -40,7 +40,7 @@ impl Pidfd {
     }
 
     /// Sends `sig` to exactly the process this pidfd names. Called by
-    /// `shared::permit` alone (a permit is a pidfd and the identity proved
+    /// `permit.rs` alone (a permit is a pidfd and the identity proved
     /// of its process): nothing else in either crate signals.
     pub(crate) fn send_signal(&self, sig: Signal) -> io::Result<()> {
         rustix::process::pidfd_send_signal(&self.0, super::signals::to_rustix(sig)?)
@@ -154,7 +154,7 @@ pub fn become_child_subreaper() -> io::Result<()> {
 /// (an event), not by polling.
 pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> Option<Vec<u8>> {
     // A blocked SIGCHLD would hang a shell that waits (an interpreter shim).
-    let mut child = with_no_signal_blocked(cmd).spawn().ok()?;
+    let mut child = unblocked(cmd).spawn().ok()?;
     let exited = match Pidfd::open(child.id()) {
         Ok(Some(fd)) => fd.wait_exit(limit),
         // Already reaped cannot be (we have not waited): it exited.

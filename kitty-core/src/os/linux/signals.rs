@@ -131,16 +131,9 @@ pub(super) fn unblock_all_signals() -> io::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(io::Error::from)
 }
 
-/// Makes `cmd`'s child start with no signal blocked.
 /// Makes `cmd`'s child start with no signal blocked, as if this process had
 /// never blocked any (what leakcheck's COMMAND and the fixtures' servers need).
 pub fn unblocked(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    with_no_signal_blocked(cmd)
-}
-
-pub(crate) fn with_no_signal_blocked(
-    cmd: &mut std::process::Command,
-) -> &mut std::process::Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs between fork and exec and only calls
     // sigprocmask(2), which is async-signal-safe; it allocates nothing (an
