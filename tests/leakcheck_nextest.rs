@@ -331,7 +331,7 @@ fn start_dashboard(name: &str, port: u16) -> u32 {
     let project = PathBuf::from(std::env::var("MINI_ROOT").expect("MINI_ROOT")).join(name);
     std::fs::create_dir_all(project.join(".kittify")).expect("project");
     let sk = kitty_fixtures::SpecKitty::locate(None).expect("spec-kitty");
-    let server = sk.server_command(&project, port, "0123456789abcdef0123456789abcdef");
+    let server = sk.server_command(&project, port, "0123456789abcdef0123456789abcdef").expect("a dashboard");
     let out = Command::new("sh")
         .arg("-c")
         .arg(r#"setsid "$@" </dev/null >/dev/null 2>&1 & echo $!"#)

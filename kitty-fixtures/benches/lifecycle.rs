@@ -171,7 +171,9 @@ fn emit_json(v: serde_json::Value) {
 /// server is then killed and waited for, and its port is free.
 fn server_alone(sk: &SpecKitty, dir: &Path, home: &Path, port: u16) -> Duration {
     let token = "0123456789abcdef0123456789abcdef";
-    let mut cmd = sk.server_command(dir, port, token);
+    let mut cmd = sk
+        .server_command(dir, port, token)
+        .expect("a release with a dashboard");
     cmd.current_dir(dir)
         .env("HOME", home)
         .env("SPEC_KITTY_HOME", home.join(".spec-kitty"))
@@ -379,7 +381,9 @@ fn parallel_floor(sk: &Path) -> String {
         .enumerate()
         .map(|(i, d)| {
             let port = base + u16::try_from(i).expect("port");
-            let mut cmd = sk.server_command(d.path(), port, "0123456789abcdef0123456789abcdef");
+            let mut cmd = sk
+                .server_command(d.path(), port, "0123456789abcdef0123456789abcdef")
+                .expect("a release with a dashboard");
             cmd.current_dir(d.path())
                 .env("HOME", home.path())
                 .env("SPEC_KITTY_HOME", home.path().join(".spec-kitty"))

@@ -32,6 +32,20 @@ pub enum Error {
         source_name: &'static str,
     },
 
+    /// The installed spec-kitty has no dashboard to start: its release
+    /// retired the bundled dashboard (4.0.0rc5 and later). Nothing was
+    /// spawned; [`KittyProject::spec_kitty`](crate::KittyProject::spec_kitty)
+    /// still runs the rest of its CLI.
+    #[error(
+        "spec-kitty {version} ({spec_kitty}) has no dashboard: spec-kitty retired its bundled dashboard in 4.0.0rc5; start dashboards with 3.2.7 or 4.0.0rc1-rc4"
+    )]
+    NoDashboard {
+        /// The spec-kitty executable.
+        spec_kitty: PathBuf,
+        /// Its version, as its installation says.
+        version: String,
+    },
+
     /// The Python interpreter of the spec-kitty installation could not be found.
     #[error("cannot find the Python interpreter of {spec_kitty}: {reason}")]
     InterpreterNotFound {

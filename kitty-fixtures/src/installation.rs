@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::Error;
-use kitty_core::spec_kitty::CommandForm;
+use kitty_core::spec_kitty::{CommandForm, Release};
 use kitty_core::sys;
 
 /// The environment variable naming the `spec-kitty` executable.
@@ -21,8 +21,8 @@ pub const SPEC_KITTY_ENV: &str = "KITTY_SPEC_KITTY";
 /// How long the interpreter gets to say what it really is.
 const ASK_INTERPRETER: Duration = Duration::from_secs(20);
 
-/// One spec-kitty installation: its CLI, its Python, and which child command
-/// line its release uses.
+/// One spec-kitty installation: its CLI, its Python, and its release (the
+/// version, and which child command line it starts a dashboard with, if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecKitty {
     /// The `spec-kitty` executable.
@@ -33,8 +33,8 @@ pub struct SpecKitty {
     /// server running when the test is killed, so the server is spawned with
     /// this one.
     pub python: PathBuf,
-    /// `Module` for releases that ship `specify_cli.dashboard._server_main` (3.x), else `Script`.
-    pub form: CommandForm,
+    /// Its version and release family, read from the installation.
+    pub release: Release,
 }
 
 impl SpecKitty {
@@ -54,21 +54,42 @@ impl SpecKitty {
             },
         };
         let python = real_interpreter(&interpreter_of(&executable)?);
-        let form = CommandForm::of_installation(&python);
+        let release = Release::of_installation(&python);
         Ok(SpecKitty {
             executable,
             python,
-            form,
+            release,
         })
     }
 
     /// The dashboard server for `project_dir` on `port` with `token`, exactly
     /// as this release's `spec-kitty dashboard` spawns it (minus the new
     /// session: the caller decides that).
-    pub fn server_command(&self, project_dir: &Path, port: u16, token: &str) -> Command {
+    ///
+    /// # Errors
+    /// [`Error::NoDashboard`] for a release without a bundled dashboard
+    /// (4.0.0rc5 and later).
+    pub fn server_command(
+        &self,
+        project_dir: &Path,
+        port: u16,
+        token: &str,
+    ) -> Result<Command, Error> {
+        let form = self.dashboard_form()?;
         let mut cmd = Command::new(&self.python);
-        cmd.args(self.form.server_args(project_dir, port, token));
-        cmd
+        cmd.args(form.server_args(project_dir, port, token));
+        Ok(cmd)
+    }
+
+    /// The command line this release starts its dashboard with.
+    ///
+    /// # Errors
+    /// [`Error::NoDashboard`] when it has none (4.0.0rc5 and later).
+    pub fn dashboard_form(&self) -> Result<CommandForm, Error> {
+        self.release.dashboard.ok_or_else(|| Error::NoDashboard {
+            spec_kitty: self.executable.clone(),
+            version: self.release.describe(),
+        })
     }
 }
 

@@ -108,7 +108,10 @@ fn attempt(
         .try_clone()
         .map_err(Error::io("cannot create the dashboard log"))
         .map_err(failed)?;
-    let mut cmd = l.spec_kitty.server_command(l.dir, port, &token);
+    let mut cmd = l
+        .spec_kitty
+        .server_command(l.dir, port, &token)
+        .map_err(failed)?;
     let expected: Vec<OsString> = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(ToOwned::to_owned)

@@ -68,6 +68,6 @@ pub use error::Error;
 #[cfg_attr(docsrs, doc(cfg(feature = "rstest")))]
 pub use fixtures::{ServedProject, kitty_project, kitty_served_project};
 pub use installation::{SPEC_KITTY_ENV, SpecKitty};
-pub use kitty_core::spec_kitty::CommandForm;
+pub use kitty_core::spec_kitty::{CommandForm, Release};
 pub use kitty_core::{PortSet, StopSignal, Stopped, TEST_ENV};
 pub use project::{KittyProject, KittyProjectBuilder, OWNER_ENV};

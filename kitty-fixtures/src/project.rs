@@ -253,7 +253,7 @@ impl KittyProject {
 
     fn run_init(&self) -> Result<(), Error> {
         let sk = self.installation()?;
-        let args = sk.form.init_args();
+        let args = sk.release.init_args();
         let out = self
             .spec_kitty(args)
             .stdin(Stdio::null())
@@ -343,13 +343,17 @@ impl KittyProject {
     ///
     /// # Errors
     /// Locating spec-kitty ([`Error::SpecKittyNotFound`] and friends);
-    /// [`Error::PortRangeFull`] when no port is free after sweeping orphans;
+    /// [`Error::NoDashboard`] at once for a release without a dashboard
+    /// (4.0.0rc5 and later); [`Error::PortRangeFull`] when no port is free after sweeping orphans;
     /// [`Error::StartFailed`] / [`Error::StartTimeout`] (the child was stopped,
     /// the error carries its exit status and log tail).
     pub fn start_dashboard(&self) -> Result<Dashboard, Error> {
         supported()?;
         self.in_owner_process()?;
         let sk = self.installation()?;
+        // A release without a dashboard fails here, before a port is
+        // reserved or a file made.
+        sk.dashboard_form()?;
         let started = launch::start(&Launch {
             project: self.id,
             dir: &self.path,

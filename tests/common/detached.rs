@@ -31,7 +31,9 @@ pub fn spec_kitty_python() -> PathBuf {
 /// The command line of the dashboard server of `project` on `port` (with
 /// [`TOKEN`]), exactly as this release's `spec-kitty dashboard` spawns it.
 pub fn dashboard_argv(project: &Path, port: u16) -> Vec<OsString> {
-    let server = installation().server_command(project, port, TOKEN);
+    let server = installation()
+        .server_command(project, port, TOKEN)
+        .expect("a release with a dashboard");
     std::iter::once(server.get_program())
         .chain(server.get_args())
         .map(OsStr::to_owned)

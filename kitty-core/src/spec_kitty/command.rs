@@ -9,45 +9,30 @@ use std::path::{Path, PathBuf};
 use crate::process::ProcessIdentity;
 use crate::token::Token;
 
-/// The module 3.x runs as the dashboard child.
+/// The module 3.2.7 and 4.0.0rc1-rc4 run as the dashboard child.
 pub const SERVER_MODULE: &str = "specify_cli.dashboard._server_main";
 /// The function every release runs as the dashboard server.
 pub const SERVER_FUNCTION: &str = "run_dashboard_server";
 /// The import line of the `-c` script of releases before 3.x.
 const SERVER_IMPORT: &str = "from specify_cli.dashboard.server import run_dashboard_server";
 
-/// Which of spec-kitty's two child command lines a dashboard was started with.
+/// Which of spec-kitty's child command lines a dashboard was started with:
+/// one per release family (4.0.0rc5 and later have no dashboard at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CommandForm {
-    /// `python -m specify_cli.dashboard._server_main <project_dir> <port> [<token>]` (3.x).
+    /// `python -m specify_cli.dashboard._server_main <project_dir> <port> [<token>]` (3.2.7).
     Module,
+    /// `python -m specify_cli.dashboard._server_main --project-dir <dir> --port <port>
+    /// [--token <t>] [--port-report-file <f>]` (4.0.0rc1-rc4: argparse; each
+    /// flag as `--flag value` or `--flag=value`, in any order).
+    ModuleFlags,
     /// `python -c "...run_dashboard_server(Path('<dir>'), <port>, '<token>')"` (0.5.x to 3.2.6).
     Script,
 }
 
 impl CommandForm {
-    /// The family of the spec-kitty installed beside the interpreter
-    /// `python` (its venv or prefix): [`Module`](Self::Module) when it ships
-    /// the 3.x server module, else [`Script`](Self::Script). Looked up on
-    /// disk: starting Python to ask costs about 50 ms.
-    pub fn of_installation(python: &Path) -> CommandForm {
-        let ships_module = |prefix: &Path| {
-            std::fs::read_dir(prefix.join("lib")).is_ok_and(|libs| {
-                libs.filter_map(Result::ok).any(|lib| {
-                    lib.path()
-                        .join("site-packages/specify_cli/dashboard/_server_main.py")
-                        .is_file()
-                })
-            })
-        };
-        match python.parent().and_then(Path::parent) {
-            Some(prefix) if ships_module(prefix) => CommandForm::Module,
-            _ => CommandForm::Script,
-        }
-    }
-
     /// The arguments after the interpreter with which this family's
     /// `spec-kitty dashboard` starts the server for `project_dir` on `port`
     /// with `token`: what [`DashboardCommand::parse`] recognises (a
@@ -61,6 +46,16 @@ impl CommandForm {
                 port.to_string().into(),
                 token.into(),
             ],
+            CommandForm::ModuleFlags => vec![
+                "-m".into(),
+                SERVER_MODULE.into(),
+                "--project-dir".into(),
+                project_dir.as_os_str().to_os_string(),
+                "--port".into(),
+                port.to_string().into(),
+                "--token".into(),
+                token.into(),
+            ],
             CommandForm::Script => {
                 let mut script = b"from pathlib import Path\n\
                     from specify_cli.dashboard.server import run_dashboard_server\n\
@@ -72,24 +67,6 @@ impl CommandForm {
                 );
                 vec!["-c".into(), OsString::from_vec(script)]
             }
-        }
-    }
-
-    /// The arguments of `spec-kitty init` that make a project in the current
-    /// directory without asking anything, for this family's CLI.
-    pub fn init_args(self) -> &'static [&'static str] {
-        match self {
-            CommandForm::Module => &["init", "--ai", "claude", "--non-interactive"],
-            // 0.x refuses to init without the agent's CLI installed unless told not to check.
-            CommandForm::Script => &[
-                "init",
-                "--here",
-                "--ai",
-                "claude",
-                "--no-git",
-                "--force",
-                "--ignore-agent-tools",
-            ],
         }
     }
 }
@@ -231,8 +208,11 @@ impl DashboardCommand {
     fn parse_args<S: AsRef<OsStr>>(argv: &[S]) -> Option<Self> {
         let bytes: Vec<&[u8]> = argv.iter().map(|a| a.as_ref().as_bytes()).collect();
         match python_runs(bytes.get(1..)?)? {
-            PythonRuns::Module(module, rest) => {
-                if module != SERVER_MODULE.as_bytes() || !(2..=3).contains(&rest.len()) {
+            PythonRuns::Module(module, rest) if module == SERVER_MODULE.as_bytes() => {
+                if rest.first().is_some_and(|a| a.starts_with(b"-")) {
+                    return parse_flags(rest);
+                }
+                if !(2..=3).contains(&rest.len()) {
                     return None;
                 }
                 Some(DashboardCommand {
@@ -242,6 +222,7 @@ impl DashboardCommand {
                     token: rest.get(2).map(|t| Token::new(String::from_utf8_lossy(t))),
                 })
             }
+            PythonRuns::Module(..) => None,
             PythonRuns::Code(code, []) => parse_script(code),
             PythonRuns::Code(..) => None,
         }
@@ -259,6 +240,61 @@ fn ascii_port(b: &[u8]) -> Option<u16> {
         return None;
     }
     std::str::from_utf8(b).ok()?.parse().ok().filter(|p| *p > 0)
+}
+
+/// Reads the 4.0.0rc1-rc4 server's own arguments as its argparse parser
+/// does, as far as it matters: each of `--project-dir` (required), `--port`
+/// (required), `--token` and `--port-report-file` at most once, as `--flag
+/// value` or `--flag=value`, in any order. Anything else is not a dashboard:
+/// an unknown or abbreviated flag (argparse would accept a unique prefix;
+/// spec-kitty never writes one), a flag given twice, a value that starts
+/// with `-` in the `--flag value` form (argparse takes it for an option), a
+/// positional argument, `--`, `-h`, a port that is not plain ASCII digits.
+/// `--port 0` asks the OS for a port: then the port is unknown here (`None`)
+/// and is read from the listener the server holds.
+fn parse_flags(args: &[&[u8]]) -> Option<DashboardCommand> {
+    let mut project_dir: Option<&[u8]> = None;
+    let mut port: Option<&[u8]> = None;
+    let mut token: Option<&[u8]> = None;
+    let mut report: Option<&[u8]> = None;
+    let mut i = 0;
+    while let Some(&arg) = args.get(i) {
+        i += 1;
+        let flag = arg.strip_prefix(b"--").filter(|f| !f.is_empty())?;
+        let (name, value) = match flag.iter().position(|&b| b == b'=') {
+            Some(eq) => (&flag[..eq], &flag[eq + 1..]),
+            None => {
+                let v = *args.get(i)?;
+                if v.starts_with(b"-") {
+                    return None;
+                }
+                i += 1;
+                (flag, v)
+            }
+        };
+        let slot = match name {
+            b"project-dir" => &mut project_dir,
+            b"port" => &mut port,
+            b"token" => &mut token,
+            b"port-report-file" => &mut report,
+            _ => return None,
+        };
+        if slot.replace(value).is_some() {
+            return None;
+        }
+    }
+    let port = port?;
+    let port = if port == b"0" {
+        None
+    } else {
+        Some(ascii_port(port)?)
+    };
+    Some(DashboardCommand {
+        form: CommandForm::ModuleFlags,
+        project_dir: PathBuf::from(std::ffi::OsString::from_vec(project_dir?.to_vec())),
+        port,
+        token: token.map(|t| Token::new(String::from_utf8_lossy(t))),
+    })
 }
 
 /// True for spec-kitty's sync daemon, which is never a dashboard.
@@ -391,7 +427,11 @@ mod writer_tests {
     /// odd path (quotes, spaces, a zero-width space, bytes that are not UTF-8).
     #[test]
     fn every_form_round_trips_through_the_parser() {
-        for form in [CommandForm::Module, CommandForm::Script] {
+        for form in [
+            CommandForm::Module,
+            CommandForm::ModuleFlags,
+            CommandForm::Script,
+        ] {
             for dir in [
                 &b"/tmp/it's here"[..],
                 "/tmp/\"odd\" dir\u{200b}".as_bytes(),
@@ -419,6 +459,109 @@ mod tests {
 
     fn parse(argv: &[&str]) -> Option<DashboardCommand> {
         DashboardCommand::parse(argv)
+    }
+
+    /// 4.0.0rc1-rc4's argparse flags: either spelling, any order, the
+    /// token optional, `--port 0` an unknown port; what argparse would
+    /// refuse, or might read another way, is not a dashboard.
+    #[test]
+    fn module_flags_form() {
+        let m = ["python3", "-m", SERVER_MODULE];
+        let with = |rest: &[&str]| parse(&[&m[..], rest].concat());
+        let c = with(&[
+            "--project-dir",
+            "/tmp/p",
+            "--port",
+            "9237",
+            "--token",
+            TOKEN,
+        ])
+        .expect("what 4.0.0rc4 writes");
+        assert_eq!(
+            (c.form, c.port, c.token()),
+            (CommandForm::ModuleFlags, Some(9237), Some(TOKEN))
+        );
+        assert_eq!(c.project_dir, Path::new("/tmp/p"));
+        for rest in [
+            &["--port=9237", "--project-dir=/tmp/p"][..],
+            &[
+                "--port",
+                "9237",
+                "--project-dir",
+                "/tmp/p",
+                "--port-report-file",
+                "/tmp/r",
+            ],
+            &["--project-dir=/tmp/p", "--token=", "--port", "9237"],
+        ] {
+            let c = with(rest).expect("argparse reads these");
+            assert_eq!(
+                (c.port, c.project_dir.as_path()),
+                (Some(9237), Path::new("/tmp/p")),
+                "{rest:?}"
+            );
+        }
+        let c = with(&[
+            "--project-dir",
+            "/tmp/p",
+            "--port",
+            "0",
+            "--port-report-file",
+            "/tmp/r",
+        ])
+        .expect("an OS-assigned port");
+        assert_eq!(c.port, None, "the port comes from the listener");
+        // `--project-dir=-x` is a value; `--project-dir -x` is not (argparse
+        // takes `-x` for an option).
+        assert!(with(&["--project-dir=-x", "--port", "9237"]).is_some());
+        for rest in [
+            &["--project-dir", "-x", "--port", "9237"][..],
+            &["--project-dir", "/tmp/p"], // no port
+            &["--port", "9237"],          // no project
+            &[
+                "--project-dir",
+                "/tmp/p",
+                "--port",
+                "9237",
+                "--port",
+                "9238",
+            ], // twice
+            &["--project", "/tmp/p", "--port", "9237"], // abbreviated
+            &["--project-dir", "/tmp/p", "--port", "9237", "--verbose"],
+            &["--project-dir", "/tmp/p", "--port", "+9237"],
+            &["--project-dir", "/tmp/p", "--port", "00"],
+            &["--project-dir", "/tmp/p", "--port"],
+            &["--project-dir", "/tmp/p", "--port", "9237", "extra"],
+            &["--project-dir", "/tmp/p", "--", "--port", "9237"],
+            &["-h", "--project-dir", "/tmp/p", "--port", "9237"],
+        ] {
+            assert!(with(rest).is_none(), "{rest:?}");
+        }
+        // The flags in a wrapper's argv, or after another program's `-c`.
+        let wrapped = [
+            "timeout",
+            "60",
+            "python3",
+            "-m",
+            SERVER_MODULE,
+            "--project-dir",
+            "/p",
+            "--port",
+            "9237",
+        ];
+        assert!(parse(&wrapped).is_none());
+        let other = [
+            "python3",
+            "-c",
+            "pass",
+            "-m",
+            SERVER_MODULE,
+            "--project-dir",
+            "/p",
+            "--port",
+            "9237",
+        ];
+        assert!(parse(&other).is_none());
     }
 
     #[test]

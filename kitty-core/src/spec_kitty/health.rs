@@ -212,6 +212,17 @@ pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<V
 mod tests {
     use super::*;
 
+    /// 4.0.0rc1-rc4 answer with less: no `sync`, no `websocket_status`.
+    #[test]
+    fn the_smaller_payload_of_4x_is_a_dashboard() {
+        let h = Health::parse(
+            br#"{"status": "ok", "project_path": "/tmp/p", "token": "t", "preflight_warning": null}"#,
+        )
+        .expect("parse");
+        assert!(h.is_dashboard());
+        assert_eq!(h.project_path.as_deref(), Some(std::path::Path::new("/tmp/p")));
+    }
+
     #[test]
     fn parses_both_kinds() {
         let d = Health::parse(

@@ -14,6 +14,7 @@ mod classify;
 mod command;
 mod dashboard_file;
 mod health;
+mod release;
 
 pub(crate) use classify::serves_dir_in;
 pub use classify::{
@@ -24,3 +25,4 @@ pub use classify::{
 pub use command::{CommandForm, DashboardCommand, SERVER_FUNCTION, SERVER_MODULE, is_sync_daemon};
 pub use dashboard_file::{DASHBOARD_FILE_LIMIT, DashboardFile, DashboardFileError};
 pub use health::{Health, fetch_health};
+pub use release::Release;
