@@ -7,9 +7,9 @@ use kitty_core::sys::signal_name;
 use kitty_core::{Doubt, Listener, StopSignal, mask_tokens};
 use serde::Serialize;
 
-use super::{Report, ReportMode, Summary};
-use crate::leak::{Action, Leak};
-use crate::sweep::SweepReport;
+use crate::findings::Snapshot;
+use crate::findings::run::{Action, CommandStatus, Leak, ReportMode, RunFindings, Summary};
+use crate::findings::sweep::SweepFindings;
 
 /// The version of the JSON reports' schema. It changes only when a field is
 /// removed or changes meaning; new fields may appear within a version.
@@ -82,8 +82,7 @@ struct RunJson<'a> {
 }
 
 /// The report of the run, `wrap` or `check` mode as one line of JSON.
-pub fn report(report: &Report) -> String {
-    use crate::command::CommandStatus;
+pub fn report(report: &RunFindings) -> String {
     let status = report.command_status.as_ref().map(|s| Status {
         started: s.started(),
         code: s.code(),
@@ -133,7 +132,7 @@ fn one_line(value: &impl Serialize) -> String {
 }
 
 /// What `snapshot --json` prints.
-pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
+pub fn snapshot(done: &Snapshot) -> String {
     one_line(&serde_json::json!({
         "schema_version": SCHEMA_VERSION,
         "baseline": done.path,
@@ -252,9 +251,10 @@ struct SweepJson {
 }
 
 /// The sweep report as one line of JSON.
-pub fn sweep(report: &SweepReport) -> String {
+pub fn sweep(report: &SweepFindings) -> String {
     let path = |p: &std::path::PathBuf| mask_tokens(&p.display().to_string());
-    let dashboards = report
+    let plan = &report.plan;
+    let dashboards = plan
         .entries
         .iter()
         .map(|e| {
@@ -306,12 +306,12 @@ pub fn sweep(report: &SweepReport) -> String {
         tool: env!("CARGO_PKG_NAME"),
         tool_version: env!("CARGO_PKG_VERSION"),
         mode: "sweep",
-        ports: report.ports.to_string(),
-        dry_run: report.dry_run,
-        all: report.all,
-        confirmed: report.confirmed,
+        ports: plan.ports.to_string(),
+        dry_run: plan.dry_run,
+        all: plan.all,
+        confirmed: report.confirmed(),
         dashboards,
-        foreign: report
+        foreign: plan
             .others
             .iter()
             .map(|o| SweepOther {
@@ -323,11 +323,11 @@ pub fn sweep(report: &SweepReport) -> String {
                 command_line: o.owner.as_ref().map(|p| p.command_line()),
             })
             .collect(),
-        to_stop: report.to_stop(),
+        to_stop: plan.to_stop(),
         stopped: report.stopped(),
         failed: report.failed(),
         dashboard_files_removed: report.files_removed.iter().map(path).collect(),
-        dashboard_files_stale: report.files_stale.iter().map(path).collect(),
+        dashboard_files_stale: plan.files_stale.iter().map(path).collect(),
         elapsed_ms: report.elapsed.as_secs_f64() * 1000.0,
         cleanup_interrupted_by: report
             .cleanup_interrupted_by

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use kitty_core::spec_kitty::{DashboardFile, ProcessKind, serves_dir};
 use kitty_core::{Place, ProcessIdentity};
 
-use super::Entry;
-use crate::leak::Action;
+use crate::findings::run::Action;
+use crate::findings::sweep::Entry;
 
 /// Step 5: removes the stale `.kittify/.dashboard` files; returns `(removed, left)`.
 pub(super) fn clean_files(entries: &[Entry]) -> (Vec<PathBuf>, Vec<PathBuf>) {
