@@ -111,8 +111,8 @@ pub enum Action {
 }
 
 /// One leaked process (or one listener whose holder could not be found).
-#[derive(Debug, Clone, serde::Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
+/// The JSON report shows it as its own `Leak` ([`crate::report::json`]).
+#[derive(Debug, Clone)]
 pub struct Leak {
     /// What leaked.
     pub kind: LeakKind,
@@ -139,50 +139,49 @@ pub struct Leak {
     pub from_run: bool,
     /// Whether its environment carries the run's label (`KITTY_LEAKCHECK_RUN`).
     pub carries_label: bool,
-    /// The live process outside the run whose port reservation holds this
-    /// dashboard (a kitty-fixtures test of another run): it is never stopped.
-    pub held_by: Option<u32>,
     /// The test that started it, when its environment says.
     pub test: Option<TestLabel>,
-    /// The proof on which a dashboard may be stopped.
-    pub grounds: Option<Grounds>,
-    /// Why it may not be touched (the first rule that failed).
-    pub doubt: Option<Doubt>,
+    /// Whether it may be stopped, decided once when it was found: the
+    /// permit to stop it (the process pinned when it was proved the run's,
+    /// its grounds inside), or why it may never be touched.
+    pub judgement: Result<Permit, Refusal>,
     /// What was done about it.
     pub action: Action,
     /// Who it is (as read when it was found).
-    #[serde(skip)]
     pub identity: Option<ProcessIdentity>,
-    /// The permit to stop it: the process pinned when it was judged the
-    /// run's ([`Leak::grounds`] are its grounds). `None`: it may not be stopped.
-    #[serde(skip)]
-    pub permit: Option<Permit>,
+}
+
+/// Why a leak (or what appeared beside the run) may never be touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The judge's doubt (the first rule that failed), or that the run did
+    /// not start it ([`Doubt::NotFromRun`]).
+    Doubt(Doubt),
+    /// A listener whose holder could not be found, with the socket's uid.
+    HolderUnknown {
+        /// The socket's owner.
+        uid: u32,
+    },
+    /// A process that is not a dashboard.
+    Foreign,
+    /// spec-kitty's sync daemon.
+    SyncDaemon,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Doubt(doubt) => write!(f, "{doubt}"),
+            Refusal::HolderUnknown { uid } => {
+                write!(f, "its holder could not be found (socket uid {uid})")
+            }
+            Refusal::Foreign => f.write_str("not a dashboard: foreign processes are never stopped"),
+            Refusal::SyncDaemon => f.write_str("spec-kitty's sync daemon is never stopped"),
+        }
+    }
 }
 
 impl Leak {
-    pub(crate) fn ownerless(listener: Listener) -> Self {
-        Leak {
-            kind: LeakKind::Foreign,
-            pid: None,
-            port: Some(listener.port),
-            listeners: vec![listener],
-            command_line: None,
-            project_dir: None,
-            project_exists: None,
-            class: None,
-            health: None,
-            from_run: false,
-            carries_label: false,
-            held_by: None,
-            test: None,
-            grounds: None,
-            doubt: None,
-            action: Action::Pending,
-            identity: None,
-            permit: None,
-        }
-    }
-
     /// True when this leak is a dashboard.
     pub fn is_dashboard(&self) -> bool {
         self.kind == LeakKind::Dashboard
@@ -190,7 +189,29 @@ impl Leak {
 
     /// True when it appeared but provably was not started by the run.
     pub fn not_from_run(&self) -> bool {
-        self.doubt == Some(Doubt::NotFromRun)
+        self.doubt() == Some(&Doubt::NotFromRun)
+    }
+
+    /// The proof on which a dashboard may be stopped.
+    pub fn grounds(&self) -> Option<&Grounds> {
+        self.judgement.as_ref().ok().map(Permit::grounds)
+    }
+
+    /// Why it may not be touched, when the judge (or its origin) said so.
+    pub fn doubt(&self) -> Option<&Doubt> {
+        match &self.judgement {
+            Err(Refusal::Doubt(doubt)) => Some(doubt),
+            _ => None,
+        }
+    }
+
+    /// The live process outside the run whose port reservation holds this
+    /// dashboard (a kitty-fixtures test of another run).
+    pub fn held_by(&self) -> Option<u32> {
+        match self.doubt() {
+            Some(Doubt::HeldByLiveOwner { owner }) => Some(*owner),
+            _ => None,
+        }
     }
 }
 

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use kitty_core::PortSet;
 
-use crate::findings::run::{Action, Leak, LeakKind, Leaks, ReportMode, Runner, TestLabel};
+use crate::findings::run::{Action, Leak, LeakKind, Leaks, Refusal, ReportMode, Runner, TestLabel};
 use kitty_core::spec_kitty::{
     DashboardClass, DashboardCommand, FoundDashboard, OrphanReason, ProcessKind, health_confirms,
     identify_listeners, names_the_server, project_dir_of,
@@ -67,21 +67,44 @@ impl Leak {
             health: None,
             from_run,
             carries_label,
-            held_by: None,
             test: test_label_of(&identity),
-            grounds: None,
-            doubt: None,
+            // What the run did not start merely appeared; what it started
+            // but is no dashboard is never stopped (a dashboard's judgement
+            // is the judge's: `judge_dashboard` sets it below).
+            judgement: Err(match kind {
+                _ if !from_run && !carries_label => Refusal::Doubt(Doubt::NotFromRun),
+                ProcessKind::SyncDaemon => Refusal::SyncDaemon,
+                ProcessKind::Dashboard(_) | ProcessKind::Foreign => Refusal::Foreign,
+            }),
             action: Action::Pending,
             identity: None,
-            permit: None,
         };
         if let ProcessKind::Dashboard(cmd) = kind {
             leak.judge_dashboard(&identity, cmd, attr);
-        } else if !from_run && !carries_label {
-            leak.doubt = Some(Doubt::NotFromRun);
         }
         leak.identity = Some(identity);
         leak
+    }
+
+    /// A listener whose holder could not be found: reported, never touched.
+    fn ownerless(listener: Listener) -> Self {
+        Leak {
+            kind: LeakKind::Foreign,
+            pid: None,
+            port: Some(listener.port),
+            command_line: None,
+            project_dir: None,
+            project_exists: None,
+            class: None,
+            health: None,
+            from_run: false,
+            carries_label: false,
+            test: None,
+            judgement: Err(Refusal::HolderUnknown { uid: listener.uid }),
+            action: Action::Pending,
+            identity: None,
+            listeners: vec![listener],
+        }
     }
 
     fn judge_dashboard(
@@ -122,19 +145,10 @@ impl Leak {
                 self.carries_label || (judgement.class.is_orphan() && identity.is_ours())
             }
         };
-        match judgement.verdict {
-            _ if !belongs => self.doubt = Some(Doubt::NotFromRun),
-            Ok(permit) => {
-                self.grounds = Some(permit.grounds().clone());
-                self.permit = Some(permit);
-            }
-            Err(doubt) => {
-                if let Doubt::HeldByLiveOwner { owner } = doubt {
-                    self.held_by = Some(owner);
-                }
-                self.doubt = Some(doubt);
-            }
-        }
+        self.judgement = match judgement.verdict {
+            _ if !belongs => Err(Refusal::Doubt(Doubt::NotFromRun)),
+            verdict => verdict.map_err(Refusal::Doubt),
+        };
         self.class = Some(judgement.class);
     }
 }
@@ -438,7 +452,7 @@ mod tests {
             (LeakKind::Foreign, Some(std::process::id()), Some(port))
         );
         assert!(!seen.from_run, "we are not our own descendant");
-        assert_eq!(seen.doubt, Some(Doubt::NotFromRun));
+        assert_eq!(seen.doubt(), Some(&Doubt::NotFromRun));
         assert_eq!(leaks.verdict(), Verdict::Clean, "not the run's: no failure");
         drop(l);
     }

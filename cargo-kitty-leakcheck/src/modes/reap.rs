@@ -22,7 +22,7 @@ use kitty_core::PortSet;
 use kitty_core::spec_kitty::DashboardFile;
 use kitty_core::{ListenerSnapshot, Permit, StopError, StopPolicy, Stopped, mask_tokens, stop};
 
-use crate::findings::run::{Action, Leak, LeakKind, Leaks};
+use crate::findings::run::{Action, Leak, Leaks};
 
 /// How a mode shows progress through its stops without drawing anything:
 /// called once per stop that ended, and dropped when all have (`main` hands
@@ -37,18 +37,20 @@ pub fn no_progress(_stops: usize) -> Tick {
 /// Decides and carries out what to do with every leak, recording it in
 /// [`Leak::action`]: a dashboard is stopped (unless `no_reap`) only when
 /// [`detect_leaks`](super::detect::detect_leaks) judged it the run's with
-/// positive proof ([`Leak::grounds`]); everything else is left alone with
+/// positive proof (a permit in [`Leak::judgement`]); everything else is left alone with
 /// the reason. What merely appeared beside the run is left alone too.
 /// `progress` makes the [`Tick`] for the number of dashboards to stop.
 pub fn reap_leaks(leaks: &mut Leaks, no_reap: bool, progress: impl FnOnce(usize) -> Tick) {
     let mut to_stop = Vec::new();
     for (i, leak) in leaks.leaks.iter_mut().enumerate() {
-        leak.action = match refusal(leak) {
-            Some(reason) => Action::LeftAlone { reason },
-            None if no_reap => Action::NotReaped {
+        leak.action = match &leak.judgement {
+            Err(refusal) => Action::LeftAlone {
+                reason: refusal.to_string(),
+            },
+            Ok(_) if no_reap => Action::NotReaped {
                 reason: "--no-reap".into(),
             },
-            None => {
+            Ok(_) => {
                 to_stop.push(i);
                 Action::Pending
             }
@@ -63,7 +65,10 @@ pub fn reap_leaks(leaks: &mut Leaks, no_reap: bool, progress: impl FnOnce(usize)
     }
     for seen in &mut leaks.appeared {
         seen.action = Action::LeftAlone {
-            reason: refusal(seen).unwrap_or_else(|| "not started by the run".into()),
+            reason: match &seen.judgement {
+                Err(refusal) => refusal.to_string(),
+                Ok(_) => "not started by the run".into(),
+            },
         };
     }
 }
@@ -110,35 +115,16 @@ pub fn stop_dashboard(permit: &Permit, port: Option<u16>) -> Result<Stopped, Sto
     stop(permit, port, StopPolicy::default())
 }
 
-/// Why `leak` must not be stopped, or `None` when it may be.
-fn refusal(leak: &Leak) -> Option<String> {
-    if let Some(doubt) = &leak.doubt {
-        return Some(doubt.to_string());
-    }
-    match leak.kind {
-        LeakKind::Foreign if leak.pid.is_none() => {
-            let uid = leak.listeners.first().map(|l| l.uid);
-            Some(format!(
-                "its holder could not be found (socket uid {})",
-                uid.unwrap_or_default()
-            ))
-        }
-        LeakKind::Foreign => Some("not a dashboard: foreign processes are never stopped".into()),
-        LeakKind::SyncDaemon => Some("spec-kitty's sync daemon is never stopped".into()),
-        LeakKind::Dashboard if leak.permit.is_none() => {
-            Some("no proof that it is the run's".into())
-        }
-        LeakKind::Dashboard => None,
-    }
-}
-
 /// Stops one dashboard, confirms its listeners are closed, and removes the
 /// `.kittify/.dashboard` that names it.
 fn stop_one(leak: &Leak) -> Action {
-    let Some(permit) = &leak.permit else {
-        return Action::LeftAlone {
-            reason: "no proof that it is the run's".into(),
-        };
+    let permit = match &leak.judgement {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            return Action::LeftAlone {
+                reason: refusal.to_string(),
+            };
+        }
     };
     let pid = permit.pid();
     let stopped = match stop_dashboard(permit, leak.port) {

@@ -4,11 +4,15 @@
 
 use kitty_core::spec_kitty::{DashboardClass, OrphanReason};
 use kitty_core::sys::signal_name;
-use kitty_core::{Doubt, Listener, StopSignal, mask_tokens};
+use kitty_core::{Doubt, Grounds, Listener, StopSignal, mask_tokens};
 use serde::Serialize;
 
 use crate::findings::Snapshot;
-use crate::findings::run::{Action, CommandStatus, Leak, ReportMode, RunFindings, Summary};
+use std::path::PathBuf;
+
+use crate::findings::run::{
+    self as found, Action, CommandStatus, LeakKind, ReportMode, RunFindings, Summary, TestLabel,
+};
 use crate::findings::sweep::SweepFindings;
 
 /// The version of the JSON reports' schema. It changes only when a field is
@@ -27,6 +31,71 @@ struct Status {
     signal: Option<String>,
     /// Why it could not start.
     error: Option<String>,
+}
+
+/// One leaked process (or one listener whose holder could not be found).
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+struct Leak {
+    /// What leaked.
+    kind: LeakKind,
+    /// The process, when known.
+    pid: Option<u32>,
+    /// The main port: its first new listener's, else the port its command line names.
+    port: Option<u16>,
+    /// Its new listeners on watched ports (empty for a dashboard that never bound a watched port).
+    listeners: Vec<Listener>,
+    /// The command line with every token masked.
+    command_line: Option<String>,
+    /// The project a dashboard serves.
+    project_dir: Option<PathBuf>,
+    /// Whether that project directory still exists.
+    project_exists: Option<bool>,
+    /// The dashboard's class (orphan / unrecorded / starting / live /
+    /// unknown / elsewhere), as `sweep` would see it.
+    class: Option<DashboardClass>,
+    /// The second opinion of a listening dashboard: whether its own
+    /// `/api/health` names the project its command line names. `None` when it
+    /// did not answer (or listens on no watched port).
+    health: Option<bool>,
+    /// Whether the process descends from the run (a child subreaper knows).
+    from_run: bool,
+    /// Whether its environment carries the run's label (`KITTY_LEAKCHECK_RUN`).
+    carries_label: bool,
+    /// The live process outside the run whose port reservation holds this
+    /// dashboard (a kitty-fixtures test of another run): it is never stopped.
+    held_by: Option<u32>,
+    /// The test that started it, when its environment says.
+    test: Option<TestLabel>,
+    /// The proof on which a dashboard may be stopped.
+    grounds: Option<Grounds>,
+    /// Why it may not be touched (the first rule that failed).
+    doubt: Option<Doubt>,
+    /// What was done about it.
+    action: Action,
+}
+
+impl From<&found::Leak> for Leak {
+    fn from(l: &found::Leak) -> Self {
+        Leak {
+            kind: l.kind,
+            pid: l.pid,
+            port: l.port,
+            listeners: l.listeners.clone(),
+            command_line: l.command_line.clone(),
+            project_dir: l.project_dir.clone(),
+            project_exists: l.project_exists,
+            class: l.class.clone(),
+            health: l.health,
+            from_run: l.from_run,
+            carries_label: l.carries_label,
+            held_by: l.held_by(),
+            test: l.test.clone(),
+            grounds: l.grounds().cloned(),
+            doubt: l.doubt().cloned(),
+            action: l.action.clone(),
+        }
+    }
 }
 
 /// The report of `cargo kitty-leakcheck` (the default mode), `wrap` and
@@ -71,10 +140,10 @@ struct RunJson<'a> {
     /// The watched listeners after it, before anything was stopped.
     after: &'a [Listener],
     /// The run's leaks and what was done about each.
-    leaks: &'a [Leak],
+    leaks: Vec<Leak>,
     /// What appeared during the run (or since the baseline) but was not
     /// started by it: always left alone, never a failure.
-    appeared: &'a [Leak],
+    appeared: Vec<Leak>,
     /// The label the run's processes carry (`KITTY_LEAKCHECK_RUN`).
     run_label: Option<&'a str>,
     /// The counts.
@@ -114,8 +183,8 @@ pub fn report(report: &RunFindings) -> String {
         outcome: outcome.name(),
         before: report.before.listeners(),
         after: report.leaks.after.listeners(),
-        leaks: &report.leaks.leaks,
-        appeared: &report.leaks.appeared,
+        leaks: report.leaks.leaks.iter().map(Leak::from).collect(),
+        appeared: report.leaks.appeared.iter().map(Leak::from).collect(),
         run_label: report.run_label.as_deref(),
         summary: report.summary(),
     };

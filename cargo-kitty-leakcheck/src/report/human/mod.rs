@@ -318,7 +318,7 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
         let _ = writeln!(out, "  {} {}", style::dim("test:"), visible(&t.describe()));
     }
     if verbosity >= Verbosity::VeryVerbose {
-        let why = match (&leak.grounds, &leak.doubt) {
+        let why = match (leak.grounds(), leak.doubt()) {
             (Some(g), _) => format!("the run's: {}", visible(&g.to_string())),
             (None, Some(d)) => format!("kept: {}", visible(&d.to_string())),
             (None, None) => "not a dashboard: never stopped".into(),
@@ -391,7 +391,7 @@ pub fn notice(notice: &Notice<'_>) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::findings::run::{Leaks, Runner, TestLabel};
+    use crate::findings::run::{Leaks, Refusal, Runner, TestLabel};
     use kitty_core::Listener;
     use kitty_core::ListenerSnapshot;
 
@@ -417,19 +417,16 @@ pub(crate) mod tests {
             health: Some(true),
             from_run: true,
             carries_label: false,
-            held_by: None,
             test: Some(TestLabel {
                 name: Some("leaks_one".into()),
                 binary_id: Some("mini::it".into()),
                 runner: Runner::Nextest,
             }),
-            grounds: None,
-            doubt: None,
+            judgement: Err(Refusal::Foreign),
             action: Action::Failed {
                 error: format!("token {TOKEN}"),
             },
             identity: None,
-            permit: None,
         }
     }
 
