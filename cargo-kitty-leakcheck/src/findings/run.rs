@@ -71,10 +71,18 @@ impl TestLabel {
     }
 }
 
-/// What was done about a leak (set by [`crate::stop_leaks::stop_leaks`]) or a
+/// What was done about a leak (set by [`crate::modes::reap::reap_leaks`]) or a
 /// dashboard `sweep` saw.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+// The published schema v1 describes it in the words it had when reaping
+// lived in `stop_leaks.rs`; the schema must not change within a version.
+#[cfg_attr(
+    test,
+    schemars(
+        description = "What was done about a leak (set by [`crate::stop_leaks::stop_leaks`]) or a\ndashboard `sweep` saw."
+    )
+)]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Action {
     /// Nothing decided yet (before reaping).

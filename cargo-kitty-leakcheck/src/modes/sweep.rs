@@ -4,18 +4,18 @@
 //!
 //! 1. [`survey`]: the listeners on the watched ports (netlink) with their
 //!    owners, and every dashboard process of every user (one read of each
-//!    command line); and the plan: [`judge`] each dashboard with
-//!    [`Scope::Sweep`]: orphans and unrecorded dashboards (and live ones with
-//!    `--all`) that are ours, live in our namespaces and are not our
-//!    ancestors; starting, unknown and elsewhere ones never. Only dashboards
-//!    *in scope* (they listen on a watched port, or their command line names
-//!    one) are selected; the rest are listed, never touched. Foreign
-//!    listeners and the sync daemon are never selected. The
-//!    `.kittify/.dashboard` files the stops would leave stale are predicted.
-//!    The result is a [`SweepPlan`].
-//! 2. [`confirm`]: nothing to ask for a dry run or nothing to do; `--yes`;
+//!    command line).
+//! 2. [`plan`]: [`judge`] each dashboard with [`Scope::Sweep`]: orphans and
+//!    unrecorded dashboards (and live ones with `--all`) that are ours, live
+//!    in our namespaces and are not our ancestors; starting, unknown and
+//!    elsewhere ones never. Only dashboards *in scope* (they listen on a
+//!    watched port, or their command line names one) are selected; the rest
+//!    are listed, never touched. Foreign listeners and the sync daemon are
+//!    never selected. The `.kittify/.dashboard` files the stops would leave
+//!    stale are predicted. The result is a [`SweepPlan`], which `main` shows.
+//! 3. [`confirm`]: nothing to ask for a dry run or nothing to do; `--yes`;
 //!    no terminal to ask; else the question `main` asks.
-//! 3. [`execute`]: [`stop_selected`], in parallel: each is judged once more
+//! 4. [`execute`]: [`stop_selected`], in parallel: each is judged once more
 //!    right before (a prompt may have taken minutes), then stopped with
 //!    [`stop_dashboard`] with the fresh permit, which looks again through
 //!    the pidfd before each signal; then [`clean_files`]: the
@@ -23,8 +23,9 @@
 //!    process that is no longer that project's dashboard (never signalling
 //!    it), in projects of ours that no dashboard of another namespace serves.
 //!
-//! The result is [`SweepFindings`]; its [`SweepOutcome`](crate::findings::sweep::SweepOutcome)
-//! gives the exit status.
+//! The result is [`SweepFindings`]; its
+//! [`SweepOutcome`](crate::findings::sweep::SweepOutcome) gives the exit
+//! status.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
@@ -40,7 +41,9 @@ use kitty_core::{
 
 use super::command::{signal_during_cleanup, take_over_signals};
 use super::reap::{Tick, in_parallel, stop_dashboard};
-use crate::cli::{CommonArgs, SweepArgs};
+use kitty_core::PortSet;
+
+use crate::cli::SweepArgs;
 use crate::errors::Error;
 use crate::findings::run::Action;
 use crate::findings::sweep::{Consent, Entry, OtherListener, SweepFindings, SweepPlan};
@@ -49,10 +52,22 @@ mod files;
 
 use files::{clean_files, stale_dashboard_files};
 
-/// Step 1: see, judge, and plan.
-pub fn survey(common: &CommonArgs, args: &SweepArgs) -> Result<SweepPlan, Error> {
+/// What the survey saw, before anything is judged: every dashboard process
+/// with its listeners on the watched ports, and the other listeners there.
+/// Only [`plan`] reads it.
+#[derive(Debug)]
+pub struct Survey {
+    started: Instant,
+    ports: PortSet,
+    dashboards: Vec<(FoundDashboard, Vec<Listener>)>,
+    others: Vec<OtherListener>,
+}
+
+/// Step 1: see. The listeners on `ports` (netlink) with their owners, and
+/// every dashboard process of every user.
+pub fn survey(ports: &PortSet) -> Result<Survey, Error> {
     let started = Instant::now();
-    let snapshot = ListenerSnapshot::take(&common.ports).map_err(Error::Listeners)?;
+    let snapshot = ListenerSnapshot::take(ports).map_err(Error::Listeners)?;
     // Every dashboard process, merged with the owners of listeners on watched ports.
     let mut dashboards: BTreeMap<u32, (FoundDashboard, Vec<Listener>)> = BTreeMap::new();
     for d in find_dashboard_processes() {
@@ -83,14 +98,32 @@ pub fn survey(common: &CommonArgs, args: &SweepArgs) -> Result<SweepPlan, Error>
             }),
         }
     }
+    Ok(Survey {
+        started,
+        ports: ports.clone(),
+        dashboards: dashboards.into_values().collect(),
+        others,
+    })
+}
+
+/// Step 2: judge and select. Each dashboard is judged with
+/// [`Scope::Sweep`]; one in scope that may be stopped is selected; the
+/// `.kittify/.dashboard` files the stops would leave stale are predicted.
+pub fn plan(survey: Survey, args: &SweepArgs) -> SweepPlan {
+    let Survey {
+        started,
+        ports,
+        dashboards,
+        others,
+    } = survey;
     let protected = ancestors_and_self();
     let scope = Scope::Sweep { all: args.all };
     let mut entries: Vec<Entry> = dashboards
-        .into_values()
+        .into_iter()
         .map(|(found, listening)| {
             let judgement = judge(&found, scope, &protected, args.start_grace);
-            let in_scope = !listening.is_empty()
-                || found.command.port.is_some_and(|p| common.ports.contains(p));
+            let in_scope =
+                !listening.is_empty() || found.command.port.is_some_and(|p| ports.contains(p));
             let selected = in_scope && judgement.may_stop();
             let action = Action::LeftAlone {
                 reason: match (&judgement.verdict, in_scope) {
@@ -120,18 +153,18 @@ pub fn survey(common: &CommonArgs, args: &SweepArgs) -> Result<SweepPlan, Error>
         .iter()
         .map(|(d, ..)| DashboardFile::path_in(d))
         .collect();
-    Ok(SweepPlan {
-        ports: common.ports.clone(),
+    SweepPlan {
+        ports,
         dry_run: args.dry_run,
         all: args.all,
         entries,
         others,
         files_stale,
         started,
-    })
+    }
 }
 
-/// Step 2: whether the sweep may act on `plan`: not asked for a dry run or
+/// Step 3: whether the sweep may act on `plan`: not asked for a dry run or
 /// when there is nothing to do; given by `--yes`; without a terminal to ask,
 /// not given ([`Consent::NoTerminal`]); else `ask` decides (`main` puts the
 /// question to the terminal).
@@ -153,7 +186,7 @@ pub fn confirm(
     }
 }
 
-/// Step 3: acts on `plan` as `consent` allows: stops the selected dashboards
+/// Step 4: acts on `plan` as `consent` allows: stops the selected dashboards
 /// and removes the stale files when it was given, else records why nothing
 /// was done. `progress` makes the [`Tick`] for the stops.
 pub fn execute(
@@ -199,7 +232,7 @@ pub fn execute(
     })
 }
 
-/// Step 3, first half: stops the selected dashboards in parallel, recording each action.
+/// Step 4, first half: stops the selected dashboards in parallel, recording each action.
 fn stop_selected(entries: &mut [Entry], args: &SweepArgs, progress: impl FnOnce(usize) -> Tick) {
     let selected: Vec<usize> = (0..entries.len())
         .filter(|&i| entries[i].selected)

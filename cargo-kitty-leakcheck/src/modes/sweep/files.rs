@@ -1,4 +1,5 @@
-//! Step 5 of `sweep`: the `.kittify/.dashboard` files it may remove.
+//! The second half of `sweep`'s step 4: the `.kittify/.dashboard` files it
+//! may remove (and, in step 2, the ones it predicts stale).
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use kitty_core::{Place, ProcessIdentity};
 use crate::findings::run::Action;
 use crate::findings::sweep::Entry;
 
-/// Step 5: removes the stale `.kittify/.dashboard` files; returns `(removed, left)`.
+/// Removes the stale `.kittify/.dashboard` files; returns `(removed, left)`.
 pub(super) fn clean_files(entries: &[Entry]) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let stopped: HashSet<u32> = entries
         .iter()
