@@ -386,10 +386,7 @@ impl RunFindings {
     /// reports a job it was told to end; `wrap` then re-raises the signal
     /// itself), else the outcome's ([`Outcome::exit_code`]).
     pub fn exit_code(&self) -> i32 {
-        match self.cleanup_interrupted_by {
-            Some(sig) => LeakcheckExitCode::of_signal(sig.as_raw()),
-            None => self.outcome().exit_code(),
-        }
+        LeakcheckExitCode::after_cleanup(self.cleanup_interrupted_by, self.outcome().exit_code())
     }
 
     /// COMMAND as a shell line, tokens masked.

@@ -1,7 +1,10 @@
-//! Finding leaks: what a run left behind, from a snapshot of the watched ports
-//! taken before it, one taken after it, and the processes that descend from it.
+//! Detecting leaks: what a run left behind, from a snapshot of the watched
+//! ports taken before it, one taken after it, and the processes that descend
+//! from it; and judging each once ([`Leak::judgement`]): the permit to stop
+//! it, or why it may never be touched.
 //!
-//! Every mode uses this module: the default mode and `wrap` pass their own pid
+//! The default mode, `wrap` and `check` use this module (`sweep` judges
+//! with its own scope): the default mode and `wrap` pass their own pid
 //! as the run's root (they are child subreapers, so everything the run orphans
 //! is re-parented below them); `check` has no run below it and recognises the
 //! run by the label its setup script exported.

@@ -9,9 +9,10 @@
 //! right before each signal, signals the group only as members proved on
 //! their own, SIGKILLs after a timeout and waits until the port is free. A
 //! dashboard gone by then leaves its permit void: nothing is signalled, and
-//! the report says it was already gone. This module only decides *whether* a
-//! leak may be stopped, and cleans up the `.kittify/.dashboard` that names a
-//! reaped dashboard.
+//! the report says it was already gone. Whether a leak may be stopped was
+//! decided once, when it was detected ([`Leak::judgement`]); this module
+//! carries that out (or records `--no-reap`), and cleans up the
+//! `.kittify/.dashboard` that names a reaped dashboard.
 //!
 //! The stops run in parallel ([`in_parallel`], for `sweep` too): N hung
 //! dashboards cost one grace period, not N.
@@ -34,7 +35,7 @@ pub fn no_progress(_stops: usize) -> Tick {
     Box::new(|| {})
 }
 
-/// Decides and carries out what to do with every leak, recording it in
+/// Carries out what to do with every leak, recording it in
 /// [`Leak::action`]: a dashboard is stopped (unless `no_reap`) only when
 /// [`detect_leaks`](super::detect::detect_leaks) judged it the run's with
 /// positive proof (a permit in [`Leak::judgement`]); everything else is left alone with
