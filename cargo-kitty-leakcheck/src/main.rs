@@ -184,3 +184,58 @@ fn with_sink_errors(code: i32, errors: &[SinkError]) -> i32 {
         LeakcheckExitCode::INTERNAL_ERROR
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The code lines (comments and test modules left out) of every `.rs`
+    /// file under `dir`, with their file names.
+    fn code_lines(dir: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir)];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).expect("read src").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("read a source file");
+                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+                let code = code
+                    .split("#[cfg(test)]\npub(crate) mod tests")
+                    .next()
+                    .unwrap_or("");
+                for line in code.lines() {
+                    let trimmed = line.trim_start();
+                    if !trimmed.starts_with("//") {
+                        out.push((path.display().to_string(), line.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// No circle: the modes and the findings never reach into the
+    /// renderers, and the renderers read only the findings.
+    #[test]
+    fn modes_and_findings_never_import_report_and_report_imports_only_findings() {
+        for dir in ["modes", "findings"] {
+            for (file, line) in code_lines(dir) {
+                assert!(!line.contains("crate::report"), "{file}: {line}");
+            }
+        }
+        for (file, line) in code_lines("report") {
+            let mut rest = line.as_str();
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                assert!(
+                    rest.starts_with("findings") || rest.starts_with("report"),
+                    "{file}: {line}"
+                );
+            }
+        }
+    }
+}
