@@ -106,6 +106,7 @@ mod tests {
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
+    /// A dashboard of `project` (this test process, so it is alive) as the sweep lists it.
     pub(crate) fn entry(project: &Path, class: DashboardClass, selected: bool) -> Entry {
         let dir = project.to_string_lossy();
         let argv = [

@@ -388,6 +388,7 @@ pub fn notice(notice: &Notice<'_>) -> String {
     line + "\n"
 }
 
+/// The findings the renderers' tests share.
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -395,8 +396,10 @@ pub(crate) mod tests {
     use kitty_core::Listener;
     use kitty_core::ListenerSnapshot;
 
+    /// A token that must never be printed.
     pub(crate) const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
+    /// A dashboard of the run that could not be stopped, its command line carrying [`TOKEN`].
     pub(crate) fn leak() -> Leak {
         Leak {
             kind: LeakKind::Dashboard,
@@ -430,6 +433,7 @@ pub(crate) mod tests {
         }
     }
 
+    /// A passing run that leaked [`leak`].
     pub(crate) fn report_with_a_leak() -> RunFindings {
         RunFindings {
             mode: ReportMode::Run,
