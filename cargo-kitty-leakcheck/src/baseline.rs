@@ -1,5 +1,6 @@
 //! The baseline a nextest setup script records (`snapshot`) and the step
-//! after the run compares with (`check`, in [`crate::nextest`]).
+//! after the run compares with (`check`, both in [`crate::modes::nextest`]):
+//! the typed [`Baseline`], and its file.
 //!
 //! `snapshot` writes a [`Baseline`] (the listeners on the watched ports, the
 //! dashboards alive then, the run label and the boot) and exports its path as
@@ -7,14 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use kitty_core::Listener;
 use kitty_core::PortSet;
-use kitty_core::spec_kitty::find_dashboard_processes;
 use kitty_core::sys::boot_id;
-use kitty_core::{Listener, ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{CommonArgs, SnapshotArgs};
+use crate::errors::Error;
 
 /// The variable `snapshot` exports (through `$NEXTEST_ENV`) and `check` reads.
 pub const BASELINE_ENV: &str = "KITTY_LEAKCHECK_BASELINE";
@@ -25,7 +24,34 @@ pub const LATEST_BASELINE: &str = "baseline-latest.json";
 /// The version of the baseline file's format.
 pub const BASELINE_SCHEMA_VERSION: u32 = 1;
 
-/// The baseline `snapshot` writes and `check` reads (JSON).
+/// The baseline `snapshot` writes and `check` reads: its ports parsed once,
+/// when it is read ([`read_baseline`]), spelled as `--ports` spells them
+/// only in its file ([`write_baseline`]).
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// [`BASELINE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The tool that wrote it.
+    pub tool: String,
+    /// Its version.
+    pub tool_version: String,
+    /// The watched ports.
+    pub ports: PortSet,
+    /// `NEXTEST_RUN_ID` when nextest ran the setup script.
+    pub run_id: Option<String>,
+    /// The run label exported to the tests (`KITTY_LEAKCHECK_RUN`): a dashboard
+    /// carrying it was started by this run.
+    pub run_label: Option<String>,
+    /// The boot it was recorded under: under another one it means nothing.
+    pub boot_id: Option<String>,
+    /// The listeners on the watched ports.
+    pub listeners: Vec<Listener>,
+    /// The dashboard processes alive then (any port).
+    pub dashboards: Vec<BaselineDashboard>,
+}
+
+/// A [`Baseline`] as its file holds it (JSON), the ports as `--ports`
+/// spells them:
 ///
 /// ```text
 /// {
@@ -40,31 +66,31 @@ pub const BASELINE_SCHEMA_VERSION: u32 = 1;
 /// }
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Baseline {
+struct BaselineFile {
     /// [`BASELINE_SCHEMA_VERSION`].
-    pub schema_version: u32,
+    schema_version: u32,
     /// The tool that wrote it.
     #[serde(default)]
-    pub tool: String,
+    tool: String,
     /// Its version.
     #[serde(default)]
-    pub tool_version: String,
+    tool_version: String,
     /// The watched ports, as `--ports` spells them.
-    pub ports: String,
+    ports: String,
     /// `NEXTEST_RUN_ID` when nextest ran the setup script.
     #[serde(default)]
-    pub run_id: Option<String>,
-    /// The run label exported to the tests ([`RUN_LABEL_ENV`]): a dashboard
+    run_id: Option<String>,
+    /// The run label exported to the tests (`KITTY_LEAKCHECK_RUN`): a dashboard
     /// carrying it was started by this run.
     #[serde(default)]
-    pub run_label: Option<String>,
+    run_label: Option<String>,
     /// The boot it was recorded under: under another one it means nothing.
     #[serde(default)]
-    pub boot_id: Option<String>,
+    boot_id: Option<String>,
     /// The listeners on the watched ports.
-    pub listeners: Vec<Listener>,
+    listeners: Vec<Listener>,
     /// The dashboard processes alive then (any port).
-    pub dashboards: Vec<BaselineDashboard>,
+    dashboards: Vec<BaselineDashboard>,
 }
 
 /// One dashboard process of a [`Baseline`].
@@ -84,7 +110,7 @@ pub struct BaselineDashboard {
 /// under the current directory, which is the workspace root in a nextest
 /// setup script) `/kitty-leakcheck/baseline-<NEXTEST_RUN_ID or pid>.json`,
 /// with the symlink [`LATEST_BASELINE`] beside it.
-fn default_baseline_path() -> PathBuf {
+pub fn default_baseline_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| "target".into());
@@ -105,77 +131,29 @@ fn default_baseline_path() -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
-/// What `snapshot` recorded, and where.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// The file written.
-    pub path: PathBuf,
-    /// The watched ports.
-    pub ports: PortSet,
-    /// How many listeners it holds.
-    pub listeners: usize,
-    /// How many dashboards were alive.
-    pub dashboards: usize,
+impl From<&Baseline> for BaselineFile {
+    fn from(b: &Baseline) -> Self {
+        BaselineFile {
+            schema_version: b.schema_version,
+            tool: b.tool.clone(),
+            tool_version: b.tool_version.clone(),
+            ports: b.ports.to_string(),
+            run_id: b.run_id.clone(),
+            run_label: b.run_label.clone(),
+            boot_id: b.boot_id.clone(),
+            listeners: b.listeners.clone(),
+            dashboards: b.dashboards.clone(),
+        }
+    }
 }
 
-/// `snapshot`: writes the baseline and exports it to nextest's tests.
-pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> anyhow::Result<Snapshot> {
-    let snap =
-        ListenerSnapshot::take(&common.ports).context("cannot read the listening sockets")?;
-    // Inside a `cargo kitty-leakcheck` run, the tests share its label;
-    // otherwise the nextest run gets one of its own.
-    let label = match std::env::var_os(RUN_LABEL_ENV).filter(|l| !l.is_empty()) {
-        Some(l) => l,
-        None => new_run_label().context("cannot make a run label")?,
-    };
-    let baseline = Baseline {
-        schema_version: BASELINE_SCHEMA_VERSION,
-        tool: env!("CARGO_PKG_NAME").into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        ports: common.ports.to_string(),
-        run_id: std::env::var("NEXTEST_RUN_ID").ok(),
-        run_label: Some(label.to_string_lossy().into_owned()),
-        boot_id: boot_id(),
-        listeners: snap.listeners().to_vec(),
-        dashboards: find_dashboard_processes()
-            .into_iter()
-            .map(|d| BaselineDashboard {
-                pid: d.identity.pid(),
-                start_ticks: d.identity.start_ticks(),
-                port: d.command.port,
-                project_dir: kitty_core::mask_tokens(&d.command.project_dir.display().to_string()),
-            })
-            .collect(),
-    };
-    let path = args.output.clone().unwrap_or_else(default_baseline_path);
-    write_atomically(&path, &serde_json::to_vec_pretty(&baseline)?)
-        .with_context(|| format!("cannot write the baseline {}", path.display()))?;
-    if args.output.is_none() {
-        // `check --baseline target/kitty-leakcheck/baseline-latest.json` in the CI step after the run.
-        let latest = path.with_file_name(LATEST_BASELINE);
-        let _ = std::fs::remove_file(&latest);
-        let _ = std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &latest);
-    }
-    if let Some(env_file) = std::env::var_os("NEXTEST_ENV") {
-        // One write of both lines: nextest reads KEY=VALUE lines.
-        let lines = format!(
-            "{BASELINE_ENV}={}\n{RUN_LABEL_ENV}={}\n",
-            path.display(),
-            label.to_string_lossy()
-        );
-        kitty_core::sys::append_to_regular_file(Path::new(&env_file), lines.as_bytes())
-            .with_context(|| {
-                format!(
-                    "cannot write to $NEXTEST_ENV ({})",
-                    Path::new(&env_file).display()
-                )
-            })?;
-    }
-    Ok(Snapshot {
-        path,
-        ports: common.ports.clone(),
-        listeners: baseline.listeners.len(),
-        dashboards: baseline.dashboards.len(),
+/// Writes `baseline` to `path` (pretty JSON).
+pub fn write_baseline(path: &Path, baseline: &Baseline) -> Result<(), Error> {
+    let bytes =
+        serde_json::to_vec_pretty(&BaselineFile::from(baseline)).map_err(Error::EncodeBaseline)?;
+    write_atomically(path, &bytes).map_err(|source| Error::WriteBaseline {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
@@ -196,37 +174,54 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// is not a baseline, and is refused before it is read.
 pub const MAX_BASELINE_BYTES: u64 = 16 << 20;
 
-/// Reads a baseline; the error is the one line to print (exit 2). The file
-/// must be a regular file of at most [`MAX_BASELINE_BYTES`]: a FIFO, a
-/// device (`/dev/zero`), a directory or a huge file is refused at once,
-/// without blocking or reading it. A symlink is followed (the default
-/// `baseline-latest.json` is one) and what it names is checked the same way.
-pub fn read_baseline(path: &Path) -> Result<Baseline, String> {
+/// Reads a baseline; the error is [`Error::BadBaseline`], the one line to
+/// print (exit 2). The file must be a regular file of at most
+/// [`MAX_BASELINE_BYTES`]: a FIFO, a device (`/dev/zero`), a directory or a
+/// huge file is refused at once, without blocking or reading it. A symlink
+/// is followed (the default `baseline-latest.json` is one) and what it names
+/// is checked the same way.
+pub fn read_baseline(path: &Path) -> Result<Baseline, Error> {
     let shown = || crate::report::visible::visible_path(path);
+    let bad = Error::BadBaseline;
     let bytes =
         kitty_core::sys::read_bounded(path, MAX_BASELINE_BYTES, kitty_core::sys::Symlinks::Follow)
-            .map_err(|e| format!("cannot read the baseline {}: {e}", shown()))?;
-    let b: Baseline = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a kitty-leakcheck baseline: {e}", shown()))?;
+            .map_err(|e| bad(format!("cannot read the baseline {}: {e}", shown())))?;
+    let b: BaselineFile = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!(
+            "{} is not a kitty-leakcheck baseline: {e}",
+            shown()
+        ))
+    })?;
     if b.schema_version != BASELINE_SCHEMA_VERSION {
-        return Err(format!(
+        return Err(bad(format!(
             "{} has baseline schema version {}, this cargo-kitty-leakcheck reads {BASELINE_SCHEMA_VERSION}",
             shown(),
             b.schema_version
-        ));
+        )));
     }
-    b.ports
+    let ports = b
+        .ports
         .parse::<PortSet>()
-        .map_err(|e| format!("{}: bad ports {:?}: {e}", shown(), b.ports))?;
+        .map_err(|e| bad(format!("{}: bad ports {:?}: {e}", shown(), b.ports)))?;
     if let (Some(then), Some(now)) = (&b.boot_id, boot_id())
         && *then != now
     {
-        return Err(format!(
+        return Err(bad(format!(
             "{} was recorded before the machine last booted; its pids and sockets mean nothing now (take a new one with `cargo-kitty-leakcheck snapshot`)",
             shown()
-        ));
+        )));
     }
-    Ok(b)
+    Ok(Baseline {
+        schema_version: b.schema_version,
+        tool: b.tool,
+        tool_version: b.tool_version,
+        ports,
+        run_id: b.run_id,
+        run_label: b.run_label,
+        boot_id: b.boot_id,
+        listeners: b.listeners,
+        dashboards: b.dashboards,
+    })
 }
 
 #[cfg(test)]
@@ -269,7 +264,7 @@ mod tests {
             schema_version: BASELINE_SCHEMA_VERSION,
             tool: "cargo-kitty-leakcheck".into(),
             tool_version: "0.1.0".into(),
-            ports: "9237-9337".into(),
+            ports: "9237-9337".parse().expect("ports"),
             run_id: Some("abc".into()),
             run_label: Some("lk-0123456789abcdef".into()),
             boot_id: boot_id(),
@@ -287,9 +282,10 @@ mod tests {
             }],
         };
         let p = dir.path().join("b.json");
-        write_atomically(&p, &serde_json::to_vec(&good).expect("json")).expect("write");
+        write_baseline(&p, &good).expect("write");
         let back = read_baseline(&p).expect("reads");
         assert_eq!((back.listeners[0].inode, back.dashboards[0].pid), (7, 42));
+        assert_eq!(back.ports, good.ports, "the ports come back typed");
 
         let bad = [
             dir.path().join("missing.json"),
@@ -308,6 +304,8 @@ mod tests {
         ];
         for p in bad {
             let e = read_baseline(&p).expect_err("refused");
+            assert!(matches!(e, Error::BadBaseline(_)), "{e:?}");
+            let e = e.to_string();
             assert!(
                 !e.contains('\n') && e.contains(&p.display().to_string()),
                 "{e}"

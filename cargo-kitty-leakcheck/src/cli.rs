@@ -10,21 +10,6 @@ use kitty_core::PortSet;
 /// The default watched ports: spec-kitty's range plus the 9337 its error message names.
 pub const DEFAULT_PORTS: &str = "9237-9337";
 
-/// What `--help` ends with: the exit statuses.
-const EXIT_STATUSES: &str = "\
-Exit status:
-  COMMAND's own  COMMAND failed (128 + N for signal N); leaks are still reported and stopped
-  0              COMMAND passed and nothing leaked
-  2              bad usage
-  3              COMMAND passed but something leaked
-  4              sweep found dashboards to stop, but had no terminal to ask and no --yes
-  5              a leaked dashboard could not be stopped
-  126 / 127      COMMAND not executable / not found
-  128 + N        signal N (SIGINT, SIGTERM, SIGHUP) came while leaks (or, in sweep,
-                 the confirmed dashboards) were being stopped: the clean-up was
-                 finished first (wrap re-raises the signal)
-  1              leakcheck itself failed";
-
 /// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and
 /// touches nothing the run did not leak.
 #[derive(Debug, Parser)]
@@ -36,7 +21,7 @@ Exit status:
     subcommand_help_heading = "Modes",
     override_usage = "cargo kitty-leakcheck [OPTIONS] [-- <COMMAND>...]\n       \
                       cargo kitty-leakcheck [OPTIONS] <MODE> [MODE OPTIONS]",
-    after_help = EXIT_STATUSES
+    after_help = crate::exit_codes::status_table()
 )]
 pub struct Cli {
     /// Options shared by every mode.
@@ -164,6 +149,21 @@ pub fn color_choice(args: &[OsString], cargo_term_color: Option<&str>) -> ColorC
     .unwrap_or(ColorChoice::Auto)
 }
 
+/// Sets the colour choice for every stream leakcheck writes to (clap's too):
+/// `always` and `never` as given; `auto` leaves it to anstream, which colours
+/// a terminal unless `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`, and colours
+/// anything under `CLICOLOR_FORCE=1`.
+pub fn choose_color(choice: ColorChoice) -> clap::ColorChoice {
+    use ColorChoice as C;
+    let (ours, clap) = match choice {
+        C::Always => (anstream::ColorChoice::Always, clap::ColorChoice::Always),
+        C::Never => (anstream::ColorChoice::Never, clap::ColorChoice::Never),
+        C::Auto => (anstream::ColorChoice::Auto, clap::ColorChoice::Auto),
+    };
+    ours.write_global();
+    clap
+}
+
 /// The default mode's own options (`--grace`, `--no-reap`, `--junit`) given
 /// together with a MODE, which would ignore them: clap's usage error, naming
 /// the option, rather than a silent no-op. The options every mode shares
@@ -223,7 +223,7 @@ pub enum Mode {
     /// After a run: compare the watched ports with a baseline; report, stop and fail like a run.
     Check(CheckArgs),
     /// Clean a machine that already leaked: list dashboards by class and stop the orphans.
-    #[command(long_about = SWEEP_ABOUT, after_long_help = SWEEP_AFTER)]
+    #[command(long_about = SWEEP_ABOUT, after_long_help = sweep_after())]
     Sweep(SweepArgs),
 }
 
@@ -235,7 +235,8 @@ Only dashboards that listen on a watched port, or whose command line names one,
 are ever stopped; each is judged again right before, and only ours, in our
 namespaces, is ever signalled.";
 
-const SWEEP_AFTER: &str = "\
+/// The classes `sweep --help` explains, before its exit statuses.
+const SWEEP_CLASSES: &str = "\
 Classes:
   orphan       its project dir is gone, or the test that reserved its port is dead   stopped
   unrecorded   its project exists but does not record it (an interrupted start-up)  stopped
@@ -243,14 +244,22 @@ Classes:
   live         its project records it, or a live test owns it                       --all
   unknown      its .kittify/.dashboard, project or namespaces cannot be read        never
   elsewhere    it lives in another pid, mount or network namespace                  never
-  foreign      a listener that is not a dashboard (the sync daemon included)        never
+  foreign      a listener that is not a dashboard (the sync daemon included)        never";
+
+/// What `sweep --help` ends with: the classes, when it asks, then the exit
+/// statuses (built from the constants).
+fn sweep_after() -> String {
+    format!(
+        "{SWEEP_CLASSES}
 
 On a terminal it asks first; --yes does not ask. Without a terminal and without
---yes it lists, stops nothing, and exits 4 when there is something to stop.
+--yes it lists, stops nothing, and exits {} when there is something to stop.
 
-Exit status: 0 done (or nothing to do); 4 needs --yes (no terminal to ask);
-5 a dashboard could not be stopped; 2 bad usage; 1 leakcheck itself failed;
-128 + N signal N came while the confirmed stops ran (they were finished first).";
+{}",
+        crate::exit_codes::LeakcheckExitCode::NEEDS_CONFIRMATION,
+        crate::exit_codes::sweep_statuses()
+    )
+}
 
 /// `wrap -- <test-binary> <args...>`.
 #[derive(Debug, Args, Clone)]
@@ -403,6 +412,29 @@ mod tests {
             color_choice(&args(&["x", "--", "--color", "always"]), None),
             ColorChoice::Auto,
             "COMMAND's own --color is not ours"
+        );
+    }
+
+    #[test]
+    fn sweep_help_ends_with_its_classes_and_statuses() {
+        assert_eq!(
+            sweep_after(),
+            "\
+Classes:
+  orphan       its project dir is gone, or the test that reserved its port is dead   stopped
+  unrecorded   its project exists but does not record it (an interrupted start-up)  stopped
+  starting     not recorded yet, but younger than --start-grace or its CLI is alive never
+  live         its project records it, or a live test owns it                       --all
+  unknown      its .kittify/.dashboard, project or namespaces cannot be read        never
+  elsewhere    it lives in another pid, mount or network namespace                  never
+  foreign      a listener that is not a dashboard (the sync daemon included)        never
+
+On a terminal it asks first; --yes does not ask. Without a terminal and without
+--yes it lists, stops nothing, and exits 4 when there is something to stop.
+
+Exit status: 0 done (or nothing to do); 4 needs --yes (no terminal to ask);
+5 a dashboard could not be stopped; 2 bad usage; 1 leakcheck itself failed;
+128 + N signal N came while the confirmed stops ran (they were finished first)."
         );
     }
 

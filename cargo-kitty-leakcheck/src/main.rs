@@ -1,36 +1,37 @@
 //! `cargo kitty-leakcheck`: wrap any test run, fail it on leaked spec-kitty
 //! dashboards, stop them, and touch nothing the run did not leak.
 //!
-//! Each mode computes a plain result ([`report::Report`],
-//! [`sweep::SweepReport`], [`baseline::Snapshot`]); [`report`] prints it, and
-//! the result's outcome gives the exit status ([`exit_codes`]). Detection,
-//! identification and stopping live in [`kitty_core`]; all kernel
-//! access in [`kitty_core::sys`].
+//! `main` parses the options ([`cli`]), runs the mode ([`modes`]), which
+//! computes plain findings ([`findings`]) and never prints, renders them
+//! ([`report`]), asks `sweep`'s question, and maps the outcome (or the
+//! [`errors::Error`]) to the exit status ([`exit_codes`]). Detection,
+//! identification and stopping live in [`kitty_core`]; all kernel access in
+//! [`kitty_core::sys`].
 #![deny(unsafe_code)]
 
 mod baseline;
 mod cli;
-mod command;
+mod errors;
 mod exit_codes;
-mod leak;
-mod leaks;
-mod nextest;
+mod findings;
+mod modes;
 mod report;
-mod run;
-mod stop_leaks;
-mod sweep;
 
 use std::ffi::OsString;
-
-use std::path::PathBuf;
+use std::io::{BufRead, Write};
 
 use clap::{CommandFactory, FromArgMatches};
 use kitty_core::mask_tokens;
 
 use crate::cli::{Cli, CommonArgs, Mode};
+use crate::errors::Error;
 use crate::exit_codes::LeakcheckExitCode;
+use crate::findings::run::{Notice, RunFindings};
+use crate::findings::sweep::SweepPlan;
+use crate::modes::reap::Tick;
+use crate::report::progress::Progress;
 use crate::report::visible::visible;
-use crate::report::{Report, Sinks, emit};
+use crate::report::{Options, SinkError, Verbosity, emit, human};
 
 fn main() {
     let mut args: Vec<OsString> = std::env::args_os().collect();
@@ -40,7 +41,7 @@ fn main() {
     }
     // The colour choice first, so that clap's own help and errors follow it.
     let cargo_term_color = std::env::var("CARGO_TERM_COLOR").ok();
-    let color = report::style::choose(cli::color_choice(&args, cargo_term_color.as_deref()));
+    let color = cli::choose_color(cli::color_choice(&args, cargo_term_color.as_deref()));
     let mut command = Cli::command().color(color);
     let matches = command.try_get_matches_from_mut(args).and_then(|m| {
         cli::reject_run_options_with_a_mode(&mut command, &m)?;
@@ -59,88 +60,121 @@ fn main() {
             });
         }
     };
-    let code = match dispatch(&cli) {
-        Ok(code) => code,
-        Err(e) => {
-            let usage = e.downcast_ref::<nextest::BadBaseline>().is_some();
-            eprintln!("error: {}", visible(&mask_tokens(&format!("{e:#}"))));
-            if usage {
-                LeakcheckExitCode::USAGE
-            } else {
-                LeakcheckExitCode::INTERNAL_ERROR
-            }
+    let code = dispatch(&cli).unwrap_or_else(|e| {
+        match &e {
+            Error::Unchecked { .. } => eprintln!(
+                "kitty-leakcheck: error: {}",
+                visible(&mask_tokens(&e.to_string()))
+            ),
+            _ => eprintln!("error: {}", visible(&mask_tokens(&e.with_causes()))),
         }
-    };
+        e.exit_code()
+    });
     std::process::exit(code);
 }
 
-/// Runs the mode, prints its result, and returns the exit status.
-fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+/// Runs the mode, renders its findings, and returns the exit status.
+fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let common = &cli.common;
-    let sinks = |junit: Option<&PathBuf>| Sinks {
+    let options = |junit: Option<&std::path::PathBuf>| Options {
+        verbosity: verbosity(common),
+        json: common.json(),
         report_file: common.report_file.clone(),
         junit: junit.cloned(),
     };
+    let notify = |n: Notice<'_>| {
+        if common.is_verbose() {
+            eprint!("{}", human::notice(&n));
+        }
+    };
+    // The bar over the stops of leaked dashboards (run, check): not under -q.
+    let leak_progress = |n| progress("stopping leaked dashboards", n, common.verbosity() < 0);
     match &cli.mode {
-        None => match run::run(common, &cli.run) {
-            Ok(report) => Ok(finish(&report, common, &sinks(cli.run.junit.as_ref()))),
-            Err(run::RunError::After { error, report }) => {
-                // Nothing could be checked; COMMAND's failure still wins.
-                eprintln!(
-                    "kitty-leakcheck: error: {}",
-                    visible(&mask_tokens(&error.to_string()))
-                );
-                let failed = report.command_status.as_ref().is_some_and(|s| !s.passed());
-                Ok(if failed {
-                    report.outcome().exit_code()
-                } else {
-                    LeakcheckExitCode::INTERNAL_ERROR
-                })
-            }
-            Err(e) => Err(e.into()),
-        },
+        None => {
+            let findings = modes::run::run(common, &cli.run, &notify, leak_progress)?;
+            Ok(finish(&findings, &options(cli.run.junit.as_ref())))
+        }
         Some(Mode::Wrap(a)) => {
-            let report = nextest::wrap(common, a)?;
-            let code = finish(&report, common, &sinks(None));
+            let findings = modes::nextest::wrap(common, a, &notify)?;
+            let code = finish(&findings, &options(None));
             // A signal that came during the clean-up, else a test killed by
             // a signal: end as it would have ended us, so nextest says SIGTERM
             // (SIGSEGV).
-            let signal = report
+            let signal = findings
                 .cleanup_interrupted_by
                 .map(|s| s.as_raw())
-                .or_else(|| report.command_status.as_ref().and_then(|s| s.signal()));
+                .or_else(|| findings.command_status.as_ref().and_then(|s| s.signal()));
             if let Some(sig) = signal {
                 kitty_core::sys::end_with_signal(sig);
             }
             Ok(code)
         }
         Some(Mode::Snapshot(a)) => {
-            let done = baseline::snapshot(common, a)?;
-            report::emit_snapshot(&done, common);
+            let done = modes::nextest::snapshot(common, a)?;
+            report::emit_snapshot(&done, &options(None));
             Ok(LeakcheckExitCode::OK)
         }
-        Some(Mode::Check(a)) => Ok(finish(
-            &nextest::check(common, a)?,
-            common,
-            &sinks(a.junit.as_ref()),
-        )),
+        Some(Mode::Check(a)) => {
+            let findings = modes::nextest::check(a, leak_progress)?;
+            Ok(finish(&findings, &options(a.junit.as_ref())))
+        }
         Some(Mode::Sweep(a)) => {
-            let report = sweep::sweep(common, a)?;
-            let errors = report::emit_sweep(&report, common);
-            Ok(with_sink_errors(report.exit_code(), &errors))
+            let options = options(None);
+            let plan = modes::sweep::plan(modes::sweep::survey(&common.ports)?, a);
+            report::emit_sweep_listing(&plan, &options);
+            let consent = modes::sweep::confirm(&plan, a, ask_to_sweep);
+            // The sweep's bar: not with --json or -q.
+            let quiet = common.json() || common.quiet;
+            let done = modes::sweep::execute(plan, consent, a, |n| {
+                progress("stopping dashboards", n, quiet)
+            })?;
+            let errors = report::emit_sweep(&done, &options);
+            Ok(with_sink_errors(done.exit_code(), &errors))
         }
     }
 }
 
-/// Prints `report`, writes its files, and returns the exit status.
-fn finish(report: &Report, common: &CommonArgs, sinks: &Sinks) -> i32 {
-    let errors = emit(report, common, sinks);
-    with_sink_errors(report.exit_code(), &errors)
+/// How much the human report says: flags first, then
+/// `CARGO_TERM_QUIET`/`CARGO_TERM_VERBOSE` ([`CommonArgs::verbosity`]).
+fn verbosity(common: &CommonArgs) -> Verbosity {
+    match common.verbosity() {
+        ..=-1 => Verbosity::Quiet,
+        0 => Verbosity::Normal,
+        1 => Verbosity::Verbose,
+        _ => Verbosity::VeryVerbose,
+    }
+}
+
+/// The [`Tick`] a mode calls as each of its `n` stops ends: a bar saying
+/// `what` on a terminal ([`Progress`]), cleared when the mode drops it.
+fn progress(what: &'static str, n: usize, quiet: bool) -> Tick {
+    let bar = Progress::new(what, n, quiet);
+    Box::new(move || bar.tick())
+}
+
+/// Asks `sweep`'s question `... [y/N]` on stderr (the question is ours:
+/// counts, no process data) and reads one line from stdin; true for `y` or
+/// `yes`.
+fn ask_to_sweep(plan: &SweepPlan) -> bool {
+    let mut err = anstream::stderr();
+    let _ = write!(err, "{} [y/N] ", visible(&human::sweep_question(plan)));
+    let _ = err.flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Renders `findings`, writes their files, and returns the exit status.
+fn finish(findings: &RunFindings, options: &Options) -> i32 {
+    let errors = emit(findings, options);
+    with_sink_errors(findings.exit_code(), &errors)
 }
 
 /// A report file that could not be written makes a passing run fail with 1
 /// (a CI step must not read a stale file); COMMAND's own failure still wins.
-fn with_sink_errors(code: i32, errors: &[report::SinkError]) -> i32 {
+fn with_sink_errors(code: i32, errors: &[SinkError]) -> i32 {
     for e in errors {
         eprintln!("kitty-leakcheck: error: {}", visible(&e.to_string()));
     }
@@ -148,5 +182,60 @@ fn with_sink_errors(code: i32, errors: &[report::SinkError]) -> i32 {
         code
     } else {
         LeakcheckExitCode::INTERNAL_ERROR
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The code lines (comments and test modules left out) of every `.rs`
+    /// file under `dir`, with their file names.
+    fn code_lines(dir: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir)];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).expect("read src").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("read a source file");
+                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+                let code = code
+                    .split("#[cfg(test)]\npub(crate) mod tests")
+                    .next()
+                    .unwrap_or("");
+                for line in code.lines() {
+                    let trimmed = line.trim_start();
+                    if !trimmed.starts_with("//") {
+                        out.push((path.display().to_string(), line.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// No circle: the modes and the findings never reach into the
+    /// renderers, and the renderers read only the findings.
+    #[test]
+    fn modes_and_findings_never_import_report_and_report_imports_only_findings() {
+        for dir in ["modes", "findings"] {
+            for (file, line) in code_lines(dir) {
+                assert!(!line.contains("crate::report"), "{file}: {line}");
+            }
+        }
+        for (file, line) in code_lines("report") {
+            let mut rest = line.as_str();
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                assert!(
+                    rest.starts_with("findings") || rest.starts_with("report"),
+                    "{file}: {line}"
+                );
+            }
+        }
     }
 }

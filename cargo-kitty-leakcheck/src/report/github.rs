@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use kitty_core::mask_tokens;
 
+use super::SinkError;
 use super::human::{action_text, headline};
 use super::visible::{visible, visible_path};
-use super::{Report, SinkError};
-use crate::leak::LeakKind;
+use crate::findings::run::{LeakKind, RunFindings};
 
 /// Whether the run is a GitHub Actions job (`GITHUB_ACTIONS=true`).
 pub fn enabled() -> bool {
@@ -16,7 +16,7 @@ pub fn enabled() -> bool {
 }
 
 /// `::error` workflow commands, one per leak.
-pub fn annotations(report: &Report) -> String {
+pub fn annotations(report: &RunFindings) -> String {
     let mut out = String::new();
     for leak in &report.leaks.leaks {
         let mut msg = headline(leak);
@@ -39,7 +39,7 @@ pub fn annotations(report: &Report) -> String {
 
 /// The job summary: a heading and a Markdown table of the leaks (what, port,
 /// pid, project, test, what was done), or one line saying nothing leaked.
-pub fn step_summary(report: &Report) -> String {
+pub fn step_summary(report: &RunFindings) -> String {
     // `visible` shows every control (a newline as `\n`), so a cell is one line.
     let cell = |s: &str| visible(&mask_tokens(s)).replace('|', "\\|");
     let mut out = String::new();

@@ -4,12 +4,16 @@
 
 use kitty_core::spec_kitty::{DashboardClass, OrphanReason};
 use kitty_core::sys::signal_name;
-use kitty_core::{Doubt, Listener, StopSignal, mask_tokens};
+use kitty_core::{Doubt, Grounds, Listener, StopSignal, mask_tokens};
 use serde::Serialize;
 
-use super::{Report, ReportMode, Summary};
-use crate::leak::{Action, Leak};
-use crate::sweep::SweepReport;
+use crate::findings::Snapshot;
+use std::path::PathBuf;
+
+use crate::findings::run::{
+    self as found, Action, CommandStatus, LeakKind, ReportMode, RunFindings, Summary, TestLabel,
+};
+use crate::findings::sweep::SweepFindings;
 
 /// The version of the JSON reports' schema. It changes only when a field is
 /// removed or changes meaning; new fields may appear within a version.
@@ -27,6 +31,71 @@ struct Status {
     signal: Option<String>,
     /// Why it could not start.
     error: Option<String>,
+}
+
+/// One leaked process (or one listener whose holder could not be found).
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+struct Leak {
+    /// What leaked.
+    kind: LeakKind,
+    /// The process, when known.
+    pid: Option<u32>,
+    /// The main port: its first new listener's, else the port its command line names.
+    port: Option<u16>,
+    /// Its new listeners on watched ports (empty for a dashboard that never bound a watched port).
+    listeners: Vec<Listener>,
+    /// The command line with every token masked.
+    command_line: Option<String>,
+    /// The project a dashboard serves.
+    project_dir: Option<PathBuf>,
+    /// Whether that project directory still exists.
+    project_exists: Option<bool>,
+    /// The dashboard's class (orphan / unrecorded / starting / live /
+    /// unknown / elsewhere), as `sweep` would see it.
+    class: Option<DashboardClass>,
+    /// The second opinion of a listening dashboard: whether its own
+    /// `/api/health` names the project its command line names. `None` when it
+    /// did not answer (or listens on no watched port).
+    health: Option<bool>,
+    /// Whether the process descends from the run (a child subreaper knows).
+    from_run: bool,
+    /// Whether its environment carries the run's label (`KITTY_LEAKCHECK_RUN`).
+    carries_label: bool,
+    /// The live process outside the run whose port reservation holds this
+    /// dashboard (a kitty-fixtures test of another run): it is never stopped.
+    held_by: Option<u32>,
+    /// The test that started it, when its environment says.
+    test: Option<TestLabel>,
+    /// The proof on which a dashboard may be stopped.
+    grounds: Option<Grounds>,
+    /// Why it may not be touched (the first rule that failed).
+    doubt: Option<Doubt>,
+    /// What was done about it.
+    action: Action,
+}
+
+impl From<&found::Leak> for Leak {
+    fn from(l: &found::Leak) -> Self {
+        Leak {
+            kind: l.kind,
+            pid: l.pid,
+            port: l.port,
+            listeners: l.listeners.clone(),
+            command_line: l.command_line.clone(),
+            project_dir: l.project_dir.clone(),
+            project_exists: l.project_exists,
+            class: l.class.clone(),
+            health: l.health,
+            from_run: l.from_run,
+            carries_label: l.carries_label,
+            held_by: l.held_by(),
+            test: l.test.clone(),
+            grounds: l.grounds().cloned(),
+            doubt: l.doubt().cloned(),
+            action: l.action.clone(),
+        }
+    }
 }
 
 /// The report of `cargo kitty-leakcheck` (the default mode), `wrap` and
@@ -71,10 +140,10 @@ struct RunJson<'a> {
     /// The watched listeners after it, before anything was stopped.
     after: &'a [Listener],
     /// The run's leaks and what was done about each.
-    leaks: &'a [Leak],
+    leaks: Vec<Leak>,
     /// What appeared during the run (or since the baseline) but was not
     /// started by it: always left alone, never a failure.
-    appeared: &'a [Leak],
+    appeared: Vec<Leak>,
     /// The label the run's processes carry (`KITTY_LEAKCHECK_RUN`).
     run_label: Option<&'a str>,
     /// The counts.
@@ -82,8 +151,7 @@ struct RunJson<'a> {
 }
 
 /// The report of the run, `wrap` or `check` mode as one line of JSON.
-pub fn report(report: &Report) -> String {
-    use crate::command::CommandStatus;
+pub fn report(report: &RunFindings) -> String {
     let status = report.command_status.as_ref().map(|s| Status {
         started: s.started(),
         code: s.code(),
@@ -115,8 +183,8 @@ pub fn report(report: &Report) -> String {
         outcome: outcome.name(),
         before: report.before.listeners(),
         after: report.leaks.after.listeners(),
-        leaks: &report.leaks.leaks,
-        appeared: &report.leaks.appeared,
+        leaks: report.leaks.leaks.iter().map(Leak::from).collect(),
+        appeared: report.leaks.appeared.iter().map(Leak::from).collect(),
         run_label: report.run_label.as_deref(),
         summary: report.summary(),
     };
@@ -133,7 +201,7 @@ fn one_line(value: &impl Serialize) -> String {
 }
 
 /// What `snapshot --json` prints.
-pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
+pub fn snapshot(done: &Snapshot) -> String {
     one_line(&serde_json::json!({
         "schema_version": SCHEMA_VERSION,
         "baseline": done.path,
@@ -252,9 +320,10 @@ struct SweepJson {
 }
 
 /// The sweep report as one line of JSON.
-pub fn sweep(report: &SweepReport) -> String {
+pub fn sweep(report: &SweepFindings) -> String {
     let path = |p: &std::path::PathBuf| mask_tokens(&p.display().to_string());
-    let dashboards = report
+    let plan = &report.plan;
+    let dashboards = plan
         .entries
         .iter()
         .map(|e| {
@@ -306,12 +375,12 @@ pub fn sweep(report: &SweepReport) -> String {
         tool: env!("CARGO_PKG_NAME"),
         tool_version: env!("CARGO_PKG_VERSION"),
         mode: "sweep",
-        ports: report.ports.to_string(),
-        dry_run: report.dry_run,
-        all: report.all,
-        confirmed: report.confirmed,
+        ports: plan.ports.to_string(),
+        dry_run: plan.dry_run,
+        all: plan.all,
+        confirmed: report.confirmed(),
         dashboards,
-        foreign: report
+        foreign: plan
             .others
             .iter()
             .map(|o| SweepOther {
@@ -323,11 +392,11 @@ pub fn sweep(report: &SweepReport) -> String {
                 command_line: o.owner.as_ref().map(|p| p.command_line()),
             })
             .collect(),
-        to_stop: report.to_stop(),
+        to_stop: plan.to_stop(),
         stopped: report.stopped(),
         failed: report.failed(),
         dashboard_files_removed: report.files_removed.iter().map(path).collect(),
-        dashboard_files_stale: report.files_stale.iter().map(path).collect(),
+        dashboard_files_stale: plan.files_stale.iter().map(path).collect(),
         elapsed_ms: report.elapsed.as_secs_f64() * 1000.0,
         cleanup_interrupted_by: report
             .cleanup_interrupted_by

@@ -7,15 +7,14 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 use super::human::{action_text, headline};
 use super::visible::{visible, visible_path};
-use super::{Report, ReportMode};
-use crate::leak::Leak;
+use crate::findings::run::{Leak, ReportMode, RunFindings};
 
 /// The report as JUnit XML. A leak is a failed test case (classname
 /// `kitty-leakcheck` or the nextest binary id; name the leaking test's, else
 /// what leaked and where); what merely appeared beside the run is a skipped
 /// one; a run without leaks is one passing test case, so that the suite is
 /// never empty.
-pub fn report(report: &Report) -> String {
+pub fn report(report: &RunFindings) -> String {
     let suite_name = match report.mode {
         ReportMode::Check => format!("kitty-leakcheck check (ports {})", report.ports),
         _ => format!("kitty-leakcheck (ports {})", report.ports),

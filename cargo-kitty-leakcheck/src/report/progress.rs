@@ -2,8 +2,9 @@
 //! only when stderr is a terminal (and not `TERM=dumb`): nothing at all in a
 //! log, a pipe or CI.
 //!
-//! The modes take a [`Progress`] and tick it; they never draw. It clears
-//! itself before the report is printed.
+//! `main` wraps one in the [`Tick`](crate::modes::reap::Tick) it hands a
+//! mode, which only ticks it; it clears itself when the mode drops it,
+//! before the report is printed.
 
 use std::io::IsTerminal;
 
@@ -36,11 +37,6 @@ impl Progress {
         // end within that interval would otherwise never show a bar at all.
         bar.tick();
         Progress(Some(bar))
-    }
-
-    /// No bar.
-    pub fn hidden() -> Self {
-        Progress(None)
     }
 
     /// One step done.

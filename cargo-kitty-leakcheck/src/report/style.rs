@@ -1,5 +1,6 @@
 //! Colour for the human report: styles as ANSI sequences (anstyle), which the
-//! output streams (anstream) keep or strip as the colour choice says.
+//! output streams (anstream) keep or strip as the colour choice says
+//! ([`crate::cli::choose_color`] makes it).
 
 use anstyle::{AnsiColor, Effects, Style};
 
@@ -25,21 +26,6 @@ pub fn warn(text: &str) -> String {
 /// Dim: labels.
 pub fn dim(text: &str) -> String {
     paint(Style::new().effects(Effects::DIMMED), text)
-}
-
-/// Sets the colour choice for every stream leakcheck writes to (clap's too):
-/// `always` and `never` as given; `auto` leaves it to anstream, which colours
-/// a terminal unless `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`, and colours
-/// anything under `CLICOLOR_FORCE=1`.
-pub fn choose(choice: crate::cli::ColorChoice) -> clap::ColorChoice {
-    use crate::cli::ColorChoice as C;
-    let (ours, clap) = match choice {
-        C::Always => (anstream::ColorChoice::Always, clap::ColorChoice::Always),
-        C::Never => (anstream::ColorChoice::Never, clap::ColorChoice::Never),
-        C::Auto => (anstream::ColorChoice::Auto, clap::ColorChoice::Auto),
-    };
-    ours.write_global();
-    clap
 }
 
 #[cfg(test)]

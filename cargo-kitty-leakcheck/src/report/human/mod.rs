@@ -5,20 +5,22 @@ use std::fmt::Write as _;
 use kitty_core::sys::signal_name;
 use kitty_core::{Listener, mask_tokens};
 
+use super::Verbosity;
 use super::style;
 use super::visible::{visible, visible_path};
-use super::{Report, ReportMode, Verbosity};
-use crate::command::CommandStatus;
-use crate::leak::{Action, Leak, LeakKind};
+use crate::findings::Snapshot;
+use crate::findings::run::{
+    Action, CommandStatus, Leak, LeakKind, Notice, ReportMode, RunFindings,
+};
 
 mod sweep;
 
-pub use sweep::{sweep_listing, sweep_result};
+pub use sweep::{sweep_listing, sweep_question, sweep_result};
 
 const TAG: &str = "kitty-leakcheck:";
 
 /// The report of the run, `wrap` or `check` mode (lines ending in `\n`).
-pub fn report(report: &Report, verbosity: Verbosity) -> String {
+pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
     let mut out = String::new();
     // Process data (COMMAND, command lines, paths, test names, errors) is
     // shown through `visible`: no control character reaches the terminal.
@@ -121,7 +123,7 @@ pub fn report(report: &Report, verbosity: Verbosity) -> String {
 }
 
 /// `; SIGTERM came during the clean-up: finished it, exit status 143`.
-fn cleanup_line(report: &Report) -> String {
+fn cleanup_line(report: &RunFindings) -> String {
     report
         .cleanup_interrupted_by
         .map(|n| {
@@ -316,7 +318,7 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
         let _ = writeln!(out, "  {} {}", style::dim("test:"), visible(&t.describe()));
     }
     if verbosity >= Verbosity::VeryVerbose {
-        let why = match (&leak.grounds, &leak.doubt) {
+        let why = match (leak.grounds(), leak.doubt()) {
             (Some(g), _) => format!("the run's: {}", visible(&g.to_string())),
             (None, Some(d)) => format!("kept: {}", visible(&d.to_string())),
             (None, None) => "not a dashboard: never stopped".into(),
@@ -353,7 +355,7 @@ fn blame_line(out: &mut String, leak: &Leak) {
 }
 
 /// The line `snapshot` prints on stderr.
-pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
+pub fn snapshot(done: &Snapshot) -> String {
     mask_tokens(&format!(
         "{TAG} baseline of ports {}: {} listener(s), {} dashboard(s) alive; written to {}\n",
         done.ports,
@@ -363,14 +365,41 @@ pub fn snapshot(done: &crate::baseline::Snapshot) -> String {
     ))
 }
 
+/// The line a [`Notice`] prints under `-v`, as it happens.
+pub fn notice(notice: &Notice<'_>) -> String {
+    let line = match notice {
+        Notice::ForwardedToCommand {
+            signal,
+            command_line,
+            pid,
+        } => format!(
+            "{TAG} forwarded {} to `{}` (pid {pid})",
+            signal_name(signal.as_raw()),
+            visible(command_line)
+        ),
+        Notice::ForwardedToGroup { signal, pid } => format!(
+            "{TAG} forwarded {} to pid {pid} (the run, in our process group)",
+            signal_name(signal.as_raw())
+        ),
+        // "reaped" as the line always said; in the code this is collecting
+        // exited children, not stopping anything.
+        Notice::OrphansCollected(n) => format!("{TAG} reaped {n} exited orphan(s) of the run"),
+    };
+    line + "\n"
+}
+
+/// The findings the renderers' tests share.
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::leak::TestLabel;
+    use crate::findings::run::{Leaks, Refusal, Runner, TestLabel};
     use kitty_core::Listener;
+    use kitty_core::ListenerSnapshot;
 
+    /// A token that must never be printed.
     pub(crate) const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
+    /// A dashboard of the run that could not be stopped, its command line carrying [`TOKEN`].
     pub(crate) fn leak() -> Leak {
         Leak {
             kind: LeakKind::Dashboard,
@@ -391,30 +420,37 @@ pub(crate) mod tests {
             health: Some(true),
             from_run: true,
             carries_label: false,
-            held_by: None,
             test: Some(TestLabel {
                 name: Some("leaks_one".into()),
                 binary_id: Some("mini::it".into()),
-                runner: crate::leak::Runner::Nextest,
+                runner: Runner::Nextest,
             }),
-            grounds: None,
-            doubt: None,
+            judgement: Err(Refusal::Foreign),
             action: Action::Failed {
                 error: format!("token {TOKEN}"),
             },
             identity: None,
-            permit: None,
         }
     }
 
-    pub(crate) fn report_with_a_leak() -> Report {
-        let mut r = Report::new(ReportMode::Run, &"9237-9337".parse().expect("ports"));
-        r.command = vec!["cargo".into(), "test".into(), TOKEN.into()];
-        r.command_status = Some(CommandStatus::Ran(
-            std::os::unix::process::ExitStatusExt::from_raw(0),
-        ));
-        r.leaks.leaks.push(leak());
-        r
+    /// A passing run that leaked [`leak`].
+    pub(crate) fn report_with_a_leak() -> RunFindings {
+        RunFindings {
+            mode: ReportMode::Run,
+            ports: "9237-9337".parse().expect("ports"),
+            command: vec!["cargo".into(), "test".into(), TOKEN.into()],
+            command_status: Some(CommandStatus::Ran(
+                std::os::unix::process::ExitStatusExt::from_raw(0),
+            )),
+            interrupted_by: None,
+            cleanup_interrupted_by: None,
+            run_label: None,
+            before: ListenerSnapshot::default(),
+            leaks: Leaks {
+                leaks: vec![leak()],
+                ..Leaks::default()
+            },
+        }
     }
 
     #[test]

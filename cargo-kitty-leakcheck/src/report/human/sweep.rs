@@ -7,8 +7,8 @@ use kitty_core::{Doubt, mask_tokens};
 
 use super::super::Verbosity;
 use super::super::visible::{visible, visible_path};
-use crate::leak::Action;
-use crate::sweep::{Entry, SweepReport};
+use crate::findings::run::Action;
+use crate::findings::sweep::{Entry, SweepFindings, SweepPlan};
 
 /// `orphan (project gone)`, `starting`, `elsewhere (net ns)`.
 pub(crate) fn class_label(class: &DashboardClass) -> String {
@@ -70,7 +70,7 @@ pub(crate) fn plan_label(e: &Entry) -> &'static str {
 }
 
 /// The listing `sweep` prints before it asks (on stdout).
-pub fn sweep_listing(report: &SweepReport, verbosity: Verbosity) -> String {
+pub fn sweep_listing(report: &SweepPlan, verbosity: Verbosity) -> String {
     let verbose = verbosity == Verbosity::Verbose;
     let mut out = String::new();
     let in_scope = report.entries.iter().filter(|e| e.in_scope).count();
@@ -122,11 +122,26 @@ pub fn sweep_listing(report: &SweepReport, verbosity: Verbosity) -> String {
     mask_tokens(&out)
 }
 
+/// The question `sweep` asks before it acts (ours: counts, no process data).
+pub fn sweep_question(plan: &SweepPlan) -> String {
+    let (to_stop, live) = (plan.to_stop(), plan.live_to_stop());
+    if to_stop == 0 {
+        format!(
+            "Remove {} stale .kittify/.dashboard files?",
+            plan.files_stale.len()
+        )
+    } else if live > 0 {
+        format!("Stop {to_stop} dashboards ({live} of them live)?")
+    } else {
+        format!("Stop {to_stop} orphaned dashboards?")
+    }
+}
+
 /// What `sweep` did: a line per dashboard skipped or failed (for stderr), and
 /// the summary (for stdout, or stderr when nothing could be done).
-pub fn sweep_result(report: &SweepReport) -> (String, String) {
+pub fn sweep_result(report: &SweepFindings) -> (String, String) {
     let mut problems = String::new();
-    for e in report.entries.iter().filter(|e| e.selected) {
+    for e in report.plan.entries.iter().filter(|e| e.selected) {
         let port = port_label(e.port(), true);
         match &e.action {
             Action::LeftAlone { reason } => {
@@ -149,24 +164,25 @@ pub fn sweep_result(report: &SweepReport) -> (String, String) {
         }
     }
     let files = |n: usize| if n == 1 { "file" } else { "files" };
-    let (to_stop, stale) = (report.to_stop(), report.files_stale.len());
-    let summary = if report.dry_run {
+    let (to_stop, stale) = (report.plan.to_stop(), report.plan.files_stale.len());
+    let summary = if report.plan.dry_run {
         format!(
             "sweep: dry run: would stop {to_stop} dashboard(s) and remove {stale} stale .kittify/.dashboard {}; nothing done\n",
             files(stale)
         )
     } else if to_stop == 0 && stale == 0 && report.files_removed.is_empty() {
         "sweep: nothing to stop\n".into()
-    } else if report.no_terminal {
+    } else if report.no_terminal() {
         format!(
             "sweep: {to_stop} dashboard(s) to stop and {stale} stale .kittify/.dashboard {}; nothing done: no terminal to ask. \
              Re-run with --yes to stop them (or --dry-run to only list).\n",
             files(stale)
         )
-    } else if !report.confirmed {
+    } else if !report.confirmed() {
         "sweep: nothing done\n".into()
     } else {
         let kills = report
+            .plan
             .entries
             .iter()
             .filter(|e| matches!(&e.action, Action::Reaped { stopped, .. } if stopped.escalated))

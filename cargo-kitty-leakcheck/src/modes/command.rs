@@ -1,6 +1,6 @@
 //! Running COMMAND (a whole test run, or one test under `wrap`) as a child
-//! subreaper: wait for it, reap every orphan of it that exits meanwhile, and
-//! pass on the signals a process sends us.
+//! subreaper: wait for it, collect (`waitpid`) every orphan of it that exits
+//! meanwhile, and pass on the signals a process sends us.
 //!
 //! # Signals
 //!
@@ -12,7 +12,7 @@
 //! on the way a terminal's Ctrl+C reaches a foreground job: to COMMAND, and to
 //! the run's other processes in leakcheck's own process group (a shell
 //! COMMAND waits for its foreground child before it exits, so COMMAND alone is
-//! not enough), and once more after COMMAND is reaped, when its children are
+//! not enough), and once more after COMMAND is collected, when its children are
 //! ours and none can slip between two of its exiting threads' children lists
 //! (each pid is sent the signal at most once). A Ctrl+C typed in a terminal
 //! comes from the kernel and has already reached that whole group, so it is
@@ -29,50 +29,13 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 
 use kitty_core::sys::{self, Reaped, Signal, SignalInbox};
-use kitty_core::{Permit, mask_tokens, pin_run_group};
+use kitty_core::{Permit, pin_run_group};
 
-/// How COMMAND ended (or why it never started).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandStatus {
-    /// It ran and ended so.
-    Ran(ExitStatus),
-    /// It was not found (exit status 127).
-    NotFound,
-    /// It exists but could not be executed (exit status 126); the OS error.
-    NotExecutable(String),
-}
-
-impl CommandStatus {
-    /// True when it exited 0.
-    pub fn passed(&self) -> bool {
-        matches!(self, CommandStatus::Ran(s) if s.success())
-    }
-
-    /// True when it ran at all.
-    pub fn started(&self) -> bool {
-        matches!(self, CommandStatus::Ran(_))
-    }
-
-    /// The signal that ended it, if one did.
-    pub fn signal(&self) -> Option<i32> {
-        use std::os::unix::process::ExitStatusExt;
-        match self {
-            CommandStatus::Ran(s) => s.signal(),
-            _ => None,
-        }
-    }
-
-    /// Its exit code, if it exited.
-    pub fn code(&self) -> Option<i32> {
-        match self {
-            CommandStatus::Ran(s) => s.code(),
-            _ => None,
-        }
-    }
-}
+use crate::errors::Error;
+use crate::findings::run::{CommandStatus, Notice, shell_line};
 
 /// How a COMMAND run under [`run_command`] ended.
 #[derive(Debug, Clone)]
@@ -81,30 +44,14 @@ pub struct Finished {
     pub status: CommandStatus,
     /// The last signal leakcheck received from a process and passed on.
     pub forwarded: Option<Signal>,
-    /// How many other (re-parented) processes were reaped while waiting.
-    pub orphans_reaped: usize,
-}
-
-/// leakcheck's own failures while running COMMAND.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// The signals could not be blocked and read (signalfd).
-    #[error("cannot take over SIGINT, SIGTERM, SIGHUP and SIGCHLD: {0}")]
-    Signals(io::Error),
-    /// Waiting for COMMAND failed.
-    #[error("cannot wait for `{command}`: {source}")]
-    Wait {
-        /// COMMAND, masked.
-        command: String,
-        /// The cause.
-        source: io::Error,
-    },
+    /// How many other (re-parented) processes were collected while waiting.
+    pub orphans_collected: usize,
 }
 
 /// Takes over SIGINT, SIGTERM, SIGHUP and SIGCHLD for the rest of the
 /// process (see [`SignalInbox`]): call it first, before any thread starts.
-pub fn take_over_signals() -> Result<SignalInbox, CommandError> {
-    SignalInbox::open().map_err(CommandError::Signals)
+pub fn take_over_signals() -> Result<SignalInbox, Error> {
+    SignalInbox::open().map_err(Error::Signals)
 }
 
 /// The first SIGINT, SIGTERM or SIGHUP that reached leakcheck since the
@@ -121,9 +68,9 @@ pub fn signal_during_cleanup(inbox: &SignalInbox) -> Option<Signal> {
 }
 
 /// Runs `argv` (with `env` added) with inherited stdio until it exits,
-/// reaping every re-parented orphan that exits meanwhile and passing on
+/// collecting every re-parented orphan that exits meanwhile and passing on
 /// SIGINT, SIGTERM and SIGHUP sent by a process (see the module docs;
-/// `verbose` prints each one passed on). Call
+/// `notify` is told of each one passed on, as it happens). Call
 /// [`become_child_subreaper`](kitty_core::sys::become_child_subreaper)
 /// first to collect the run's orphans. Returns [`CommandStatus::NotFound`] /
 /// [`CommandStatus::NotExecutable`] when it cannot start. `inbox`
@@ -132,16 +79,16 @@ pub fn signal_during_cleanup(inbox: &SignalInbox) -> Option<Signal> {
 /// them while it checks and cleans up afterwards.
 pub fn run_command(
     argv: &[OsString],
-    verbose: bool,
+    notify: &dyn Fn(Notice<'_>),
     env: &[(&str, &OsStr)],
     inbox: &SignalInbox,
-) -> Result<Finished, CommandError> {
+) -> Result<Finished, Error> {
     let masked = || shell_line(argv);
     let Some((program, args)) = argv.split_first() else {
         return Ok(Finished {
             status: CommandStatus::NotFound,
             forwarded: None,
-            orphans_reaped: 0,
+            orphans_collected: 0,
         });
     };
     // COMMAND starts with no signal blocked: it sees signals as usual.
@@ -157,12 +104,12 @@ pub fn run_command(
             return Ok(Finished {
                 status,
                 forwarded: None,
-                orphans_reaped: 0,
+                orphans_collected: 0,
             });
         }
     };
     let pid = child.id();
-    // The spawner's permit: COMMAND is our unreaped child, so the pidfd opened
+    // The spawner's permit: COMMAND is our child, not yet waited for, so the pidfd opened
     // now names it. (None when it already exited: nothing to pass signals to.)
     let command = Permit::for_child(&child, None).ok();
     // We wait with waitpid ourselves; `Child` is only dropped (which waits for nothing).
@@ -172,18 +119,18 @@ pub fn run_command(
         command,
         signalled: HashSet::new(),
         last: None,
-        verbose,
+        notify,
     };
-    let mut orphans_reaped = 0;
+    let mut orphans_collected = 0;
     let status = 'wait: loop {
         let mut ended = None;
         loop {
             match sys::reap_any_child() {
                 Ok(Reaped::Child(p, s)) if p == pid => ended = Some(s),
-                Ok(Reaped::Child(..)) => orphans_reaped += 1,
+                Ok(Reaped::Child(..)) => orphans_collected += 1,
                 Ok(Reaped::NoneExited | Reaped::NoChildren) => break,
                 Err(source) => {
-                    return Err(CommandError::Wait {
+                    return Err(Error::Wait {
                         command: masked(),
                         source,
                     });
@@ -193,7 +140,7 @@ pub fn run_command(
         if let Some(s) = ended {
             break 'wait s;
         }
-        let arrived = inbox.wait(None).map_err(|source| CommandError::Wait {
+        let arrived = inbox.wait(None).map_err(|source| Error::Wait {
             command: masked(),
             source,
         })?;
@@ -206,7 +153,7 @@ pub fn run_command(
         }
     };
     if let Some(sig) = forwarder.last {
-        // COMMAND is gone and reaped, so its children are ours now and the
+        // COMMAND is gone and collected, so its children are ours now and the
         // tree holds still: reach any that a look taken while it was exiting
         // missed (its threads hand children to each other as they exit).
         forwarder.reach_our_group(sig);
@@ -214,36 +161,33 @@ pub fn run_command(
     Ok(Finished {
         status: CommandStatus::Ran(status),
         forwarded: forwarder.last,
-        orphans_reaped,
+        orphans_collected,
     })
 }
 
 /// Passes signals on to COMMAND and the rest of the run in our group, each
 /// through a permit: COMMAND's is the spawner's, the others' are pinned (and
 /// checked after pinning) as the tree is read ([`pin_run_group`]).
-struct Forwarder {
+struct Forwarder<'n> {
     command: Option<Permit>,
     /// (pid, start ticks, signal) already sent.
     signalled: HashSet<(u32, u64, i32)>,
     last: Option<Signal>,
-    verbose: bool,
+    notify: &'n dyn Fn(Notice<'_>),
 }
 
-impl Forwarder {
+impl Forwarder<'_> {
     fn pass_on(&mut self, sig: Signal, command_line: &str) {
         self.last = Some(sig);
         if let Some(command) = self.command.clone()
             && self.first_time(&command, sig)
         {
             let _ = command.forward(sig);
-            if self.verbose {
-                eprintln!(
-                    "kitty-leakcheck: forwarded {} to `{}` (pid {})",
-                    sys::signal_name(sig.as_raw()),
-                    crate::report::visible::visible(command_line),
-                    command.pid()
-                );
-            }
+            (self.notify)(Notice::ForwardedToCommand {
+                signal: sig,
+                command_line,
+                pid: command.pid(),
+            });
         }
         self.reach_our_group(sig);
     }
@@ -268,22 +212,19 @@ impl Forwarder {
             if !self.first_time(&member, sig) {
                 continue;
             }
-            if self.verbose {
-                eprintln!(
-                    "kitty-leakcheck: forwarded {} to pid {} (the run, in our process group)",
-                    sys::signal_name(sig.as_raw()),
-                    member.pid()
-                );
-            }
+            (self.notify)(Notice::ForwardedToGroup {
+                signal: sig,
+                pid: member.pid(),
+            });
             let _ = member.forward(sig);
         }
     }
 }
 
-/// Reaps every exited child without waiting (re-parented orphans included).
-/// No zombie outlives a look. Returns whether live children remain (so
-/// something may still descend from the run).
-pub fn reap_exited_children() -> bool {
+/// Collects every exited child without waiting (re-parented orphans
+/// included), so no zombie outlives a look. Returns whether live children
+/// remain (so something may still descend from the run).
+pub fn collect_exited_children() -> bool {
     loop {
         match sys::reap_any_child() {
             Ok(Reaped::Child(..)) => continue,
@@ -291,21 +232,4 @@ pub fn reap_exited_children() -> bool {
             Ok(Reaped::NoChildren) | Err(_) => return false,
         }
     }
-}
-
-/// `argv` as a shell would need it typed (single quotes where needed), tokens
-/// masked; bytes that are not UTF-8 shown as U+FFFD.
-pub fn shell_line(argv: &[OsString]) -> String {
-    let quote = |a: &OsString| {
-        let a = a.to_string_lossy();
-        let plain = !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-<>".contains(c));
-        if plain {
-            a.into_owned()
-        } else {
-            format!("'{}'", a.replace('\'', r"'\''"))
-        }
-    };
-    mask_tokens(&argv.iter().map(quote).collect::<Vec<_>>().join(" "))
 }

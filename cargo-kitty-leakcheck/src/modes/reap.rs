@@ -1,16 +1,18 @@
-//! Stopping leaked dashboards, and only them. (The JSON calls a stopped
-//! leak "reaped", as it always has; in the code "reap" is only `waitpid`.)
+//! Reaping: stopping leaked dashboards, and only them. "Reap" means that
+//! here as in the CLI (`--no-reap`) and the JSON (`reaped`); collecting
+//! exited children with `waitpid` is "collect" ([`super::command`]).
 //!
 //! Every stop goes through [`stop_dashboard`], the one caller of
 //! [`kitty_core::stop`] in leakcheck, with the permit
-//! [`crate::leaks::find_leaks`] got from the judge (the process pinned when
+//! [`super::detect::detect_leaks`] got from the judge (the process pinned when
 //! it was proved the run's). `stop` looks again through the pinned handle
 //! right before each signal, signals the group only as members proved on
 //! their own, SIGKILLs after a timeout and waits until the port is free. A
 //! dashboard gone by then leaves its permit void: nothing is signalled, and
-//! the report says it was already gone. This module only decides *whether* a
-//! leak may be stopped, and cleans up the `.kittify/.dashboard` that names a
-//! reaped dashboard.
+//! the report says it was already gone. Whether a leak may be stopped was
+//! decided once, when it was detected ([`Leak::judgement`]); this module
+//! carries that out (or records `--no-reap`), and cleans up the
+//! `.kittify/.dashboard` that names a reaped dashboard.
 //!
 //! The stops run in parallel ([`in_parallel`], for `sweep` too): N hung
 //! dashboards cost one grace period, not N.
@@ -21,59 +23,64 @@ use kitty_core::PortSet;
 use kitty_core::spec_kitty::DashboardFile;
 use kitty_core::{ListenerSnapshot, Permit, StopError, StopPolicy, Stopped, mask_tokens, stop};
 
-use crate::leak::{Action, Leak, LeakKind, Leaks};
-use crate::report::progress::Progress;
+use crate::findings::run::{Action, Leak, Leaks};
 
-/// Decides and carries out what to do with every leak, recording it in
-/// [`Leak::action`]: a dashboard is stopped (unless `no_reap`) only when
-/// [`find_leaks`](crate::leaks::find_leaks) judged it the run's with positive
-/// proof ([`Leak::grounds`]); everything else is left alone with the reason.
-/// What merely appeared beside the run is left alone too.
-pub fn stop_leaks(leaks: &mut Leaks, no_reap: bool) {
-    stop_leaks_showing(leaks, no_reap, |_| Progress::hidden());
+/// How a mode shows progress through its stops without drawing anything:
+/// called once per stop that ended, and dropped when all have (`main` hands
+/// in the progress bar's tick; the bar clears itself when dropped).
+pub type Tick = Box<dyn Fn() + Sync>;
+
+/// A [`Tick`] that shows nothing.
+pub fn no_progress(_stops: usize) -> Tick {
+    Box::new(|| {})
 }
 
-/// [`stop_leaks`], ticking the `Progress` that `progress` makes for the
-/// number of dashboards to stop (a bar on a terminal when there are many).
-pub fn stop_leaks_showing(
-    leaks: &mut Leaks,
-    no_reap: bool,
-    progress: impl FnOnce(usize) -> Progress,
-) {
+/// Carries out what to do with every leak, recording it in
+/// [`Leak::action`]: a dashboard is stopped (unless `no_reap`) only when
+/// [`detect_leaks`](super::detect::detect_leaks) judged it the run's with
+/// positive proof (a permit in [`Leak::judgement`]); everything else is left alone with
+/// the reason. What merely appeared beside the run is left alone too.
+/// `progress` makes the [`Tick`] for the number of dashboards to stop.
+pub fn reap_leaks(leaks: &mut Leaks, no_reap: bool, progress: impl FnOnce(usize) -> Tick) {
     let mut to_stop = Vec::new();
     for (i, leak) in leaks.leaks.iter_mut().enumerate() {
-        leak.action = match refusal(leak) {
-            Some(reason) => Action::LeftAlone { reason },
-            None if no_reap => Action::NotReaped {
+        leak.action = match &leak.judgement {
+            Err(refusal) => Action::LeftAlone {
+                reason: refusal.to_string(),
+            },
+            Ok(_) if no_reap => Action::NotReaped {
                 reason: "--no-reap".into(),
             },
-            None => {
+            Ok(_) => {
                 to_stop.push(i);
                 Action::Pending
             }
         };
     }
-    let bar = progress(to_stop.len());
+    let tick = progress(to_stop.len());
     let chosen: Vec<&Leak> = to_stop.iter().map(|&i| &leaks.leaks[i]).collect();
-    let actions = in_parallel(&chosen, &bar, |leak| stop_one(leak));
-    drop(bar);
+    let actions = in_parallel(&chosen, &tick, |leak| stop_one(leak));
+    drop(tick);
     for (i, action) in to_stop.into_iter().zip(actions) {
         leaks.leaks[i].action = action;
     }
     for seen in &mut leaks.appeared {
         seen.action = Action::LeftAlone {
-            reason: refusal(seen).unwrap_or_else(|| "not started by the run".into()),
+            reason: match &seen.judgement {
+                Err(refusal) => refusal.to_string(),
+                Ok(_) => "not started by the run".into(),
+            },
         };
     }
 }
 
 /// Runs `work` on every item at once, a thread each (every stop has its own
-/// deadline, [`StopPolicy`], so the threads all end), ticking `bar` as each
+/// deadline, [`StopPolicy`], so the threads all end), calling `tick` as each
 /// ends; returns the results in the order of `items`. A thread that could
 /// not be started runs its item on the calling thread instead.
 pub fn in_parallel<T: Sync, R: Send>(
     items: &[T],
-    bar: &Progress,
+    tick: &Tick,
     work: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
     let mut results: Vec<Option<R>> = items.iter().map(|_| None).collect();
@@ -89,55 +96,36 @@ pub fn in_parallel<T: Sync, R: Send>(
                 .is_ok();
             if !spawned {
                 results[i] = Some(work(item));
-                bar.tick();
+                tick();
             }
         }
         drop(tx);
         // The channel ends when the last thread does.
         for (i, r) in rx {
             results[i] = Some(r);
-            bar.tick();
+            tick();
         }
     });
     results.into_iter().flatten().collect()
 }
 
-/// Stops the process `identity` (proved again before each signal), with
+/// Stops the process `permit` pins (proved again before each signal), with
 /// the port its listener was on: the one call of [`stop`] in leakcheck
 /// (run, `wrap`, `check` and `sweep`).
 pub fn stop_dashboard(permit: &Permit, port: Option<u16>) -> Result<Stopped, StopError> {
     stop(permit, port, StopPolicy::default())
 }
 
-/// Why `leak` must not be stopped, or `None` when it may be.
-fn refusal(leak: &Leak) -> Option<String> {
-    if let Some(doubt) = &leak.doubt {
-        return Some(doubt.to_string());
-    }
-    match leak.kind {
-        LeakKind::Foreign if leak.pid.is_none() => {
-            let uid = leak.listeners.first().map(|l| l.uid);
-            Some(format!(
-                "its holder could not be found (socket uid {})",
-                uid.unwrap_or_default()
-            ))
-        }
-        LeakKind::Foreign => Some("not a dashboard: foreign processes are never stopped".into()),
-        LeakKind::SyncDaemon => Some("spec-kitty's sync daemon is never stopped".into()),
-        LeakKind::Dashboard if leak.permit.is_none() => {
-            Some("no proof that it is the run's".into())
-        }
-        LeakKind::Dashboard => None,
-    }
-}
-
 /// Stops one dashboard, confirms its listeners are closed, and removes the
 /// `.kittify/.dashboard` that names it.
 fn stop_one(leak: &Leak) -> Action {
-    let Some(permit) = &leak.permit else {
-        return Action::LeftAlone {
-            reason: "no proof that it is the run's".into(),
-        };
+    let permit = match &leak.judgement {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            return Action::LeftAlone {
+                reason: refusal.to_string(),
+            };
+        }
     };
     let pid = permit.pid();
     let stopped = match stop_dashboard(permit, leak.port) {

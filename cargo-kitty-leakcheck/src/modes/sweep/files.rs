@@ -1,4 +1,5 @@
-//! Step 5 of `sweep`: the `.kittify/.dashboard` files it may remove.
+//! The second half of `sweep`'s step 4: the `.kittify/.dashboard` files it
+//! may remove (and, in step 2, the ones it predicts stale).
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -6,10 +7,10 @@ use std::path::{Path, PathBuf};
 use kitty_core::spec_kitty::{DashboardFile, ProcessKind, serves_dir};
 use kitty_core::{Place, ProcessIdentity};
 
-use super::Entry;
-use crate::leak::Action;
+use crate::findings::run::Action;
+use crate::findings::sweep::Entry;
 
-/// Step 5: removes the stale `.kittify/.dashboard` files; returns `(removed, left)`.
+/// Removes the stale `.kittify/.dashboard` files; returns `(removed, left)`.
 pub(super) fn clean_files(entries: &[Entry]) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let stopped: HashSet<u32> = entries
         .iter()
@@ -105,6 +106,7 @@ mod tests {
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
+    /// A dashboard of `project` (this test process, so it is alive) as the sweep lists it.
     pub(crate) fn entry(project: &Path, class: DashboardClass, selected: bool) -> Entry {
         let dir = project.to_string_lossy();
         let argv = [

@@ -1,7 +1,10 @@
-//! Finding leaks: what a run left behind, from a snapshot of the watched ports
-//! taken before it, one taken after it, and the processes that descend from it.
+//! Detecting leaks: what a run left behind, from a snapshot of the watched
+//! ports taken before it, one taken after it, and the processes that descend
+//! from it; and judging each once ([`Leak::judgement`]): the permit to stop
+//! it, or why it may never be touched.
 //!
-//! Every mode uses this module: the default mode and `wrap` pass their own pid
+//! The default mode, `wrap` and `check` use this module (`sweep` judges
+//! with its own scope): the default mode and `wrap` pass their own pid
 //! as the run's root (they are child subreapers, so everything the run orphans
 //! is re-parented below them); `check` has no run below it and recognises the
 //! run by the label its setup script exported.
@@ -32,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use kitty_core::PortSet;
 
-use crate::leak::{Action, Leak, LeakKind, Leaks, TestLabel};
+use crate::findings::run::{Action, Leak, LeakKind, Leaks, Refusal, ReportMode, Runner, TestLabel};
 use kitty_core::spec_kitty::{
     DashboardClass, DashboardCommand, FoundDashboard, OrphanReason, ProcessKind, health_confirms,
     identify_listeners, names_the_server, project_dir_of,
@@ -67,21 +70,44 @@ impl Leak {
             health: None,
             from_run,
             carries_label,
-            held_by: None,
-            test: TestLabel::of(&identity),
-            grounds: None,
-            doubt: None,
+            test: test_label_of(&identity),
+            // What the run did not start merely appeared; what it started
+            // but is no dashboard is never stopped (a dashboard's judgement
+            // is the judge's: `judge_dashboard` sets it below).
+            judgement: Err(match kind {
+                _ if !from_run && !carries_label => Refusal::Doubt(Doubt::NotFromRun),
+                ProcessKind::SyncDaemon => Refusal::SyncDaemon,
+                ProcessKind::Dashboard(_) | ProcessKind::Foreign => Refusal::Foreign,
+            }),
             action: Action::Pending,
             identity: None,
-            permit: None,
         };
         if let ProcessKind::Dashboard(cmd) = kind {
             leak.judge_dashboard(&identity, cmd, attr);
-        } else if !from_run && !carries_label {
-            leak.doubt = Some(Doubt::NotFromRun);
         }
         leak.identity = Some(identity);
         leak
+    }
+
+    /// A listener whose holder could not be found: reported, never touched.
+    fn ownerless(listener: Listener) -> Self {
+        Leak {
+            kind: LeakKind::Foreign,
+            pid: None,
+            port: Some(listener.port),
+            command_line: None,
+            project_dir: None,
+            project_exists: None,
+            class: None,
+            health: None,
+            from_run: false,
+            carries_label: false,
+            test: None,
+            judgement: Err(Refusal::HolderUnknown { uid: listener.uid }),
+            action: Action::Pending,
+            identity: None,
+            listeners: vec![listener],
+        }
     }
 
     fn judge_dashboard(
@@ -95,11 +121,11 @@ impl Leak {
             command: cmd.clone(),
         };
         let scope = match attr.mode {
-            Mode::Run => Scope::Run {
+            ReportMode::Run | ReportMode::Wrap => Scope::Run {
                 descendants: attr.descendants,
                 label: attr.label,
             },
-            Mode::Check => Scope::Check { label: attr.label },
+            ReportMode::Check => Scope::Check { label: attr.label },
         };
         // The run is over: a dashboard it left is starting only if its
         // spec-kitty starter still runs, however young it is.
@@ -117,35 +143,17 @@ impl Leak {
         // First whose it is: what the run did not start merely appeared,
         // whatever else keeps it (another user's, another namespace).
         let belongs = match attr.mode {
-            Mode::Run => self.from_run || self.carries_label,
-            Mode::Check => {
+            ReportMode::Run | ReportMode::Wrap => self.from_run || self.carries_label,
+            ReportMode::Check => {
                 self.carries_label || (judgement.class.is_orphan() && identity.is_ours())
             }
         };
-        match judgement.verdict {
-            _ if !belongs => self.doubt = Some(Doubt::NotFromRun),
-            Ok(permit) => {
-                self.grounds = Some(permit.grounds().clone());
-                self.permit = Some(permit);
-            }
-            Err(doubt) => {
-                if let Doubt::HeldByLiveOwner { owner } = doubt {
-                    self.held_by = Some(owner);
-                }
-                self.doubt = Some(doubt);
-            }
-        }
+        self.judgement = match judgement.verdict {
+            _ if !belongs => Err(Refusal::Doubt(Doubt::NotFromRun)),
+            verdict => verdict.map_err(Refusal::Doubt),
+        };
         self.class = Some(judgement.class);
     }
-}
-
-/// How the run being checked is recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The default mode and `wrap`: descendants of the run's root, or its label.
-    Run,
-    /// `check`: the label the setup script exported, or a proven orphan.
-    Check,
 }
 
 /// The run whose leaks are looked for.
@@ -155,16 +163,18 @@ pub struct Run {
     pub root: u32,
     /// Its label ([`RUN_LABEL_ENV`]), when it has one.
     pub label: Option<OsString>,
-    /// How it is recognised.
-    pub mode: Mode,
+    /// How it is recognised: the default mode and `wrap` by descent from
+    /// the run's root (or its label); `check` by the label the setup script
+    /// exported, or as a proven orphan.
+    pub mode: ReportMode,
 }
 
-/// What [`find_leaks`] knows while it judges.
+/// What [`detect_leaks`] knows while it judges.
 struct Attribution<'a> {
     descendants: &'a HashSet<u32>,
     label: Option<&'a OsStr>,
     protected: &'a HashSet<u32>,
-    mode: Mode,
+    mode: ReportMode,
 }
 
 /// Finds what appeared between `before` and `after` (both snapshots of
@@ -173,15 +183,17 @@ struct Attribution<'a> {
 /// leaks and what merely appeared beside it. Reads only the run's subtree
 /// ([`ProcessTree::read_below`]) and looks for the owners of new listeners
 /// among its processes first (all of `/proc` only for those not found there).
-pub fn find_leaks(
+pub fn detect_leaks(
     before: &ListenerSnapshot,
     after: &ListenerSnapshot,
     run: &Run,
     ports: &PortSet,
 ) -> Leaks {
     let descendants = match run.mode {
-        Mode::Run => ProcessTree::read_below(run.root).descendants_of(run.root),
-        Mode::Check => Vec::new(),
+        ReportMode::Run | ReportMode::Wrap => {
+            ProcessTree::read_below(run.root).descendants_of(run.root)
+        }
+        ReportMode::Check => Vec::new(),
     };
     let below: HashSet<u32> = descendants.iter().copied().collect();
     let new: Vec<Listener> = after
@@ -287,7 +299,7 @@ pub fn settle(
         let quiet =
             after.new_since(before).next().is_none() && server_below(run.root) == Below::Nothing;
         if quiet || Instant::now() >= deadline {
-            return Ok(find_leaks(before, &after, run, ports));
+            return Ok(detect_leaks(before, &after, run, ports));
         }
         std::thread::sleep(SETTLE_POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
@@ -335,17 +347,76 @@ pub fn wait_for_pending_exec(root: u32, limit: Duration) {
     }
 }
 
+// The variable kitty-fixtures sets on the dashboards it starts: the name of
+// the test thread that started them.
+use kitty_core::TEST_ENV as FIXTURES_TEST_ENV;
+
+/// From a process's initial environment; `None` when it has none.
+pub fn test_label_of(identity: &ProcessIdentity) -> Option<TestLabel> {
+    test_label_from_vars(|k| identity.env_var(k))
+}
+
+/// [`test_label_of`] this process's own environment (the `wrap` mode's test).
+pub fn test_label_of_this_process() -> Option<TestLabel> {
+    test_label_from_vars(|k| std::env::var_os(k))
+}
+
+/// The test that started a process ([`TestLabel`]), as its environment says: nextest's
+/// `NEXTEST_TEST_NAME` and `NEXTEST_BINARY_ID`, else pytest's
+/// `PYTEST_CURRENT_TEST` (`tests/x.py::test_name (call)`, named without the
+/// phase), else the `KITTY_FIXTURES_TEST` a kitty-fixtures project sets on
+/// the dashboards it starts (`cargo test` itself sets nothing).
+fn test_label_from_vars(var: impl Fn(&str) -> Option<OsString>) -> Option<TestLabel> {
+    let text = |k| {
+        var(k)
+            .map(|v| v.to_string_lossy().into_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let (name, binary_id) = (text("NEXTEST_TEST_NAME"), text("NEXTEST_BINARY_ID"));
+    if name.is_some() || binary_id.is_some() {
+        return Some(TestLabel {
+            name,
+            binary_id,
+            runner: Runner::Nextest,
+        });
+    }
+    if let Some(current) = text("PYTEST_CURRENT_TEST") {
+        return Some(TestLabel {
+            name: Some(pytest_test_name(&current).to_string()),
+            binary_id: None,
+            runner: Runner::Pytest,
+        });
+    }
+    text(FIXTURES_TEST_ENV).map(|name| TestLabel {
+        name: Some(name),
+        binary_id: None,
+        runner: Runner::KittyFixtures,
+    })
+}
+
+/// `tests/x.py::test_name (call)` -> `tests/x.py::test_name`.
+fn pytest_test_name(current: &str) -> &str {
+    for phase in [" (setup)", " (call)", " (teardown)"] {
+        if let Some(name) = current.strip_suffix(phase) {
+            return name;
+        }
+    }
+    current
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leak::Verdict;
+    use crate::findings::run::Runner;
+    use crate::findings::run::Verdict;
+    use std::collections::HashMap;
     use std::net::{Ipv4Addr, TcpListener};
 
     fn this_run() -> Run {
         Run {
             root: std::process::id(),
             label: None,
-            mode: Mode::Run,
+            mode: ReportMode::Run,
         }
     }
 
@@ -360,7 +431,7 @@ mod tests {
         let (l, ports) = free_port_set();
         let before = ListenerSnapshot::take(&ports).expect("snapshot");
         let after = ListenerSnapshot::take(&ports).expect("snapshot");
-        let leaks = find_leaks(&before, &after, &this_run(), &ports);
+        let leaks = detect_leaks(&before, &after, &this_run(), &ports);
         assert!(leaks.is_empty(), "{leaks:?}");
         assert_eq!(leaks.verdict(), Verdict::Clean);
         drop(l);
@@ -384,8 +455,35 @@ mod tests {
             (LeakKind::Foreign, Some(std::process::id()), Some(port))
         );
         assert!(!seen.from_run, "we are not our own descendant");
-        assert_eq!(seen.doubt, Some(Doubt::NotFromRun));
+        assert_eq!(seen.doubt(), Some(&Doubt::NotFromRun));
         assert_eq!(leaks.verdict(), Verdict::Clean, "not the run's: no failure");
         drop(l);
+    }
+
+    fn label(vars: &[(&str, &str)]) -> Option<TestLabel> {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        test_label_from_vars(|k| vars.get(k).map(OsString::from))
+    }
+
+    #[test]
+    fn a_test_is_named_by_nextest_then_pytest_then_the_fixtures() {
+        let pytest =
+            label(&[("PYTEST_CURRENT_TEST", "tests/x.py::test_leaks (call)")]).expect("pytest");
+        assert_eq!(
+            (pytest.name.as_deref(), pytest.runner),
+            (Some("tests/x.py::test_leaks"), Runner::Pytest)
+        );
+        let both = label(&[
+            ("PYTEST_CURRENT_TEST", "tests/x.py::test_leaks (setup)"),
+            ("NEXTEST_TEST_NAME", "it::leaks"),
+            ("NEXTEST_BINARY_ID", "mini::it"),
+        ])
+        .expect("nextest");
+        assert_eq!(both.describe(), "it::leaks in mini::it");
+        assert_eq!(both.runner, Runner::Nextest);
+        let fixtures = label(&[(FIXTURES_TEST_ENV, "tests::serves")]).expect("fixtures");
+        assert_eq!(fixtures.runner, Runner::KittyFixtures);
+        assert!(label(&[]).is_none());
+        assert!(label(&[(FIXTURES_TEST_ENV, "")]).is_none());
     }
 }

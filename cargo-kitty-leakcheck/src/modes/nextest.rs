@@ -1,0 +1,217 @@
+//! nextest integration: `wrap` (a per-test wrapper script), `snapshot` (the
+//! setup script: writes the [`Baseline`]) and `check` (the step after the
+//! run; nextest has no teardown scripts).
+//!
+//! # `wrap -- <test-binary> <args...>`
+//!
+//! nextest calls a wrapper script as `<wrapper> <test-binary> --exact <name>
+//! --nocapture`, with `NEXTEST_TEST_NAME` and `NEXTEST_BINARY_ID` set. `wrap`
+//! becomes a child subreaper, runs the test with inherited stdio in its own
+//! process group (nextest's timeout signal reaches the test directly), and
+//! waits for it, collecting re-parented orphans. Then:
+//!
+//! - **fast path**: when leakcheck has no child left, nothing descends from the
+//!   test any more (every orphan of the test was re-parented to us), so nothing
+//!   leaked: no `/proc` scan, no socket lookup;
+//! - otherwise it finds the live dashboards that descend from it
+//!   ([`detect_leaks`] with no port diff: blame comes from ancestry alone, so a
+//!   dashboard of a test running in parallel is never blamed here), stops them
+//!   ([`reap_leaks`]), naming the test.
+//!
+//! Exit status: the test's own when it failed (a test killed by a signal is
+//! re-raised, so nextest still sees `SIGSEGV`, not 139); otherwise
+//! `LEAKED` (or `REAP_FAILED`) when it leaked, which makes nextest mark that
+//! test failed; 0 when it passed and leaked nothing.
+//!
+//! # `check --baseline FILE`
+//!
+//! Compares the watched ports now with the baseline ([`detect_leaks`] in
+//! [`ReportMode::Check`]: a listener that is new since the baseline is a leak when
+//! its process carries the run's label or is a proven orphan, unless it
+//! belongs to a dashboard already alive then), and stops what leaked.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use kitty_core::ListenerSnapshot;
+use kitty_core::spec_kitty::find_dashboard_processes;
+use kitty_core::sys::{become_child_subreaper, boot_id};
+use kitty_core::{RUN_LABEL_ENV, new_run_label};
+
+use super::command::{
+    collect_exited_children, run_command, signal_during_cleanup, take_over_signals,
+};
+use super::detect::{Run, detect_leaks, test_label_of_this_process, wait_for_pending_exec};
+use super::reap::{Tick, no_progress, reap_leaks};
+use crate::baseline::{
+    BASELINE_ENV, BASELINE_SCHEMA_VERSION, Baseline, BaselineDashboard, LATEST_BASELINE,
+    default_baseline_path, read_baseline, write_baseline,
+};
+use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
+use crate::errors::Error;
+use crate::findings::Snapshot;
+use crate::findings::run::{Action, Leak, Leaks, Notice, ReportMode, RunFindings};
+
+/// How long `wrap` waits for a process below the test that names the
+/// dashboard server to exec into one (it usually takes microseconds).
+const PENDING_EXEC_LIMIT: Duration = Duration::from_secs(2);
+
+/// `wrap -- <test-binary> <args...>`. `notify` hears what happens while the
+/// test runs.
+pub fn wrap(
+    common: &CommonArgs,
+    args: &WrapArgs,
+    notify: &dyn Fn(Notice<'_>),
+) -> Result<RunFindings, Error> {
+    let inbox = take_over_signals()?;
+    become_child_subreaper().map_err(Error::Subreaper)?;
+    let finished = run_command(&args.command, notify, &[], &inbox)?;
+    let findings = |before, leaks, inbox| RunFindings {
+        mode: ReportMode::Wrap,
+        ports: common.ports.clone(),
+        command: args.command.clone(),
+        command_status: Some(finished.status.clone()),
+        interrupted_by: finished.forwarded,
+        cleanup_interrupted_by: signal_during_cleanup(inbox),
+        run_label: None,
+        before,
+        leaks,
+    };
+    if !finished.status.started() || !collect_exited_children() {
+        return Ok(findings(
+            ListenerSnapshot::default(),
+            Leaks::default(),
+            &inbox,
+        ));
+    }
+    // Something still descends from the test: look for dashboards among
+    // it, once any that is still between fork and exec has exec'd.
+    wait_for_pending_exec(std::process::id(), PENDING_EXEC_LIMIT);
+    let now = ListenerSnapshot::take(&common.ports).map_err(Error::Listeners)?;
+    // Blame is ancestry alone: the label is the whole nextest run's, and
+    // a dashboard of a test running in parallel carries it too.
+    let run = Run {
+        root: std::process::id(),
+        label: None,
+        mode: ReportMode::Wrap,
+    };
+    let mut leaks = detect_leaks(&now, &now, &run, &common.ports);
+    leaks.leaks.retain(|l| l.from_run && l.is_dashboard());
+    leaks.appeared.clear();
+    if let Some(test) = test_label_of_this_process() {
+        for leak in &mut leaks.leaks {
+            leak.test = Some(test.clone());
+        }
+    }
+    reap_leaks(&mut leaks, args.no_reap, no_progress);
+    // One that was already exiting when we came to stop it (the test
+    // signalled it but did not wait) left nothing behind: not a leak.
+    leaks
+        .leaks
+        .retain(|l| !matches!(l.action, Action::AlreadyGone { .. }));
+    let _ = collect_exited_children();
+    Ok(findings(now, leaks, &inbox))
+}
+
+/// `snapshot`: writes the baseline and exports it to nextest's tests.
+pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Error> {
+    let snap = ListenerSnapshot::take(&common.ports).map_err(Error::Listeners)?;
+    // Inside a `cargo kitty-leakcheck` run, the tests share its label;
+    // otherwise the nextest run gets one of its own.
+    let label = match std::env::var_os(RUN_LABEL_ENV).filter(|l| !l.is_empty()) {
+        Some(l) => l,
+        None => new_run_label().map_err(Error::Label)?,
+    };
+    let baseline = Baseline {
+        schema_version: BASELINE_SCHEMA_VERSION,
+        tool: env!("CARGO_PKG_NAME").into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        ports: common.ports.clone(),
+        run_id: std::env::var("NEXTEST_RUN_ID").ok(),
+        run_label: Some(label.to_string_lossy().into_owned()),
+        boot_id: boot_id(),
+        listeners: snap.listeners().to_vec(),
+        dashboards: find_dashboard_processes()
+            .into_iter()
+            .map(|d| BaselineDashboard {
+                pid: d.identity.pid(),
+                start_ticks: d.identity.start_ticks(),
+                port: d.command.port,
+                project_dir: kitty_core::mask_tokens(&d.command.project_dir.display().to_string()),
+            })
+            .collect(),
+    };
+    let path = args.output.clone().unwrap_or_else(default_baseline_path);
+    write_baseline(&path, &baseline)?;
+    if args.output.is_none() {
+        // `check --baseline target/kitty-leakcheck/baseline-latest.json` in the CI step after the run.
+        let latest = path.with_file_name(LATEST_BASELINE);
+        let _ = std::fs::remove_file(&latest);
+        let _ = std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &latest);
+    }
+    if let Some(env_file) = std::env::var_os("NEXTEST_ENV") {
+        // One write of both lines: nextest reads KEY=VALUE lines.
+        let lines = format!(
+            "{BASELINE_ENV}={}\n{RUN_LABEL_ENV}={}\n",
+            path.display(),
+            label.to_string_lossy()
+        );
+        let env_file = Path::new(&env_file);
+        kitty_core::sys::append_to_regular_file(env_file, lines.as_bytes()).map_err(|source| {
+            Error::NextestEnv {
+                path: env_file.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+    Ok(Snapshot {
+        path,
+        ports: common.ports.clone(),
+        listeners: baseline.listeners.len(),
+        dashboards: baseline.dashboards.len(),
+    })
+}
+
+/// `check --baseline FILE`: the ports are the baseline's. `progress` makes
+/// the [`Tick`] for the stops.
+pub fn check(args: &CheckArgs, progress: impl FnOnce(usize) -> Tick) -> Result<RunFindings, Error> {
+    // A signal while leaks are stopped waits until they are (then exit 128 + N).
+    let inbox = take_over_signals()?;
+    let baseline = read_baseline(&args.baseline)?;
+    let ports = baseline.ports;
+    let before = ListenerSnapshot::from_listeners(baseline.listeners);
+    let now = ListenerSnapshot::take(&ports).map_err(Error::Listeners)?;
+    let run = Run {
+        root: std::process::id(),
+        label: baseline.run_label.clone().map(Into::into),
+        mode: ReportMode::Check,
+    };
+    let mut leaks = detect_leaks(&before, &now, &run, &ports);
+    // A dashboard that was already alive at the baseline (still starting, it
+    // bound its port later) is not the run's leak.
+    let known: HashSet<(u32, u64)> = baseline
+        .dashboards
+        .iter()
+        .map(|d| (d.pid, d.start_ticks))
+        .collect();
+    let known_then = |l: &Leak| {
+        l.identity
+            .as_ref()
+            .is_some_and(|id| known.contains(&(id.pid(), id.start_ticks())))
+    };
+    leaks.leaks.retain(|l| !known_then(l));
+    leaks.appeared.retain(|l| !known_then(l));
+    reap_leaks(&mut leaks, args.no_reap, progress);
+    Ok(RunFindings {
+        mode: ReportMode::Check,
+        ports,
+        command: Vec::new(),
+        command_status: None,
+        interrupted_by: None,
+        cleanup_interrupted_by: signal_during_cleanup(&inbox),
+        run_label: baseline.run_label,
+        before,
+        leaks,
+    })
+}
