@@ -1,11 +1,8 @@
-//! Port sets: `KITTY_PORTS`, `--ports`, spec-kitty's range.
+//! Port sets: `KITTY_PORTS`, `--ports`, a single port, spec-kitty's range.
 
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
-
-/// The ports spec-kitty scans: `range(9237, 9337)`.
-pub const SPEC_KITTY_RANGE: RangeInclusive<u16> = 9237..=9336;
 
 /// The environment variable that overrides the port set.
 pub const PORTS_ENV: &str = "KITTY_PORTS";
@@ -71,7 +68,7 @@ impl PortSet {
 
     /// spec-kitty's own range, 9237-9336.
     pub fn spec_kitty() -> Self {
-        Self::range(SPEC_KITTY_RANGE)
+        Self::range(crate::spec_kitty::DASHBOARD_PORTS)
     }
 
     /// `KITTY_PORTS` when set, else `default`. A malformed value is an error, never ignored.

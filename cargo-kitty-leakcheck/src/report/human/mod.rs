@@ -114,7 +114,7 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
             let _ = writeln!(
                 out,
                 "{TAG} {} to name the test that leaked each dashboard, run the tests with cargo nextest \
-                 and the kitty-leakcheck wrapper script (README: \"nextest: blame the exact test\")",
+                 and the kitty-leakcheck wrapper script (cargo-kitty-leakcheck README: \"nextest: blame the exact test\")",
                 style::dim("hint:")
             );
         }
