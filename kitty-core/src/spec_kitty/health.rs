@@ -220,7 +220,10 @@ mod tests {
         )
         .expect("parse");
         assert!(h.is_dashboard());
-        assert_eq!(h.project_path.as_deref(), Some(std::path::Path::new("/tmp/p")));
+        assert_eq!(
+            h.project_path.as_deref(),
+            Some(std::path::Path::new("/tmp/p"))
+        );
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //!
 //! A new release family is a change here and in this module's tests alone.
 
+/// The ports spec-kitty's CLI picks a dashboard's from: `range(9237, 9337)`
+/// (every release family with a dashboard).
+pub const DASHBOARD_PORTS: std::ops::RangeInclusive<u16> = 9237..=9336;
+
 mod classify;
 mod command;
 mod dashboard_file;
