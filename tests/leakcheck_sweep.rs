@@ -14,10 +14,12 @@ use std::process::Output;
 use kitty_core::spec_kitty::DashboardFile;
 use serde_json::Value;
 
-use common::detached::{TOKEN, spawn_detached, start_dashboard};
+use common::detached::{
+    TOKEN, dashboard_argv, installation, spawn_detached, spawn_detached_env, start_dashboard,
+};
 use common::leakcheck::{json_report, leakcheck};
 use common::scene::Scene;
-use common::{bare_project, dead_pid, port_held, show};
+use common::{assert_serves, bare_project, dead_pid, port_held, show, wait_until};
 
 /// `sweep --ports PORTS ARGS`. The dashboards these tests start are seconds
 /// old, so `--start-grace 0` lets an unrecorded one count as unrecorded
@@ -193,5 +195,93 @@ fn sweep_does_not_trust_a_dashboard_file_that_names_another_pid() {
     );
 
     stranger.stop();
+    scene.assert_clean();
+}
+
+/// After an upgrade to a spec-kitty without a dashboard (4.0.0rc5 and later),
+/// the dashboards an older release started live on, and nothing in
+/// spec-kitty stops them; the interpreter that runs one may be gone too
+/// (replaced by the upgrade: its exe reads `... (deleted)`). sweep still
+/// finds such a dashboard by its command line: it stops the one whose
+/// project is gone and keeps the live one, unchanged and serving.
+#[test]
+fn sweep_finds_dashboards_whose_interpreter_an_upgrade_replaced() {
+    let scene = Scene::new("kitty-sweep-upgrade-", "9589-9590");
+    let (ports, root, home) = (scene.ports, scene.path(), scene.home());
+    let python = installation().python;
+    let ask = |code: &str| -> std::ffi::OsString {
+        let out = std::process::Command::new(&python)
+            .args(["-c", code])
+            .output()
+            .expect("python");
+        assert!(out.status.success(), "{out:?}");
+        std::os::unix::ffi::OsStringExt::from_vec(out.stdout.trim_ascii().to_vec())
+    };
+    // A copy of the venv's interpreter, as an old venv made with --copies
+    // holds, running the installed release's server.
+    let home_of_python = ask("import sys; print(sys.base_prefix)");
+    let site = ask(
+        "import os, specify_cli; print(os.path.dirname(os.path.dirname(specify_cli.__file__)))",
+    );
+    let old_bin = root.join("old-venv/bin");
+    std::fs::create_dir_all(&old_bin).expect("mkdir");
+    let copied = old_bin.join("python3");
+    std::fs::copy(
+        std::fs::canonicalize(&python).expect("the interpreter"),
+        &copied,
+    )
+    .expect("copy the interpreter");
+    let env = [
+        ("PYTHONHOME", home_of_python.as_os_str()),
+        ("PYTHONPATH", site.as_os_str()),
+    ];
+    let start = |project: &std::path::Path, port: u16| {
+        let mut argv = dashboard_argv(project, port);
+        argv[0] = copied.clone().into_os_string();
+        let mut d = spawn_detached_env(&argv, home, &env);
+        d.port = Some(port);
+        wait_until(&format!("the dashboard on {port} to listen"), || {
+            port_held(port) || !d.alive()
+        });
+        assert!(d.alive(), "the dashboard on {port} died at start-up");
+        d
+    };
+    let gone = bare_project(root, "gone");
+    let orphan = start(&gone, 9589);
+    let live_dir = bare_project(root, "live");
+    let live = start(&live_dir, 9590);
+    DashboardFile::new(9590, Some(TOKEN.into()), Some(live.pid()))
+        .write(&live_dir)
+        .expect("write .dashboard");
+
+    // The upgrade: the old interpreter is replaced, the orphan's project deleted.
+    std::fs::remove_file(&copied).expect("remove the old interpreter");
+    for d in [&orphan, &live] {
+        let now = kitty_core::ProcessIdentity::read(d.pid()).expect("still running");
+        let exe = now
+            .exe()
+            .map(|e| e.as_os_str().to_string_lossy().into_owned());
+        assert!(
+            exe.as_deref().is_some_and(|e| e.ends_with(" (deleted)")),
+            "the set-up is wrong: exe {exe:?}"
+        );
+    }
+    std::fs::remove_dir_all(&gone).expect("delete the project");
+
+    let o = sweep(ports, &["--yes", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let r = json_report(&o);
+    assert_eq!(entry(&r, orphan.pid())["action"], "stopped", "{r:#}");
+    assert_eq!(entry(&r, live.pid())["class"], "live", "{r:#}");
+    assert_eq!(entry(&r, live.pid())["action"], "kept", "{r:#}");
+    assert!(!orphan.alive(), "{}", show(&o));
+    let now = kitty_core::ProcessIdentity::read(live.pid()).expect("the live dashboard runs");
+    assert!(
+        now.is_same_process(&live.identity),
+        "the live dashboard changed"
+    );
+    assert_serves(9590, &live_dir);
+
+    live.stop();
     scene.assert_clean();
 }

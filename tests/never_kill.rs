@@ -389,6 +389,75 @@ fn sweep_keeps_wrappers_whose_argv_merely_contains_a_dashboard_command_line() {
     scene.assert_clean();
 }
 
+/// The same for 4.0.0rc1-rc4's flag form (`--project-dir D --port N`):
+/// (a) bash with the flags as its own arguments, (b) `python3 -c CODE -m
+/// <module> --project-dir ...`, where the first `-c` ends Python's options.
+/// Both serve HTTP; neither is a dashboard, whichever release is installed.
+#[test]
+fn sweep_keeps_wrappers_whose_argv_contains_the_4x_flag_form() {
+    let bash = require_tool("bash");
+    let scene = Scene::new("kitty-nk-flags-", "9734-9735");
+    let (root, home) = (scene.path(), scene.home());
+    let py: OsString = spec_kitty_python().into();
+    let (pa, pb) = (scene.port(0), scene.port(1));
+    let flags = |port: u16| -> Vec<OsString> {
+        vec![
+            "-m".into(),
+            SERVER_MODULE.into(),
+            "--project-dir".into(),
+            NOWHERE.into(),
+            "--port".into(),
+            port.to_string().into(),
+            "--token".into(),
+            TOKEN.into(),
+        ]
+    };
+
+    let http_server: Vec<OsString> = vec![
+        py.clone(),
+        "-m".into(),
+        "http.server".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        pa.to_string().into(),
+    ];
+    let mut argv: Vec<OsString> = vec![
+        bash.into(),
+        "-c".into(),
+        "\"$PY\" -m http.server --bind 127.0.0.1 \"$6\" & wait".into(),
+        "bash".into(),
+    ];
+    argv.extend(flags(pa));
+    let bash_pid = Start::new(argv, root, home).env("PY", &py).spawn();
+    let a = Victim::process(
+        "(a) `bash -c SCRIPT bash -m <module> --project-dir /nonexistent --port <port> --token <token>`",
+        bash_pid,
+    );
+    let child = wait_child_runs(bash_pid, &argv_bytes(&http_server));
+    let a = a
+        .with("its python http.server child", child)
+        .serves_http(pa);
+
+    let code = "import sys, http.server as h\n\
+                h.HTTPServer(('127.0.0.1', int(sys.argv[6])), h.SimpleHTTPRequestHandler).serve_forever()";
+    let mut argv: Vec<OsString> = vec![py.clone(), "-c".into(), code.into()];
+    argv.extend(flags(pb));
+    let b = Victim::process(
+        "(b) `python3 -c CODE -m <module> --project-dir /nonexistent --port <port> --token <token>`",
+        Start::new(argv, root, home).spawn(),
+    )
+    .serves_http(pb);
+    for v in [&a, &b] {
+        v.wait_serving();
+    }
+
+    let o = sweep(scene.ports);
+    assert_all_unharmed(&[&a, &b], &after("`sweep --yes`", &o));
+    assert_tool_exit(&o, &[0]);
+    drop((a, b));
+    scene.assert_clean();
+}
+
 // --- 5. Odd project paths, started by the real CLI -----------------------------------------
 
 #[test]

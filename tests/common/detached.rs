@@ -64,7 +64,16 @@ pub fn spawn_detached_in(
     cwd: Option<&Path>,
     home: &Path,
 ) -> ProcessGuard {
-    spawn_detached_with(argv, cwd, home, None)
+    spawn_detached_with(argv, cwd, home, None, &[])
+}
+
+/// [`spawn_detached`] with `env` added to its environment.
+pub fn spawn_detached_env(
+    argv: &[impl AsRef<OsStr>],
+    home: &Path,
+    env: &[(&str, &OsStr)],
+) -> ProcessGuard {
+    spawn_detached_with(argv, None, home, None, env)
 }
 
 /// [`spawn_detached_in`], carrying the leakcheck run label `label` in its
@@ -74,6 +83,7 @@ fn spawn_detached_with(
     cwd: Option<&Path>,
     home: &Path,
     label: Option<&str>,
+    env: &[(&str, &OsStr)],
 ) -> ProcessGuard {
     let mut sh = Command::new("sh");
     sh.arg("-c")
@@ -87,6 +97,7 @@ fn spawn_detached_with(
     if let Some(label) = label {
         sh.env(kitty_core::RUN_LABEL_ENV, label);
     }
+    sh.envs(env.iter().copied());
     let out = sh.output().expect("run sh");
     assert!(out.status.success(), "sh failed: {out:?}");
     let pid: u32 = String::from_utf8_lossy(&out.stdout)
@@ -118,7 +129,7 @@ pub fn start_labelled_dashboard(
     home: &Path,
     label: &str,
 ) -> ProcessGuard {
-    let mut d = spawn_detached_with(&dashboard_argv(project, port), None, home, Some(label));
+    let mut d = spawn_detached_with(&dashboard_argv(project, port), None, home, Some(label), &[]);
     d.port = Some(port);
     wait_until(&format!("the dashboard on {port} to listen"), || {
         port_held(port) || !d.alive()
