@@ -303,6 +303,46 @@ fn sweep_keeps_a_dashboard_of_another_network_namespace() {
 
 // --- 4. Wrappers whose argv merely contains a dashboard command line --------------------
 
+/// A bash script (not exec'd: `& wait`) that serves HTTP on `port` through
+/// `py -m http.server`, with `args` as bash's own arguments after `$0` (a
+/// dashboard's command line, or its look-alike); the script takes the port
+/// from the positional parameter that holds it.
+fn bash_serving_http(
+    label: &str,
+    (bash, py, port): (&std::path::Path, &OsString, u16),
+    args: Vec<OsString>,
+    (root, home): (&std::path::Path, &std::path::Path),
+) -> Victim {
+    let http_server: Vec<OsString> = vec![
+        py.clone(),
+        "-m".into(),
+        "http.server".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        port.to_string().into(),
+    ];
+    let at = args
+        .iter()
+        .position(|a| a.as_os_str() == std::ffi::OsStr::new(&port.to_string()))
+        .expect("the port is one of the arguments");
+    let mut argv: Vec<OsString> = vec![
+        bash.into(),
+        "-c".into(),
+        format!(
+            "\"$PY\" -m http.server --bind 127.0.0.1 \"${}\" & wait",
+            at + 1
+        )
+        .into(),
+        "bash".into(),
+    ];
+    argv.extend(args);
+    let bash_pid = Start::new(argv, root, home).env("PY", py).spawn();
+    let v = Victim::process(label, bash_pid);
+    let child = wait_child_runs(bash_pid, &argv_bytes(&http_server));
+    v.with("its python http.server child", child)
+        .serves_http(port)
+}
+
 #[test]
 fn sweep_keeps_wrappers_whose_argv_merely_contains_a_dashboard_command_line() {
     let bash = require_tool("bash");
@@ -314,40 +354,24 @@ fn sweep_keeps_wrappers_whose_argv_merely_contains_a_dashboard_command_line() {
 
     // (a) A bash script (not exec'd: `& wait`) that serves HTTP; the module
     // and a dashboard's arguments are separate argv elements of bash itself.
-    let http_server: Vec<OsString> = vec![
-        py.clone(),
-        "-m".into(),
-        "http.server".into(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        pa.to_string().into(),
-    ];
-    let mut argv: Vec<OsString> = vec![
-        bash.into(),
-        "-c".into(),
-        "\"$PY\" -m http.server --bind 127.0.0.1 \"$4\" & wait".into(),
-        "bash".into(),
-        "-m".into(),
-        SERVER_MODULE.into(),
-        NOWHERE.into(),
-        pa.to_string().into(),
-        TOKEN.into(),
-    ];
-    let bash_pid = Start::new(argv.clone(), root, home).env("PY", &py).spawn();
-    let a = Victim::process(
+    let a = bash_serving_http(
         "(a) `bash -c SCRIPT bash -m <module> /nonexistent <port> <token>`",
-        bash_pid,
+        (bash.as_path(), &py, pa),
+        vec![
+            "-m".into(),
+            SERVER_MODULE.into(),
+            NOWHERE.into(),
+            pa.to_string().into(),
+            TOKEN.into(),
+        ],
+        (root, home),
     );
-    let child = wait_child_runs(bash_pid, &argv_bytes(&http_server));
-    let a = a
-        .with("its python http.server child", child)
-        .serves_http(pa);
 
     // (b) `timeout 600 <server>`: the real dashboard is timeout's child, and
     // the live project's .kittify/.dashboard names that child.
     let live = bare_project(root, "timeout-live");
     let server = dashboard_argv(&live, pb);
-    argv = vec![timeout.into(), "600".into()];
+    let mut argv: Vec<OsString> = vec![timeout.into(), "600".into()];
     argv.extend(server.iter().cloned());
     let timeout_pid = Start::new(argv, &live, home).spawn();
     let b = Victim::process("(b) `timeout 600 <the real dashboard>`", timeout_pid);
@@ -413,30 +437,12 @@ fn sweep_keeps_wrappers_whose_argv_contains_the_4x_flag_form() {
         ]
     };
 
-    let http_server: Vec<OsString> = vec![
-        py.clone(),
-        "-m".into(),
-        "http.server".into(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        pa.to_string().into(),
-    ];
-    let mut argv: Vec<OsString> = vec![
-        bash.into(),
-        "-c".into(),
-        "\"$PY\" -m http.server --bind 127.0.0.1 \"$6\" & wait".into(),
-        "bash".into(),
-    ];
-    argv.extend(flags(pa));
-    let bash_pid = Start::new(argv, root, home).env("PY", &py).spawn();
-    let a = Victim::process(
+    let a = bash_serving_http(
         "(a) `bash -c SCRIPT bash -m <module> --project-dir /nonexistent --port <port> --token <token>`",
-        bash_pid,
+        (bash.as_path(), &py, pa),
+        flags(pa),
+        (root, home),
     );
-    let child = wait_child_runs(bash_pid, &argv_bytes(&http_server));
-    let a = a
-        .with("its python http.server child", child)
-        .serves_http(pa);
 
     let code = "import sys, http.server as h\n\
                 h.HTTPServer(('127.0.0.1', int(sys.argv[6])), h.SimpleHTTPRequestHandler).serve_forever()";
