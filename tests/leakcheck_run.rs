@@ -611,3 +611,52 @@ fn forwarding_works_when_our_group_leader_lives_outside_our_pid_namespace() {
         "the report does not say the signal was passed on:\n{stderr}"
     );
 }
+
+/// 4.0.0rc1-rc4 take `--port 0` (an OS-assigned port, written to the
+/// `--port-report-file` right after bind): such a dashboard names no port,
+/// and a run that leaks it has it reported on the port it holds, and reaped.
+/// Always with the pinned 4.0.0rc4, whichever release the suite runs with.
+#[test]
+fn a_4x_dashboard_on_an_os_assigned_port_is_reported_on_the_port_it_holds_and_reaped() {
+    let scene = Scene::new("kitty-e2e-run-", "9591-9591");
+    let sk = kitty_fixtures::SpecKitty::locate(Some(&common::pinned_spec_kitty("4.0.0rc4")))
+        .expect("spec-kitty 4.0.0rc4");
+    let project = bare_project(scene.path(), "ephemeral");
+    let report_file = scene.path().join("port-report");
+    let mut server: Vec<std::ffi::OsString> = vec![sk.python.clone().into_os_string()];
+    server.extend([
+        "-m".into(),
+        SERVER_MODULE.into(),
+        "--project-dir".into(),
+        project.clone().into_os_string(),
+        "--port".into(),
+        "0".into(),
+        "--token".into(),
+        common::detached::TOKEN.into(),
+        "--port-report-file".into(),
+        report_file.clone().into_os_string(),
+    ]);
+    let script = format!(
+        "{}\nfor _ in $(seq 1200); do [ -s '{f}' ] && exit 0; sleep 0.05; done; exit 99",
+        setsid_line(&server),
+        f = report_file.display()
+    );
+    let out = leakcheck(&scene, None, &["--json", "--", "sh", "-c"])
+        .arg(&script)
+        .output()
+        .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
+    let port: u16 = std::fs::read_to_string(&report_file)
+        .expect("the port report")
+        .trim()
+        .parse()
+        .expect("a port");
+    let report = json_report(&out);
+    let leak = leak_on(&report, port);
+    assert_eq!(leak["kind"], "dashboard", "{leak:#}");
+    assert_eq!(leak["action"]["result"], "reaped", "{leak:#}");
+    assert!(!port_held(port), "port {port} is still held");
+    assert_no_token(&out);
+    common::assert_no_dashboard_under(scene.path());
+    scene.assert_clean();
+}

@@ -26,7 +26,7 @@
 //! 9504-9509, fixtures_drop 9510-9519, fixtures_startup 9520-9529,
 //! fixtures_exit_paths 9530-9539, fixtures_ports 9540-9559, leakcheck_sweep
 //! 9560-9567 and 9589-9590, leakcheck_nextest 9568-9577 and 9682-9683, leakcheck_run
-//! 9601-9681 and 9599, fixtures_processes 9684-9693, never_kill 9700-9749,
+//! 9601-9681, 9599 and 9591, fixtures_processes 9684-9693, never_kill 9700-9749,
 //! leakcheck_reports 9760-9779, leakcheck_hardening 9580-9588,
 //! never_kill_proofs 9780-9799 (the benchmarks use 9750-9759 and
 //! 9800-9999); fixtures_shared_range runs in the default range on purpose.
@@ -76,6 +76,22 @@ pub fn target_dir() -> PathBuf {
 
 /// The `spec-kitty` executable: `KITTY_SPEC_KITTY`, else `spec-kitty` on `PATH`,
 /// else the project's own venv for 3.2.7. Panics (fails the test) when none exists.
+/// The pinned spec-kitty `version` that `scripts/spec-kitty-env VERSION`
+/// installs under the target dir, for a test of that release whichever one
+/// the suite runs with. Missing is a failure, never a skip.
+pub fn pinned_spec_kitty(version: &str) -> PathBuf {
+    let p = target_dir()
+        .join("spec-kitty")
+        .join(version)
+        .join("bin/spec-kitty");
+    assert!(
+        p.is_file(),
+        "spec-kitty {version} is not installed at {}: run scripts/spec-kitty-env {version}",
+        p.display()
+    );
+    p
+}
+
 pub fn spec_kitty() -> PathBuf {
     if let Some(p) = std::env::var_os("KITTY_SPEC_KITTY") {
         let p = PathBuf::from(p);

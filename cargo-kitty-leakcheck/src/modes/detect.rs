@@ -247,6 +247,13 @@ pub fn detect_leaks(
                 .filter(|l| held.contains(&l.inode))
                 .cloned()
                 .collect();
+            // A dashboard told `--port 0` (4.x) names no port: the one it
+            // holds, wherever it is, is its port.
+            if leak.listeners.is_empty()
+                && let ProcessKind::Dashboard(DashboardCommand { port: None, .. }) = &kind
+            {
+                leak.listeners = kitty_core::process::held_by_tree(pid).unwrap_or_default();
+            }
             by_pid.insert(pid, leak);
         }
     }
