@@ -61,7 +61,7 @@ fn assert_names_the_fix(msg: &str) {
         "KITTY_SPEC_KITTY",
         "PATH",
         "pip install spec-kitty-cli",
-        "scripts/spec-kitty-env",
+        "kitty-fixtures README",
     ] {
         assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
     }

@@ -8,11 +8,16 @@ use kitty_core::StopError;
 use kitty_core::reservation::ReservationError;
 use kitty_core::{PortSet, PortSetError};
 
-/// The command that installs the pinned spec-kitty for this repository's tests.
-pub(crate) const INSTALL_HINT: &str = "install it with `scripts/spec-kitty-env` (a pinned spec-kitty-cli in a venv) or `pip install spec-kitty-cli==3.2.7`";
+/// How to install spec-kitty, for a user of the published crate (nothing
+/// here names a script of this repository).
+pub(crate) const INSTALL_HINT: &str = "install it with `pip install spec-kitty-cli==3.2.7` (in a venv of its own; the kitty-fixtures README lists the releases that work)";
 
 /// Everything `kitty-fixtures` can fail with. No variant ever holds a token.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` says what `Display` says, after the variant's name: the
+/// `.unwrap()` and `?` of a test print `Debug`, and the name alone
+/// (`SpecKittyNotFound`) would not say what to do.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No spec-kitty executable was found.
@@ -155,9 +160,37 @@ pub enum Error {
 }
 
 impl Error {
+    /// The variant's name, for `Debug`.
+    fn name(&self) -> &'static str {
+        match self {
+            Error::SpecKittyNotFound => "SpecKittyNotFound",
+            Error::SpecKittyMissing { .. } => "SpecKittyMissing",
+            Error::NoDashboard { .. } => "NoDashboard",
+            Error::InterpreterNotFound { .. } => "InterpreterNotFound",
+            Error::Ports(_) => "Ports",
+            Error::PortRangeFull { .. } => "PortRangeFull",
+            Error::Reservations(_) => "Reservations",
+            Error::ForkedChild => "ForkedChild",
+            Error::Spawn { .. } => "Spawn",
+            Error::StartFailed { .. } => "StartFailed",
+            Error::StartTimeout { .. } => "StartTimeout",
+            Error::Stop(_) => "Stop",
+            Error::StopMany(_) => "StopMany",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::Init { .. } => "Init",
+            Error::Io { .. } => "Io",
+        }
+    }
+
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
         let what = what.into();
         move |source| Error::Io { what, source }
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {self}", self.name())
     }
 }
 

@@ -552,8 +552,14 @@ mod tests {
         let e = p.start_dashboard().expect_err("no spec-kitty");
         let msg = e.to_string();
         assert!(
-            msg.contains("KITTY_SPEC_KITTY") && msg.contains("spec-kitty-env"),
+            msg.contains("KITTY_SPEC_KITTY") && msg.contains("pip install spec-kitty-cli"),
             "{msg}"
+        );
+        // What `.unwrap()` prints says it too, not only the variant's name.
+        let debug = format!("{e:?}");
+        assert!(
+            debug.starts_with("SpecKittyMissing: ") && debug.contains("KITTY_SPEC_KITTY"),
+            "{debug}"
         );
     }
 }
