@@ -3,9 +3,12 @@
 //!
 //! Asserts: the split is lossless (joined back with NULs it is the input);
 //! a recognised command came from a `python*` argv[0], its port is non-zero
-//! and its digits are in the input, a module-form project dir is one of the
-//! argv words; its `Debug` does not depend on its token (the same argv with
-//! another token prints the same), and parsing is deterministic.
+//! and its digits are in the input (only the 4.x flag form may name no port:
+//! `--port 0`), a module-form project dir is one of the argv words (or the
+//! value of a `--project-dir=` word); what the writer writes for it is
+//! recognised as the same command (the round trip); its `Debug` does not
+//! depend on its token (the same argv with another token prints the same),
+//! and parsing is deterministic.
 #![no_main]
 
 use std::ffi::OsString;
@@ -42,23 +45,54 @@ fuzz_target!(|raw: &[u8]| {
     assert_eq!(DashboardCommand::parse(&argv).as_ref(), Some(&cmd));
     let name = Path::new(&argv[0]).file_name().expect("argv[0] has a name");
     assert!(name.as_bytes().starts_with(b"python"), "{argv:?}");
-    let port = cmd.port.expect("a recognised command names its port");
-    assert_ne!(port, 0);
-    assert!(
-        contains(raw, port.to_string().as_bytes()),
-        "port {port} is not in the input"
-    );
+    match cmd.port {
+        Some(port) => {
+            assert_ne!(port, 0);
+            assert!(
+                contains(raw, port.to_string().as_bytes()),
+                "port {port} is not in the input"
+            );
+        }
+        None => assert_eq!(
+            cmd.form,
+            CommandForm::ModuleFlags,
+            "only --port 0 names no port"
+        ),
+    }
+    let dir = cmd.project_dir.as_os_str().as_bytes();
     match cmd.form {
         CommandForm::Module => {
             assert!(
-                argv.iter()
-                    .any(|a| a.as_os_str() == cmd.project_dir.as_os_str()),
+                argv.iter().any(|a| a.as_bytes() == dir),
+                "the project dir is not an argv word"
+            );
+        }
+        CommandForm::ModuleFlags => {
+            assert!(
+                argv.iter().any(|a| a.as_bytes() == dir
+                    || a.as_bytes() == [&b"--project-dir="[..], dir].concat()),
                 "the project dir is not an argv word"
             );
         }
         CommandForm::Script => {
             assert!(contains(raw, SERVER_FUNCTION.as_bytes()));
         }
+    }
+    // The round trip: what the writer writes for this command is it again.
+    if let (Some(port), Some(token)) = (cmd.port, cmd.token()) {
+        let mut written: Vec<OsString> = vec![argv[0].clone()];
+        written.extend(cmd.form.server_args(&cmd.project_dir, port, token));
+        let back = DashboardCommand::parse(&written).expect("what we write is recognised");
+        assert_eq!(
+            (
+                back.form,
+                back.port,
+                back.project_dir.as_path(),
+                back.token()
+            ),
+            (cmd.form, cmd.port, cmd.project_dir.as_path(), Some(token)),
+            "the round trip changed the command"
+        );
     }
     if let Some(token) = cmd.token() {
         // In the module form the token is the last word: swap it for
