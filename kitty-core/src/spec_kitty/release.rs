@@ -10,14 +10,6 @@ use super::CommandForm;
 const FLAGS_MARK: &[u8] = b"--project-dir";
 /// How much of `_server_main.py` is read to tell (it is about 2 KiB).
 const SERVER_MAIN_LIMIT: u64 = 256 << 10;
-/// How long the interpreter gets to say where `specify_cli` is, when the
-/// installation's own `site-packages` does not hold it.
-const ASK_WHERE: std::time::Duration = std::time::Duration::from_secs(20);
-/// Where `specify_cli` lives, as the interpreter finds it (without importing
-/// it): the directory that holds the package.
-const WHERE_IS_SPECIFY_CLI: &str = "import importlib.util as u, os, sys\n\
-    s = u.find_spec('specify_cli')\n\
-    sys.stdout.write(os.path.dirname(list(s.submodule_search_locations)[0]) if s and s.submodule_search_locations else '')";
 
 /// One installed spec-kitty release, as far as this crate cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,18 +33,10 @@ impl Release {
     ///   [`CommandForm::Script`] (0.5.x to 3.2.6);
     /// - no `specify_cli/dashboard` at all: no dashboard (4.0.0rc5 and later).
     ///
-    /// The installation is looked at on disk first (`<prefix>/lib/python*/
-    /// site-packages` of the venv); when `specify_cli` is not there (a
-    /// system or `pip --user` install, a Debian `dist-packages`), the
-    /// interpreter is asked where it finds the package (about 50 ms, without
-    /// importing it). An installation that cannot be read says
-    /// [`CommandForm::Script`], as the oldest releases did before there was
-    /// anything to look for.
+    /// An installation that cannot be read says [`CommandForm::Script`], as
+    /// the oldest releases did before there was anything to look for.
     pub fn of_installation(python: &Path) -> Release {
-        let Some(site) = site_packages(python)
-            .filter(|s| s.join("specify_cli").is_dir())
-            .or_else(|| asked_site(python))
-        else {
+        let Some(site) = site_packages(python) else {
             return Release {
                 version: None,
                 dashboard: Some(CommandForm::Script),
@@ -138,19 +122,6 @@ fn site_packages(python: &Path) -> Option<PathBuf> {
     found.iter().find(|p| holds(p)).or(found.first()).cloned()
 }
 
-/// The directory the interpreter `python` finds `specify_cli` in, asked.
-fn asked_site(python: &Path) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let mut ask = std::process::Command::new(python);
-    ask.args(["-c", WHERE_IS_SPECIFY_CLI])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped());
-    let out = crate::os::output_within(&mut ask, ASK_WHERE)?;
-    let dir = PathBuf::from(std::ffi::OsString::from_vec(out.trim_ascii().to_vec()));
-    (dir.is_absolute() && dir.join("specify_cli").is_dir()).then_some(dir)
-}
-
 /// The version in `spec_kitty_cli-<version>.dist-info` under `site`.
 fn version_in(site: &Path) -> Option<String> {
     std::fs::read_dir(site)
@@ -213,36 +184,6 @@ mod tests {
             assert_eq!(r.version.as_deref(), Some(version));
             assert_eq!(r.dashboard, form, "{version}");
         }
-    }
-
-    /// A system or `pip --user` install: the interpreter's prefix holds no
-    /// `specify_cli`, so the interpreter is asked where it is (here a stand-in
-    /// interpreter that answers with a directory elsewhere).
-    #[test]
-    fn an_install_outside_the_prefix_is_found_by_asking_the_interpreter() {
-        use std::os::unix::fs::PermissionsExt;
-        let elsewhere = venv(
-            &["specify_cli/dashboard/_server_main.py=parser.add_argument(\"--project-dir\")"],
-            "4.0.0rc4",
-        );
-        let site = elsewhere.path().join("lib/python3.11/site-packages");
-        let bare = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(bare.path().join("bin")).expect("bin");
-        let python = bare.path().join("bin/python3");
-        std::fs::write(
-            &python,
-            format!("#!/bin/sh\nprintf '%s' '{}'\n", site.display()),
-        )
-        .expect("write");
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        // A script just written may be busy (ETXTBSY) while another test's
-        // fork still holds its fd: asking again is what a user would do.
-        let r = (0..3)
-            .map(|_| Release::of_installation(&python))
-            .find(|r| r.version.is_some())
-            .expect("asked three times");
-        assert_eq!(r.version.as_deref(), Some("4.0.0rc4"));
-        assert_eq!(r.dashboard, Some(CommandForm::ModuleFlags));
     }
 
     #[test]
