@@ -373,6 +373,44 @@ pub struct RunFindings {
     pub before: ListenerSnapshot,
     /// What leaked (and what was done about it), and what appeared beside it.
     pub leaks: Leaks,
+    /// When the mode began and how long it took (JUnit's `timestamp` and `time`).
+    pub timing: Timing,
+}
+
+/// When a mode began (wall clock) and how long it ran (monotonic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// When it began.
+    pub started: std::time::SystemTime,
+    /// How long it ran.
+    pub elapsed: std::time::Duration,
+}
+
+impl Timing {
+    /// A clock started now: [`Clock::stop`] gives the [`Timing`].
+    pub fn start() -> Clock {
+        Clock {
+            started: std::time::SystemTime::now(),
+            monotonic: std::time::Instant::now(),
+        }
+    }
+}
+
+/// A running [`Timing`].
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    started: std::time::SystemTime,
+    monotonic: std::time::Instant,
+}
+
+impl Clock {
+    /// The timing from the start until now.
+    pub fn stop(&self) -> Timing {
+        Timing {
+            started: self.started,
+            elapsed: self.monotonic.elapsed(),
+        }
+    }
 }
 
 impl RunFindings {

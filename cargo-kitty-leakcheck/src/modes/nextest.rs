@@ -51,7 +51,7 @@ use crate::baseline::{
 use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
 use crate::errors::Error;
 use crate::findings::Snapshot;
-use crate::findings::run::{Action, Leak, Leaks, Notice, ReportMode, RunFindings};
+use crate::findings::run::{Action, Leak, Leaks, Notice, ReportMode, RunFindings, Timing};
 
 /// How long `wrap` waits for a process below the test that names the
 /// dashboard server to exec into one (it usually takes microseconds).
@@ -64,6 +64,7 @@ pub fn wrap(
     args: &WrapArgs,
     notify: &dyn Fn(Notice<'_>),
 ) -> Result<RunFindings, Error> {
+    let clock = Timing::start();
     let inbox = take_over_signals()?;
     become_child_subreaper().map_err(Error::Subreaper)?;
     let finished = run_command(&args.command, notify, &[], &inbox)?;
@@ -77,6 +78,7 @@ pub fn wrap(
         run_label: None,
         before,
         leaks,
+        timing: clock.stop(),
     };
     if !finished.status.started() || !collect_exited_children() {
         return Ok(findings(
@@ -176,6 +178,7 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
 /// `check --baseline FILE`: the ports are the baseline's. `progress` makes
 /// the [`Tick`] for the stops.
 pub fn check(args: &CheckArgs, progress: impl FnOnce(usize) -> Tick) -> Result<RunFindings, Error> {
+    let clock = Timing::start();
     // A signal while leaks are stopped waits until they are (then exit 128 + N).
     let inbox = take_over_signals()?;
     let baseline = read_baseline(&args.baseline)?;
@@ -213,5 +216,6 @@ pub fn check(args: &CheckArgs, progress: impl FnOnce(usize) -> Tick) -> Result<R
         run_label: baseline.run_label,
         before,
         leaks,
+        timing: clock.stop(),
     })
 }

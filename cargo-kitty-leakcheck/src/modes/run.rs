@@ -24,7 +24,7 @@ use super::detect::{Run, settle};
 use super::reap::{Tick, reap_leaks};
 use crate::cli::{CommonArgs, RunArgs};
 use crate::errors::Error;
-use crate::findings::run::{Leaks, Notice, ReportMode, RunFindings};
+use crate::findings::run::{Leaks, Notice, ReportMode, RunFindings, Timing};
 
 /// Runs the default mode. `notify` hears what happens while COMMAND runs;
 /// `progress` makes the [`Tick`] for the stops.
@@ -40,6 +40,7 @@ pub fn run(
         ports: ports.clone(),
         source,
     };
+    let clock = Timing::start();
     let inbox = take_over_signals()?;
     let before = ListenerSnapshot::take(ports).map_err(snapshot_error)?;
     sys::become_child_subreaper().map_err(Error::Subreaper)?;
@@ -60,6 +61,7 @@ pub fn run(
         run_label: run_label.clone(),
         before: before.clone(),
         leaks,
+        timing: clock.stop(),
     };
     if !finished.status.started() {
         return Ok(findings(Leaks::default(), None));

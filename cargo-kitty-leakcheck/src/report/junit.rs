@@ -20,6 +20,7 @@ pub fn report(report: &RunFindings) -> String {
         _ => format!("kitty-leakcheck (ports {})", report.ports),
     };
     let mut suite = TestSuite::new(suite_name);
+    suite.set_time(report.timing.elapsed);
     for leak in &report.leaks.leaks {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
         status

@@ -392,7 +392,7 @@ pub fn notice(notice: &Notice<'_>) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::findings::run::{Leaks, Refusal, Runner, TestLabel};
+    use crate::findings::run::{Leaks, Refusal, Runner, TestLabel, Timing};
     use kitty_core::Listener;
     use kitty_core::ListenerSnapshot;
 
@@ -449,6 +449,10 @@ pub(crate) mod tests {
             leaks: Leaks {
                 leaks: vec![leak()],
                 ..Leaks::default()
+            },
+            timing: Timing {
+                started: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000),
+                elapsed: std::time::Duration::from_millis(1234),
             },
         }
     }
