@@ -272,3 +272,8 @@ pub fn create_private_file(_path: &Path) -> io::Result<File> {
 pub fn write_file_atomically(_path: &Path, _bytes: &[u8]) -> io::Result<()> {
     Err(unsupported())
 }
+
+/// Unsupported.
+pub fn write_file_atomically_creating_dirs(_path: &Path, _bytes: &[u8]) -> io::Result<()> {
+    Err(unsupported())
+}

@@ -246,7 +246,37 @@ pub fn create_private_file(path: &Path) -> io::Result<File> {
 /// (neither followed nor replaced): in a shared directory it is someone
 /// else's plant, and its target stays untouched.
 pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
+    let (dir_path, name) = split_file_path(path)?;
+    let dir = rustix::fs::open(dir_path, DIR_FLAGS, Mode::empty())?;
+    write_in_dir(&dir, name, bytes)
+}
+
+/// [`write_file_atomically`], after creating the missing directories of
+/// `path`'s parent, as cargo and nextest create their output directories
+/// (a report file in `target/reports/` that does not exist yet).
+///
+/// Each missing directory is made `0755` (less the umask), one component
+/// at a time, relative to its parent held open, and opened again
+/// `O_NOFOLLOW`: a symlink found where a directory was to be made (a
+/// dangling one, or one planted meanwhile) is refused with an error, never
+/// followed, so nothing is ever created at a symlink's target. The
+/// directories that already exist are the caller's path as given (a
+/// `target` that is a symlink to a cache is followed, as cargo follows it).
+/// The file itself is then written as [`write_file_atomically`] writes it,
+/// in the directory held open (never looked up by path again).
+pub fn write_file_atomically_creating_dirs(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (dir_path, name) = split_file_path(path)?;
+    let dir = open_creating_dirs(dir_path)?;
+    write_in_dir(&dir, name, bytes)
+}
+
+/// How a directory is opened to work in.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC);
+
+/// `path`'s directory (`.` when it has none) and its file name.
+fn split_file_path(path: &Path) -> io::Result<(&Path, &std::ffi::OsStr)> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
@@ -254,12 +284,62 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let dir = rustix::fs::open(
-        dir_path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+    Ok((dir_path, name))
+}
+
+/// Opens the directory `dir`, first making what is missing of it (see
+/// [`write_file_atomically_creating_dirs`]).
+fn open_creating_dirs(dir: &Path) -> io::Result<OwnedFd> {
+    use std::path::Component;
+    match rustix::fs::open(dir, DIR_FLAGS, Mode::empty()) {
+        Err(rustix::io::Errno::NOENT) => {}
+        done => return done.map_err(Into::into),
+    }
+    let start = if dir.is_absolute() { "/" } else { "." };
+    let mut at = rustix::fs::open(start, DIR_FLAGS, Mode::empty())?;
+    let mut walked = std::path::PathBuf::new();
+    for part in dir.components() {
+        let name: &std::ffi::OsStr = match part {
+            Component::Normal(name) => name,
+            Component::ParentDir => "..".as_ref(),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {
+                walked.push(part);
+                continue;
+            }
+        };
+        walked.push(name);
+        at = match rustix::fs::openat(&at, name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                // Made here, or by someone else meanwhile: either way it is
+                // opened without following a symlink.
+                match rustix::fs::mkdirat(&at, name, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                match rustix::fs::openat(&at, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()) {
+                    Ok(fd) => fd,
+                    Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                        return Err(io::Error::other(format!(
+                            "{} is a symlink (or not a directory) where a missing directory was to be made: \
+                             refused, never followed",
+                            walked.display()
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(at)
+}
+
+/// The body of [`write_file_atomically`]: `name` in the directory `dir`,
+/// held open.
+fn write_in_dir(dir: &OwnedFd, name: &std::ffi::OsStr, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
             return Err(io::Error::other(
                 "a symlink is there (refused: never written through, never replaced)",
@@ -279,7 +359,7 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
                 | OFlags::NOFOLLOW
                 | OFlags::NOCTTY
                 | OFlags::CLOEXEC;
-            match rustix::fs::openat(&dir, tmp.as_os_str(), flags, Mode::RUSR | Mode::WUSR) {
+            match rustix::fs::openat(dir, tmp.as_os_str(), flags, Mode::RUSR | Mode::WUSR) {
                 Ok(fd) => break (tmp, fd),
                 Err(rustix::io::Errno::EXIST) if tries < 8 => tries += 1,
                 Err(e) => return Err(e.into()),
@@ -291,11 +371,11 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         f.write_all(bytes)?;
         f.sync_data()?;
         drop(f);
-        rustix::fs::renameat(&dir, tmp.as_os_str(), &dir, name).map_err(io::Error::from)
+        rustix::fs::renameat(dir, tmp.as_os_str(), dir, name).map_err(io::Error::from)
     })();
     if written.is_err() {
         // Ours: O_EXCL created it. A full disk leaves no empty file behind.
-        let _ = rustix::fs::unlinkat(&dir, tmp.as_os_str(), AtFlags::empty());
+        let _ = rustix::fs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
     }
     written
 }
@@ -382,6 +462,47 @@ mod tests {
                 .expect("meta")
                 .file_type()
                 .is_symlink()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_directories_are_made_but_never_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp("mkdirs");
+        let out = dir.join("a/b/../c/report.json");
+        write_file_atomically_creating_dirs(&out, b"one").expect("written");
+        assert_eq!(
+            std::fs::read(dir.join("a/c/report.json")).expect("read"),
+            b"one"
+        );
+        let mode = std::fs::metadata(dir.join("a/c"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o700, 0o700, "{mode:o}");
+        assert_eq!(mode & 0o022, 0, "{mode:o}");
+        // An existing dir is written in as it is; so is a relative path.
+        write_file_atomically_creating_dirs(&out, b"two").expect("replaced");
+        assert_eq!(
+            std::fs::read(dir.join("a/c/report.json")).expect("read"),
+            b"two"
+        );
+        // A dangling symlink where a directory is missing: refused, and
+        // nothing is made at its target.
+        let target = dir.join("target-of-link");
+        std::os::unix::fs::symlink(&target, dir.join("dangling")).expect("plant");
+        let e = write_file_atomically_creating_dirs(&dir.join("dangling/x/r.json"), b"x")
+            .expect_err("refused");
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert!(!target.exists());
+        // A symlink to an existing directory is the caller's own path.
+        std::fs::create_dir(dir.join("real")).expect("real");
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).expect("link");
+        write_file_atomically_creating_dirs(&dir.join("link/new/r.json"), b"y").expect("written");
+        assert_eq!(
+            std::fs::read(dir.join("real/new/r.json")).expect("read"),
+            b"y"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
