@@ -57,7 +57,7 @@ pub struct Baseline {
 /// {
 ///   "schema_version": 1,
 ///   "tool": "cargo-kitty-leakcheck", "tool_version": "0.1.0",
-///   "ports": "9237-9337",
+///   "ports": "9237-9336",
 ///   "run_id": "<NEXTEST_RUN_ID>" | null,
 ///   "run_label": "lk-0123456789abcdef" | null,   // exported to the tests as KITTY_LEAKCHECK_RUN
 ///   "boot_id": "<boot id>" | null,
@@ -158,14 +158,12 @@ pub fn write_baseline(path: &Path, baseline: &Baseline) -> Result<(), Error> {
 }
 
 /// Writes the baseline through the one writer of every file leakcheck
-/// writes ([`write_file_atomically`](kitty_core::sys::write_file_atomically):
-/// an unpredictable `O_EXCL | O_NOFOLLOW` temporary file, `0600`, renamed
-/// into place, removed on error), creating its directory first.
+/// writes ([`write_file_atomically_creating_dirs`](kitty_core::sys::write_file_atomically_creating_dirs):
+/// its missing directories made `0755`, never through a symlink; an
+/// unpredictable `O_EXCL | O_NOFOLLOW` temporary file, `0600`, renamed into
+/// place, removed on error), as the report files are written.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    kitty_core::sys::write_file_atomically(path, bytes)
+    kitty_core::sys::write_file_atomically_creating_dirs(path, bytes)
 }
 
 /// The largest baseline `check` reads: 16 MiB. A baseline holds a listener
@@ -264,7 +262,7 @@ mod tests {
             schema_version: BASELINE_SCHEMA_VERSION,
             tool: "cargo-kitty-leakcheck".into(),
             tool_version: "0.1.0".into(),
-            ports: "9237-9337".parse().expect("ports"),
+            ports: "9237-9336".parse().expect("ports"),
             run_id: Some("abc".into()),
             run_label: Some("lk-0123456789abcdef".into()),
             boot_id: boot_id(),
