@@ -7,9 +7,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kitty_core::PortSet;
 
-/// The default watched ports: spec-kitty's range plus the 9337 its error message names.
-pub const DEFAULT_PORTS: &str = "9237-9337";
-
 /// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and
 /// touches nothing the run did not leak.
 #[derive(Debug, Parser)]
@@ -40,8 +37,9 @@ pub struct Cli {
 /// Options every mode takes.
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
-    /// Watched ports, inclusive ranges separated by commas.
-    #[arg(long, env = "KITTY_PORTS", default_value = DEFAULT_PORTS, value_parser = parse_ports, global = true)]
+    /// Watched ports, inclusive ranges separated by commas (default:
+    /// spec-kitty's range, the one kitty-fixtures uses).
+    #[arg(long, env = "KITTY_PORTS", default_value_t = PortSet::spec_kitty(), value_parser = parse_ports, global = true)]
     pub ports: PortSet,
 
     /// Print the report as JSON (schema version 1) on stdout, on a line of its own.

@@ -39,7 +39,7 @@ impl From<sys::ListeningSocket> for Listener {
 /// ```
 /// use kitty_core::PortSet;
 /// use kitty_core::ListenerSnapshot;
-/// let ports: PortSet = "9237-9337".parse().unwrap();
+/// let ports: PortSet = "9237-9336".parse().unwrap();
 /// let before = ListenerSnapshot::take(&ports).unwrap();
 /// let after = ListenerSnapshot::take(&ports).unwrap();
 /// assert!(after.new_since(&before).count() <= after.listeners().len());

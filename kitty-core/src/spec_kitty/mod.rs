@@ -11,7 +11,16 @@
 //! A new release family is a change here and in this module's tests alone.
 
 /// The ports spec-kitty's CLI picks a dashboard's from: `range(9237, 9337)`
-/// (every release family with a dashboard).
+/// (every release family with a dashboard), 9237-9336 inclusive.
+///
+/// The one default port range of both crates: the ports kitty-fixtures
+/// reserves from and the ports `cargo kitty-leakcheck` watches (each through
+/// `KITTY_PORTS` when set). 9337 is not in it: spec-kitty never picks it; it
+/// only appears in spec-kitty's own texts, which print the exclusive end of
+/// that Python range ("Could not find free port in range 9237-9337", "the
+/// dashboard range (9237-9337)"), and leakcheck once watched it for that
+/// reason alone. A dashboard told `--port 9337` is outside the default
+/// range, like any other explicit port: watch it with `--ports`.
 pub const DASHBOARD_PORTS: std::ops::RangeInclusive<u16> = 9237..=9336;
 
 mod classify;

@@ -437,7 +437,7 @@ pub(crate) mod tests {
     pub(crate) fn report_with_a_leak() -> RunFindings {
         RunFindings {
             mode: ReportMode::Run,
-            ports: "9237-9337".parse().expect("ports"),
+            ports: "9237-9336".parse().expect("ports"),
             command: vec!["cargo".into(), "test".into(), TOKEN.into()],
             command_status: Some(CommandStatus::Ran(
                 std::os::unix::process::ExitStatusExt::from_raw(0),
