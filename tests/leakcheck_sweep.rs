@@ -285,3 +285,59 @@ fn sweep_finds_dashboards_whose_interpreter_an_upgrade_replaced() {
     live.stop();
     scene.assert_clean();
 }
+
+/// Answering N at the question leaves the orphan alive and exits 4 (what is
+/// left needs a `y` or `--yes`), never 0, which says nothing is left to stop.
+/// The listing counts a dashboard of ours that merely listens outside the
+/// watched ports as such, not as `elsewhere` (a class: another namespace).
+#[test]
+fn sweep_answered_no_stops_nothing_and_exits_4() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let scene = Scene::new("kitty-sweep-answer-", "9695-9696");
+    let (root, home) = (scene.path(), scene.home());
+    let gone = bare_project(root, "gone");
+    let orphan = start_dashboard(&gone, 9695, home);
+    std::fs::remove_dir_all(&gone).expect("delete the project");
+    let outside_dir = bare_project(root, "outside");
+    let outside = start_dashboard(&outside_dir, 9696, home);
+    std::fs::remove_dir_all(&outside_dir).expect("delete the other project");
+
+    // stdin on a terminal, so that it asks; the answer is typed ahead.
+    let (master, slave) = common::pty::open_pty();
+    let mut c = leakcheck();
+    c.args(["sweep", "--ports", "9695", "--start-grace", "0s"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().expect("run cargo-kitty-leakcheck sweep");
+    drop(c); // closes our copy of the slave side
+    let mut terminal = std::fs::File::from(master);
+    terminal.write_all(b"n\n").expect("answer n");
+    let o = child.wait_with_output().expect("sweep");
+    drop(terminal);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{}", show(&o));
+    assert!(err.contains("[y/N]"), "it did not ask: {}", show(&o));
+    assert!(
+        out.contains("not confirmed") && out.contains("1 dashboard(s) left running"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        out.contains("outside the watched ports, not touched") && !out.contains("elsewhere, not"),
+        "{}",
+        show(&o)
+    );
+    assert!(orphan.alive() && outside.alive(), "answered n, yet stopped");
+
+    // --yes stops both (each in its own window).
+    for port in ["9695", "9696"] {
+        let o = sweep(port, &["--yes"]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    }
+    assert!(!orphan.alive() && !outside.alive());
+    scene.assert_clean();
+}

@@ -141,7 +141,9 @@ pub struct SweepFindings {
 pub enum SweepOutcome {
     /// Nothing left to do, or done.
     Done,
-    /// Something to stop, but no terminal to ask and no `--yes`: nothing done.
+    /// Something to stop, but not confirmed: the answer on the terminal was
+    /// not `y`, or there was no terminal to ask and no `--yes`; nothing done
+    /// (`NEEDS_CONFIRMATION`: what is left needs a `y` or `--yes`).
     NeedsConfirmation,
     /// A selected dashboard could not be stopped.
     StopFailed,
@@ -198,10 +200,52 @@ impl SweepFindings {
     pub fn outcome(&self) -> SweepOutcome {
         if self.failed() > 0 {
             SweepOutcome::StopFailed
-        } else if self.no_terminal() {
+        } else if self.no_terminal() || self.consent == Consent::Refused {
             SweepOutcome::NeedsConfirmation
         } else {
             SweepOutcome::Done
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(consent: Consent, dry_run: bool) -> SweepFindings {
+        SweepFindings {
+            plan: SweepPlan {
+                ports: PortSet::single(9695),
+                dry_run,
+                all: false,
+                entries: Vec::new(),
+                others: Vec::new(),
+                files_stale: vec!["/gone/.kittify/.dashboard".into()],
+                started: Instant::now(),
+            },
+            consent,
+            files_removed: Vec::new(),
+            elapsed: Duration::ZERO,
+            cleanup_interrupted_by: None,
+        }
+    }
+
+    /// 0 is "nothing left to stop": a sweep that leaves its work undone
+    /// because it was not confirmed (the answer was not y, or it could not
+    /// ask) exits 4, like one that had no terminal to ask; a dry run asked
+    /// for nothing to be done.
+    #[test]
+    fn a_refused_sweep_exits_as_one_that_needs_confirmation() {
+        use LeakcheckExitCode as C;
+        assert_eq!(
+            findings(Consent::Refused, false).exit_code(),
+            C::NEEDS_CONFIRMATION
+        );
+        assert_eq!(
+            findings(Consent::NoTerminal, false).exit_code(),
+            C::NEEDS_CONFIRMATION
+        );
+        assert_eq!(findings(Consent::NotAsked, true).exit_code(), C::OK);
+        assert_eq!(findings(Consent::Given, false).exit_code(), C::OK);
     }
 }

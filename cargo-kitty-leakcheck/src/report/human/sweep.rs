@@ -81,7 +81,7 @@ pub fn sweep_listing(report: &SweepPlan, verbosity: Verbosity) -> String {
         report.ports,
         report.others.len(),
         if outside > 0 {
-            format!("; {outside} dashboard(s) elsewhere, not touched")
+            format!("; {outside} dashboard(s) outside the watched ports, not touched")
         } else {
             String::new()
         }
@@ -179,7 +179,12 @@ pub fn sweep_result(report: &SweepFindings) -> (String, String) {
             files(stale)
         )
     } else if !report.confirmed() {
-        "sweep: nothing done\n".into()
+        format!(
+            "sweep: not confirmed: {to_stop} dashboard(s) left running and {stale} stale .kittify/.dashboard {} left; \
+             nothing done, exit status {}. Re-run and answer y, or with --yes, to stop them.\n",
+            files(stale),
+            report.exit_code()
+        )
     } else {
         let kills = report
             .plan
