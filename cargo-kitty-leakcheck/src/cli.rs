@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kitty_core::PortSet;
 
+use crate::exit_codes::{HelpOf, status_table};
+
 /// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and
 /// touches nothing the run did not leak.
 #[derive(Debug, Parser)]
@@ -18,7 +20,7 @@ use kitty_core::PortSet;
     subcommand_help_heading = "Modes",
     override_usage = "cargo kitty-leakcheck [OPTIONS] [-- <COMMAND>...]\n       \
                       cargo kitty-leakcheck [OPTIONS] <MODE> [MODE OPTIONS]",
-    after_help = crate::exit_codes::status_table()
+    after_help = crate::exit_codes::status_table(crate::exit_codes::HelpOf::All)
 )]
 pub struct Cli {
     /// Options shared by every mode.
@@ -50,8 +52,8 @@ pub struct CommonArgs {
     #[arg(long, value_enum, global = true)]
     pub message_format: Option<MessageFormat>,
 
-    /// Also write the JSON report to FILE (whatever COMMAND prints; the
-    /// file's schema is schema/report-v1.json, or schema/sweep-v1.json for sweep).
+    /// Also write the JSON report to FILE, alone, whatever COMMAND prints
+    /// (schema/report-v1.json); missing directories are made.
     #[arg(long, value_name = "FILE", global = true)]
     pub report_file: Option<PathBuf>,
 
@@ -162,17 +164,82 @@ pub fn choose_color(choice: ColorChoice) -> clap::ColorChoice {
     clap
 }
 
-/// The default mode's own options (`--grace`, `--no-reap`, `--junit`) given
-/// together with a MODE, which would ignore them: clap's usage error, naming
-/// the option, rather than a silent no-op. The options every mode shares
-/// (`--ports`, `--json`, ...) may stand before or after the MODE.
-pub fn reject_run_options_with_a_mode(
+/// `--report-file`'s help in each mode's `--help`, in that mode's words
+/// (the top-level help, the default mode's, is the option's own doc).
+const REPORT_FILE_HELP: [(&str, &str); 4] = [
+    (
+        "wrap",
+        "Also write this test's JSON report to FILE, alone, whatever the test prints \
+         (schema/report-v1.json); missing directories are made",
+    ),
+    (
+        "snapshot",
+        "Also write what snapshot did as JSON to FILE, alone (schema_version, baseline, \
+         listeners, dashboards: what --json prints); missing directories are made",
+    ),
+    (
+        "check",
+        "Also write the check's JSON report to FILE, alone (schema/report-v1.json); \
+         missing directories are made",
+    ),
+    (
+        "sweep",
+        "Also write the sweep's JSON report to FILE, alone (schema/sweep-v1.json); \
+         missing directories are made",
+    ),
+];
+
+/// The command line parser: [`Cli`]'s, with `--report-file` worded for each
+/// mode's `--help` (it is an option every mode shares, so clap would give
+/// every mode the default mode's wording, which names a COMMAND they have not).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let Some(shared) = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == "report_file")
+        .cloned()
+    else {
+        return cmd;
+    };
+    // A mode's own copy of the shared option: clap gives a mode the shared
+    // one only when it has none of that name, and passes its value up to
+    // the shared one's either way.
+    for (mode, help) in REPORT_FILE_HELP {
+        let own = shared.clone().help(help);
+        cmd = cmd.mut_subcommand(mode, |m| m.arg(own));
+    }
+    cmd
+}
+
+/// Options given where they would do nothing, as clap's usage error (exit
+/// 2) naming the option, never a silent no-op:
+///
+/// - the default mode's own options (`--grace`, `--no-reap`, `--junit`)
+///   together with a MODE, which would ignore them (the options every mode
+///   shares, `--ports`, `--json`, ..., may stand before or after the MODE);
+/// - `check --ports` on the command line: the baseline fixes the watched
+///   ports (`snapshot --ports` sets them), and `check` compares the same
+///   ports or it compares nothing. `KITTY_PORTS` in the environment is not
+///   an error: a CI job sets it for every step.
+pub fn reject_options_that_do_nothing(
     cmd: &mut clap::Command,
     matches: &clap::ArgMatches,
 ) -> Result<(), clap::Error> {
-    let Some((mode, _)) = matches.subcommand() else {
+    let Some((mode, sub)) = matches.subcommand() else {
         return Ok(());
     };
+    let on_command_line = |m: &clap::ArgMatches, id: &str| {
+        m.try_get_raw(id).is_ok()
+            && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    };
+    if mode == "check" && (on_command_line(matches, "ports") || on_command_line(sub, "ports")) {
+        return Err(cmd.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--ports does nothing with `check`: the baseline fixes the watched ports \
+             (give --ports to `snapshot`)",
+        ));
+    }
     let run_args = RunArgs::augment_args(clap::Command::new("run"));
     for arg in run_args.get_arguments() {
         if matches.value_source(arg.get_id().as_str())
@@ -215,13 +282,20 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum Mode {
     /// For a nextest wrapper script: run one test, blame and stop the dashboards it leaked.
+    #[command(after_help = status_table(HelpOf::Wrap))]
     Wrap(WrapArgs),
     /// For a nextest setup script: record the listeners on the watched ports as a baseline.
+    #[command(after_help = status_table(HelpOf::Snapshot))]
     Snapshot(SnapshotArgs),
     /// After a run: compare the watched ports with a baseline; report, stop and fail like a run.
+    #[command(after_help = status_table(HelpOf::Check))]
     Check(CheckArgs),
     /// Clean a machine that already leaked: list dashboards by class and stop the orphans.
-    #[command(long_about = SWEEP_ABOUT, after_long_help = sweep_after())]
+    #[command(
+        long_about = SWEEP_ABOUT,
+        after_help = status_table(HelpOf::Sweep),
+        after_long_help = sweep_after()
+    )]
     Sweep(SweepArgs),
 }
 
@@ -250,12 +324,13 @@ fn sweep_after() -> String {
     format!(
         "{SWEEP_CLASSES}
 
-On a terminal it asks first; --yes does not ask. Without a terminal and without
---yes it lists, stops nothing, and exits {} when there is something to stop.
+On a terminal it asks first; --yes does not ask. When there is something to
+stop and the answer is not y, or there is no terminal to ask and no --yes, it
+stops nothing and exits {}.
 
 {}",
         crate::exit_codes::LeakcheckExitCode::NEEDS_CONFIRMATION,
-        crate::exit_codes::sweep_statuses()
+        status_table(HelpOf::Sweep)
     )
 }
 
@@ -283,7 +358,8 @@ pub struct SnapshotArgs {
 /// `check --baseline FILE`.
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
-    /// The baseline written by `snapshot` (also from KITTY_LEAKCHECK_BASELINE).
+    /// The baseline written by `snapshot` (also from KITTY_LEAKCHECK_BASELINE);
+    /// it fixes the watched ports, so `--ports` is refused here.
     #[arg(long, env = "KITTY_LEAKCHECK_BASELINE")]
     pub baseline: PathBuf,
 
@@ -307,8 +383,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// List only; stop nothing.
-    #[arg(long)]
+    /// List only; stop nothing (not with --yes, which it would ignore).
+    #[arg(long, conflicts_with = "yes")]
     pub dry_run: bool,
 
     /// A dashboard its project does not record yet counts as still starting
@@ -366,20 +442,30 @@ mod tests {
 
     #[test]
     fn shared_options_go_either_side_of_a_mode_and_run_options_not_with_one() {
-        use clap::CommandFactory;
         let parse = |v: &[&str]| {
-            let mut cmd = Cli::command();
+            let mut cmd = command();
             cmd.try_get_matches_from_mut(v.iter().copied())
-                .and_then(|m| reject_run_options_with_a_mode(&mut cmd, &m).map(|()| m))
+                .and_then(|m| reject_options_that_do_nothing(&mut cmd, &m).map(|()| m))
         };
         assert!(parse(&["x", "--ports", "9240", "sweep", "--dry-run"]).is_ok());
         assert!(parse(&["x", "sweep", "--ports", "9240", "--dry-run"]).is_ok());
         assert!(parse(&["x", "--json", "wrap", "--", "t"]).is_ok());
         assert!(parse(&["x", "--grace", "1s", "--", "cargo", "test"]).is_ok());
+        assert!(parse(&["x", "check", "--baseline", "b"]).is_ok());
+        assert!(parse(&["x", "--ports", "9240", "snapshot"]).is_ok());
+        let e = parse(&["x", "check", "--baseline", "b", "--ports", "9240"]).expect_err("no-op");
+        assert!(
+            e.to_string()
+                .contains("the baseline fixes the watched ports"),
+            "{e}"
+        );
         for bad in [
             &["x", "--grace", "1s", "sweep"][..],
             &["x", "--no-reap", "wrap", "--", "t"],
             &["x", "--junit", "j.xml", "check", "--baseline", "b"],
+            &["x", "check", "--baseline", "b", "--ports", "9240"],
+            &["x", "--ports", "9240", "check", "--baseline", "b"],
+            &["x", "sweep", "--yes", "--dry-run"],
         ] {
             let e = parse(bad).expect_err("a run option with a mode");
             assert_eq!(
@@ -417,7 +503,8 @@ mod tests {
     fn sweep_help_ends_with_its_classes_and_statuses() {
         assert_eq!(
             sweep_after(),
-            "\
+            format!(
+                "\
 Classes:
   orphan       its project dir is gone, or the test that reserved its port is dead   stopped
   unrecorded   its project exists but does not record it (an interrupted start-up)  stopped
@@ -427,18 +514,48 @@ Classes:
   elsewhere    it lives in another pid, mount or network namespace                  never
   foreign      a listener that is not a dashboard (the sync daemon included)        never
 
-On a terminal it asks first; --yes does not ask. Without a terminal and without
---yes it lists, stops nothing, and exits 4 when there is something to stop.
+On a terminal it asks first; --yes does not ask. When there is something to
+stop and the answer is not y, or there is no terminal to ask and no --yes, it
+stops nothing and exits 4.
 
-Exit status: 0 done (or nothing to do); 4 needs --yes (no terminal to ask);
-5 a dashboard could not be stopped; 2 bad usage; 1 leakcheck itself failed;
-128 + N signal N came while the confirmed stops ran (they were finished first)."
+{}",
+                status_table(HelpOf::Sweep)
+            )
         );
+    }
+
+    /// Each mode's `--help`: `--report-file` in its words (no COMMAND where
+    /// there is none), and its own exit statuses at the end.
+    #[test]
+    fn each_mode_help_words_report_file_its_way_and_ends_with_its_statuses() {
+        for (mode, of) in [
+            ("wrap", HelpOf::Wrap),
+            ("snapshot", HelpOf::Snapshot),
+            ("check", HelpOf::Check),
+            ("sweep", HelpOf::Sweep),
+        ] {
+            let mut cmd = command();
+            let sub = cmd.find_subcommand_mut(mode).expect("mode");
+            let help = sub.render_long_help().to_string();
+            let report_file = help
+                .split("--report-file <FILE>")
+                .nth(1)
+                .and_then(|rest| rest.split("\n\n").next())
+                .expect("--report-file in the help");
+            assert!(!report_file.contains("COMMAND"), "{mode}: {report_file}");
+            assert!(
+                help.trim_end().ends_with(status_table(of).trim_end()),
+                "{mode}: {help}"
+            );
+            let short = sub.render_help().to_string();
+            assert!(short.contains("Exit status:"), "{mode} -h: {short}");
+        }
+        let top = command().render_long_help().to_string();
+        assert!(top.contains("whatever COMMAND prints"), "{top}");
     }
 
     #[test]
     fn clap_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 }

@@ -20,7 +20,7 @@ mod report;
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use kitty_core::mask_tokens;
 
 use crate::cli::{Cli, CommonArgs, Mode};
@@ -42,9 +42,9 @@ fn main() {
     // The colour choice first, so that clap's own help and errors follow it.
     let cargo_term_color = std::env::var("CARGO_TERM_COLOR").ok();
     let color = cli::choose_color(cli::color_choice(&args, cargo_term_color.as_deref()));
-    let mut command = Cli::command().color(color);
+    let mut command = cli::command().color(color);
     let matches = command.try_get_matches_from_mut(args).and_then(|m| {
-        cli::reject_run_options_with_a_mode(&mut command, &m)?;
+        cli::reject_options_that_do_nothing(&mut command, &m)?;
         Ok(m)
     });
     let cli = match matches.and_then(|m| Cli::from_arg_matches(&m)) {
@@ -111,8 +111,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         }
         Some(Mode::Snapshot(a)) => {
             let done = modes::nextest::snapshot(common, a)?;
-            report::emit_snapshot(&done, &options(None));
-            Ok(LeakcheckExitCode::OK)
+            let errors = report::emit_snapshot(&done, &options(None));
+            Ok(with_sink_errors(LeakcheckExitCode::OK, &errors))
         }
         Some(Mode::Check(a)) => {
             let findings = modes::nextest::check(a, leak_progress)?;

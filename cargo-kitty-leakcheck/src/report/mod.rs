@@ -41,7 +41,7 @@ pub struct Options {
     pub verbosity: Verbosity,
     /// `--json` (or `--message-format json`): the report as JSON on stdout.
     pub json: bool,
-    /// `--report-file`: the JSON report.
+    /// `--report-file`: the JSON report (every mode's, `snapshot`'s too).
     pub report_file: Option<PathBuf>,
     /// `--junit`: the JUnit XML report (run and check modes).
     pub junit: Option<PathBuf>,
@@ -66,7 +66,8 @@ pub struct SinkError {
 /// stdout with `--json` (on a line of its own: COMMAND's output may not have
 /// ended with one); the JUnit report to `--junit`; else the human report on
 /// stderr. A `wrap` report says nothing on the terminal when nothing leaked
-/// (nextest shows a passing test's output only on request), unless `-v`.
+/// (nextest shows a passing test's output only on request), unless `-v` or
+/// `--json`.
 pub fn emit(report: &RunFindings, options: &Options) -> Vec<SinkError> {
     let mut errors = Vec::new();
     if let Some(path) = &options.report_file {
@@ -87,7 +88,9 @@ pub fn emit(report: &RunFindings, options: &Options) -> Vec<SinkError> {
             .command_status
             .as_ref()
             .is_none_or(CommandStatus::started)
-        && options.verbosity < Verbosity::Verbose;
+        && options.verbosity < Verbosity::Verbose
+        // `--json` asked for the report whatever it holds.
+        && !options.json;
     if quiet_wrap {
         return errors;
     }
@@ -122,14 +125,20 @@ pub fn emit(report: &RunFindings, options: &Options) -> Vec<SinkError> {
     errors
 }
 
-/// Prints what `snapshot` did.
-pub fn emit_snapshot(done: &Snapshot, options: &Options) {
+/// Prints what `snapshot` did, and writes it as JSON (what `--json`
+/// prints) to `--report-file`.
+pub fn emit_snapshot(done: &Snapshot, options: &Options) -> Vec<SinkError> {
+    let mut errors = Vec::new();
+    if let Some(path) = &options.report_file {
+        errors.extend(files::write(path, "the JSON report", json::snapshot(done) + "\n").err());
+    }
     if options.verbosity > Verbosity::Quiet {
         let _ = write!(anstream::stderr(), "{}", human::snapshot(done));
     }
     if options.json {
         println!("{}", json::snapshot(done));
     }
+    errors
 }
 
 /// Prints the listing `sweep` shows before it asks (on stdout, through the
