@@ -19,6 +19,27 @@ pub use sweep::{sweep_listing, sweep_question, sweep_result};
 
 const TAG: &str = "kitty-leakcheck:";
 
+/// The README section a leak's hint points to: the two ways to leak nothing.
+pub(crate) const FIX_SECTION: &str = "cargo-kitty-leakcheck/README.md#fixing-a-leak";
+
+/// What to do about a leak of `kind`, in one line (the human report gives
+/// it under each leak).
+pub(crate) fn fix_hint(kind: LeakKind) -> String {
+    match kind {
+        LeakKind::Dashboard => format!(
+            "start the dashboard through kitty-fixtures (dropping the project stops it), \
+             or stop it in the test (`spec-kitty dashboard --kill`); see {FIX_SECTION}"
+        ),
+        LeakKind::SyncDaemon => format!(
+            "stop spec-kitty's sync daemon in the test that started it (leakcheck never does); \
+             see {FIX_SECTION}"
+        ),
+        LeakKind::Foreign => format!(
+            "close this listener (or stop its process) before the test ends; see {FIX_SECTION}"
+        ),
+    }
+}
+
 /// The report of the run, `wrap` or `check` mode (lines ending in `\n`).
 pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
     let mut out = String::new();
@@ -67,27 +88,50 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
             headline(seen),
         );
     }
+    // `; `cargo test` exited with status 0`, or nothing for `check` (it ran
+    // no COMMAND); then a signal that came during the clean-up.
+    let failed = report.command_status.as_ref().is_some_and(|s| !s.passed());
     let ran = match &report.command_status {
         Some(s) => {
             let interrupted = report
                 .interrupted_by
                 .map(|n| format!(" (interrupted: {} forwarded)", signal_name(n.as_raw())))
                 .unwrap_or_default();
-            let cleanup = cleanup_line(report);
+            let how = if failed {
+                describe_failure(s)
+            } else {
+                describe_status(s)
+            };
             format!(
-                "`{command}` {}{}{interrupted}{cleanup}",
-                describe_status(s),
+                "; `{command}` {how}{}{interrupted}",
                 nextest_meaning(&command, s).unwrap_or_default(),
             )
         }
-        None => format!("the check{}", cleanup_line(report)),
+        None => String::new(),
+    } + &cleanup_line(report);
+    let since = match report.mode {
+        ReportMode::Check => " since the baseline",
+        _ => "",
     };
     let sum = report.summary();
     if sum.leaks == 0 {
-        if verbosity > Verbosity::Quiet {
+        if verbosity > Verbosity::Quiet && failed {
+            // Not "ok": COMMAND failed, and a leak the tests reported
+            // themselves (a nextest wrapper's) is theirs to show.
+            let beyond = match report.mode {
+                ReportMode::Run => " beyond what the tests themselves reported",
+                _ => "",
+            };
             let _ = writeln!(
                 out,
-                "{TAG} {} nothing leaked on ports {}; {ran}",
+                "{TAG} {} nothing leaked on ports {}{beyond}{ran}",
+                style::warn("note:"),
+                report.ports
+            );
+        } else if verbosity > Verbosity::Quiet {
+            let _ = writeln!(
+                out,
+                "{TAG} {} nothing leaked on ports {}{since}{ran}",
                 style::ok("ok:"),
                 report.ports
             );
@@ -95,8 +139,8 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{TAG} {} {} leak{} on ports {} ({} dashboard{}, {} foreign): {} reaped, {} left alone, {} \
-             could not be stopped; {ran}; exit status {}",
+            "{TAG} {} {} leak{} on ports {}{since} ({} dashboard{}, {} foreign): {} reaped, {} left alone, {} \
+             could not be stopped{ran}; exit status {}",
             style::error("error:"),
             sum.leaks,
             plural(sum.leaks),
@@ -134,6 +178,15 @@ fn cleanup_line(report: &RunFindings) -> String {
             )
         })
         .unwrap_or_default()
+}
+
+/// How a COMMAND that did not pass ended: `failed with status 100`, `was
+/// killed by SIGSEGV`.
+fn describe_failure(s: &CommandStatus) -> String {
+    match (s, s.code()) {
+        (CommandStatus::Ran(_), Some(c)) => format!("failed with status {c}"),
+        _ => describe_status(s),
+    }
 }
 
 fn describe_status(s: &CommandStatus) -> String {
@@ -332,6 +385,7 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
         _ => text,
     };
     let _ = writeln!(out, "  {} {text}", style::dim("action:"));
+    let _ = writeln!(out, "  {} {}", style::dim("hint:"), fix_hint(leak.kind));
 }
 
 /// One line naming the test, the port, the pid and the project (`wrap` mode).
@@ -352,6 +406,7 @@ fn blame_line(out: &mut String, leak: &Leak) {
         headline(leak),
         action_text(&leak.action)
     );
+    let _ = writeln!(out, "{TAG} {} {}", style::dim("hint:"), fix_hint(leak.kind));
 }
 
 /// The line `snapshot` prints on stderr.
@@ -465,6 +520,90 @@ pub(crate) mod tests {
             !human.contains(TOKEN) && human.contains("LEAK:") && human.contains("leaks_one"),
             "{human}"
         );
+    }
+
+    /// `report`, its styles stripped.
+    fn plain(findings: &RunFindings, verbosity: Verbosity) -> String {
+        anstream::adapter::strip_str(&report(findings, verbosity)).to_string()
+    }
+
+    /// A run with no leak of its own.
+    fn clean(mode: ReportMode, status: Option<i32>) -> RunFindings {
+        use std::os::unix::process::ExitStatusExt;
+        let mut r = report_with_a_leak();
+        r.mode = mode;
+        r.leaks = Leaks::default();
+        r.command = vec!["cargo".into(), "nextest".into(), "run".into()];
+        r.command_status =
+            status.map(|c| CommandStatus::Ran(std::process::ExitStatus::from_raw(c << 8)));
+        r
+    }
+
+    #[test]
+    fn a_failed_run_that_leaked_nothing_is_no_ok() {
+        let human = plain(&clean(ReportMode::Run, Some(100)), Verbosity::Normal);
+        assert_eq!(
+            human,
+            "kitty-leakcheck: note: nothing leaked on ports 9237-9336 beyond what the tests themselves \
+             reported; `cargo nextest run` failed with status 100 (nextest: a test failed)\n"
+        );
+        let human = plain(&clean(ReportMode::Run, Some(0)), Verbosity::Normal);
+        assert_eq!(
+            human,
+            "kitty-leakcheck: ok: nothing leaked on ports 9237-9336; `cargo nextest run` exited with status 0\n"
+        );
+    }
+
+    #[test]
+    fn the_check_s_lines_end_as_sentences() {
+        let human = plain(&clean(ReportMode::Check, None), Verbosity::Normal);
+        assert_eq!(
+            human,
+            "kitty-leakcheck: ok: nothing leaked on ports 9237-9336 since the baseline\n"
+        );
+        let mut leaked = report_with_a_leak();
+        leaked.mode = ReportMode::Check;
+        leaked.command_status = None;
+        leaked.command = Vec::new();
+        let human = plain(&leaked, Verbosity::Normal);
+        let last = human
+            .lines()
+            .rfind(|l| l.contains("error:"))
+            .expect("summary");
+        assert!(
+            last.contains("on ports 9237-9336 since the baseline (1 dashboard")
+                && last.ends_with("0 left alone, 1 could not be stopped; exit status 5"),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn each_leak_says_what_to_do_with_the_readme_section() {
+        let r = report_with_a_leak();
+        for verbosity in [Verbosity::Quiet, Verbosity::Normal, Verbosity::VeryVerbose] {
+            let human = plain(&r, verbosity);
+            let hints: Vec<&str> = human
+                .lines()
+                .filter(|l| l.contains("hint: start"))
+                .collect();
+            assert_eq!(hints.len(), 1, "{human}");
+            assert!(
+                hints[0].contains("kitty-fixtures") && hints[0].ends_with(FIX_SECTION),
+                "{human}"
+            );
+        }
+        let mut wrap = report_with_a_leak();
+        wrap.mode = ReportMode::Wrap;
+        let human = plain(&wrap, Verbosity::Normal);
+        assert!(
+            human
+                .lines()
+                .any(|l| l.starts_with("kitty-leakcheck: hint: start the dashboard")),
+            "{human}"
+        );
+        for kind in [LeakKind::SyncDaemon, LeakKind::Foreign] {
+            assert!(fix_hint(kind).ends_with(FIX_SECTION));
+        }
     }
 
     #[test]
