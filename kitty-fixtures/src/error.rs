@@ -209,3 +209,24 @@ fn join_errors(errors: &[StopError]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `.unwrap()` and `?` print (Debug) is the variant's name and the
+    /// whole message, and the install hint is a command anyone can run,
+    /// naming no script of this repository.
+    #[test]
+    fn debug_is_the_name_and_the_message_and_the_hint_runs_anywhere() {
+        let e = Error::SpecKittyNotFound;
+        assert_eq!(format!("{e:?}"), format!("SpecKittyNotFound: {e}"));
+        let shown = format!("{e:?}");
+        assert!(
+            shown.contains("pip install spec-kitty-cli==3.2.7") && !shown.contains("scripts/"),
+            "{shown}"
+        );
+        let io = Error::io("reading x")(io::Error::other("boom"));
+        assert_eq!(format!("{io:?}"), "Io: reading x: boom");
+    }
+}
