@@ -130,9 +130,20 @@ fn a_report_file_is_valid_json_whatever_command_prints() {
     assert_eq!(out.stdout, b"partial", "{}", show(&out));
     assert_eq!(valid_report_file(&file, Schema::Report)["mode"], "wrap");
 
-    // A report file that cannot be written is an error of leakcheck's (1),
-    // unless COMMAND failed: its status wins.
-    let nowhere = scene.path().join("no/such/dir/report.json");
+    // A report file in a directory that does not exist yet: the directories
+    // are made, as nextest makes its output dirs.
+    let nested = scene.path().join("no/such/dir/report.json");
+    let out = in_scene(&scene, None, &["--report-file", arg(&nested), "--", "true"])
+        .output()
+        .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(valid_report_file(&nested, Schema::Report)["mode"], "run");
+
+    // A report file that cannot be written (its "directory" is a file) is an
+    // error of leakcheck's (1), unless COMMAND failed: its status wins.
+    let a_file = scene.path().join("a-file");
+    std::fs::write(&a_file, "").expect("a file");
+    let nowhere = a_file.join("report.json");
     for (command, code) in [("exit 0", 1), ("exit 7", 7)] {
         let out = in_scene(
             &scene,
