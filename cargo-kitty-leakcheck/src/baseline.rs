@@ -31,6 +31,12 @@ pub const BASELINE_SCHEMA_VERSION: u32 = 1;
 pub struct Baseline {
     /// [`BASELINE_SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// When it was taken (milliseconds since the Unix epoch): when the run began.
+    pub started_at_ms: Option<u64>,
+    /// Whether the wrappers record into an enclosing `cargo kitty-leakcheck`
+    /// run's directory (which reports them) rather than the one beside this
+    /// baseline ([`crate::records`]).
+    pub records_by_enclosing_run: bool,
     /// The tool that wrote it.
     pub tool: String,
     /// Its version.
@@ -56,6 +62,8 @@ pub struct Baseline {
 /// ```text
 /// {
 ///   "schema_version": 1,
+///   "started_at_ms": 1796000000000,              // when the run began
+///   "records_by_enclosing_run": false,           // true: an enclosing run reports the wrappers' records
 ///   "tool": "cargo-kitty-leakcheck", "tool_version": "0.1.0",
 ///   "ports": "9237-9336",
 ///   "run_id": "<NEXTEST_RUN_ID>" | null,
@@ -69,6 +77,12 @@ pub struct Baseline {
 struct BaselineFile {
     /// [`BASELINE_SCHEMA_VERSION`].
     schema_version: u32,
+    /// When it was taken (milliseconds since the Unix epoch).
+    #[serde(default)]
+    started_at_ms: Option<u64>,
+    /// Whether the wrappers record into an enclosing run's directory.
+    #[serde(default)]
+    records_by_enclosing_run: bool,
     /// The tool that wrote it.
     #[serde(default)]
     tool: String,
@@ -135,6 +149,8 @@ impl From<&Baseline> for BaselineFile {
     fn from(b: &Baseline) -> Self {
         BaselineFile {
             schema_version: b.schema_version,
+            started_at_ms: b.started_at_ms,
+            records_by_enclosing_run: b.records_by_enclosing_run,
             tool: b.tool.clone(),
             tool_version: b.tool_version.clone(),
             ports: b.ports.to_string(),
@@ -211,6 +227,8 @@ pub fn read_baseline(path: &Path) -> Result<Baseline, Error> {
     }
     Ok(Baseline {
         schema_version: b.schema_version,
+        started_at_ms: b.started_at_ms,
+        records_by_enclosing_run: b.records_by_enclosing_run,
         tool: b.tool,
         tool_version: b.tool_version,
         ports,
@@ -260,6 +278,8 @@ mod tests {
         let dir = TempDir::new("baselines");
         let good = Baseline {
             schema_version: BASELINE_SCHEMA_VERSION,
+            started_at_ms: Some(1_796_000_000_000),
+            records_by_enclosing_run: false,
             tool: "cargo-kitty-leakcheck".into(),
             tool_version: "0.1.0".into(),
             ports: "9237-9336".parse().expect("ports"),

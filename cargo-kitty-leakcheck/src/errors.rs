@@ -22,6 +22,12 @@ pub enum Error {
     /// the one line to print. Bad usage.
     #[error("{0}")]
     BadBaseline(String),
+    /// The run's records (what each nextest `wrap` found) cannot be made,
+    /// written or read: a records directory that is not ours alone, a
+    /// record that is not one (too large, another version, not JSON, a
+    /// symlink): the one line to print.
+    #[error("{0}")]
+    Records(String),
     /// The signals could not be blocked and read (signalfd).
     #[error("cannot take over SIGINT, SIGTERM, SIGHUP and SIGCHLD: {0}")]
     Signals(io::Error),
@@ -99,6 +105,7 @@ impl Error {
             | Error::Listeners(_)
             | Error::Subreaper(_)
             | Error::Label(_)
+            | Error::Records(_)
             | Error::EncodeBaseline(_)
             | Error::WriteBaseline { .. }
             | Error::NextestEnv { .. } => LeakcheckExitCode::INTERNAL_ERROR,

@@ -15,6 +15,7 @@ mod errors;
 mod exit_codes;
 mod findings;
 mod modes;
+mod records;
 mod report;
 
 use std::ffi::OsString;

@@ -1,9 +1,11 @@
 //! What each mode found, decided and did, as plain data every renderer
-//! reads: [`run`] (the default mode, `wrap`, `check`), [`sweep`] (its plan
-//! and what it did) and [`Snapshot`] (what `snapshot` wrote). The modes
+//! reads: [`run`] (the default mode, `wrap`, `check`), [`records`] (what
+//! each `wrap` recorded for the whole run), [`sweep`] (its plan and what it
+//! did) and [`Snapshot`] (what `snapshot` wrote). The modes
 //! ([`crate::modes`]) build them and never print; [`crate::report`] renders
 //! them and imports nothing else of leakcheck's.
 
+pub mod records;
 pub mod run;
 pub mod sweep;
 

@@ -15,10 +15,11 @@ use kitty_core::{PortSet, mask_tokens};
 use kitty_core::spec_kitty::DashboardClass;
 use kitty_core::{Doubt, Grounds, Listener, ListenerSnapshot, Permit, ProcessIdentity, Stopped};
 
+use super::records::{RecordedLeak, RecordedResult};
 use crate::exit_codes::LeakcheckExitCode;
 
 /// What kind of process leaked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum LeakKind {
@@ -31,7 +32,7 @@ pub enum LeakKind {
 }
 
 /// Which test runner named a test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Runner {
@@ -49,7 +50,7 @@ pub enum Runner {
 /// `PYTEST_CURRENT_TEST` (`tests/x.py::test_name (call)`, named without the
 /// phase), else the `KITTY_FIXTURES_TEST` a kitty-fixtures project sets on
 /// the dashboards it starts (`cargo test` itself sets nothing).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct TestLabel {
     /// The test's name.
@@ -375,6 +376,11 @@ pub struct RunFindings {
     pub leaks: Leaks,
     /// When the mode began and how long it took (JUnit's `timestamp` and `time`).
     pub timing: Timing,
+    /// The leaks the run's wrappers found and recorded, each with its test
+    /// (`check`, and a run whose COMMAND ran nextest with leakcheck's
+    /// scripts; empty otherwise). A leak a wrapper left running and that is
+    /// found again here is in [`Leaks::leaks`] only.
+    pub recorded: Vec<RecordedLeak>,
 }
 
 /// When a mode began (wall clock) and how long it ran (monotonic).
@@ -416,7 +422,22 @@ impl Clock {
 impl RunFindings {
     /// The verdict.
     pub fn outcome(&self) -> Outcome {
-        Outcome::of(self.command_status.as_ref(), self.leaks.verdict())
+        Outcome::of(self.command_status.as_ref(), self.verdict())
+    }
+
+    /// What the leaks come to, those the wrappers recorded included: a
+    /// test that leaked under nextest fails `check` too.
+    pub fn verdict(&self) -> Verdict {
+        let recorded_failed = self
+            .recorded
+            .iter()
+            .any(|r| r.result == RecordedResult::Failed);
+        match self.leaks.verdict() {
+            Verdict::StopFailed => Verdict::StopFailed,
+            _ if recorded_failed => Verdict::StopFailed,
+            Verdict::Clean if !self.recorded.is_empty() => Verdict::Leaked,
+            v => v,
+        }
     }
 
     /// The status leakcheck exits with: `128 + N` when signal N interrupted
@@ -435,22 +456,35 @@ impl RunFindings {
     /// The counts the JSON `summary` and the human last line give.
     pub fn summary(&self) -> Summary {
         let leaks = &self.leaks.leaks;
-        let count = |f: &dyn Fn(&Leak) -> bool| leaks.iter().filter(|l| f(l)).count();
+        let recorded = &self.recorded;
+        let count = |f: &dyn Fn(&Leak) -> bool, g: &dyn Fn(&RecordedLeak) -> bool| {
+            leaks.iter().filter(|l| f(l)).count() + recorded.iter().filter(|r| g(r)).count()
+        };
+        use RecordedResult as R;
         Summary {
-            leaks: leaks.len(),
+            leaks: leaks.len() + recorded.len(),
             appeared: self.leaks.appeared.len(),
-            dashboards: count(&|l| l.kind == LeakKind::Dashboard),
-            foreign: count(&|l| l.kind != LeakKind::Dashboard),
-            reaped: count(&|l| {
-                matches!(l.action, Action::Reaped { .. } | Action::AlreadyGone { .. })
-            }),
-            reap_failed: count(&|l| matches!(l.action, Action::Failed { .. })),
-            left_alone: count(&|l| {
-                matches!(
-                    l.action,
-                    Action::LeftAlone { .. } | Action::NotReaped { .. }
-                )
-            }),
+            dashboards: count(
+                &|l| l.kind == LeakKind::Dashboard,
+                &|r| r.kind == LeakKind::Dashboard,
+            ),
+            foreign: count(
+                &|l| l.kind != LeakKind::Dashboard,
+                &|r| r.kind != LeakKind::Dashboard,
+            ),
+            reaped: count(
+                &|l| matches!(l.action, Action::Reaped { .. } | Action::AlreadyGone { .. }),
+                &|r| matches!(r.result, R::Reaped | R::AlreadyGone),
+            ),
+            reap_failed: count(
+                &|l| matches!(l.action, Action::Failed { .. }),
+                &|r| r.result == R::Failed,
+            ),
+            left_alone: count(
+                &|l| matches!(l.action, Action::LeftAlone { .. } | Action::NotReaped { .. }),
+                &|r| matches!(r.result, R::LeftAlone | R::NotReaped),
+            ),
+            recorded: recorded.len(),
         }
     }
 }
@@ -473,6 +507,9 @@ pub struct Summary {
     pub reap_failed: usize,
     /// Leaks never touched.
     pub left_alone: usize,
+    /// Of the leaks, those the run's wrappers found and recorded (each
+    /// already failed its test under nextest).
+    pub recorded: usize,
 }
 
 /// How COMMAND ended (or why it never started).

@@ -50,6 +50,8 @@ use crate::baseline::{
 };
 use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
 use crate::errors::Error;
+use crate::findings::records::{Record, RecordedLeak};
+use crate::records;
 use crate::findings::Snapshot;
 use crate::findings::run::{Action, Leak, Leaks, Notice, ReportMode, RunFindings, Timing};
 
@@ -79,6 +81,7 @@ pub fn wrap(
         before,
         leaks,
         timing: clock.stop(),
+        recorded: Vec::new(),
     };
     if !finished.status.started() || !collect_exited_children() {
         return Ok(findings(
@@ -125,8 +128,18 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
         Some(l) => l,
         None => new_run_label().map_err(Error::Label)?,
     };
+    let path = args.output.clone().unwrap_or_else(default_baseline_path);
+    // The run's records: the enclosing run's directory, else one beside the
+    // baseline, emptied of an older run's records of the same name.
+    let enclosing = records::from_env();
+    let records_dir = enclosing.clone().unwrap_or_else(|| records::beside(&path));
     let baseline = Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
+        started_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_millis() as u64),
+        records_by_enclosing_run: enclosing.is_some(),
         tool: env!("CARGO_PKG_NAME").into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         ports: common.ports.clone(),
@@ -144,8 +157,8 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
             })
             .collect(),
     };
-    let path = args.output.clone().unwrap_or_else(default_baseline_path);
     write_baseline(&path, &baseline)?;
+    records::prepare(&records_dir, enclosing.is_none())?;
     if args.output.is_none() {
         // `check --baseline target/kitty-leakcheck/baseline-latest.json` in the CI step after the run.
         let latest = path.with_file_name(LATEST_BASELINE);
@@ -154,13 +167,19 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
     }
     if let Some(env_file) = std::env::var_os("NEXTEST_ENV") {
         // One write of both lines: nextest reads KEY=VALUE lines.
-        let lines = format!(
-            "{BASELINE_ENV}={}\n{RUN_LABEL_ENV}={}\n",
-            path.display(),
-            label.to_string_lossy()
-        );
+        let mut lines = Vec::new();
+        for (key, value) in [
+            (BASELINE_ENV, path.as_os_str()),
+            (RUN_LABEL_ENV, label.as_os_str()),
+            (records::RECORDS_ENV, records_dir.as_os_str()),
+        ] {
+            lines.extend_from_slice(key.as_bytes());
+            lines.push(b'=');
+            lines.extend_from_slice(value.as_encoded_bytes());
+            lines.push(b'\n');
+        }
         let env_file = Path::new(&env_file);
-        kitty_core::sys::append_to_regular_file(env_file, lines.as_bytes()).map_err(|source| {
+        kitty_core::sys::append_to_regular_file(env_file, &lines).map_err(|source| {
             Error::NextestEnv {
                 path: env_file.to_path_buf(),
                 source,
@@ -205,7 +224,28 @@ pub fn check(args: &CheckArgs, progress: impl FnOnce(usize) -> Tick) -> Result<R
     };
     leaks.leaks.retain(|l| !known_then(l));
     leaks.appeared.retain(|l| !known_then(l));
+    // What the wrappers found and recorded: read before anything is
+    // stopped, so a bad record stops `check` before it acts.
+    let records = if baseline.records_by_enclosing_run {
+        Vec::new()
+    } else {
+        let real = std::fs::canonicalize(&args.baseline).unwrap_or_else(|_| args.baseline.clone());
+        records::read_all(&records::beside(&real))?
+    };
+    let recorded = merge_recorded(&mut leaks, records);
     reap_leaks(&mut leaks, args.no_reap, progress);
+    let timing = match baseline.started_at_ms {
+        Some(ms) => {
+            let started = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+            Timing {
+                started,
+                elapsed: std::time::SystemTime::now()
+                    .duration_since(started)
+                    .unwrap_or_default(),
+            }
+        }
+        None => clock.stop(),
+    };
     Ok(RunFindings {
         mode: ReportMode::Check,
         ports,
@@ -216,6 +256,31 @@ pub fn check(args: &CheckArgs, progress: impl FnOnce(usize) -> Tick) -> Result<R
         run_label: baseline.run_label,
         before,
         leaks,
-        timing: clock.stop(),
+        timing,
+        recorded,
     })
+}
+
+/// The leaks the records hold, less those found again among `leaks` (a
+/// dashboard a wrapper left running under `--no-reap`, or could not stop):
+/// such a leak is reported once, as found now, named after the record's
+/// test when its own environment names none.
+pub fn merge_recorded(leaks: &mut Leaks, records: Vec<Record>) -> Vec<RecordedLeak> {
+    let mut recorded = Vec::new();
+    for leak in records.into_iter().flat_map(|r| r.leaks) {
+        let again = leaks.leaks.iter_mut().find(|l| {
+            l.identity.as_ref().is_some_and(|id| {
+                Some(id.pid()) == leak.pid && Some(id.start_ticks()) == leak.start_ticks
+            })
+        });
+        match again {
+            Some(live) => {
+                if live.test.is_none() {
+                    live.test = leak.test;
+                }
+            }
+            None => recorded.push(leak),
+        }
+    }
+    recorded
 }

@@ -12,7 +12,8 @@
 //!    closing, and [`detect_leaks`](super::detect::detect_leaks).
 //! 5. [`reap_leaks`] (ticking the progress `main` shows).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
 
 use kitty_core::sys;
 use kitty_core::{ListenerSnapshot, RUN_LABEL_ENV, new_run_label};
@@ -21,9 +22,11 @@ use super::command::{
     collect_exited_children, run_command, signal_during_cleanup, take_over_signals,
 };
 use super::detect::{Run, settle};
+use super::nextest::merge_recorded;
 use super::reap::{Tick, reap_leaks};
 use crate::cli::{CommonArgs, RunArgs};
 use crate::errors::Error;
+use crate::records::{self, RECORDS_ENV};
 use crate::findings::run::{Leaks, Notice, ReportMode, RunFindings, Timing};
 
 /// Runs the default mode. `notify` hears what happens while COMMAND runs;
@@ -47,7 +50,18 @@ pub fn run(
     let label = new_run_label().map_err(Error::Label)?;
     let run_label = Some(label.to_string_lossy().into_owned());
 
-    let finished = run_command(&argv, notify, &[(RUN_LABEL_ENV, label.as_os_str())], &inbox)?;
+    // The wrappers of a nextest run inside record what they find here
+    // (`crate::records`); removed when the run ends, on every path.
+    let records = RecordsDir::make(&label)?;
+    let finished = run_command(
+        &argv,
+        notify,
+        &[
+            (RUN_LABEL_ENV, label.as_os_str()),
+            (RECORDS_ENV, records.0.as_os_str()),
+        ],
+        &inbox,
+    )?;
     if finished.orphans_collected > 0 {
         notify(Notice::OrphansCollected(finished.orphans_collected));
     }
@@ -62,6 +76,7 @@ pub fn run(
         before: before.clone(),
         leaks,
         timing: clock.stop(),
+        recorded: Vec::new(),
     };
     if !finished.status.started() {
         return Ok(findings(Leaks::default(), None));
@@ -78,9 +93,33 @@ pub fn run(
             command: finished.status.clone(),
         })?;
     let _ = collect_exited_children();
+    let recorded = merge_recorded(&mut leaks, records::read_all(&records.0)?);
     reap_leaks(&mut leaks, args.no_reap, progress);
     let _ = collect_exited_children();
-    Ok(findings(leaks, signal_during_cleanup(&inbox)))
+    Ok(RunFindings {
+        recorded,
+        ..findings(leaks, signal_during_cleanup(&inbox))
+    })
+}
+
+/// The run's records directory: `<temp dir>/kitty-leakcheck-<run label>`,
+/// ours alone, removed with everything in it when dropped.
+struct RecordsDir(PathBuf);
+
+impl RecordsDir {
+    fn make(label: &OsStr) -> Result<Self, Error> {
+        let mut name = OsString::from("kitty-leakcheck-");
+        name.push(label);
+        let dir = std::env::temp_dir().join(name);
+        records::prepare(&dir, true)?;
+        Ok(RecordsDir(dir))
+    }
+}
+
+impl Drop for RecordsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// COMMAND, or `cargo test` (`$CARGO test` when cargo runs us) when none was given.
