@@ -1,17 +1,21 @@
 //! End-to-end tests of what `cargo kitty-leakcheck` reports, in every form:
 //! the JSON report on stdout and in `--report-file`, validated against the
 //! committed JSON Schemas (a clean run, a leak, a reap failure, `wrap`,
-//! `check`, `sweep`); the JUnit file; the GitHub job summary and annotations;
+//! `check`, `sweep`); the JUnit file, validated against the Jenkins
+//! `junit-10.xsd` (the schema pytest checks its own JUnit with) and compared
+//! with nextest's and pytest's own; the GitHub job summary and annotations;
 //! the test each leak is blamed on under pytest and under plain `cargo test`
 //! with kitty-fixtures; and colour, under a pseudo-terminal, as cargo's.
 //!
-//! Ports: 9760-9779 (see `common`'s port map); each test has its own window.
+//! Ports: 9760-9779 and 9592-9594 (see `common`'s port map); each test has
+//! its own window.
 //! Every test ends by proving nothing is left on its window or under its root.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -223,11 +227,15 @@ fn a_leak_is_reported_in_json_junit_and_the_job_summary_and_sweep_reports_valida
         "{annotation}"
     );
 
-    let xml = read(&junit);
+    let xml = valid_junit(&junit);
     for want in [
         r#"<testsuite name="kitty-leakcheck (ports 9762-9763)" tests="1""#,
         r#"failures="1""#,
-        &format!(r#"<testcase name="pid {pid} on port {port}" classname="kitty-leakcheck""#),
+        // Named after what leaked and where (no test names it), never its pid.
+        &format!(
+            r#"<testcase name="dashboard of {} on port {port}" classname="kitty-leakcheck" time="0.000">"#,
+            project.display()
+        ),
         r#" type="leak">"#,
     ] {
         assert!(xml.contains(want), "no {want:?} in\n{xml}");
@@ -354,9 +362,12 @@ fn a_reap_failure_is_status_5_in_every_report_form() {
             .any(|l| l["pid"] == holder && l["action"]["result"] != "left-alone"),
         "the helper was acted on: {report:#}"
     );
-    let xml = read(&junit);
+    let xml = valid_junit(&junit);
     assert!(
-        xml.contains(&format!("pid {dashboard} on port {port}")),
+        xml.contains(&format!(
+            r#"<testcase name="dashboard of {} on port {port}" classname="kitty-leakcheck""#,
+            project.display()
+        )),
         "{xml}"
     );
     let md = read(&summary);
@@ -424,7 +435,7 @@ fn a_check_report_validates_and_its_junit_names_the_leak() {
     );
     // The case is named after the test the dashboard's environment names
     // (this one's, under nextest), else after the process.
-    let xml = read(&junit);
+    let xml = valid_junit(&junit);
     assert!(
         xml.contains("kitty-leakcheck check (ports 9766-9767)")
             && xml.contains(&format!(
@@ -522,20 +533,27 @@ def test_leaks_second(tmp_path):
     assert_no_token(&out);
 
     let report = valid_report_file(&file, Schema::Report);
-    let xml = read(&junit);
+    let xml = valid_junit(&junit);
     let md = read(&summary);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for (port, test) in [
-        (first, "test_leaky.py::test_leaks_first"),
-        (second, "test_leaky.py::test_leaks_second"),
+    for (port, test, function) in [
+        (first, "test_leaky.py::test_leaks_first", "test_leaks_first"),
+        (
+            second,
+            "test_leaky.py::test_leaks_second",
+            "test_leaks_second",
+        ),
     ] {
         let leak = leak_on(&report, port);
         assert_eq!(leak["test"]["name"], test, "{leak:#}");
         assert_eq!(leak["test"]["runner"], "pytest", "{leak:#}");
         assert_eq!(leak["action"]["result"], "reaped", "{leak:#}");
+        // As pytest's own JUnit names it.
         assert!(
-            xml.contains(&format!(r#"<testcase name="{test}""#)),
+            xml.contains(&format!(
+                r#"<testcase name="{function}" classname="test_leaky" time=""#
+            )) && xml.contains(r#" file="test_leaky.py">"#),
             "{xml}"
         );
         assert!(md.contains(&format!("| {test} |")), "{md}");
@@ -609,7 +627,7 @@ fn killed_while_its_dashboard_runs() {
     );
     assert_eq!(leak["test"]["runner"], "kitty-fixtures", "{leak:#}");
     assert_eq!(leak["action"]["result"], "reaped", "{leak:#}");
-    let xml = read(&junit);
+    let xml = valid_junit(&junit);
     assert!(
         xml.contains(r#"<testcase name="killed_while_its_dashboard_runs""#),
         "{xml}"
@@ -622,6 +640,331 @@ fn killed_while_its_dashboard_runs() {
     // The project's temp dir is left (nothing ran to delete it): remove it.
     if let Some(dir) = leak["project_dir"].as_str() {
         let _ = std::fs::remove_dir_all(dir);
+    }
+    scene.assert_clean();
+}
+
+// --- JUnit, against the Jenkins schema and nextest's and pytest's own -------------
+
+/// The attributes our JUnit may carry beyond `junit-10.xsd`, each one that
+/// its own runner's JUnit carries too: nextest's file has `skipped` and
+/// `timestamp` on `testsuites` (quick-junit always writes `skipped`), and
+/// pytest's (`junit_family=xunit1`) has `file` on `testcase`. Every other
+/// departure from the schema fails.
+const BEYOND_THE_SCHEMA: [(&str, &str); 3] = [
+    ("testsuites", "skipped"),
+    ("testsuites", "timestamp"),
+    ("testcase", "file"),
+];
+
+/// The venv of `scripts/spec-kitty-env junit-xsd`: xmlschema and the
+/// Jenkins `junit-10.xsd` from pytest 8.4.2's sdist. `KITTY_JUNIT_XSD`,
+/// else `target/spec-kitty/junit-xsd`. Fails the test when it is missing
+/// (a test that needs a test dependency fails, never skips).
+fn junit_xsd_venv() -> PathBuf {
+    let venv = std::env::var_os("KITTY_JUNIT_XSD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::target_dir().join("spec-kitty/junit-xsd"));
+    assert!(
+        venv.join("bin/python").is_file() && venv.join("junit-10.xsd").is_file(),
+        "the JUnit schema and its validator are not installed in {}: run \
+         `scripts/spec-kitty-env junit-xsd` (scripts/test-all does it) or set KITTY_JUNIT_XSD",
+        venv.display()
+    );
+    venv
+}
+
+/// One JUnit file as the validator read it: its departures from
+/// `junit-10.xsd`, its root's and suites' attributes, and its cases.
+struct Junit {
+    /// `(element, attribute)` of each attribute the schema does not allow;
+    /// any other violation, as the validator words it.
+    not_allowed: BTreeSet<(String, String)>,
+    other_errors: Vec<String>,
+    root: Value,
+    suites: Vec<Value>,
+    /// Each case's attributes, and `result`: `failure`, `skipped` or `passed`.
+    cases: Vec<Value>,
+}
+
+impl Junit {
+    /// The case named `name` (with `classname`).
+    fn case(&self, classname: &str, name: &str) -> &Value {
+        self.cases
+            .iter()
+            .find(|c| c["classname"] == classname && c["name"] == name)
+            .unwrap_or_else(|| panic!("no case {classname} / {name} in {:#?}", self.cases))
+    }
+}
+
+/// `files` validated against `junit-10.xsd` by xmlschema (one python run).
+fn read_junit(files: &[&Path]) -> Vec<Junit> {
+    let venv = junit_xsd_venv();
+    let out = Command::new(venv.join("bin/python"))
+        .arg("-c")
+        .arg(
+            r#"
+import json, re, sys
+import xml.etree.ElementTree as ET
+import xmlschema
+schema = xmlschema.XMLSchema(sys.argv[1])
+for path in sys.argv[2:]:
+    not_allowed, other = [], []
+    for e in schema.iter_errors(path):
+        m = re.match(r"'([^']+)' attribute not allowed for element", e.reason or "")
+        if m and e.elem is not None:
+            not_allowed.append([e.elem.tag, m.group(1)])
+        else:
+            other.append(f"{e.path}: {e.reason}")
+    root = ET.parse(path).getroot()
+    cases = []
+    for c in root.iter("testcase"):
+        result = "passed"
+        for kind in ("failure", "error", "skipped"):
+            if c.find(kind) is not None:
+                result = kind
+        cases.append(dict(c.attrib, result=result))
+    print(json.dumps({
+        "not_allowed": not_allowed, "other": other, "root": dict(root.attrib),
+        "suites": [dict(s.attrib) for s in root.iter("testsuite")], "cases": cases,
+    }))
+"#,
+        )
+        .arg(venv.join("junit-10.xsd"))
+        .args(files)
+        .output()
+        .expect("run the JUnit validator");
+    assert!(
+        out.status.success(),
+        "the validator failed:\n{}",
+        show(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("the validator's JSON"))
+        .collect();
+    assert_eq!(lines.len(), files.len(), "{}", show(&out));
+    lines
+        .into_iter()
+        .map(|v| Junit {
+            not_allowed: v["not_allowed"]
+                .as_array()
+                .expect("not_allowed")
+                .iter()
+                .map(|p| {
+                    let s = |i: usize| p[i].as_str().expect("a name").to_string();
+                    (s(0), s(1))
+                })
+                .collect(),
+            other_errors: serde_json::from_value(v["other"].clone()).expect("other"),
+            root: v["root"].clone(),
+            suites: serde_json::from_value(v["suites"].clone()).expect("suites"),
+            cases: serde_json::from_value(v["cases"].clone()).expect("cases"),
+        })
+        .collect()
+}
+
+/// Asserts that our JUnit file `path` is valid under `junit-10.xsd` but for
+/// [`BEYOND_THE_SCHEMA`], and carries a timestamp and times everywhere
+/// consumers read them; returns its text.
+fn valid_junit(path: &Path) -> String {
+    let [junit] = &read_junit(&[path])[..] else {
+        unreachable!("one file, one answer")
+    };
+    assert_valid_junit(path, junit);
+    read(path)
+}
+
+fn assert_valid_junit(path: &Path, junit: &Junit) {
+    let beyond: BTreeSet<(String, String)> = BEYOND_THE_SCHEMA
+        .iter()
+        .map(|(e, a)| (e.to_string(), a.to_string()))
+        .collect();
+    let wrong: Vec<_> = junit.not_allowed.difference(&beyond).collect();
+    assert!(
+        wrong.is_empty() && junit.other_errors.is_empty(),
+        "{} is not valid under junit-10.xsd: {wrong:?} {:?}\n{}",
+        path.display(),
+        junit.other_errors,
+        read(path)
+    );
+    for (what, attrs) in std::iter::once(("testsuites", &junit.root))
+        .chain(junit.suites.iter().map(|s| ("testsuite", s)))
+    {
+        for attr in [
+            "name",
+            "tests",
+            "failures",
+            "errors",
+            "skipped",
+            "time",
+            "timestamp",
+        ] {
+            assert!(attrs[attr].is_string(), "<{what}> has no {attr}: {attrs}");
+        }
+    }
+    for case in &junit.cases {
+        for attr in ["name", "classname", "time"] {
+            assert!(case[attr].is_string(), "a case has no {attr}: {case}");
+        }
+    }
+}
+
+/// The JUnit of a clean run, of a leaked dashboard no test names, and of a
+/// pytest leak (a method of a class, with a parameter), each valid under the
+/// Jenkins `junit-10.xsd` but for what nextest's and pytest's own files carry
+/// beyond it; the pytest leak's case has the very classname and name of the
+/// test in pytest's own JUnit of the same run (so the two merge); and
+/// nextest's own file (the committed sample) departs from the schema by at
+/// least as much as ours does.
+#[test]
+fn junit_files_validate_against_the_jenkins_schema_and_merge_with_pytest_s() {
+    // The validator first: without it the test fails before starting anything.
+    junit_xsd_venv();
+    let scene = Scene::new("kitty-e2e-reports-", "9592-9594");
+    let (dashboard_port, pytest_port) = (scene.port(0), scene.port(1));
+    let clean = scene.path().join("clean.xml");
+    let leaked = scene.path().join("leaked.xml");
+    let from_pytest = scene.path().join("pytest-leak.xml");
+    let pytest_own = scene.path().join("pytest-own.xml");
+
+    // A clean run.
+    let out = in_scene(&scene, None, &["--junit", arg(&clean), "--", "true"])
+        .output()
+        .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // A leaked dashboard, reaped: no test names it.
+    let project = bare_project(scene.path(), "leaky");
+    let script = leaking_script(&project, dashboard_port);
+    let out = in_scene(
+        &scene,
+        None,
+        &["--junit", arg(&leaked), "--", "sh", "-c", &script],
+    )
+    .output()
+    .expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
+
+    // pytest: a parametrized method of a class, in a package directory,
+    // whose test starts a dashboard server in its own session (the server
+    // inherits PYTEST_CURRENT_TEST); pytest writes its own JUnit too.
+    let suite = scene.path().join("suite");
+    std::fs::create_dir_all(suite.join("tests")).expect("suite dir");
+    std::fs::write(suite.join("pytest.ini"), "[pytest]\n").expect("pytest.ini");
+    std::fs::write(
+        suite.join("tests/test_leaky.py"),
+        r#"import json
+import os
+import subprocess
+
+import pytest
+
+
+class TestLeaky:
+    @pytest.mark.parametrize("how", ["detached"])
+    def test_leaks(self, how):
+        subprocess.Popen(
+            json.loads(os.environ["LEAK_ARGV"]), start_new_session=True,
+            env=dict(os.environ, HOME=os.environ["LEAK_HOME"]),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+"#,
+    )
+    .expect("write the suite");
+    let server = bare_project(scene.path(), "from-pytest");
+    let argv: Vec<String> = dashboard_argv(&server, pytest_port)
+        .iter()
+        .map(|w| w.to_str().expect("a UTF-8 argv").to_string())
+        .collect();
+    let pytest = common::pytest();
+    let basetemp = scene.path().join("pytest-tmp");
+    let junitxml = format!("--junitxml={}", arg(&pytest_own));
+    let mut cmd = in_scene(
+        &scene,
+        None,
+        &[
+            "--junit",
+            arg(&from_pytest),
+            "--",
+            arg(&pytest),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            arg(&basetemp),
+            &junitxml,
+        ],
+    );
+    cmd.current_dir(&suite)
+        .env("LEAK_ARGV", serde_json::to_string(&argv).expect("JSON"))
+        .env("LEAK_HOME", scene.home())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let out = cmd.output().expect("run leakcheck");
+    assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
+    assert_no_token(&out);
+
+    let nextest_sample =
+        workspace_root().join("cargo-kitty-leakcheck/tests-data/nextest-0.9.143-junit.xml");
+    let files = [&clean, &leaked, &from_pytest, &pytest_own, &nextest_sample];
+    let files: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let [clean_j, leaked_j, from_pytest_j, pytest_j, nextest_j] = &read_junit(&files)[..] else {
+        unreachable!("one answer per file")
+    };
+    for (path, junit) in [
+        (&clean, clean_j),
+        (&leaked, leaked_j),
+        (&from_pytest, from_pytest_j),
+    ] {
+        assert_valid_junit(path, junit);
+        assert!(!read(path).contains(TOKEN), "a token in {}", path.display());
+    }
+
+    // What the schema does not allow in ours, nextest's own file has too
+    // (pytest's `file` aside); pytest's own (xunit2) is valid as it is.
+    for attr in ["skipped", "timestamp"] {
+        assert!(
+            nextest_j
+                .not_allowed
+                .contains(&("testsuites".into(), attr.into())),
+            "{:?}",
+            nextest_j.not_allowed
+        );
+    }
+    assert!(
+        pytest_j.not_allowed.is_empty() && pytest_j.other_errors.is_empty(),
+        "pytest's own JUnit: {:?} {:?}",
+        pytest_j.not_allowed,
+        pytest_j.other_errors
+    );
+
+    let ok = clean_j.case("kitty-leakcheck", "no leaked dashboards");
+    assert_eq!(ok["result"], "passed", "{ok}");
+    assert_eq!(clean_j.root["failures"], "0", "{}", clean_j.root);
+
+    let case = leaked_j.case(
+        "kitty-leakcheck",
+        &format!(
+            "dashboard of {} on port {dashboard_port}",
+            project.display()
+        ),
+    );
+    assert_eq!(case["result"], "failure", "{case}");
+    assert_ne!(case["time"], "0.000", "reaped: the stop's time: {case}");
+
+    // Our case is pytest's own, by classname and name.
+    let theirs = pytest_j.case("tests.test_leaky.TestLeaky", "test_leaks[detached]");
+    assert_eq!(theirs["result"], "passed", "{theirs}");
+    let ours = from_pytest_j.case("tests.test_leaky.TestLeaky", "test_leaks[detached]");
+    assert_eq!(ours["result"], "failure", "{ours}");
+    assert_eq!(ours["file"], "tests/test_leaky.py", "{ours}");
+    assert_ne!(ours["time"], "0.000", "reaped: the stop's time: {ours}");
+    for junit in [clean_j, leaked_j, from_pytest_j] {
+        for case in &junit.cases {
+            let name = case["name"].as_str().unwrap_or_default();
+            assert!(!name.contains("pid"), "a pid in a case name: {case}");
+        }
     }
     scene.assert_clean();
 }
