@@ -203,8 +203,9 @@ fn check_against_a_baseline_reports_and_reaps_what_is_new() {
     assert_eq!(
         exported,
         format!(
-            "KITTY_LEAKCHECK_BASELINE={}\nKITTY_LEAKCHECK_RUN={label}\n",
-            baseline.display()
+            "KITTY_LEAKCHECK_BASELINE={}\nKITTY_LEAKCHECK_RUN={label}\nKITTY_LEAKCHECK_RECORDS={}\n",
+            baseline.display(),
+            baseline.with_extension("records").display()
         )
     );
     assert_eq!(b["schema_version"], 1);
@@ -428,12 +429,25 @@ run-wrapper = "kitty-wrap"
         show(&o)
     );
 
-    // The wrapper reaped it: the check after the run finds nothing new.
-    let o = leakcheck(&["check", "--baseline"], scene.home())
+    // The wrapper reaped it and recorded it: the check after the run finds
+    // nothing new, and reports the wrapper's leak with its test (status 3:
+    // the run leaked).
+    let o = leakcheck(&["--json", "check", "--baseline"], scene.home())
         .arg(&baseline)
         .output()
         .expect("check");
-    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(o.status.code(), Some(LEAKED), "{}", show(&o));
+    let report = json_report(&o);
+    let leaks = common::leakcheck::leaks(&report);
+    assert_eq!(leaks.len(), 1, "{report:#}");
+    assert_eq!(
+        (&leaks[0]["found_by"], &leaks[0]["test"]["name"]),
+        (
+            &serde_json::json!("wrap"),
+            &serde_json::json!("leaks_a_dashboard")
+        ),
+        "{report:#}"
+    );
 
     scene.assert_clean();
 }
@@ -577,5 +591,183 @@ fn wrap_waits_for_a_dashboard_between_fork_and_exec_and_reaps_it() {
     assert!(!String::from_utf8_lossy(&o.stdout).contains(TOKEN));
     assert!(!String::from_utf8_lossy(&o.stderr).contains(TOKEN));
     drop(pending);
+    scene.assert_clean();
+}
+
+/// The fenced block of `lang` in `text` whose body contains `marker`.
+fn fenced_block(text: &str, lang: &str, marker: &str) -> String {
+    let open = format!("```{lang}");
+    let mut rest = text;
+    while let Some(at) = rest.find(&open) {
+        let body = &rest[at + open.len()..];
+        let end = body.find("```").expect("a closed block");
+        let block = &body[..end];
+        if block.contains(marker) {
+            // Dedent: the README's blocks sit in a numbered list.
+            let indent = block
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start().len())
+                .min()
+                .unwrap_or(0);
+            return block
+                .lines()
+                .map(|l| l.get(indent..).unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        rest = &body[end + 3..];
+    }
+    panic!("no ```{lang} block containing {marker:?}")
+}
+
+/// One `run:` step of a GitHub Actions job: its command and whether it runs
+/// after a failed step (`if: always()`).
+struct Step {
+    run: String,
+    always: bool,
+}
+
+/// The `run:` steps of the README's GitHub Actions job, in order.
+fn workflow_steps(yaml: &str) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut current: Option<Step> = None;
+    for line in yaml.lines() {
+        let line = line.trim();
+        if line.starts_with("- ") {
+            steps.extend(current.take().filter(|s| !s.run.is_empty()));
+            current = Some(Step {
+                run: String::new(),
+                always: false,
+            });
+        }
+        let line = line.trim_start_matches("- ");
+        if let Some(step) = current.as_mut() {
+            if let Some(run) = line.strip_prefix("run: ") {
+                step.run = run.to_string();
+            } else if line == "if: always()" {
+                step.always = true;
+            }
+        }
+    }
+    steps.extend(current.filter(|s| !s.run.is_empty()));
+    steps
+}
+
+/// The README's CI recipe, run as a GitHub runner runs it: its
+/// `.config/nextest.toml` block verbatim in a crate with a leaking test, then
+/// each `run:` step of its workflow under `bash -e` in order, a failed step
+/// skipping the rest but those marked `if: always()`. The test run fails,
+/// `check` still runs, and its JSON, JUnit, job summary and annotations
+/// name the leak with its test, once, and agree.
+#[test]
+fn the_readme_ci_recipe_runs_check_after_a_failing_run_and_every_report_names_the_leak() {
+    let scene = Scene::new("kitty-recipe-", "9596-9597");
+    let mini = MiniCrate::new("mini_recipe", MINI_TESTS);
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("cargo-kitty-leakcheck/README.md"),
+    )
+    .expect("README");
+    let config = fenced_block(&readme, "toml", "[scripts.setup.kitty-leakcheck-snapshot]");
+    std::fs::create_dir_all(mini.path().join(".config")).expect(".config");
+    std::fs::write(mini.path().join(".config/nextest.toml"), &config).expect("nextest.toml");
+    let steps = workflow_steps(&fenced_block(&readme, "yaml", "- name: Leaked dashboards"));
+    assert_eq!(steps.len(), 2, "the README's workflow has two run: steps");
+    // The crate's `target` is the mini crates' shared one, so that the
+    // commands' `target/...` paths are the run's own (no other test writes
+    // the default baseline).
+    let shared = MiniCrate::shared_target();
+    std::fs::create_dir_all(&shared).expect("shared target");
+    std::os::unix::fs::symlink(&shared, mini.path().join("target")).expect("target link");
+    let _ = std::fs::remove_file(shared.join("kitty-leakcheck/report.json"));
+    let _ = std::fs::remove_file(shared.join("kitty-leakcheck/junit.xml"));
+    let summary = scene.path().join("step-summary.md");
+    std::fs::write(&summary, "").expect("summary");
+    let bin_dir = leakcheck_bin().parent().expect("bin dir").to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+
+    let mut failed = false;
+    let mut outputs = Vec::new();
+    for step in &steps {
+        if failed && !step.always {
+            continue;
+        }
+        // GitHub's `run:` shell: bash --noprofile --norc -eo pipefail.
+        let mut c = Command::new("bash");
+        c.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &step.run]);
+        mini.setup(&mut c);
+        mini_env(&mut c, &scene, 9596)
+            .env("PATH", &path)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary);
+        let o = c.output().expect("a step");
+        failed |= !o.status.success();
+        outputs.push(o);
+    }
+    assert_eq!(outputs.len(), 2, "check ran after the failing test run");
+    assert_only_the_leaker_failed(&outputs[0], "mini_recipe::it", 9597);
+    let check = &outputs[1];
+    assert_eq!(check.status.code(), Some(LEAKED), "{}", show(check));
+
+    // The JSON report: the leak, its test, found by the wrapper.
+    let report = common::leakcheck::valid_report_file(
+        &shared.join("kitty-leakcheck/report.json"),
+        common::leakcheck::Schema::Report,
+    );
+    let leaks = common::leakcheck::leaks(&report);
+    assert_eq!(leaks.len(), 1, "{report}");
+    assert_eq!(leaks[0]["test"]["name"], "leaks_a_dashboard", "{report}");
+    assert_eq!(leaks[0]["test"]["binary_id"], "mini_recipe::it", "{report}");
+    assert_eq!(leaks[0]["found_by"], "wrap", "{report}");
+    assert_eq!(leaks[0]["action"]["result"], "reaped", "{report}");
+    assert_eq!(
+        (&report["summary"]["leaks"], &report["summary"]["recorded"]),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{report}"
+    );
+
+    // The JUnit file: the leak on the test's own row, as nextest names it.
+    let junit = std::fs::read_to_string(shared.join("kitty-leakcheck/junit.xml")).expect("junit");
+    let row = r#"<testcase name="leaks_a_dashboard" classname="mini_recipe::it""#;
+    assert!(
+        junit.contains(row) && junit.contains(r#"failures="1""#),
+        "{junit}"
+    );
+    let nextest_junit =
+        std::fs::read_to_string(shared.join("nextest/ci/junit.xml")).expect("nextest's junit");
+    assert!(
+        nextest_junit.contains(row),
+        "the same row in nextest's own: {nextest_junit}"
+    );
+
+    // One job summary, agreeing with the report; one annotation.
+    let md = std::fs::read_to_string(&summary).expect("summary");
+    assert_eq!(md.matches("### ").count(), 1, "{md}");
+    assert!(
+        md.contains("1 leak on ports 9596-9597 since the baseline (1 reaped"),
+        "{md}"
+    );
+    assert!(
+        md.contains(r"| leaks\_a\_dashboard in mini\_recipe::it |"),
+        "{md}"
+    );
+    let annotations: usize = outputs
+        .iter()
+        .map(|o| {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            text.lines()
+                .filter(|l| l.trim_start().starts_with("::error"))
+                .count()
+        })
+        .sum();
+    assert_eq!(annotations, 1, "{}{}", show(&outputs[0]), show(check));
+    assert!(!md.contains(TOKEN) && !junit.contains(TOKEN));
     scene.assert_clean();
 }

@@ -115,14 +115,24 @@ fn a_report_file_is_valid_json_whatever_command_prints() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing leaked"));
     valid_report_file(&file, Schema::Report);
 
-    // The `wrap` mode writes one too, though it prints nothing when clean.
+    // The `wrap` mode writes one per test (`{test}` in its name), though it
+    // prints nothing when clean; without `{test}` it is a usage error.
+    let out = in_scene(
+        &scene,
+        None,
+        &["wrap", "--report-file", arg(&file), "--", "true"],
+    )
+    .output()
+    .expect("run leakcheck wrap");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let pattern = scene.path().join("wrap-{test}.json");
     let out = in_scene(
         &scene,
         None,
         &[
             "wrap",
             "--report-file",
-            arg(&file),
+            arg(&pattern),
             "--",
             "printf",
             "partial",
@@ -132,7 +142,8 @@ fn a_report_file_is_valid_json_whatever_command_prints() {
     .expect("run leakcheck wrap");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(out.stdout, b"partial", "{}", show(&out));
-    assert_eq!(valid_report_file(&file, Schema::Report)["mode"], "wrap");
+    let per_test = scene.path().join("wrap-unknown.unknown.json");
+    assert_eq!(valid_report_file(&per_test, Schema::Report)["mode"], "wrap");
 
     // A report file in a directory that does not exist yet: the directories
     // are made, as nextest makes its output dirs.
@@ -556,7 +567,9 @@ def test_leaks_second(tmp_path):
             )) && xml.contains(r#" file="test_leaky.py">"#),
             "{xml}"
         );
-        assert!(md.contains(&format!("| {test} |")), "{md}");
+        // Markdown punctuation in the cell is escaped (`_` as `\_`).
+        let cell = test.replace('_', "\\_");
+        assert!(md.contains(&format!("| {cell} |")), "{md}");
         assert!(stdout.contains(&format!("test {test}")), "{}", show(&out));
         assert!(stderr.contains(test), "{}", show(&out));
     }

@@ -240,6 +240,17 @@ pub fn reject_options_that_do_nothing(
              (give --ports to `snapshot`)",
         ));
     }
+    if mode == "wrap"
+        && let Some(file) = report_file_of(matches, sub)
+        && !file.as_encoded_bytes().windows(6).any(|w| w == b"{test}")
+    {
+        return Err(cmd.error(
+            clap::error::ErrorKind::ValueValidation,
+            "`wrap --report-file` runs once per test: put {test} in FILE \
+             (target/leaks/{test}.json), or take the whole run's report from \
+             `check --report-file`",
+        ));
+    }
     let run_args = RunArgs::augment_args(clap::Command::new("run"));
     for arg in run_args.get_arguments() {
         if matches.value_source(arg.get_id().as_str())
@@ -255,6 +266,55 @@ pub fn reject_options_that_do_nothing(
         }
     }
     Ok(())
+}
+
+/// The `--report-file` given to a mode (before it or after it).
+fn report_file_of(
+    matches: &clap::ArgMatches,
+    sub: &clap::ArgMatches,
+) -> Option<std::ffi::OsString> {
+    [sub, matches].into_iter().find_map(|m| {
+        m.try_get_raw("report_file")
+            .ok()
+            .flatten()
+            .and_then(|mut v| v.next())
+            .map(|v| v.to_os_string())
+    })
+}
+
+/// `wrap --report-file FILE`'s file for the test this process runs: `{test}`
+/// replaced by `<binary id>.<test name>` (`NEXTEST_BINARY_ID`,
+/// `NEXTEST_TEST_NAME`), every byte outside `[A-Za-z0-9_-]` shown as `_`.
+pub fn per_test_report_file(file: &std::path::Path) -> std::path::PathBuf {
+    let clean = |var: &str| -> String {
+        std::env::var_os(var)
+            .unwrap_or_else(|| "unknown".into())
+            .as_encoded_bytes()
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                    b as char
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let test = format!(
+        "{}.{}",
+        clean("NEXTEST_BINARY_ID"),
+        clean("NEXTEST_TEST_NAME")
+    );
+    let bytes = file.as_os_str().as_encoded_bytes();
+    let mut out = Vec::with_capacity(bytes.len() + test.len());
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(6).position(|w| w == b"{test}") {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(test.as_bytes());
+        rest = &rest[at + 6..];
+    }
+    out.extend_from_slice(rest);
+    std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
 }
 
 /// Options of the default mode.

@@ -82,6 +82,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         json: common.json(),
         report_file: common.report_file.clone(),
         junit: junit.cloned(),
+        recorded: false,
     };
     let notify = |n: Notice<'_>| {
         if common.is_verbose() {
@@ -97,7 +98,26 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         }
         Some(Mode::Wrap(a)) => {
             let findings = modes::nextest::wrap(common, a, &notify)?;
-            let code = finish(&findings, &options(None));
+            let records_dir = records::from_env();
+            let options = Options {
+                recorded: records_dir.is_some(),
+                report_file: common.report_file.as_deref().map(cli::per_test_report_file),
+                ..options(None)
+            };
+            let mut code = finish(&findings, &options);
+            // The record for `check` (or the enclosing run): the whole run's
+            // reports are made from it.
+            if let (Some(dir), Some(record)) = (records_dir, report::rows::record(&findings))
+                && let Err(e) = records::write(&dir, &record)
+            {
+                eprintln!(
+                    "kitty-leakcheck: error: {}",
+                    visible(&mask_tokens(&e.to_string()))
+                );
+                if code == LeakcheckExitCode::OK {
+                    code = LeakcheckExitCode::INTERNAL_ERROR;
+                }
+            }
             // A signal that came during the clean-up, else a test killed by
             // a signal: end as it would have ended us, so nextest says SIGTERM
             // (SIGSEGV).

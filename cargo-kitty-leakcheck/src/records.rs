@@ -6,9 +6,10 @@
 //! - **Where**: `snapshot` makes `<baseline>.records/` beside its baseline
 //!   (`target/kitty-leakcheck/baseline-<NEXTEST_RUN_ID>.records/`), `0700`,
 //!   and exports its path to the tests as [`RECORDS_ENV`]. Under an enclosing
-//!   `cargo kitty-leakcheck` run, which exports [`RECORDS_ENV`] itself (a
-//!   private temporary directory it removes when it ends), `snapshot` passes
-//!   that one on instead, and the enclosing run reports the wrappers' leaks.
+//!   `cargo kitty-leakcheck` run, which exports [`ENCLOSING_RECORDS_ENV`] (a
+//!   private temporary directory it removes when it ends; and [`RECORDS_ENV`]
+//!   too, for wrappers without a setup script), `snapshot` passes that one
+//!   on instead, and the enclosing run reports the wrappers' leaks.
 //! - **What**: a `wrap` whose test leaked writes one [`Record`] (JSON) named
 //!   `<binary id>.<test name>.<pid>.json`, every byte outside
 //!   `[A-Za-z0-9_-]` shown as `_`, cut to 200 bytes: its test, its exit
@@ -29,9 +30,15 @@ use crate::errors::Error;
 use crate::findings::records::{RECORD_SCHEMA_VERSION, Record};
 use crate::report::visible::visible_path;
 
-/// The variable that names the records directory to `wrap` (and to
-/// `snapshot` under an enclosing run).
+/// The variable that names the records directory to `wrap`.
 pub const RECORDS_ENV: &str = "KITTY_LEAKCHECK_RECORDS";
+
+/// The variable an enclosing `cargo kitty-leakcheck` run names its own
+/// records directory with, for a `snapshot` under it to pass on. Apart from
+/// [`RECORDS_ENV`], which every test of a nextest run inherits: a nextest
+/// run inside a test must not take its suite's directory for an enclosing
+/// run's.
+pub const ENCLOSING_RECORDS_ENV: &str = "KITTY_LEAKCHECK_RUN_RECORDS";
 
 /// The largest record read: 4 MiB (a record holds a few leaks of one test).
 pub const MAX_RECORD_BYTES: u64 = 4 << 20;
@@ -45,9 +52,19 @@ pub fn beside(baseline: &Path) -> PathBuf {
     baseline.with_extension("records")
 }
 
-/// The records directory of this process's environment ([`RECORDS_ENV`]).
+/// The records directory this process's environment names to `wrap`
+/// ([`RECORDS_ENV`]).
 pub fn from_env() -> Option<PathBuf> {
-    std::env::var_os(RECORDS_ENV)
+    dir_of(RECORDS_ENV)
+}
+
+/// The records directory of an enclosing run ([`ENCLOSING_RECORDS_ENV`]).
+pub fn of_enclosing_run() -> Option<PathBuf> {
+    dir_of(ENCLOSING_RECORDS_ENV)
+}
+
+fn dir_of(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
 }
@@ -118,11 +135,13 @@ pub fn write(dir: &Path, record: &Record) -> Result<PathBuf, Error> {
         std::process::id(),
     );
     let path = dir.join(name);
-    let bytes = serde_json::to_vec(record).map_err(|e| {
-        Error::Records(format!("cannot encode the record of this test: {e}"))
-    })?;
+    let bytes = serde_json::to_vec(record)
+        .map_err(|e| Error::Records(format!("cannot encode the record of this test: {e}")))?;
     kitty_core::sys::write_file_atomically(&path, &bytes).map_err(|e| {
-        Error::Records(format!("cannot write the record {}: {e}", visible_path(&path)))
+        Error::Records(format!(
+            "cannot write the record {}: {e}",
+            visible_path(&path)
+        ))
     })?;
     Ok(path)
 }
@@ -204,6 +223,7 @@ mod tests {
                 start_ticks: Some(7),
                 port: Some(9240),
                 project: Some("/tmp/p".into()),
+                command_line: Some("python -m http.server".into()),
                 headline: "dashboard pid 42 on 127.0.0.1:9240".into(),
                 done: "reaped".into(),
                 result: RecordedResult::Reaped,
@@ -229,7 +249,10 @@ mod tests {
         let back = read_all(&dir).expect("read");
         assert_eq!(back, vec![record("a / test"), record("b")]);
         prepare(&dir, true).expect("fresh again");
-        assert!(read_all(&dir).expect("read").is_empty(), "a fresh dir holds no old records");
+        assert!(
+            read_all(&dir).expect("read").is_empty(),
+            "a fresh dir holds no old records"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -9,10 +9,10 @@
 //! crates build there and say at run time what they cannot do.
 
 pub use crate::os::{
-    Arrived, BoundedReadError, PrivateDirError, Reaped, Signal, SignalInbox, Symlinks, append_to_regular_file,
-    become_child_subreaper, boot_id, create_private_file, end_with_signal, output_within,
-    own_process_group, random_hex, read_bounded, reap_any_child, reap_if_child, signal_name,
-    unblocked, wait_child, write_file_atomically, write_file_atomically_creating_dirs,
+    Arrived, BoundedReadError, PrivateDirError, Reaped, Signal, SignalInbox, Symlinks,
+    append_to_regular_file, become_child_subreaper, boot_id, create_private_file, end_with_signal,
+    output_within, own_process_group, random_hex, read_bounded, reap_any_child, reap_if_child,
+    signal_name, unblocked, wait_child, write_file_atomically, write_file_atomically_creating_dirs,
 };
 pub use crate::os::{at_exit, spawn_detached_dying_with};
 

@@ -33,14 +33,15 @@ pub fn leakcheck_bin() -> PathBuf {
     p
 }
 
-/// Removes from `c` what an outer nextest run (this suite's own) exported,
-/// such as `NEXTEST_PROFILE`, `NEXTEST_TEST_NAME` or the suite's baseline, so
-/// that the command sees only what the test gives it.
+/// Removes from `c` what an outer nextest run (this suite's own, and the
+/// `cargo kitty-leakcheck` run around it) exported, such as
+/// `NEXTEST_PROFILE`, `NEXTEST_TEST_NAME`, the suite's baseline, run label
+/// and records (`KITTY_LEAKCHECK_*`), so that the command sees only what the
+/// test gives it.
 pub fn without_nextest_env(c: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("NEXTEST")
-            || k == "KITTY_LEAKCHECK_BASELINE"
-            || k == kitty_core::RUN_LABEL_ENV
+            || k.to_string_lossy().starts_with("KITTY_LEAKCHECK_")
         {
             c.env_remove(k);
         }

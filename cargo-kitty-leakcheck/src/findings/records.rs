@@ -41,6 +41,8 @@ pub struct RecordedLeak {
     pub port: Option<u16>,
     /// The project it served, escaped for people and tokens masked.
     pub project: Option<String>,
+    /// Its command line, escaped for people and tokens masked.
+    pub command_line: Option<String>,
     /// What leaked, as the human report says it (`dashboard pid 42 on 127.0.0.1:9240, ...`).
     pub headline: String,
     /// What was done, as the human report says it (`reaped: SIGTERM to it, ...`).

@@ -464,24 +464,26 @@ impl RunFindings {
         Summary {
             leaks: leaks.len() + recorded.len(),
             appeared: self.leaks.appeared.len(),
-            dashboards: count(
-                &|l| l.kind == LeakKind::Dashboard,
-                &|r| r.kind == LeakKind::Dashboard,
-            ),
-            foreign: count(
-                &|l| l.kind != LeakKind::Dashboard,
-                &|r| r.kind != LeakKind::Dashboard,
-            ),
+            dashboards: count(&|l| l.kind == LeakKind::Dashboard, &|r| {
+                r.kind == LeakKind::Dashboard
+            }),
+            foreign: count(&|l| l.kind != LeakKind::Dashboard, &|r| {
+                r.kind != LeakKind::Dashboard
+            }),
             reaped: count(
                 &|l| matches!(l.action, Action::Reaped { .. } | Action::AlreadyGone { .. }),
                 &|r| matches!(r.result, R::Reaped | R::AlreadyGone),
             ),
-            reap_failed: count(
-                &|l| matches!(l.action, Action::Failed { .. }),
-                &|r| r.result == R::Failed,
-            ),
+            reap_failed: count(&|l| matches!(l.action, Action::Failed { .. }), &|r| {
+                r.result == R::Failed
+            }),
             left_alone: count(
-                &|l| matches!(l.action, Action::LeftAlone { .. } | Action::NotReaped { .. }),
+                &|l| {
+                    matches!(
+                        l.action,
+                        Action::LeftAlone { .. } | Action::NotReaped { .. }
+                    )
+                },
                 &|r| matches!(r.result, R::LeftAlone | R::NotReaped),
             ),
             recorded: recorded.len(),

@@ -50,10 +50,10 @@ use crate::baseline::{
 };
 use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
 use crate::errors::Error;
-use crate::findings::records::{Record, RecordedLeak};
-use crate::records;
 use crate::findings::Snapshot;
+use crate::findings::records::{Record, RecordedLeak};
 use crate::findings::run::{Action, Leak, Leaks, Notice, ReportMode, RunFindings, Timing};
+use crate::records;
 
 /// How long `wrap` waits for a process below the test that names the
 /// dashboard server to exec into one (it usually takes microseconds).
@@ -131,7 +131,7 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
     let path = args.output.clone().unwrap_or_else(default_baseline_path);
     // The run's records: the enclosing run's directory, else one beside the
     // baseline, emptied of an older run's records of the same name.
-    let enclosing = records::from_env();
+    let enclosing = records::of_enclosing_run();
     let records_dir = enclosing.clone().unwrap_or_else(|| records::beside(&path));
     let baseline = Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,

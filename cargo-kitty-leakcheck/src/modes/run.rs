@@ -26,8 +26,8 @@ use super::nextest::merge_recorded;
 use super::reap::{Tick, reap_leaks};
 use crate::cli::{CommonArgs, RunArgs};
 use crate::errors::Error;
-use crate::records::{self, RECORDS_ENV};
 use crate::findings::run::{Leaks, Notice, ReportMode, RunFindings, Timing};
+use crate::records::{self, ENCLOSING_RECORDS_ENV, RECORDS_ENV};
 
 /// Runs the default mode. `notify` hears what happens while COMMAND runs;
 /// `progress` makes the [`Tick`] for the stops.
@@ -52,13 +52,14 @@ pub fn run(
 
     // The wrappers of a nextest run inside record what they find here
     // (`crate::records`); removed when the run ends, on every path.
-    let records = RecordsDir::make(&label)?;
+    let records_dir = RecordsDir::make(&label)?;
     let finished = run_command(
         &argv,
         notify,
         &[
             (RUN_LABEL_ENV, label.as_os_str()),
-            (RECORDS_ENV, records.0.as_os_str()),
+            (RECORDS_ENV, records_dir.0.as_os_str()),
+            (ENCLOSING_RECORDS_ENV, records_dir.0.as_os_str()),
         ],
         &inbox,
     )?;
@@ -93,7 +94,11 @@ pub fn run(
             command: finished.status.clone(),
         })?;
     let _ = collect_exited_children();
-    let recorded = merge_recorded(&mut leaks, records::read_all(&records.0)?);
+    let records = records::read_all(&records_dir.0).map_err(|e| Error::Unchecked {
+        error: Box::new(e),
+        command: finished.status.clone(),
+    })?;
+    let recorded = merge_recorded(&mut leaks, records);
     reap_leaks(&mut leaks, args.no_reap, progress);
     let _ = collect_exited_children();
     Ok(RunFindings {

@@ -6,87 +6,128 @@ use std::fmt::Write as _;
 use kitty_core::mask_tokens;
 
 use super::SinkError;
-use super::human::{action_text, headline};
-use super::visible::{visible, visible_path};
-use crate::findings::run::{LeakKind, RunFindings};
+use super::rows::rows;
+use super::visible::visible;
+use crate::findings::run::{ReportMode, RunFindings};
 
 /// Whether the run is a GitHub Actions job (`GITHUB_ACTIONS=true`).
 pub fn enabled() -> bool {
     std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-/// `::error` workflow commands, one per leak.
+/// GitHub shows at most 10 error annotations per step: past that, the
+/// first 9 and one saying how many more there are (all are in the job
+/// summary and the JUnit file).
+pub const MAX_ANNOTATIONS: usize = 10;
+
+/// `::error` workflow commands, one per leak (those the run's wrappers
+/// recorded included), with `file=` when the test's runner names its file
+/// (pytest), capped at [`MAX_ANNOTATIONS`].
 pub fn annotations(report: &RunFindings) -> String {
+    let rows = rows(report);
+    let shown = if rows.len() > MAX_ANNOTATIONS {
+        MAX_ANNOTATIONS - 1
+    } else {
+        rows.len()
+    };
     let mut out = String::new();
-    for leak in &report.leaks.leaks {
-        let mut msg = headline(leak);
-        if let Some(dir) = &leak.project_dir {
-            let _ = write!(msg, "; project {}", visible_path(dir));
+    for row in &rows[..shown] {
+        let mut msg = row.headline.clone();
+        if let Some(dir) = &row.project {
+            let _ = write!(msg, "; project {dir}");
         }
-        if let Some(t) = leak.test.as_ref().and_then(|t| t.name.as_deref()) {
+        if let Some(t) = row.test.as_ref().and_then(|t| t.name.as_deref()) {
             let _ = write!(msg, "; test {}", visible(t));
         }
-        let _ = write!(msg, "; {}", action_text(&leak.action));
+        let _ = write!(msg, "; {}", row.done);
+        let file = row
+            .file()
+            .map(|f| format!("file={},", escape_property(&mask_tokens(&visible(f)))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "::error title={}::{}",
+            "::error {file}title={}::{}",
             escape_property("kitty-leakcheck: leak"),
             escape_data(&mask_tokens(&msg))
+        );
+    }
+    if rows.len() > shown {
+        let _ = writeln!(
+            out,
+            "::error title={}::{} more leaks: see the job summary and the JUnit report",
+            escape_property("kitty-leakcheck: leak"),
+            rows.len() - shown
         );
     }
     out
 }
 
-/// The job summary: a heading and a Markdown table of the leaks (what, port,
-/// pid, project, test, what was done), or one line saying nothing leaked.
+/// The job summary: one heading whose totals are the JSON `summary`'s, and
+/// one table of every leak (those the wrappers recorded included: what,
+/// port, pid, project, test, what was done), or one line saying nothing
+/// leaked. Every cell is escaped for Markdown and HTML ([`cell`]).
 pub fn step_summary(report: &RunFindings) -> String {
-    // `visible` shows every control (a newline as `\n`), so a cell is one line.
-    let cell = |s: &str| visible(&mask_tokens(s)).replace('|', "\\|");
+    let rows = rows(report);
+    let totals = report.summary();
     let mut out = String::new();
-    if report.leaks.leaks.is_empty() {
+    let what = match report.mode {
+        ReportMode::Check => "since the baseline",
+        _ => "in the run",
+    };
+    if rows.is_empty() {
         let _ = writeln!(
             out,
-            "### kitty-leakcheck: no leaked dashboards on ports {}\n",
+            "### kitty-leakcheck: nothing leaked on ports {} {what}\n",
             report.ports
         );
         return out;
     }
     let _ = writeln!(
         out,
-        "### kitty-leakcheck: {} leak{} on ports {}\n",
-        report.leaks.leaks.len(),
-        if report.leaks.leaks.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
-        report.ports
+        "### kitty-leakcheck: {} leak{} on ports {} {what} ({} reaped, {} left alone, {} could not be stopped)\n",
+        totals.leaks,
+        if totals.leaks == 1 { "" } else { "s" },
+        report.ports,
+        totals.reaped,
+        totals.left_alone,
+        totals.reap_failed,
     );
     let _ = writeln!(out, "| what | port | pid | project | test | done |");
     let _ = writeln!(out, "| --- | ---: | ---: | --- | --- | --- |");
-    for leak in &report.leaks.leaks {
-        let what = match leak.kind {
-            LeakKind::Dashboard => "dashboard",
-            LeakKind::SyncDaemon => "sync daemon",
-            LeakKind::Foreign => "foreign listener",
-        };
+    for row in &rows {
         let _ = writeln!(
             out,
-            "| {what} | {} | {} | {} | {} | {} |",
-            leak.port.map(|p| p.to_string()).unwrap_or_default(),
-            leak.pid.map(|p| p.to_string()).unwrap_or_default(),
-            cell(
-                &leak
-                    .project_dir
-                    .as_ref()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default()
-            ),
-            cell(&leak.test.as_ref().map(|t| t.describe()).unwrap_or_default()),
-            cell(&action_text(&leak.action)),
+            "| {} | {} | {} | {} | {} | {} |",
+            row.what(),
+            row.port.map(|p| p.to_string()).unwrap_or_default(),
+            row.pid.map(|p| p.to_string()).unwrap_or_default(),
+            cell(row.project.as_deref().unwrap_or_default()),
+            cell(&row.test.as_ref().map(|t| t.describe()).unwrap_or_default()),
+            cell(&row.done),
         );
     }
     out.push('\n');
+    out
+}
+
+/// A table cell: tokens masked, controls shown ([`visible`]: a newline as
+/// `\n`, so a cell is one line), `&`, `<`, `>` as HTML entities (GitHub
+/// renders HTML in Markdown), and every Markdown punctuation character a
+/// cell could misread (`| * _ ` [ ] \ # ~ !`) escaped with a backslash.
+fn cell(s: &str) -> String {
+    let mut out = String::new();
+    for c in visible(&mask_tokens(s)).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' | '*' | '_' | '`' | '[' | ']' | '\\' | '#' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
     out
 }
 
@@ -124,10 +165,52 @@ mod tests {
         let r = crate::report::human::tests::report_with_a_leak();
         let md = step_summary(&r);
         assert!(
-            md.contains("| dashboard | 9240 | 4242 | /tmp/p | leaks_one in mini::it |"),
+            md.contains("| dashboard | 9240 | 4242 | /tmp/p | leaks\\_one in mini::it |"),
             "{md}"
         );
         assert!(!md.contains(crate::report::human::tests::TOKEN), "{md}");
+    }
+
+    #[test]
+    fn a_cell_shows_markdown_and_html_as_text() {
+        assert_eq!(
+            cell("tests/x.py::test_y[<b>*x*|`c`]"),
+            "tests/x.py::test\\_y\\[&lt;b&gt;\\*x\\*\\|\\`c\\`\\]"
+        );
+        assert_eq!(
+            cell("a\nb & c"),
+            "a\\\\nb &amp; c",
+            "shown as a backslash and n"
+        );
+    }
+
+    #[test]
+    fn annotations_name_the_pytest_file_and_stop_at_ten_with_a_count() {
+        use crate::findings::run::{Runner, TestLabel};
+        let mut r = crate::report::human::tests::report_with_a_leak();
+        let mut leak = r.leaks.leaks[0].clone();
+        leak.test = Some(TestLabel {
+            name: Some("tests/x.py::test_y".into()),
+            binary_id: None,
+            runner: Runner::Pytest,
+        });
+        r.leaks.leaks = vec![leak.clone()];
+        let one = annotations(&r);
+        assert!(one.starts_with("::error file=tests/x.py,title="), "{one}");
+        assert_eq!(one.lines().count(), 1, "{one}");
+        r.leaks.leaks = vec![leak; 12];
+        let many = annotations(&r);
+        assert_eq!(many.lines().count(), MAX_ANNOTATIONS, "{many}");
+        assert!(
+            many.lines().last().is_some_and(
+                |l| l.ends_with("::3 more leaks: see the job summary and the JUnit report")
+            ),
+            "{many}"
+        );
+        let md = step_summary(&r);
+        assert_eq!(md.matches("###").count(), 1, "{md}");
+        assert_eq!(md.matches("| dashboard |").count(), 12, "{md}");
+        assert!(md.contains("12 leaks"), "{md}");
     }
 
     #[test]

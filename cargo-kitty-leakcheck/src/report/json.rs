@@ -73,10 +73,14 @@ struct Leak {
     doubt: Option<Doubt>,
     /// What was done about it.
     action: Action,
+    /// Which mode found it: `wrap` for a leak a nextest wrapper found,
+    /// stopped and recorded for `check` (or the enclosing run), which repeats
+    /// it here as the wrapper reported it.
+    found_by: ReportMode,
 }
 
-impl From<&found::Leak> for Leak {
-    fn from(l: &found::Leak) -> Self {
+impl Leak {
+    fn of(l: &found::Leak, mode: ReportMode) -> Self {
         Leak {
             kind: l.kind,
             pid: l.pid,
@@ -94,8 +98,16 @@ impl From<&found::Leak> for Leak {
             grounds: l.grounds().cloned(),
             doubt: l.doubt().cloned(),
             action: l.action.clone(),
+            found_by: mode,
         }
     }
+}
+
+/// `leak` as a `leaks[]` object of the report of mode `mode`, tokens masked
+/// (what a `wrap` records, for the run's report to repeat).
+pub fn leak_value(leak: &found::Leak, mode: ReportMode) -> serde_json::Value {
+    let text = one_line(&Leak::of(leak, mode));
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }
 
 /// The report of `cargo kitty-leakcheck` (the default mode), `wrap` and
@@ -139,8 +151,10 @@ struct RunJson<'a> {
     before: &'a [Listener],
     /// The watched listeners after it, before anything was stopped.
     after: &'a [Listener],
-    /// The run's leaks and what was done about each.
-    leaks: Vec<Leak>,
+    /// The run's leaks and what was done about each: those found now, then
+    /// those the run's nextest wrappers recorded (`found_by: "wrap"`).
+    #[cfg_attr(test, schemars(with = "Vec<Leak>"))]
+    leaks: Vec<serde_json::Value>,
     /// What appeared during the run (or since the baseline) but was not
     /// started by it: always left alone, never a failure.
     appeared: Vec<Leak>,
@@ -183,8 +197,19 @@ pub fn report(report: &RunFindings) -> String {
         outcome: outcome.name(),
         before: report.before.listeners(),
         after: report.leaks.after.listeners(),
-        leaks: report.leaks.leaks.iter().map(Leak::from).collect(),
-        appeared: report.leaks.appeared.iter().map(Leak::from).collect(),
+        leaks: report
+            .leaks
+            .leaks
+            .iter()
+            .map(|l| leak_value(l, report.mode))
+            .chain(report.recorded.iter().map(|r| r.report.clone()))
+            .collect(),
+        appeared: report
+            .leaks
+            .appeared
+            .iter()
+            .map(|l| Leak::of(l, report.mode))
+            .collect(),
         run_label: report.run_label.as_deref(),
         summary: report.summary(),
     };

@@ -30,9 +30,9 @@ use std::time::Duration;
 use kitty_core::mask_tokens;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite, XmlString};
 
-use super::human::{action_text, headline};
-use super::visible::{visible, visible_path};
-use crate::findings::run::{Action, Leak, LeakKind, ReportMode, RunFindings, Runner, TestLabel};
+use super::rows::{LeakRow, rows};
+use super::visible::visible;
+use crate::findings::run::{LeakKind, ReportMode, RunFindings, Runner, TestLabel};
 
 /// The classname of a case no runner named (and of the passing case).
 const CLASSNAME: &str = "kitty-leakcheck";
@@ -46,23 +46,25 @@ pub fn report(report: &RunFindings) -> String {
     let started = chrono::DateTime::<chrono::Utc>::from(report.timing.started);
     let mut suite = TestSuite::new(suite_name);
     suite.set_timestamp(started).set_time(report.timing.elapsed);
-    for leak in &report.leaks.leaks {
+    let rows = rows(report);
+    for row in &rows {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
         status
             .set_type("leak")
-            .set_message(mask_tokens(&format!("leaked a {}", headline(leak))))
-            .set_description(mask_tokens(&details(leak)));
-        suite.add_test_case(case(leak, status));
+            .set_message(mask_tokens(&format!("leaked a {}", row.headline)))
+            .set_description(mask_tokens(&details(row)));
+        suite.add_test_case(case(row, status));
     }
     for seen in &report.leaks.appeared {
+        let row = LeakRow::of_leak(seen, report.mode);
         let mut status = TestCaseStatus::skipped();
         status.set_message(mask_tokens(&format!(
             "not started by the run, left alone: {}",
-            headline(seen)
+            row.headline
         )));
-        suite.add_test_case(case(seen, status));
+        suite.add_test_case(case(&row, status));
     }
-    if report.leaks.leaks.is_empty() {
+    if rows.is_empty() {
         let mut ok = TestCase::new("no leaked dashboards", TestCaseStatus::success());
         ok.set_classname(CLASSNAME).set_time(Duration::ZERO);
         suite.add_test_case(ok);
@@ -77,19 +79,16 @@ pub fn report(report: &RunFindings) -> String {
 
 /// A leak's case: named as its test's runner names it in its own JUnit
 /// ([`CaseName::of`]), timed by its stop.
-fn case(leak: &Leak, status: TestCaseStatus) -> TestCase {
+fn case(row: &LeakRow, status: TestCaseStatus) -> TestCase {
     let CaseName {
         classname,
         name,
         file,
-    } = CaseName::of(leak);
+    } = CaseName::of(row);
     let clean = |s: &str| mask_tokens(&visible(s));
     let mut case = TestCase::new(clean(&name), status);
     case.set_classname(clean(&classname))
-        .set_time(match &leak.action {
-            Action::Reaped { stopped, .. } => stopped.elapsed,
-            _ => Duration::ZERO,
-        });
+        .set_time(row.stop_time);
     if let Some(file) = file {
         case.extra
             .insert(XmlString::new("file"), XmlString::new(clean(&file)));
@@ -111,7 +110,7 @@ impl CaseName {
     /// own classname and name ([`CaseName::pytest`]), nextest's binary id and
     /// test name, a kitty-fixtures test's name; else after what leaked and
     /// where, without a pid ([`unnamed`]).
-    fn of(leak: &Leak) -> Self {
+    fn of(leak: &LeakRow) -> Self {
         match leak.test.as_ref() {
             Some(TestLabel {
                 name: Some(name),
@@ -167,14 +166,14 @@ impl CaseName {
 
 /// What leaked and where, without a pid (which changes on every run): `dashboard
 /// of /tmp/x on port 9240`, `sync daemon on port 9400`, `listener on port 9240`.
-fn unnamed(leak: &Leak) -> String {
+fn unnamed(leak: &LeakRow) -> String {
     let what = match leak.kind {
         LeakKind::Dashboard => "dashboard",
         LeakKind::SyncDaemon => "sync daemon",
         LeakKind::Foreign => "listener",
     };
-    let of = match (&leak.project_dir, leak.kind) {
-        (Some(dir), LeakKind::Dashboard) => format!(" of {}", visible_path(dir)),
+    let of = match (&leak.project, leak.kind) {
+        (Some(dir), LeakKind::Dashboard) => format!(" of {dir}"),
         _ => String::new(),
     };
     let on = leak
@@ -184,15 +183,15 @@ fn unnamed(leak: &Leak) -> String {
     format!("{what}{of}{on}")
 }
 
-fn details(leak: &Leak) -> String {
+fn details(leak: &LeakRow) -> String {
     let mut lines = Vec::new();
     if let Some(cmd) = &leak.command_line {
-        lines.push(format!("command: {}", visible(cmd)));
+        lines.push(format!("command: {cmd}"));
     }
-    if let Some(dir) = &leak.project_dir {
-        lines.push(format!("project: {}", visible_path(dir)));
+    if let Some(dir) = &leak.project {
+        lines.push(format!("project: {dir}"));
     }
-    lines.push(format!("action: {}", action_text(&leak.action)));
+    lines.push(format!("action: {}", leak.done));
     lines.join("\n")
 }
 
@@ -201,7 +200,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::findings::run::Timing;
+    use crate::findings::run::{Action, Leak, Timing};
     use crate::report::human::tests::{TOKEN, leak, report_with_a_leak};
 
     /// `report_with_a_leak` with `leaks` instead.
@@ -367,7 +366,7 @@ mod tests {
             ),
         ];
         for (leak, want) in cases {
-            let got = CaseName::of(&leak);
+            let got = CaseName::of(&LeakRow::of_leak(&leak, ReportMode::Run));
             assert_eq!(got.name, want, "{leak:?}");
             assert!(!got.name.contains("4242"), "{got:?}");
         }

@@ -11,6 +11,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod progress;
+pub mod rows;
 pub mod style;
 pub mod visible;
 
@@ -45,6 +46,10 @@ pub struct Options {
     pub report_file: Option<PathBuf>,
     /// `--junit`: the JUnit XML report (run and check modes).
     pub junit: Option<PathBuf>,
+    /// A `wrap` whose findings go to the run's records
+    /// (`KITTY_LEAKCHECK_RECORDS`): its annotations and job summary are left
+    /// to `check` (or the enclosing run), which reports the whole run once.
+    pub recorded: bool,
 }
 
 /// A report file that could not be written (leakcheck then exits 1, unless
@@ -78,7 +83,10 @@ pub fn emit(report: &RunFindings, options: &Options) -> Vec<SinkError> {
     }
     // One table per run or check; a `wrap` (one per test) adds one only when
     // its test leaked, so a clean nextest run does not add a line per test.
-    let summarize = report.mode != ReportMode::Wrap || !report.leaks.is_empty();
+    let summarize = match report.mode {
+        ReportMode::Wrap => !report.leaks.is_empty() && !options.recorded,
+        _ => true,
+    };
     if github::enabled() && summarize {
         errors.extend(github::append_step_summary(&github::step_summary(report)).err());
     }
@@ -95,7 +103,7 @@ pub fn emit(report: &RunFindings, options: &Options) -> Vec<SinkError> {
         return errors;
     }
     let mut stdout = std::io::stdout().lock();
-    if github::enabled() {
+    if github::enabled() && !(report.mode == ReportMode::Wrap && options.recorded) {
         let _ = stdout.write_all(github::annotations(report).as_bytes());
     }
     if options.json {

@@ -6,6 +6,7 @@ use kitty_core::sys::signal_name;
 use kitty_core::{Listener, mask_tokens};
 
 use super::Verbosity;
+use super::rows::LeakRow;
 use super::style;
 use super::visible::{visible, visible_path};
 use crate::findings::Snapshot;
@@ -70,6 +71,28 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
         } else {
             describe_leak(&mut out, leak, verbosity);
         }
+    }
+    // What the run's nextest wrappers found, stopped and recorded: each
+    // already failed its test; here it is counted with the run's.
+    for recorded in &report.recorded {
+        let row = LeakRow::of_recorded(recorded);
+        let test = match &row.test {
+            Some(t) => format!("test {} leaked a ", visible(&t.describe())),
+            None => String::new(),
+        };
+        let project = row
+            .project
+            .as_ref()
+            .map(|p| format!("; project {p}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{TAG} {} {test}{}{project}; its wrapper: {}",
+            style::error("LEAK:"),
+            row.headline,
+            row.done
+        );
+        let _ = writeln!(out, "{TAG} {} {}", style::dim("hint:"), fix_hint(row.kind));
     }
     for seen in &report.leaks.appeared {
         let when = match report.mode {
@@ -509,6 +532,7 @@ pub(crate) mod tests {
                 started: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000),
                 elapsed: std::time::Duration::from_millis(1234),
             },
+            recorded: Vec::new(),
         }
     }
 
