@@ -166,6 +166,10 @@ fn a_failing_test_leaves_no_fake_server_behind() {
     let failed = std::panic::catch_unwind(|| {
         let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", &[("PORT", "9598".into())]);
         let python = fake.spec_kitty().with_file_name("python3");
+        // Not waited for here: the fake's guard stops it and reaps it
+        // (waitid through its pidfd), which is what this test checks; a
+        // second reaper (Child::kill/wait) could signal a reused pid.
+        #[allow(clippy::zombie_processes)]
         let _child = std::process::Command::new(python)
             .args(["-c", "import nothing"])
             .stdin(Stdio::null())
@@ -182,6 +186,7 @@ fn a_failing_test_leaves_no_fake_server_behind() {
     assert!(failed.is_err(), "the scenario was meant to panic");
     let pids = seen.lock().map(|s| s.clone()).unwrap_or_default();
     assert_eq!(pids.len(), 2, "the fake and its server: {pids:?}");
+    assert!(reaped(pids[0]), "the fake {} was not reaped", pids[0]);
     for pid in &pids {
         assert!(
             ProcessIdentity::read(*pid).is_none(),

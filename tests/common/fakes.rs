@@ -135,6 +135,16 @@ impl Drop for FakeVenv {
                 stop_leftover(id, None);
             }
         }
+        // A recorded pid that is our child and already exited (the fake's
+        // shell, once its server was stopped) is reaped: our own child's
+        // pid cannot be reused before that.
+        for pid in self.pids() {
+            if is_our_child(pid)
+                && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
+            {
+                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+            }
+        }
         if let Some(port) = self.port
             && super::poll(std::time::Duration::from_secs(5), || {
                 super::port_free(port).then_some(())
@@ -144,6 +154,18 @@ impl Drop for FakeVenv {
             eprintln!("cleanup: port {port} of the fake is still held");
         }
     }
+}
+
+/// Whether `pid` is a child of this process (its parent pid in /proc/PID/stat).
+fn is_our_child(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|ppid| ppid.parse::<u32>().ok())
+        == Some(std::process::id())
 }
 
 /// The venv of `<venv>/bin/python`.
