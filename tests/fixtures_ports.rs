@@ -209,9 +209,18 @@ const FULL: &str = "9551-9554";
 /// owner reads as dead).
 fn write_stale_reservation(port: u16, record: &ReservationRecord) {
     let dir = reservation_dir();
-    std::fs::create_dir_all(&dir).expect("reservation dir");
     let path = dir.join(format!("{port}.lock"));
-    std::fs::write(&path, serde_json::to_vec(record).expect("json")).expect("write the record");
+    let json = serde_json::to_vec(record).expect("json");
+    // The last release of another test may remove the (empty) directory
+    // between the two: make it again.
+    for attempt in 1.. {
+        std::fs::create_dir_all(&dir).expect("reservation dir");
+        match std::fs::write(&path, &json) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 10 => {}
+            Err(e) => panic!("write the record {}: {e}", path.display()),
+        }
+    }
 }
 
 #[test]

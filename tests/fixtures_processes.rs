@@ -487,8 +487,8 @@ fn a_dashboard_group_whose_leader_died_has_its_dashboard_stopped_and_its_helper_
 // --- Reservations ------------------------------------------------------------------
 
 /// Starts a dashboard (its reservation lives in `KITTY_RESERVATIONS_DIR`),
-/// reports it, drops the project, and checks that no reservation file is
-/// left and that the directory is private.
+/// reports it, checks that the directory is private, drops the project, and
+/// checks that neither the reservation file nor the directory is left.
 #[test]
 #[ignore = "scenario: run by a_released_reservation_leaves_no_file_in_a_private_directory in a child process"]
 fn scenario_reservation_released() {
@@ -516,21 +516,7 @@ fn scenario_reservation_released() {
         state.record
     );
     let id = identity(d.pid());
-
-    drop(project);
-    assert_stopped(&id, d.port());
-    assert!(
-        !lock.exists(),
-        "the released reservation left {}",
-        lock.display()
-    );
-    let left: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("read the reservation dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "lock"))
-        .collect();
-    assert!(left.is_empty(), "reservation files left: {left:?}");
+    // While it is held, the directory is private and ours.
     let meta = std::fs::symlink_metadata(&dir).expect("the reservation dir");
     assert!(meta.is_dir(), "not a directory: {meta:?}");
     assert_eq!(
@@ -542,6 +528,23 @@ fn scenario_reservation_released() {
     );
     // SAFETY: geteuid(2) cannot fail.
     assert_eq!(meta.uid(), unsafe { libc::geteuid() }, "not ours");
+
+    drop(project);
+    assert_stopped(&id, d.port());
+    assert!(
+        !lock.exists(),
+        "the released reservation left {}",
+        lock.display()
+    );
+    // The last reservation released: the directory goes too.
+    let left: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        !dir.exists(),
+        "the reservation dir {} is left, holding {left:?}",
+        dir.display()
+    );
 }
 
 #[rstest]

@@ -9,7 +9,7 @@
 //! use FAKE interpreters from `tests/fakes/` (see its README); the interrupted
 //! CLI is the real spec-kitty.
 //!
-//! Ports: 9520-9529 (see tests/common).
+//! Ports: 9520-9529 and 9598 (see tests/common).
 
 mod common;
 
@@ -154,6 +154,46 @@ fn a_child_that_binds_the_wrong_port_is_stopped_and_reported() {
         other => panic!("expected StartFailed on 9524, got {other:?}"),
     }
     assert_the_fake_left_nothing(&project, &fake, &[9524, 9526], &err);
+}
+
+/// The fake venv is the guard of what its fake runs: a test that fails
+/// while the fake's forked server listens (started here without
+/// kitty-fixtures, so only the fake's own mark names it) leaves neither the
+/// server nor its port once the unwinding dropped the guard.
+#[test]
+fn a_failing_test_leaves_no_fake_server_behind() {
+    let seen = std::sync::Mutex::new(Vec::new());
+    let failed = std::panic::catch_unwind(|| {
+        let fake = FakeVenv::new("fake-spec-kitty-wrong-port.sh", &[("PORT", "9598".into())]);
+        let python = fake.spec_kitty().with_file_name("python3");
+        // Not waited for here: the fake's guard stops it and reaps it
+        // (waitid through its pidfd), which is what this test checks; a
+        // second reaper (Child::kill/wait) could signal a reused pid.
+        #[allow(clippy::zombie_processes)]
+        let _child = std::process::Command::new(python)
+            .args(["-c", "import nothing"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the fake");
+        wait_until("the fake's server listens on 9598", || port_held(9598));
+        if let Ok(mut s) = seen.lock() {
+            *s = fake.pids();
+        }
+        panic!("a test failing while the fake's server runs");
+    });
+    assert!(failed.is_err(), "the scenario was meant to panic");
+    let pids = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(pids.len(), 2, "the fake and its server: {pids:?}");
+    assert!(reaped(pids[0]), "the fake {} was not reaped", pids[0]);
+    for pid in &pids {
+        assert!(
+            ProcessIdentity::read(*pid).is_none(),
+            "pid {pid} of the fake outlived its guard"
+        );
+    }
+    assert!(port_free(9598), "the fake's server still holds 9598");
 }
 
 #[test]

@@ -23,7 +23,7 @@
 //! as a user's suite does. Every other test file uses its own window outside
 //! it, so that the whole suite can run in parallel under `cargo test` and
 //! `cargo nextest run`: fixtures_bad_input 9500-9503, fixtures_versions
-//! 9504-9509, fixtures_drop 9510-9519, fixtures_startup 9520-9529,
+//! 9504-9509, fixtures_drop 9510-9519, fixtures_startup 9520-9529 and 9598,
 //! fixtures_exit_paths 9530-9539, fixtures_ports 9540-9559, leakcheck_sweep
 //! 9560-9567, 9589-9590 and 9695-9696, leakcheck_nextest 9568-9577, 9682-9683 and 9596-9597, leakcheck_run
 //! 9601-9681, 9599 and 9591, fixtures_processes 9684-9693, never_kill 9700-9749,

@@ -942,9 +942,15 @@ impl Drop for LeftoverServers {
 /// The system user the tests use as "another user".
 pub const OTHER_USER: &str = "kitty-e2e-other";
 
+/// The file [`other_user`] creates (in the target dir) when it made
+/// [`OTHER_USER`]: scripts/test-all removes the user at its end only when
+/// this file says a test of its run created it, never a user that existed.
+pub const OTHER_USER_CREATED: &str = "kitty-e2e-other.created";
+
 /// The uid and gid of [`OTHER_USER`], created first if missing
 /// (`useradd --system`), under a file lock so that parallel tests (threads
-/// or processes) never race on it.
+/// or processes) never race on it. Creating it leaves
+/// [`OTHER_USER_CREATED`] in the target dir, for scripts/test-all to undo.
 pub fn other_user() -> (u32, u32) {
     require_root();
     let useradd = require_tool("useradd");
@@ -974,6 +980,18 @@ pub fn other_user() -> (u32, u32) {
             o.status.success() || o.status.code() == Some(9),
             "useradd {OTHER_USER}: {o:?}"
         );
+        if o.status.success() {
+            // Written before the lock is released: whoever finds the user
+            // made by us also finds the file.
+            fs::write(
+                target_dir().join(OTHER_USER_CREATED),
+                format!(
+                    "{OTHER_USER} created by the tests (pid {})\n",
+                    std::process::id()
+                ),
+            )
+            .expect("record that the tests created the other user");
+        }
     }
     let ids = (
         id("-u").expect("the other user's uid"),

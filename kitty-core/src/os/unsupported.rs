@@ -247,6 +247,14 @@ impl PrivateDir {
     pub fn remove(&self, _name: &str) -> io::Result<()> {
         Err(unsupported())
     }
+    /// Unsupported.
+    pub fn names(&self) -> io::Result<Vec<String>> {
+        Err(unsupported())
+    }
+    /// Unsupported.
+    pub fn remove_if_empty(&self, _path: &Path) -> io::Result<bool> {
+        Err(unsupported())
+    }
 }
 
 /// Unsupported.

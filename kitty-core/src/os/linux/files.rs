@@ -110,6 +110,41 @@ impl PrivateDir {
     pub fn remove(&self, name: &str) -> io::Result<()> {
         rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()).map_err(Into::into)
     }
+
+    /// The names of the entries in it (`.` and `..` aside).
+    pub fn names(&self) -> io::Result<Vec<String>> {
+        let mut dir = rustix::fs::Dir::read_from(&self.fd)?;
+        let mut names = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy();
+            if name != "." && name != ".." {
+                names.push(name.into_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Removes the directory itself when it is empty and `path` still names
+    /// it (not a symlink, not a directory put in its place): `Ok(true)` when
+    /// removed, `Ok(false)` when it is not empty or no longer at `path`.
+    /// Whoever opened it meanwhile and then creates a file in it gets
+    /// `ENOENT`, and must open it again (which creates it afresh).
+    pub fn remove_if_empty(&self, path: &Path) -> io::Result<bool> {
+        let (Ok(at_path), Ok(open)) = (rustix::fs::lstat(path), rustix::fs::fstat(&self.fd)) else {
+            return Ok(false);
+        };
+        if (at_path.st_dev, at_path.st_ino) != (open.st_dev, open.st_ino) {
+            return Ok(false);
+        }
+        match rustix::fs::unlinkat(rustix::fs::CWD, path, AtFlags::REMOVEDIR) {
+            Ok(()) => Ok(true),
+            Err(
+                rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST | rustix::io::Errno::NOENT,
+            ) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// What a file that is not a regular one is, by its `st_mode`; `None` for a
