@@ -166,19 +166,29 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
         let _ = std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &latest);
     }
     if let Some(env_file) = std::env::var_os("NEXTEST_ENV") {
-        // One write of both lines: nextest reads KEY=VALUE lines.
+        // One write of the three lines: nextest reads KEY=VALUE lines, so a
+        // value (a path) with a newline in it cannot be passed on.
+        let env_file = Path::new(&env_file);
         let mut lines = Vec::new();
         for (key, value) in [
             (BASELINE_ENV, path.as_os_str()),
             (RUN_LABEL_ENV, label.as_os_str()),
             (records::RECORDS_ENV, records_dir.as_os_str()),
         ] {
+            if value.as_encoded_bytes().contains(&b'\n') {
+                return Err(Error::NextestEnv {
+                    path: env_file.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("{key} would hold a newline, which $NEXTEST_ENV cannot carry"),
+                    ),
+                });
+            }
             lines.extend_from_slice(key.as_bytes());
             lines.push(b'=');
             lines.extend_from_slice(value.as_encoded_bytes());
             lines.push(b'\n');
         }
-        let env_file = Path::new(&env_file);
         kitty_core::sys::append_to_regular_file(env_file, &lines).map_err(|source| {
             Error::NextestEnv {
                 path: env_file.to_path_buf(),
