@@ -54,6 +54,7 @@ mod permit;
 mod ports;
 pub mod process;
 pub mod reservation;
+pub mod server;
 pub mod spec_kitty;
 mod stop;
 pub mod sys;
