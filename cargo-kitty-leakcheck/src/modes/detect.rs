@@ -36,17 +36,17 @@ use std::time::{Duration, Instant};
 use kitty_core::PortSet;
 
 use crate::findings::run::{Action, Leak, LeakKind, Leaks, Refusal, ReportMode, Runner, TestLabel};
+use kitty_core::server::{OptionGrammar, PortArg, ServerProfile};
 use kitty_core::spec_kitty::{
     DashboardClass, DashboardCommand, FoundDashboard, OrphanReason, ProcessKind, health_confirms,
     identify_listeners, names_the_server, project_dir_of,
 };
-use kitty_core::server::ServerProfile;
 use kitty_core::{
     Doubt, Listener, ListenerSnapshot, ProcessIdentity, ProcessTree, RUN_LABEL_ENV, Scope,
     ancestors_and_self, judge, judge_process,
 };
 
-use crate::config::{Kind, Policy};
+use crate::config::{Kind, Policy, PortArgSpec};
 
 /// How often [`settle`] looks again while listeners are still closing.
 pub const SETTLE_POLL: Duration = Duration::from_millis(5);
@@ -163,10 +163,10 @@ impl Leak {
         if let Some(line) = &self.command_line
             && let Some(pattern) = policy.allow.iter().find(|p| p.matches(line.as_bytes()))
         {
-            self.allowed = Some(pattern.to_string());
+            self.allowed = Some(pattern.as_str().to_string());
             self.fails = false;
             self.judgement = Err(Refusal::Allowed {
-                pattern: pattern.to_string(),
+                pattern: pattern.as_str().to_string(),
             });
             return;
         }
@@ -177,9 +177,7 @@ impl Leak {
                     return;
                 }
                 if !policy.stop.contains(kind) {
-                    self.judgement = Err(Refusal::NotStopped {
-                        kind: kind.name(),
-                    });
+                    self.judgement = Err(Refusal::NotStopped { kind: kind.name() });
                     return;
                 }
                 let Some(identity) = &self.identity else {
@@ -189,9 +187,7 @@ impl Leak {
                     judge_process(identity, attr.scope(), attr.protected).map_err(Refusal::Doubt);
             }
             LeakKind::Dashboard if !policy.stop.contains(kind) && self.judgement.is_ok() => {
-                self.judgement = Err(Refusal::NotStopped {
-                    kind: kind.name(),
-                });
+                self.judgement = Err(Refusal::NotStopped { kind: kind.name() });
             }
             _ => {}
         }
@@ -276,6 +272,37 @@ impl Attribution<'_> {
     }
 }
 
+/// The server profiles in force: the built-in `http-server` (Python's
+/// `http.server`), then each `[[server]]` of the configuration.
+pub fn server_profiles(policy: &Policy) -> Vec<ServerProfile> {
+    let mut profiles = vec![ServerProfile::python_http_server()];
+    for spec in &policy.servers {
+        let port = match &spec.port {
+            PortArgSpec::Flag(flag) => PortArg::Flag {
+                names: vec![flag.clone()],
+                options: OptionGrammar::default(),
+                default: None,
+            },
+            PortArgSpec::Positional { skip } => PortArg::Positional {
+                options: OptionGrammar {
+                    with_value: skip.clone(),
+                    abbreviations: false,
+                },
+                default: None,
+            },
+        };
+        profiles.push(ServerProfile {
+            name: spec.name.clone(),
+            program: spec.program.clone(),
+            args: spec.args.iter().map(OsString::from).collect(),
+            port,
+            ports: None,
+            health: None,
+        });
+    }
+    profiles
+}
+
 /// The profile's name for the kind of a leak.
 fn policy_kind(kind: LeakKind) -> Kind {
     match kind {
@@ -322,7 +349,7 @@ pub fn detect_leaks(
         mode: run.mode,
         policy: &run.policy,
     };
-    let servers = run.policy.server_profiles();
+    let servers = server_profiles(&run.policy);
 
     let mut by_pid: BTreeMap<u32, Leak> = BTreeMap::new();
     let mut ownerless = Vec::new();
@@ -589,6 +616,7 @@ mod tests {
             root: std::process::id(),
             label: None,
             mode: ReportMode::Run,
+            policy: Policy::default(),
         }
     }
 

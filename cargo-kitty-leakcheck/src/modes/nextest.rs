@@ -214,7 +214,8 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
 pub fn check(
     args: &CheckArgs,
     policy: &Policy,
-    progress: impl FnOnce(usize) -> Tick) -> Result<RunFindings, Error> {
+    progress: impl FnOnce(usize) -> Tick,
+) -> Result<RunFindings, Error> {
     let clock = Timing::start();
     // A signal while leaks are stopped waits until they are (then exit 128 + N).
     let inbox = take_over_signals()?;

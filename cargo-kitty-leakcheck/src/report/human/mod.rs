@@ -192,7 +192,12 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
             plural(sum.dashboards),
             sum.foreign,
             if sum.processes > 0 {
-                format!(", {} server{} or process{}", sum.processes, plural(sum.processes), if sum.processes == 1 { "" } else { "es" })
+                format!(
+                    ", {} server{} or process{}",
+                    sum.processes,
+                    plural(sum.processes),
+                    if sum.processes == 1 { "" } else { "es" }
+                )
             } else {
                 String::new()
             },
