@@ -11,6 +11,7 @@
 
 mod baseline;
 mod cli;
+mod config;
 mod errors;
 mod exit_codes;
 mod findings;
@@ -48,7 +49,12 @@ fn main() {
         cli::reject_options_that_do_nothing(&mut command, &m)?;
         Ok(m)
     });
-    let cli = match matches.and_then(|m| Cli::from_arg_matches(&m)) {
+    let parsed = matches.and_then(|m| {
+        let mut cli = Cli::from_arg_matches(&m)?;
+        cli.common.ports_given = cli::ports_given(&m);
+        Ok(cli)
+    });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // Bad usage: clap's error, its usage line and "For more information,
@@ -74,9 +80,20 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Runs the mode, renders its findings, and returns the exit status.
+/// Loads the profile, runs the mode, renders its findings, and returns the
+/// exit status.
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
-    let common = &cli.common;
+    // The profile first: a bad .config/kitty-leakcheck.toml stops every
+    // mode before it starts anything (exit 2).
+    let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+    let policy = config::load(cli.common.config.as_deref(), &cli.common.profile, &cwd)?;
+    let common = &cli.common.with_policy(&policy);
+    if common.is_verbose() {
+        eprintln!(
+            "kitty-leakcheck: {}",
+            visible(&mask_tokens(&policy.describe()))
+        );
+    }
     let options = |junit: Option<&std::path::PathBuf>| Options {
         verbosity: verbosity(common),
         json: common.json(),
@@ -93,11 +110,11 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let leak_progress = |n| progress("stopping leaked dashboards", n, common.verbosity() < 0);
     match &cli.mode {
         None => {
-            let findings = modes::run::run(common, &cli.run, &notify, leak_progress)?;
+            let findings = modes::run::run(common, &policy, &cli.run, &notify, leak_progress)?;
             Ok(finish(&findings, &options(cli.run.junit.as_ref())))
         }
         Some(Mode::Wrap(a)) => {
-            let findings = modes::nextest::wrap(common, a, &notify)?;
+            let findings = modes::nextest::wrap(common, &policy, a, &notify)?;
             let records_dir = records::from_env();
             let options = Options {
                 recorded: records_dir.is_some(),
@@ -136,7 +153,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(with_sink_errors(LeakcheckExitCode::OK, &errors))
         }
         Some(Mode::Check(a)) => {
-            let findings = modes::nextest::check(a, leak_progress)?;
+            let findings = modes::nextest::check(a, &policy, leak_progress)?;
             Ok(finish(&findings, &options(a.junit.as_ref())))
         }
         Some(Mode::Sweep(a)) => {

@@ -229,6 +229,7 @@ mod tests {
                 result: RecordedResult::Reaped,
                 elapsed_ms: Some(8.5),
                 report: serde_json::json!({"kind": "dashboard"}),
+                fails: true,
             }],
         }
     }

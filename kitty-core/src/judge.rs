@@ -21,6 +21,12 @@
 //! That it is a dashboard server at all is proved before: [`FoundDashboard`]
 //! holds a [`DashboardCommand`](crate::spec_kitty::DashboardCommand), recognised by
 //! Python's argv grammar.
+//!
+//! Any other process (a leaked `http.server`, a language server, a plain
+//! background `sleep`) is judged by [`judge_process`]: the same steps 1 to 3
+//! and 5, and for step 4 only the run's own proof (it descends from the run
+//! or carries its label). Nothing but a dashboard is ever an orphan, live,
+//! unrecorded or a project's: a generic process is never swept.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -32,7 +38,8 @@ use crate::permit::{Permit, PinFailed};
 use crate::process::table::{Kernel, ProcessTable};
 use crate::process::{Namespace, Place, ProcessIdentity};
 use crate::spec_kitty::{
-    DashboardClass, FoundDashboard, OrphanReason, classify_dashboard, serves_dir_in,
+    DashboardClass, DashboardCommand, FoundDashboard, OrphanReason, classify_dashboard,
+    serves_dir_in,
 };
 
 /// What a mode is cleaning up.
@@ -67,7 +74,8 @@ pub enum Scope<'a> {
     },
 }
 
-/// The positive proof on which a dashboard may be stopped.
+/// The positive proof on which a process (a dashboard, or any process of
+/// the run: [`judge_process`]) may be stopped.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "grounds")]
@@ -127,7 +135,8 @@ impl std::fmt::Display for Grounds {
     }
 }
 
-/// Why a dashboard is not stopped.
+/// Why a process (a dashboard, or any other: [`judge_process`]) is not
+/// stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "doubt")]
@@ -245,15 +254,99 @@ pub(crate) fn decide<T: ProcessTable>(
 
 /// Pins the proved dashboard: its permit, or why there is none.
 fn pin(dashboard: &FoundDashboard, grounds: Grounds) -> Result<Permit, Doubt> {
-    Permit::pin(
+    pin_identity(
         &dashboard.identity,
         grounds,
         Some(dashboard.command.clone()),
     )
-    .map_err(|e| match e {
+}
+
+fn pin_identity(
+    identity: &ProcessIdentity,
+    grounds: Grounds,
+    dashboard: Option<DashboardCommand>,
+) -> Result<Permit, Doubt> {
+    Permit::pin(identity, grounds, dashboard).map_err(|e| match e {
         PinFailed::Gone => Doubt::Gone,
         PinFailed::Changed => Doubt::Changed,
     })
+}
+
+/// Judges whether `identity`, a process that is **not** a dashboard (a
+/// leaked dev server, a background helper), may be stopped by a mode
+/// cleaning up `scope`; `protected` holds this process and its ancestors.
+///
+/// The same rule as [`judge`]: it lives where we live (pid, mount and
+/// network namespaces, root), it is ours (uid), it is not in `protected`;
+/// then it belongs to what is cleaned up only on the run's own proof:
+///
+/// - [`Scope::Run`]: it is in `descendants` ([`Grounds::DescendsFromRun`])
+///   or its environment carries `label` ([`Grounds::CarriesRunLabel`]);
+/// - [`Scope::Check`]: it carries `label` ([`Grounds::CarriesRunLabel`]);
+/// - every other scope ([`Scope::Sweep`], [`Scope::Orphans`],
+///   [`Scope::Project`]): [`Doubt::NotFromRun`]. Orphan, unrecorded and
+///   "serves this project" are facts about a dashboard's records; a generic
+///   process has none, so it is never swept.
+///
+/// Its yes is a [`Permit`] pinned after the proof and read again through
+/// the pidfd ([`Doubt::Gone`], [`Doubt::Changed`] otherwise). The permit
+/// names no dashboard, so [`stop`](crate::stop) stops that one process: no
+/// member of its group is proved through it (each is judged on its own, and
+/// the unproved are reported in [`Stopped::left_alone`](crate::Stopped)).
+/// A process that execs another program after the proof is no longer what
+/// was proved: it is not signalled.
+///
+/// ```no_run
+/// use std::collections::HashSet;
+/// use kitty_core::{Grounds, ProcessIdentity, Scope, judge_process};
+/// let leaked = ProcessIdentity::read(4242).expect("alive");
+/// let descendants = HashSet::from([4242]);
+/// let scope = Scope::Run { descendants: &descendants, label: None };
+/// let permit = judge_process(&leaked, scope, &kitty_core::ancestors_and_self())?;
+/// assert_eq!(permit.grounds(), &Grounds::DescendsFromRun);
+/// # Ok::<(), kitty_core::Doubt>(())
+/// ```
+///
+/// # Errors
+/// The [`Doubt`] that keeps it: [`Doubt::Elsewhere`],
+/// [`Doubt::PlaceUnknown`], [`Doubt::NotOurs`], [`Doubt::Ancestor`],
+/// [`Doubt::NotFromRun`], [`Doubt::Gone`] or [`Doubt::Changed`].
+pub fn judge_process(
+    identity: &ProcessIdentity,
+    scope: Scope<'_>,
+    protected: &HashSet<u32>,
+) -> Result<Permit, Doubt> {
+    decide_process(&Kernel, identity, scope, protected)
+        .and_then(|grounds| pin_identity(identity, grounds, None))
+}
+
+/// Steps 1 to 4 of [`judge_process`]'s rule, against `table`: the grounds
+/// on which `identity` (not a dashboard) may be pinned, or the doubt that
+/// keeps it.
+pub(crate) fn decide_process<T: ProcessTable>(
+    table: &T,
+    identity: &ProcessIdentity,
+    scope: Scope<'_>,
+    protected: &HashSet<u32>,
+) -> Result<Grounds, Doubt> {
+    place_and_owner(table, identity, protected)?;
+    match scope {
+        Scope::Run { descendants, label } => {
+            if descendants.contains(&identity.pid()) {
+                Ok(Grounds::DescendsFromRun)
+            } else if carries_label(table, identity, label) {
+                Ok(Grounds::CarriesRunLabel)
+            } else {
+                Err(Doubt::NotFromRun)
+            }
+        }
+        Scope::Check { label } if carries_label(table, identity, label) => {
+            Ok(Grounds::CarriesRunLabel)
+        }
+        Scope::Check { .. } | Scope::Sweep { .. } | Scope::Orphans | Scope::Project { .. } => {
+            Err(Doubt::NotFromRun)
+        }
+    }
 }
 
 fn place_and_owner<T: ProcessTable>(
@@ -279,15 +372,10 @@ fn place_and_owner<T: ProcessTable>(
 
 fn carries_label<T: ProcessTable>(
     table: &T,
-    dashboard: &FoundDashboard,
+    identity: &ProcessIdentity,
     label: Option<&OsStr>,
 ) -> bool {
-    label.is_some_and(|want| {
-        table
-            .env_var(dashboard.identity.pid(), RUN_LABEL_ENV)
-            .as_deref()
-            == Some(want)
-    })
+    label.is_some_and(|want| table.env_var(identity.pid(), RUN_LABEL_ENV).as_deref() == Some(want))
 }
 
 fn belongs<T: ProcessTable>(
@@ -300,7 +388,7 @@ fn belongs<T: ProcessTable>(
         Scope::Run { descendants, label } => {
             let grounds = if descendants.contains(&dashboard.identity.pid()) {
                 Grounds::DescendsFromRun
-            } else if carries_label(table, dashboard, label) {
+            } else if carries_label(table, &dashboard.identity, label) {
                 Grounds::CarriesRunLabel
             } else {
                 return Err(Doubt::NotFromRun);
@@ -313,7 +401,7 @@ fn belongs<T: ProcessTable>(
             }
         }
         Scope::Check { label } => {
-            if carries_label(table, dashboard, label) {
+            if carries_label(table, &dashboard.identity, label) {
                 Ok(Grounds::CarriesRunLabel)
             } else if let DashboardClass::Orphan { reason } = class {
                 Ok(Grounds::Orphan {

@@ -8,7 +8,9 @@
 //! - **Generic process machinery**, at the crate root: a process's identity
 //!   and the tree ([`process`]), the listeners on a set of ports
 //!   ([`ListenerSnapshot`], [`PortSet`]), the rule ([`judge`]) whose yes is
-//!   a [`Permit`], the one way to stop ([`stop`]), port reservations
+//!   a [`Permit`] (and [`judge_process`] for a process that is not a
+//!   dashboard), the one way to stop ([`stop`]), server profiles
+//!   ([`server`]), port reservations
 //!   ([`reservation`]), tokens kept out of what is printed ([`Token`]), and
 //!   the few other operations on the system the two faces need ([`sys`]).
 //! - **spec-kitty's own knowledge**, in [`spec_kitty`] alone: each release
@@ -27,7 +29,8 @@
 //! | where is a dashboard recognised, and written? | [`spec_kitty::DashboardCommand`] |
 //! | what does its project record? | [`spec_kitty::DashboardFile`], [`spec_kitty::fetch_health`] |
 //! | whose is it? | [`spec_kitty::classify_dashboard`] |
-//! | may it be signalled? | [`judge()`], the one rule every mode asks; its yes is a [`Permit`] |
+//! | may it be signalled? | [`judge()`], the one rule every mode asks; its yes is a [`Permit`]; [`judge_process`] for any other process of the run |
+//! | what kind of dev server is it, on which port? | [`server::ServerProfile`] |
 //! | where is the signal sent? | `permit.rs`: `Permit::signal`, the only function that signals; it re-checks through the pidfd first |
 //! | how is a dashboard stopped? | [`stop()`] (a group only as individually proved members) |
 //! | where is a port reserved? | [`reservation::Reservation`] |
@@ -54,12 +57,13 @@ mod permit;
 mod ports;
 pub mod process;
 pub mod reservation;
+pub mod server;
 pub mod spec_kitty;
 mod stop;
 pub mod sys;
 mod token;
 
-pub use judge::{Doubt, Grounds, Judgement, Scope, judge};
+pub use judge::{Doubt, Grounds, Judgement, Scope, judge, judge_process};
 pub use labels::{RUN_LABEL_ENV, TEST_ENV, new_run_label};
 pub use permit::{Permit, pin_run_group};
 pub use ports::{PortSet, PortSetError};

@@ -11,13 +11,14 @@
 //! still, everything that is proved is planned.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
-use std::ffi::OsString;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-use crate::judge::{Doubt, Grounds, Scope, decide};
+use crate::RUN_LABEL_ENV;
+use crate::judge::{Doubt, Grounds, Scope, decide, decide_process};
 use crate::os::{DirState, Namespaces};
 use crate::permit::plan_run_group;
 use crate::process::ProcessIdentity;
@@ -139,6 +140,9 @@ struct World {
     script: Vec<Event>,
     next_event: usize,
     seen: Vec<Seen>,
+    /// The run label each process's environment carries, by serial (a fork
+    /// inherits its parent's).
+    labels: HashMap<u64, OsString>,
 }
 
 impl World {
@@ -274,7 +278,8 @@ impl World {
                 } else {
                     helper_argv()
                 };
-                self.spawn(Proc {
+                let label = self.labels.get(&par.serial).cloned();
+                let child = self.spawn(Proc {
                     serial: 0,
                     pid,
                     parent: Some(par.serial),
@@ -286,6 +291,9 @@ impl World {
                     ns: PLACES[place],
                     alive: true,
                 });
+                if let Some(label) = label {
+                    self.labels.insert(child, label);
+                }
             }
             Event::Exec(i, server) => {
                 if let Some(k) = pick(i) {
@@ -397,8 +405,13 @@ impl ProcessTable for Sim {
         Some(path.to_path_buf())
     }
 
-    fn env_var(&self, _pid: u32, _name: &str) -> Option<OsString> {
-        None
+    fn env_var(&self, pid: u32, name: &str) -> Option<OsString> {
+        let mut w = self.0.borrow_mut();
+        w.step();
+        let serial = w.by_pid(pid)?.serial;
+        (name == RUN_LABEL_ENV)
+            .then(|| w.labels.get(&serial).cloned())
+            .flatten()
     }
 
     fn live_reservation_owner(
@@ -514,6 +527,7 @@ fn world(mut procs: Vec<Proc>, script: Vec<Event>) -> Sim {
         script,
         next_event: 0,
         seen: Vec::new(),
+        labels: HashMap::new(),
     }))
 }
 
@@ -724,4 +738,239 @@ fn the_simulation_reuses_pids_and_group_numbers() {
         (2, 2),
         "a daemon in the old group's number"
     );
+}
+
+/// The run's label in the simulation, and another run's.
+const LABEL: &str = "lk-the-run";
+const OTHER_LABEL: &str = "lk-another-run";
+
+/// One process that is not a dashboard, as [`decide_process`] may meet it.
+#[derive(Debug, Clone)]
+struct Generic {
+    other_uid: bool,
+    /// An index of [`PLACES`], or `PLACES.len()`: its namespaces unreadable.
+    place: usize,
+    ancestor: bool,
+    descends: bool,
+    /// 0: no label; 1: the run's; 2: another run's.
+    label: u8,
+    server: bool,
+}
+
+fn generic() -> impl Strategy<Value = Generic> {
+    (
+        prop::bool::weighted(0.2),
+        prop_oneof![3 => Just(0usize), 2 => 1..=PLACES.len()],
+        prop::bool::weighted(0.2),
+        any::<bool>(),
+        0u8..3,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(other_uid, place, ancestor, descends, label, server)| Generic {
+                other_uid,
+                place,
+                ancestor,
+                descends,
+                label,
+                server,
+            },
+        )
+}
+
+/// A random scope: `(what to build, --all)`.
+fn scope_kind() -> impl Strategy<Value = (usize, bool)> {
+    (0usize..7, any::<bool>())
+}
+
+fn make_scope<'a>(kind: (usize, bool), descendants: &'a HashSet<u32>) -> Scope<'a> {
+    let label = Some(OsStr::new(LABEL));
+    match kind.0 {
+        0 => Scope::Run { descendants, label },
+        1 => Scope::Run {
+            descendants,
+            label: None,
+        },
+        2 => Scope::Check { label },
+        3 => Scope::Check { label: None },
+        4 => Scope::Sweep { all: kind.1 },
+        5 => Scope::Orphans,
+        _ => Scope::Project {
+            dir: Path::new("/p"),
+        },
+    }
+}
+
+/// The root (pid 1), a dashboard (pid 2, never judged here) and the
+/// generic processes from pid 3 on, children of the root or of each other,
+/// in the root's group or a session of their own; with their labels and
+/// the snapshot identities a caller would have read (unreadable namespaces
+/// where asked), and the `descendants` and `protected` sets it would pass.
+#[allow(clippy::type_complexity, reason = "one test's fixture")]
+fn generic_world(
+    gens: &[Generic],
+    script: Vec<Event>,
+) -> (Sim, Vec<(u64, ProcessIdentity)>, HashSet<u32>, HashSet<u32>) {
+    let mut procs = root_and_leader();
+    for (i, g) in gens.iter().enumerate() {
+        let pid = 3 + i as u32;
+        let own_session = i % 3 == 2;
+        procs.push(Proc {
+            serial: 2 + i as u64,
+            pid,
+            parent: Some(if i % 2 == 1 { 1 + i as u64 } else { 0 }),
+            pgid: if own_session { pid } else { 1 },
+            sid: if own_session { pid } else { 1 },
+            start: 2 + i as u64,
+            uid: if g.other_uid { OURS + 1 } else { OURS },
+            argv: if g.server {
+                server_argv(9300)
+            } else {
+                helper_argv()
+            },
+            ns: PLACES[g.place.min(PLACES.len() - 1)],
+            alive: true,
+        });
+    }
+    let sim = world(procs, script);
+    let mut judged = Vec::new();
+    let mut descendants = HashSet::new();
+    let mut protected = HashSet::from([1]);
+    {
+        let mut w = sim.0.borrow_mut();
+        for (i, g) in gens.iter().enumerate() {
+            let serial = 2 + i as u64;
+            let p = w.by_serial(serial).expect("made").clone();
+            let mut identity = w.identity(&p);
+            if g.place == PLACES.len() {
+                identity = ProcessIdentity::modelled(
+                    p.pid,
+                    w.ppid(&p),
+                    p.pgid,
+                    p.sid,
+                    p.start,
+                    p.uid,
+                    p.argv.clone(),
+                    None,
+                    None,
+                );
+            }
+            match g.label {
+                1 => w.labels.insert(serial, LABEL.into()),
+                2 => w.labels.insert(serial, OTHER_LABEL.into()),
+                _ => None,
+            };
+            if g.descends {
+                descendants.insert(p.pid);
+            }
+            if g.ancestor {
+                protected.insert(p.pid);
+            }
+            judged.push((serial, identity));
+        }
+    }
+    (sim, judged, descendants, protected)
+}
+
+/// What `judge_process`'s rule says of `g` in `scope`, from the truth.
+fn process_rule(g: &Generic, scope: Scope<'_>) -> Result<Grounds, Doubt> {
+    if g.place == PLACES.len() {
+        return Err(Doubt::PlaceUnknown);
+    }
+    if g.place != 0 {
+        return Err(Doubt::Elsewhere {
+            namespaces: Vec::new(),
+        });
+    }
+    if g.other_uid {
+        return Err(Doubt::NotOurs { uid: OURS + 1 });
+    }
+    if g.ancestor {
+        return Err(Doubt::Ancestor);
+    }
+    let labelled = |label: Option<&OsStr>| label.is_some() && g.label == 1;
+    match scope {
+        Scope::Run { .. } if g.descends => Ok(Grounds::DescendsFromRun),
+        Scope::Run { label, .. } | Scope::Check { label } if labelled(label) => {
+            Ok(Grounds::CarriesRunLabel)
+        }
+        _ => Err(Doubt::NotFromRun),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `judge_process`'s decision in a table that holds still: exactly the
+    /// rule. Never for a process elsewhere (another namespace or root, or
+    /// unreadable), of another uid, an ancestor, or one that neither
+    /// descends from the run nor carries its label (another run's label is
+    /// no label); never in a sweep, an orphans' sweep or a project's drop;
+    /// always for one of ours, here, that descends or carries the label.
+    #[test]
+    fn judge_process_passes_exactly_the_runs_own_processes(
+        gens in prop::collection::vec(generic(), 1..8),
+        kind in scope_kind(),
+    ) {
+        let (sim, judged, descendants, protected) = generic_world(&gens, Vec::new());
+        let scope = make_scope(kind, &descendants);
+        for (g, (_, identity)) in gens.iter().zip(&judged) {
+            let got = decide_process(&sim, identity, scope, &protected);
+            let want = process_rule(g, scope);
+            match (&got, &want) {
+                (Ok(got), Ok(want)) => prop_assert_eq!(got, want),
+                (Err(got), Err(want)) => prop_assert_eq!(
+                    std::mem::discriminant(got),
+                    std::mem::discriminant(want),
+                    "{:?}: {:?}, wanted {:?}", g, got, want
+                ),
+                _ => prop_assert!(false, "{g:?} in {scope:?}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+
+    /// `judge_process` with the pin that follows it, while processes exit,
+    /// hand their pids (and their labels, through forks) on, exec and move:
+    /// a process that gets a permit (its decision passed, and the pinned
+    /// process read again is the same process, ours and here) is the very
+    /// process judged, and the truth of it passes the rule.
+    #[test]
+    fn judge_process_pins_only_a_proved_process(
+        gens in prop::collection::vec(generic(), 1..8),
+        kind in scope_kind(),
+        script in prop::collection::vec(event(), 0..40),
+    ) {
+        let (sim, judged, descendants, protected) = generic_world(&gens, script);
+        let scope = make_scope(kind, &descendants);
+        for (g, (serial, identity)) in gens.iter().zip(&judged) {
+            let Ok(grounds) = decide_process(&sim, identity, scope, &protected) else {
+                continue;
+            };
+            // Permit::pin: a pidfd, then the same process read through it.
+            let Some((pin, now)) = sim.pin_and_read(identity.pid()) else {
+                continue;
+            };
+            if !(now.is_same_process(identity) && sim.is_ours(&now) && sim.lives_here(&now)) {
+                continue;
+            }
+            prop_assert_eq!(pin, *serial, "pinned another process than the one judged");
+            prop_assert_eq!(process_rule(g, scope), Ok(grounds), "{:?} in {:?}", g, scope);
+        }
+    }
+
+    /// A permit that names no dashboard (`judge_process`'s: `Permit::pin`
+    /// with `None` sets `children_since` to `u64::MAX`) proves no member of
+    /// its group, whatever the group holds: not a process running the same
+    /// command line, not its own child started after the proof.
+    #[test]
+    fn a_permit_without_a_dashboard_proves_no_member(
+        procs in table(),
+        script in prop::collection::vec(event(), 0..40),
+    ) {
+        let sim = world(procs, script);
+        let leader = sim.world().procs[1].clone();
+        let leader_id = sim.world().identity(&leader);
+        let plan = plan_members(&sim, &leader.serial, &leader_id, None, u64::MAX);
+        prop_assert!(plan.proved.is_empty(), "proved through no dashboard: {:?}", plan.proved);
+    }
 }

@@ -6,7 +6,8 @@
 //!
 //! Who mints permits:
 //! - [`judge`](crate::judge), for a dashboard it found to be ours to clean
-//!   up (see its rule);
+//!   up (see its rule), and [`judge_process`](crate::judge_process), for
+//!   any other process of the run;
 //! - [`Permit::for_child`], the spawner's, for a child we spawned and have
 //!   not reaped (its pid cannot have been reused: we hold it);
 //! - [`pin_run_group`], the forwarder's, for the processes of a run in our
@@ -49,8 +50,10 @@ pub struct Permit {
     dashboard: Option<DashboardCommand>,
     /// A child of it that started at this boot tick or later was started by
     /// the program it was proved to run (after its exec): for a judged
-    /// process, the tick after it was seen running it; for our own child,
-    /// its own start (we spawned it, and it forks nothing before its exec).
+    /// dashboard, the tick after it was seen running it; for our own child,
+    /// its own start (we spawned it, and it forks nothing before its exec);
+    /// `u64::MAX` (no child ever) for a judged process that is not a
+    /// dashboard (`judge_process`): its children are judged on their own.
     children_since: u64,
 }
 
@@ -100,6 +103,9 @@ pub(crate) enum PinFailed {
 impl Permit {
     /// Pins `identity` (a process read a moment ago) and proves, after
     /// pinning, that the pinned process is still that one, ours and here.
+    /// `dashboard`: the dashboard it was proved to be; `None` (a process
+    /// judged by `judge_process`) proves no member of its group: neither as
+    /// the same dashboard (there is none) nor as its child.
     pub(crate) fn pin(
         identity: &ProcessIdentity,
         grounds: Grounds,
@@ -122,7 +128,11 @@ impl Permit {
             // from the next tick on, that program started.
             Recheck::Same(now) => Ok(Permit {
                 identity: now,
-                children_since: sys::boot_ticks_now() + 1,
+                children_since: if permit.dashboard.is_some() {
+                    sys::boot_ticks_now() + 1
+                } else {
+                    u64::MAX
+                },
                 ..permit
             }),
             Recheck::Gone => Err(PinFailed::Gone),

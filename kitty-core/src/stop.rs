@@ -377,3 +377,132 @@ fn wait_port_closed(
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::ffi::OsString;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::judge::{Grounds, Scope, judge_process};
+    use crate::process::{ProcessTree, ancestors_and_self};
+
+    /// Waits until `f` holds (or panics after 20 s).
+    fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A process judged by `judge_process` leads its own session and, after
+    /// it was judged, starts a child in its group: `stop` stops the judged
+    /// process alone; the child (not proved on its own) is reported as left
+    /// alone and still lives. It is then stopped through its own permit.
+    #[test]
+    fn a_permit_without_a_dashboard_stops_its_process_alone() {
+        // Our child is no group leader, so setsid execs the shell in a new
+        // session: the shell leads it. It waits for the go file before it
+        // starts its child, so the child starts after the judgement.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let go = tmp.path().join("go");
+        let script = format!(
+            "while [ ! -e '{}' ]; do sleep 0.01; done; sleep 30 & wait",
+            go.display()
+        );
+        let leader = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("setsid sh");
+        let pid = leader.id();
+        let identity = until("the shell to lead its session", || {
+            ProcessIdentity::read(pid).filter(|id| {
+                id.leads_its_session() && id.argv().first() == Some(&OsString::from("sh"))
+            })
+        });
+        let descendants = HashSet::from([pid]);
+        let scope = Scope::Run {
+            descendants: &descendants,
+            label: None,
+        };
+        let permit = judge_process(&identity, scope, &ancestors_and_self()).expect("the run's");
+        assert_eq!(permit.grounds(), &Grounds::DescendsFromRun);
+        // Some clock ticks after the proof: a dashboard's permit would prove
+        // this child (its child, started after the read that proved it).
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(&go, b"").expect("go");
+        let child = until("the shell's sleep", || {
+            ProcessTree::read()
+                .group_members(pid)
+                .into_iter()
+                .filter_map(ProcessIdentity::read)
+                .find(|m| m.ppid() == pid && m.argv().iter().any(|a| a == "30"))
+        });
+        let stopped = stop(
+            &permit,
+            None,
+            StopPolicy {
+                term_grace: Duration::from_secs(5),
+                kill_grace: Duration::from_secs(5),
+            },
+        )
+        .expect("stopped");
+        assert_eq!(stopped.pid, pid);
+        assert!(stopped.members.is_empty(), "{stopped:?}");
+        assert!(!stopped.group, "{stopped:?}");
+        assert!(stopped.left_alone.contains(&child.pid()), "{stopped:?}");
+        assert!(permit.is_void(), "the judged process is stopped");
+        drop(leader); // reaped by stop, through its pidfd
+        assert!(child.is_still_alive(), "the unproved member was signalled");
+        // Its own judgement: now it is stopped too.
+        let own = HashSet::from([child.pid()]);
+        let scope = Scope::Run {
+            descendants: &own,
+            label: None,
+        };
+        let permit = judge_process(&child, scope, &ancestors_and_self()).expect("the run's");
+        stop(&permit, None, StopPolicy::default()).expect("stopped");
+        assert!(!child.is_still_alive());
+    }
+
+    /// In a sweep, an orphans' sweep or a project's drop, a process that is
+    /// not a dashboard is never the run's, even ours and here.
+    #[test]
+    fn a_generic_process_is_never_swept() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let identity = until("sleep", || ProcessIdentity::read(child.id()));
+        let protected = ancestors_and_self();
+        let dir = std::path::Path::new("/");
+        for scope in [
+            Scope::Sweep { all: true },
+            Scope::Orphans,
+            Scope::Project { dir },
+            Scope::Check { label: None },
+        ] {
+            assert_eq!(
+                judge_process(&identity, scope, &protected),
+                Err(crate::Doubt::NotFromRun),
+                "{scope:?}"
+            );
+        }
+        let me = ProcessIdentity::read(std::process::id()).expect("self");
+        let mine = HashSet::from([me.pid()]);
+        let run = Scope::Run {
+            descendants: &mine,
+            label: None,
+        };
+        assert_eq!(
+            judge_process(&me, run, &protected),
+            Err(crate::Doubt::Ancestor)
+        );
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+    }
+}

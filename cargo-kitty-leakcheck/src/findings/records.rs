@@ -51,6 +51,10 @@ pub struct RecordedLeak {
     pub result: RecordedResult,
     /// From the first check to "stopped and port free", when it was stopped.
     pub elapsed_ms: Option<f64>,
+    /// Whether it failed its test (an allowed survivor, or a kind the
+    /// profile's `fail` does not name, did not).
+    #[serde(default = "failed")]
+    pub fails: bool,
     /// The leak as the wrapper's JSON report holds it (a `leaks[]` object of
     /// `schema/report-v1.json`), repeated as is in the run's JSON report.
     pub report: serde_json::Value,
@@ -70,4 +74,8 @@ pub enum RecordedResult {
     AlreadyGone,
     /// Stopping it failed: it may still run.
     Failed,
+}
+
+fn failed() -> bool {
+    true
 }

@@ -27,8 +27,17 @@ pub enum LeakKind {
     Dashboard,
     /// spec-kitty's sync daemon listening on a watched port: never touched.
     SyncDaemon,
-    /// Anything else (or a listener whose holder could not be found): never touched.
+    /// Anything else listening on a watched port (or a listener whose
+    /// holder could not be found): never touched.
     Foreign,
+    /// A process of the run that a server profile recognises (the built-in
+    /// `http-server`, or a `[[server]]` of `.config/kitty-leakcheck.toml`),
+    /// alive after the run, listening on any port or none: stopped only when
+    /// the profile's `stop` names servers.
+    Server,
+    /// Any other process of the run alive after it: stopped only when the
+    /// profile's `stop` names processes.
+    Process,
 }
 
 /// Which test runner named a test.
@@ -158,6 +167,16 @@ pub struct Leak {
     pub action: Action,
     /// Who it is (as read when it was found).
     pub identity: Option<ProcessIdentity>,
+    /// The server profile that recognised it (`http-server`), for a
+    /// [`LeakKind::Server`].
+    pub profile: Option<String>,
+    /// How long it had run when it was found.
+    pub age: Option<std::time::Duration>,
+    /// Whether it fails the run (the profile's `fail`; an allowed survivor never does).
+    pub fails: bool,
+    /// The `allow` pattern its command line matched: an intended survivor,
+    /// reported, never touched, never a failure.
+    pub allowed: Option<String>,
 }
 
 /// Why a leak (or what appeared beside the run) may never be touched.
@@ -175,6 +194,17 @@ pub enum Refusal {
     Foreign,
     /// spec-kitty's sync daemon.
     SyncDaemon,
+    /// A server or process of the run whose kind the profile's `stop` does
+    /// not name (by default only dashboards are stopped).
+    NotStopped {
+        /// `servers` or `processes`.
+        kind: &'static str,
+    },
+    /// A command line an `allow` pattern matches: an intended survivor.
+    Allowed {
+        /// The pattern.
+        pattern: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -186,6 +216,11 @@ impl std::fmt::Display for Refusal {
             }
             Refusal::Foreign => f.write_str("not a dashboard: foreign processes are never stopped"),
             Refusal::SyncDaemon => f.write_str("spec-kitty's sync daemon is never stopped"),
+            Refusal::NotStopped { kind } => write!(
+                f,
+                "{kind} are stopped only when the profile's `stop` names them"
+            ),
+            Refusal::Allowed { pattern } => write!(f, "allowed by the pattern {pattern:?}"),
         }
     }
 }
@@ -242,20 +277,25 @@ impl Leaks {
         self.leaks.is_empty()
     }
 
+    /// The leaks that fail the run (see [`Leak::fails`]).
+    pub fn failing(&self) -> impl Iterator<Item = &Leak> {
+        self.leaks.iter().filter(|l| l.fails)
+    }
+
     /// What the leaks come to: none, some (stopped, left with `--no-reap`,
     /// or never to be touched), or a dashboard that could not be stopped.
     /// What merely appeared beside the run does not count.
     pub fn verdict(&self) -> Verdict {
-        if self.leaks.is_empty() {
-            Verdict::Clean
-        } else if self
+        if self
             .leaks
             .iter()
             .any(|l| matches!(l.action, Action::Failed { .. }))
         {
             Verdict::StopFailed
-        } else {
+        } else if self.failing().next().is_some() {
             Verdict::Leaked
+        } else {
+            Verdict::Clean
         }
     }
 }
@@ -435,7 +475,7 @@ impl RunFindings {
         match self.leaks.verdict() {
             Verdict::StopFailed => Verdict::StopFailed,
             _ if recorded_failed => Verdict::StopFailed,
-            Verdict::Clean if !self.recorded.is_empty() => Verdict::Leaked,
+            Verdict::Clean if self.recorded.iter().any(|r| r.fails) => Verdict::Leaked,
             v => v,
         }
     }
@@ -467,9 +507,10 @@ impl RunFindings {
             dashboards: count(&|l| l.kind == LeakKind::Dashboard, &|r| {
                 r.kind == LeakKind::Dashboard
             }),
-            foreign: count(&|l| l.kind != LeakKind::Dashboard, &|r| {
-                r.kind != LeakKind::Dashboard
-            }),
+            foreign: count(
+                &|l| matches!(l.kind, LeakKind::Foreign | LeakKind::SyncDaemon),
+                &|r| matches!(r.kind, LeakKind::Foreign | LeakKind::SyncDaemon),
+            ),
             reaped: count(
                 &|l| matches!(l.action, Action::Reaped { .. } | Action::AlreadyGone { .. }),
                 &|r| matches!(r.result, R::Reaped | R::AlreadyGone),
@@ -487,6 +528,12 @@ impl RunFindings {
                 &|r| matches!(r.result, R::LeftAlone | R::NotReaped),
             ),
             recorded: recorded.len(),
+            failing: count(&|l| l.fails, &|r| r.fails),
+            allowed: leaks.iter().filter(|l| l.allowed.is_some()).count(),
+            processes: count(
+                &|l| matches!(l.kind, LeakKind::Server | LeakKind::Process),
+                &|r| matches!(r.kind, LeakKind::Server | LeakKind::Process),
+            ),
         }
     }
 }
@@ -512,6 +559,12 @@ pub struct Summary {
     /// Of the leaks, those the run's wrappers found and recorded (each
     /// already failed its test under nextest).
     pub recorded: usize,
+    /// Of the leaks, those that fail the run (the profile's `fail`).
+    pub failing: usize,
+    /// Of the leaks, the intended survivors an `allow` pattern names.
+    pub allowed: usize,
+    /// Of the leaks, servers and other processes (not dashboards or listeners).
+    pub processes: usize,
 }
 
 /// How COMMAND ended (or why it never started).

@@ -36,14 +36,17 @@ use std::time::{Duration, Instant};
 use kitty_core::PortSet;
 
 use crate::findings::run::{Action, Leak, LeakKind, Leaks, Refusal, ReportMode, Runner, TestLabel};
+use kitty_core::server::{OptionGrammar, PortArg, ServerProfile};
 use kitty_core::spec_kitty::{
     DashboardClass, DashboardCommand, FoundDashboard, OrphanReason, ProcessKind, health_confirms,
     identify_listeners, names_the_server, project_dir_of,
 };
 use kitty_core::{
     Doubt, Listener, ListenerSnapshot, ProcessIdentity, ProcessTree, RUN_LABEL_ENV, Scope,
-    ancestors_and_self, judge,
+    ancestors_and_self, judge, judge_process,
 };
+
+use crate::config::{Kind, Policy, PortArgSpec};
 
 /// How often [`settle`] looks again while listeners are still closing.
 pub const SETTLE_POLL: Duration = Duration::from_millis(5);
@@ -81,6 +84,10 @@ impl Leak {
             }),
             action: Action::Pending,
             identity: None,
+            profile: None,
+            age: Some(identity.age()),
+            fails: true,
+            allowed: None,
         };
         if let ProcessKind::Dashboard(cmd) = kind {
             leak.judge_dashboard(&identity, cmd, attr);
@@ -107,6 +114,82 @@ impl Leak {
             action: Action::Pending,
             identity: None,
             listeners: vec![listener],
+            profile: None,
+            age: None,
+            fails: true,
+            allowed: None,
+        }
+    }
+
+    /// A process of the run alive after it that is no dashboard (nor
+    /// spec-kitty's sync daemon): a [`LeakKind::Server`] when a server
+    /// profile recognises it, else a [`LeakKind::Process`]; with every
+    /// socket it listens on, on any port.
+    fn of_leftover(
+        identity: ProcessIdentity,
+        profile: Option<&ServerProfile>,
+        all_listeners: &ListenerSnapshot,
+        attr: &Attribution<'_>,
+    ) -> Self {
+        let mut leak = Leak::of_process(identity.clone(), &ProcessKind::Foreign, attr);
+        leak.kind = if profile.is_some() {
+            LeakKind::Server
+        } else {
+            LeakKind::Process
+        };
+        leak.profile = profile.map(|p| p.name.clone());
+        let held: HashSet<u64> = identity.socket_inodes().into_iter().collect();
+        leak.listeners = all_listeners
+            .listeners()
+            .iter()
+            .filter(|l| held.contains(&l.inode))
+            .cloned()
+            .collect();
+        leak.port = leak
+            .listeners
+            .first()
+            .map(|l| l.port)
+            .or_else(|| profile.and_then(|p| p.port_of(identity.argv())));
+        leak
+    }
+
+    /// Applies the profile's `allow`, `fail` and `stop` to a leak of the
+    /// run: an allowed survivor is never touched and never fails; a server
+    /// or other process is judged ([`judge_process`]) only when `stop`
+    /// names its kind.
+    fn apply_policy(&mut self, attr: &Attribution<'_>) {
+        let policy = attr.policy;
+        let kind = policy_kind(self.kind);
+        if let Some(line) = &self.command_line
+            && let Some(pattern) = policy.allow.iter().find(|p| p.matches(line.as_bytes()))
+        {
+            self.allowed = Some(pattern.as_str().to_string());
+            self.fails = false;
+            self.judgement = Err(Refusal::Allowed {
+                pattern: pattern.as_str().to_string(),
+            });
+            return;
+        }
+        self.fails = policy.fail.contains(kind);
+        match self.kind {
+            LeakKind::Server | LeakKind::Process => {
+                if !(self.from_run || self.carries_label) {
+                    return;
+                }
+                if !policy.stop.contains(kind) {
+                    self.judgement = Err(Refusal::NotStopped { kind: kind.name() });
+                    return;
+                }
+                let Some(identity) = &self.identity else {
+                    return;
+                };
+                self.judgement =
+                    judge_process(identity, attr.scope(), attr.protected).map_err(Refusal::Doubt);
+            }
+            LeakKind::Dashboard if !policy.stop.contains(kind) && self.judgement.is_ok() => {
+                self.judgement = Err(Refusal::NotStopped { kind: kind.name() });
+            }
+            _ => {}
         }
     }
 
@@ -120,13 +203,7 @@ impl Leak {
             identity: identity.clone(),
             command: cmd.clone(),
         };
-        let scope = match attr.mode {
-            ReportMode::Run | ReportMode::Wrap => Scope::Run {
-                descendants: attr.descendants,
-                label: attr.label,
-            },
-            ReportMode::Check => Scope::Check { label: attr.label },
-        };
+        let scope = attr.scope();
         // The run is over: a dashboard it left is starting only if its
         // spec-kitty starter still runs, however young it is.
         let judgement = judge(&found, scope, attr.protected, Duration::ZERO);
@@ -167,6 +244,9 @@ pub struct Run {
     /// the run's root (or its label); `check` by the label the setup script
     /// exported, or as a proven orphan.
     pub mode: ReportMode,
+    /// What fails the run, what is stopped, what is allowed, which servers
+    /// are recognised (`.config/kitty-leakcheck.toml`).
+    pub policy: Policy,
 }
 
 /// What [`detect_leaks`] knows while it judges.
@@ -175,6 +255,62 @@ struct Attribution<'a> {
     label: Option<&'a OsStr>,
     protected: &'a HashSet<u32>,
     mode: ReportMode,
+    policy: &'a Policy,
+}
+
+impl Attribution<'_> {
+    /// The judge's scope: the run's subtree and label (run, `wrap`), or
+    /// the label alone (`check`).
+    fn scope(&self) -> Scope<'_> {
+        match self.mode {
+            ReportMode::Run | ReportMode::Wrap => Scope::Run {
+                descendants: self.descendants,
+                label: self.label,
+            },
+            ReportMode::Check => Scope::Check { label: self.label },
+        }
+    }
+}
+
+/// The server profiles in force: the built-in `http-server` (Python's
+/// `http.server`), then each `[[server]]` of the configuration.
+pub fn server_profiles(policy: &Policy) -> Vec<ServerProfile> {
+    let mut profiles = vec![ServerProfile::python_http_server()];
+    for spec in &policy.servers {
+        let port = match &spec.port {
+            PortArgSpec::Flag(flag) => PortArg::Flag {
+                names: vec![flag.clone()],
+                options: OptionGrammar::default(),
+                default: None,
+            },
+            PortArgSpec::Positional { skip } => PortArg::Positional {
+                options: OptionGrammar {
+                    with_value: skip.clone(),
+                    abbreviations: false,
+                },
+                default: None,
+            },
+        };
+        profiles.push(ServerProfile {
+            name: spec.name.clone(),
+            program: spec.program.clone(),
+            args: spec.args.iter().map(OsString::from).collect(),
+            port,
+            ports: None,
+            health: None,
+        });
+    }
+    profiles
+}
+
+/// The profile's name for the kind of a leak.
+fn policy_kind(kind: LeakKind) -> Kind {
+    match kind {
+        LeakKind::Dashboard => Kind::Dashboards,
+        LeakKind::SyncDaemon | LeakKind::Foreign => Kind::Listeners,
+        LeakKind::Server => Kind::Servers,
+        LeakKind::Process => Kind::Processes,
+    }
 }
 
 /// Finds what appeared between `before` and `after` (both snapshots of
@@ -211,7 +347,9 @@ pub fn detect_leaks(
         label: run.label.as_deref(),
         protected: &protected,
         mode: run.mode,
+        policy: &run.policy,
     };
+    let servers = server_profiles(&run.policy);
 
     let mut by_pid: BTreeMap<u32, Leak> = BTreeMap::new();
     let mut ownerless = Vec::new();
@@ -228,15 +366,52 @@ pub fn detect_leaks(
             None => ownerless.push(Leak::ownerless(owned.listener)),
         }
     }
-    for &pid in &descendants {
+    // Every other process of the run alive after it: those below the run
+    // (run, `wrap`), or those carrying its label anywhere (`check`).
+    let leftovers: Vec<u32> = match run.mode {
+        ReportMode::Run | ReportMode::Wrap => descendants.clone(),
+        ReportMode::Check => match run.label.as_deref() {
+            Some(label) => ProcessTree::read()
+                .pids()
+                .filter(|&pid| pid != std::process::id())
+                .filter(|&pid| {
+                    ProcessIdentity::read(pid)
+                        .is_some_and(|id| id.env_var(RUN_LABEL_ENV).as_deref() == Some(label))
+                })
+                .collect(),
+            None => Vec::new(),
+        },
+    };
+    // Their sockets on any port, looked up once (a netlink dump) and only
+    // when there are any.
+    let all_listeners = if leftovers.is_empty() {
+        ListenerSnapshot::default()
+    } else {
+        ListenerSnapshot::take(&PortSet::range(1..=u16::MAX)).unwrap_or_default()
+    };
+    for &pid in &leftovers {
         if by_pid.contains_key(&pid) {
             continue;
         }
         let Some(identity) = ProcessIdentity::read(pid) else {
             continue;
         };
+        if identity.argv().is_empty() || protected.contains(&pid) {
+            // A zombie or a kernel thread: nothing left to stop or report.
+            continue;
+        }
         let kind = ProcessKind::of(&identity);
-        if matches!(kind, ProcessKind::Dashboard(_)) {
+        if !matches!(kind, ProcessKind::Dashboard(_)) {
+            if matches!(kind, ProcessKind::Foreign) {
+                let profile = servers.iter().find(|p| p.matches(identity.argv()));
+                by_pid.insert(
+                    pid,
+                    Leak::of_leftover(identity, profile, &all_listeners, &attr),
+                );
+            }
+            continue;
+        }
+        {
             // Its sockets among the watched listeners (in `wrap` mode they are
             // not new: there is no "before" to diff against).
             let held: HashSet<u64> = identity.socket_inodes().into_iter().collect();
@@ -258,6 +433,23 @@ pub fn detect_leaks(
         }
     }
 
+    // A listener on a watched port held by a process of the run that a
+    // server profile recognises is that server.
+    for leak in by_pid.values_mut() {
+        if leak.kind == LeakKind::Foreign
+            && (leak.from_run || leak.carries_label)
+            && let Some(profile) = leak
+                .identity
+                .as_ref()
+                .and_then(|id| servers.iter().find(|p| p.matches(id.argv())))
+        {
+            leak.kind = LeakKind::Server;
+            leak.profile = Some(profile.name.clone());
+        }
+    }
+    for leak in by_pid.values_mut() {
+        leak.apply_policy(&attr);
+    }
     let (mut appeared, mut leaks): (Vec<Leak>, Vec<Leak>) = by_pid
         .into_values()
         .chain(ownerless)
@@ -268,7 +460,7 @@ pub fn detect_leaks(
             leak.health = second_opinion(leak, first.port);
         }
     }
-    leaks.sort_by_key(|l| (!l.is_dashboard(), l.port, l.pid));
+    leaks.sort_by_key(|l| (!l.is_dashboard(), !l.fails, l.port, l.pid));
     appeared.sort_by_key(|l| (!l.is_dashboard(), l.port, l.pid));
     Leaks {
         leaks,
@@ -424,6 +616,7 @@ mod tests {
             root: std::process::id(),
             label: None,
             mode: ReportMode::Run,
+            policy: Policy::default(),
         }
     }
 

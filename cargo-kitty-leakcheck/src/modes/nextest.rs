@@ -49,6 +49,7 @@ use crate::baseline::{
     default_baseline_path, read_baseline, write_baseline,
 };
 use crate::cli::{CheckArgs, CommonArgs, SnapshotArgs, WrapArgs};
+use crate::config::Policy;
 use crate::errors::Error;
 use crate::findings::Snapshot;
 use crate::findings::records::{Record, RecordedLeak};
@@ -63,6 +64,7 @@ const PENDING_EXEC_LIMIT: Duration = Duration::from_secs(2);
 /// test runs.
 pub fn wrap(
     common: &CommonArgs,
+    policy: &Policy,
     args: &WrapArgs,
     notify: &dyn Fn(Notice<'_>),
 ) -> Result<RunFindings, Error> {
@@ -100,9 +102,12 @@ pub fn wrap(
         root: std::process::id(),
         label: None,
         mode: ReportMode::Wrap,
+        policy: policy.clone(),
     };
     let mut leaks = detect_leaks(&now, &now, &run, &common.ports);
-    leaks.leaks.retain(|l| l.from_run && l.is_dashboard());
+    // What descends from this test: its dashboards, servers and other
+    // processes (a listener held by another test's process is not its).
+    leaks.leaks.retain(|l| l.from_run);
     leaks.appeared.clear();
     if let Some(test) = test_label_of_this_process() {
         for leak in &mut leaks.leaks {
@@ -206,7 +211,11 @@ pub fn snapshot(common: &CommonArgs, args: &SnapshotArgs) -> Result<Snapshot, Er
 
 /// `check --baseline FILE`: the ports are the baseline's. `progress` makes
 /// the [`Tick`] for the stops.
-pub fn check(args: &CheckArgs, progress: impl FnOnce(usize) -> Tick) -> Result<RunFindings, Error> {
+pub fn check(
+    args: &CheckArgs,
+    policy: &Policy,
+    progress: impl FnOnce(usize) -> Tick,
+) -> Result<RunFindings, Error> {
     let clock = Timing::start();
     // A signal while leaks are stopped waits until they are (then exit 128 + N).
     let inbox = take_over_signals()?;
@@ -218,6 +227,7 @@ pub fn check(args: &CheckArgs, progress: impl FnOnce(usize) -> Tick) -> Result<R
         root: std::process::id(),
         label: baseline.run_label.clone().map(Into::into),
         mode: ReportMode::Check,
+        policy: policy.clone(),
     };
     let mut leaks = detect_leaks(&before, &now, &run, &ports);
     // A dashboard that was already alive at the baseline (still starting, it

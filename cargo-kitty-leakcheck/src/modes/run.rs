@@ -25,6 +25,7 @@ use super::detect::{Run, settle};
 use super::nextest::merge_recorded;
 use super::reap::{Tick, reap_leaks};
 use crate::cli::{CommonArgs, RunArgs};
+use crate::config::Policy;
 use crate::errors::Error;
 use crate::findings::run::{Leaks, Notice, ReportMode, RunFindings, Timing};
 use crate::records::{self, ENCLOSING_RECORDS_ENV, RECORDS_ENV};
@@ -33,6 +34,7 @@ use crate::records::{self, ENCLOSING_RECORDS_ENV, RECORDS_ENV};
 /// `progress` makes the [`Tick`] for the stops.
 pub fn run(
     common: &CommonArgs,
+    policy: &Policy,
     args: &RunArgs,
     notify: &dyn Fn(Notice<'_>),
     progress: impl FnOnce(usize) -> Tick,
@@ -87,6 +89,7 @@ pub fn run(
         root: std::process::id(),
         label: Some(label),
         mode: ReportMode::Run,
+        policy: policy.clone(),
     };
     let mut leaks =
         settle(&before, ports, &run, args.grace).map_err(|source| Error::Unchecked {

@@ -24,7 +24,8 @@ pub const MAX_ANNOTATIONS: usize = 10;
 /// recorded included), with `file=` when the test's runner names its file
 /// (pytest), capped at [`MAX_ANNOTATIONS`].
 pub fn annotations(report: &RunFindings) -> String {
-    let rows = rows(report);
+    // A leak that does not fail the run is in the job summary only.
+    let rows: Vec<_> = rows(report).into_iter().filter(|r| r.fails).collect();
     let shown = if rows.len() > MAX_ANNOTATIONS {
         MAX_ANNOTATIONS - 1
     } else {
@@ -103,7 +104,11 @@ pub fn step_summary(report: &RunFindings) -> String {
             row.pid.map(|p| p.to_string()).unwrap_or_default(),
             cell(row.project.as_deref().unwrap_or_default()),
             cell(&row.test.as_ref().map(|t| t.describe()).unwrap_or_default()),
-            cell(&row.done),
+            cell(&if row.fails {
+                row.done.clone()
+            } else {
+                format!("{} (not a failure)", row.done)
+            }),
         );
     }
     out.push('\n');

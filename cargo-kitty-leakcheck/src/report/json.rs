@@ -73,6 +73,16 @@ struct Leak {
     doubt: Option<Doubt>,
     /// What was done about it.
     action: Action,
+    /// The server profile that recognised it (`http-server`), for a `server`.
+    profile: Option<String>,
+    /// How long it had run when it was found, in milliseconds.
+    age_ms: Option<f64>,
+    /// Whether it fails the run (the profile's `fail`; an allowed survivor
+    /// never does). Before `fails` existed every leak failed the run.
+    fails: bool,
+    /// The `allow` pattern its command line matched: an intended survivor,
+    /// reported, never touched.
+    allowed: Option<String>,
     /// Which mode found it: `wrap` for a leak a nextest wrapper found,
     /// stopped and recorded for `check` (or the enclosing run), which repeats
     /// it here as the wrapper reported it.
@@ -98,6 +108,10 @@ impl Leak {
             grounds: l.grounds().cloned(),
             doubt: l.doubt().cloned(),
             action: l.action.clone(),
+            profile: l.profile.clone(),
+            age_ms: l.age.map(|a| a.as_secs_f64() * 1000.0),
+            fails: l.fails,
+            allowed: l.allowed.clone(),
             found_by: mode,
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kitty_core::mask_tokens;
 
-use super::human::{action_text, headline};
+use super::human::{action_text, headline, kind_name};
 use super::visible::{visible, visible_path};
 use crate::findings::records::{RECORD_SCHEMA_VERSION, Record, RecordedLeak, RecordedResult};
 use crate::findings::run::{Action, Leak, LeakKind, ReportMode, RunFindings, TestLabel};
@@ -39,6 +39,9 @@ pub struct LeakRow {
     pub stop_time: Duration,
     /// Which mode found it: `wrap` for what a wrapper recorded.
     pub found_by: ReportMode,
+    /// Whether it fails the run (an allowed survivor, or a kind the
+    /// profile's `fail` does not name, is only reported).
+    pub fails: bool,
 }
 
 impl LeakRow {
@@ -68,6 +71,7 @@ impl LeakRow {
             result,
             stop_time,
             found_by: mode,
+            fails: leak.fails,
         }
     }
 
@@ -89,16 +93,13 @@ impl LeakRow {
                 .map(|ms| Duration::from_secs_f64(ms / 1000.0))
                 .unwrap_or_default(),
             found_by: ReportMode::Wrap,
+            fails: leak.fails,
         }
     }
 
     /// `dashboard`, `sync daemon`, `foreign listener`.
     pub fn what(&self) -> &'static str {
-        match self.kind {
-            LeakKind::Dashboard => "dashboard",
-            LeakKind::SyncDaemon => "sync daemon",
-            LeakKind::Foreign => "foreign listener",
-        }
+        kind_name(self.kind)
     }
 
     /// The file of its test, when its runner names one (pytest's node id
@@ -151,6 +152,7 @@ pub fn record(report: &RunFindings) -> Option<Record> {
                 elapsed_ms: (row.stop_time > Duration::ZERO)
                     .then_some(row.stop_time.as_secs_f64() * 1000.0),
                 report: super::json::leak_value(leak, report.mode),
+                fails: row.fails,
             }
         })
         .collect();

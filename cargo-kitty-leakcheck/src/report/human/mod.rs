@@ -38,6 +38,10 @@ pub(crate) fn fix_hint(kind: LeakKind) -> String {
         LeakKind::Foreign => format!(
             "close this listener (or stop its process) before the test ends; see {FIX_SECTION}"
         ),
+        LeakKind::Server | LeakKind::Process => format!(
+            "stop (and wait for) what the test started before it ends, or name it in `allow` \
+             (.config/kitty-leakcheck.toml) if it is meant to outlive the run; see {FIX_SECTION}"
+        ),
     }
 }
 
@@ -65,6 +69,22 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
         list_listeners(&mut out, "after", report.leaks.after.listeners());
     }
     for leak in &report.leaks.leaks {
+        if !leak.fails {
+            // Reported, not a failure: an allowed survivor, or a kind the
+            // profile's `fail` does not name (by default servers and other
+            // processes).
+            let _ = writeln!(
+                out,
+                "{TAG} {} left by the run, not a failure: {}; {}",
+                style::warn("note:"),
+                headline(leak),
+                action_text(&leak.action)
+            );
+            if verbose && let Some(cmd) = &leak.command_line {
+                let _ = writeln!(out, "  {} {}", style::dim("command:"), visible(cmd));
+            }
+            continue;
+        }
         if report.mode == ReportMode::Wrap && !verbose {
             // nextest shows this under the failed test: one line per leak.
             blame_line(&mut out, leak);
@@ -137,7 +157,7 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
         _ => "",
     };
     let sum = report.summary();
-    if sum.leaks == 0 {
+    if sum.failing == 0 {
         if verbosity > Verbosity::Quiet && failed {
             // Not "ok": COMMAND failed, and a leak the tests reported
             // themselves (a nextest wrapper's) is theirs to show.
@@ -162,7 +182,7 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{TAG} {} {} leak{} on ports {}{since} ({} dashboard{}, {} foreign): {} reaped, {} left alone, {} \
+            "{TAG} {} {} leak{} on ports {}{since} ({} dashboard{}, {} foreign{}): {} reaped, {} left alone, {} \
              could not be stopped{ran}; exit status {}",
             style::error("error:"),
             sum.leaks,
@@ -171,6 +191,16 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
             sum.dashboards,
             plural(sum.dashboards),
             sum.foreign,
+            if sum.processes > 0 {
+                format!(
+                    ", {} server{} or process{}",
+                    sum.processes,
+                    plural(sum.processes),
+                    if sum.processes == 1 { "" } else { "es" }
+                )
+            } else {
+                String::new()
+            },
             sum.reaped,
             sum.left_alone,
             sum.reap_failed,
@@ -272,14 +302,15 @@ fn list_listeners(out: &mut String, when: &str, listeners: &[Listener]) {
 
 /// `dashboard pid 42 on 127.0.0.1:9237, started by the run`.
 pub(crate) fn headline(leak: &Leak) -> String {
-    let what = match leak.kind {
-        LeakKind::Dashboard => "dashboard",
-        LeakKind::SyncDaemon => "sync daemon",
-        LeakKind::Foreign => "foreign listener",
+    let what = match (leak.kind, &leak.profile) {
+        (LeakKind::Server, Some(profile)) => format!("{} server", visible(profile)),
+        (kind, _) => kind_name(kind).to_string(),
     };
     let who = leak.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
+    let generic = matches!(leak.kind, LeakKind::Server | LeakKind::Process);
     let on = if leak.listeners.is_empty() {
         match leak.port {
+            _ if generic => " (listening on no port)".to_string(),
             Some(p) => format!(" (not listening on a watched port; told to use port {p})"),
             None => " (not listening on a watched port)".to_string(),
         }
@@ -298,7 +329,27 @@ pub(crate) fn headline(leak: &Leak) -> String {
     } else {
         ", not a descendant of the run"
     };
-    format!("{what}{who}{on}{origin}")
+    let age = match (generic, leak.age) {
+        (true, Some(age)) => format!(", {:.1} s old", age.as_secs_f64()),
+        _ => String::new(),
+    };
+    let allowed = leak
+        .allowed
+        .as_ref()
+        .map(|p| format!(", allowed by {:?}", visible(p)))
+        .unwrap_or_default();
+    format!("{what}{who}{on}{origin}{age}{allowed}")
+}
+
+/// `dashboard`, `sync daemon`, `foreign listener`, `server`, `process`.
+pub(crate) fn kind_name(kind: LeakKind) -> &'static str {
+    match kind {
+        LeakKind::Dashboard => "dashboard",
+        LeakKind::SyncDaemon => "sync daemon",
+        LeakKind::Foreign => "foreign listener",
+        LeakKind::Server => "server",
+        LeakKind::Process => "process",
+    }
 }
 
 /// What was done, in words.
@@ -508,6 +559,10 @@ pub(crate) mod tests {
                 error: format!("token {TOKEN}"),
             },
             identity: None,
+            profile: None,
+            age: None,
+            fails: true,
+            allowed: None,
         }
     }
 

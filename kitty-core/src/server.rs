@@ -1,0 +1,583 @@
+//! Server profiles: how to recognise a kind of dev server by its command
+//! line, and which port it was told to serve on, as data.
+//!
+//! A [`ServerProfile`] is what [`spec_kitty::DashboardCommand`] is for
+//! spec-kitty's dashboard, for any other server, described rather than
+//! coded so that a config file can describe another one later:
+//!
+//! - **`program`**: globs on the file name of `argv[0]` (what follows its
+//!   last `/`), `*` (any run of bytes) and `?` (one byte) only. `argv[0]`
+//!   itself must match: `timeout 60 python3 -m http.server` and
+//!   `bash -c 'python3 -m http.server'` are a `timeout` and a `bash`, not the
+//!   server (they are judged, and reported, as what they are).
+//! - **`args`**: tokens that must appear consecutively, byte for byte,
+//!   somewhere in `argv[1..]` (`-m http.server`).
+//! - **`port`** ([`PortArg`]): where the command line names its port, read
+//!   from the arguments after `args` by a small option grammar
+//!   ([`OptionGrammar`]): which options take a value, and whether long
+//!   options may be abbreviated.
+//! - **`ports`**, **`health`**: the ports it serves when the command line
+//!   does not say, and a path to `GET` on its port.
+//!
+//! Everything is bytes: an argument that is not UTF-8 is compared as it is,
+//! never decoded lossily.
+//!
+//! A profile recognises a *kind* of process; it proves nothing about whose
+//! it is. Whether it may be stopped is [`judge_process`](crate::judge_process)'s
+//! question, answered by the run's own proof alone.
+//!
+//! ```
+//! use std::ffi::OsString;
+//! use kitty_core::server::ServerProfile;
+//! let argv = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+//! let http = ServerProfile::python_http_server();
+//! let served = argv(&["/usr/bin/python3.12", "-m", "http.server", "--bind", "127.0.0.1", "9000"]);
+//! assert!(http.matches(&served));
+//! assert_eq!(http.port_of(&served), Some(9000));
+//! assert_eq!(http.port_of(&argv(&["python3", "-m", "http.server"])), Some(8000));
+//! assert!(!http.matches(&argv(&["timeout", "60", "python3", "-m", "http.server"])));
+//! ```
+//!
+//! [`spec_kitty::DashboardCommand`]: crate::spec_kitty::DashboardCommand
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::ports::PortSet;
+
+/// How to recognise one kind of server by its command line, and where it
+/// serves. See the [module](self) for the grammar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerProfile {
+    /// Its name in reports (`http-server`).
+    pub name: String,
+    /// Globs on the file name of `argv[0]` (`*` and `?` only, on bytes): one
+    /// must match (`python3*`).
+    pub program: Vec<String>,
+    /// Tokens that must appear consecutively in `argv[1..]`, byte for byte
+    /// (`-m`, `http.server`); none: any arguments.
+    pub args: Vec<OsString>,
+    /// Where the command line names its port.
+    pub port: PortArg,
+    /// The ports it serves when its command line names none (`None`: not
+    /// known).
+    pub ports: Option<PortSet>,
+    /// A path to `GET` on its port to see that it serves (`/`).
+    pub health: Option<String>,
+}
+
+/// Where a server's command line names its port, in the arguments after
+/// the profile's `args`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortArg {
+    /// Its command line does not name a port ([`ServerProfile::port_of`] is
+    /// `None`; its ports are the profile's `ports`).
+    Unnamed,
+    /// The one positional argument (`python3 -m http.server 8080`), read
+    /// past the options of `options`; `default` when there is none. More
+    /// than one positional argument is a command line the server refuses:
+    /// no port.
+    Positional {
+        /// Which options take a value.
+        options: OptionGrammar,
+        /// The port when none is named (http.server: 8000).
+        default: Option<u16>,
+    },
+    /// The value of an option: `--port N`, `--port=N`, `-p N`, `-pN` (the
+    /// last one given wins); `default` when it is not given.
+    Flag {
+        /// The option's names (`--port`, `-p`).
+        names: Vec<String>,
+        /// Which other options take a value.
+        options: OptionGrammar,
+        /// The port when the option is not given.
+        default: Option<u16>,
+    },
+}
+
+/// The options of a server's command line, as far as reading its port
+/// needs: which take a value. An argument that starts with `-` and is not
+/// one of them is a flag; `--` ends the options; `-` alone and a negative
+/// number are positional. An option with a value takes the next argument,
+/// or its attached value (`--bind=X`, `-bX`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OptionGrammar {
+    /// The options that take a value (`--bind`, `-b`).
+    pub with_value: Vec<String>,
+    /// Whether a long option may be given as a unique prefix of its name
+    /// (`--dir` for `--directory`), as Python's argparse allows by default.
+    /// A prefix of more than one option is a command line the server
+    /// refuses: no port.
+    pub abbreviations: bool,
+}
+
+impl ServerProfile {
+    /// Python's `http.server` (`python3 -m http.server [options] [port]`):
+    /// name `http-server`, program `python`, `python3` or `python3.*`, args
+    /// `-m http.server`, the port positional (default 8000) past `-b`/`--bind`,
+    /// `-d`/`--directory`, `-p`/`--protocol` and Python 3.14's
+    /// `--tls-cert`, `--tls-key` and `--tls-password-file` (argparse:
+    /// abbreviations allowed); no fixed ports; health `/` (its listing).
+    pub fn python_http_server() -> Self {
+        let with_value = [
+            "--bind",
+            "-b",
+            "--directory",
+            "-d",
+            "--protocol",
+            "-p",
+            "--tls-cert",
+            "--tls-key",
+            "--tls-password-file",
+        ];
+        ServerProfile {
+            name: "http-server".into(),
+            program: ["python", "python3", "python3.*"]
+                .map(String::from)
+                .to_vec(),
+            args: ["-m", "http.server"].map(OsString::from).to_vec(),
+            port: PortArg::Positional {
+                options: OptionGrammar {
+                    with_value: with_value.map(String::from).to_vec(),
+                    abbreviations: true,
+                },
+                default: Some(8000),
+            },
+            ports: None,
+            health: Some("/".into()),
+        }
+    }
+
+    /// Whether `argv` is this kind of server: the file name of `argv[0]`
+    /// matches one of `program`, and `args` appear consecutively in
+    /// `argv[1..]`. Bytes are compared as they are.
+    pub fn matches(&self, argv: &[OsString]) -> bool {
+        self.after_args(argv).is_some()
+    }
+
+    /// The port `argv` names, by [`ServerProfile::port`]: `None` when it is
+    /// not this kind of server, names no port (and there is no default), or
+    /// names something that is not a port the server binds as told: not
+    /// ASCII digits, out of range, or 0 (any free port); or when the
+    /// command line is one the server refuses (an option's value missing,
+    /// an ambiguous abbreviation, two positional arguments).
+    pub fn port_of(&self, argv: &[OsString]) -> Option<u16> {
+        let rest = self.after_args(argv)?;
+        let rest: Vec<&[u8]> = rest.iter().map(|a| a.as_bytes()).collect();
+        match &self.port {
+            PortArg::Unnamed => None,
+            PortArg::Positional { options, default } => {
+                let scan = scan(&rest, options, &[])?;
+                match scan.positional.as_slice() {
+                    [] => *default,
+                    [one] => ascii_port(one),
+                    _ => None,
+                }
+            }
+            PortArg::Flag {
+                names,
+                options,
+                default,
+            } => match scan(&rest, options, names)?.flag_value {
+                Some(value) => ascii_port(value),
+                None => *default,
+            },
+        }
+    }
+
+    /// The arguments after the first run of `args` in `argv[1..]`, when
+    /// `argv[0]` matches `program`.
+    fn after_args<'a>(&self, argv: &'a [OsString]) -> Option<&'a [OsString]> {
+        let first = argv.first()?.as_bytes();
+        let name = first.rsplit(|&b| b == b'/').next().unwrap_or(first);
+        if !self.program.iter().any(|p| glob(p.as_bytes(), name)) {
+            return None;
+        }
+        let rest = &argv[1..];
+        let n = self.args.len();
+        if n == 0 {
+            return Some(rest);
+        }
+        let at = rest.windows(n).position(|w| {
+            w.iter()
+                .zip(&self.args)
+                .all(|(a, b)| a.as_bytes() == b.as_bytes())
+        })?;
+        Some(&rest[at + n..])
+    }
+}
+
+/// What a read of the options found.
+struct Scan<'a> {
+    positional: Vec<&'a [u8]>,
+    flag_value: Option<&'a [u8]>,
+}
+
+/// Reads `args` by `grammar`; `port_names`: the options whose value is the
+/// port (they take a value too). `None` when the server would refuse the
+/// command line (a value missing, an ambiguous abbreviation).
+fn scan<'a>(args: &[&'a [u8]], grammar: &OptionGrammar, port_names: &[String]) -> Option<Scan<'a>> {
+    let mut out = Scan {
+        positional: Vec::new(),
+        flag_value: None,
+    };
+    let mut i = 0;
+    let mut options_done = false;
+    while let Some(&arg) = args.get(i) {
+        i += 1;
+        let negative_number = arg.len() > 1 && arg[0] == b'-' && arg[1].is_ascii_digit();
+        if options_done || !arg.starts_with(b"-") || arg == b"-" || negative_number {
+            out.positional.push(arg);
+            continue;
+        }
+        if arg == b"--" {
+            options_done = true;
+            continue;
+        }
+        let (name, attached): (&[u8], Option<&'a [u8]>) = if arg.starts_with(b"--") {
+            match arg.iter().position(|&b| b == b'=') {
+                Some(eq) => (&arg[..eq], Some(&arg[eq + 1..])),
+                None => (arg, None),
+            }
+        } else if arg.len() > 2 {
+            (&arg[..2], Some(&arg[2..]))
+        } else {
+            (arg, None)
+        };
+        let Some((takes_value, is_port)) = resolve(name, grammar, port_names)? else {
+            continue; // a flag (or a cluster of short flags)
+        };
+        if !takes_value {
+            continue;
+        }
+        let value = match attached {
+            Some(v) => v,
+            None => {
+                let v = *args.get(i)?;
+                i += 1;
+                v
+            }
+        };
+        if is_port {
+            out.flag_value = Some(value);
+        }
+    }
+    Some(out)
+}
+
+/// What option `name` is: `Some(Some((takes a value, names the port)))`,
+/// `Some(None)` for a flag, `None` for an ambiguous abbreviation.
+fn resolve(
+    name: &[u8],
+    grammar: &OptionGrammar,
+    port_names: &[String],
+) -> Option<Option<(bool, bool)>> {
+    let known = port_names
+        .iter()
+        .map(|n| (n, true))
+        .chain(grammar.with_value.iter().map(|n| (n, false)));
+    if let Some((_, is_port)) = known.clone().find(|(n, _)| n.as_bytes() == name) {
+        return Some(Some((true, is_port)));
+    }
+    // `-bX`: a short option with a value, and its attached value; any other
+    // short cluster is flags.
+    if !name.starts_with(b"--") || !grammar.abbreviations || name.len() <= 2 {
+        return Some(None);
+    }
+    let mut found = known.filter(|(n, _)| n.starts_with("--") && n.as_bytes().starts_with(name));
+    match (found.next(), found.next()) {
+        (None, _) => Some(None),
+        (Some((_, is_port)), None) => Some(Some((true, is_port))),
+        (Some(_), Some(_)) => None,
+    }
+}
+
+/// A port written in ASCII digits (leading zeros allowed), 1 to 65535.
+fn ascii_port(b: &[u8]) -> Option<u16> {
+    if b.is_empty() || b.len() > 16 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = b.iter().try_fold(0u32, |n, &d| {
+        n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })?;
+    u16::try_from(n).ok().filter(|&p| p != 0)
+}
+
+/// Whether `name` matches `pattern`: `*` any run of bytes, `?` one byte,
+/// every other byte itself. Linear backtracking on the last `*`: at most
+/// `pattern.len() * name.len()` steps.
+fn glob(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStringExt;
+
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    fn http() -> ServerProfile {
+        ServerProfile::python_http_server()
+    }
+
+    #[test]
+    fn globs_match_bytes_with_star_and_question_mark() {
+        for (pat, name, want) in [
+            ("python3*", "python3", true),
+            ("python3*", "python3.12", true),
+            ("python3.*", "python3.12", true),
+            ("python3.*", "python3", false),
+            ("python", "python", true),
+            ("python", "python3", false),
+            ("py?hon", "python", true),
+            ("py?hon", "pyhon", false),
+            ("*", "", true),
+            ("", "", true),
+            ("", "x", false),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+            ("*.*", "python3.12", true),
+            ("**?", "", false),
+        ] {
+            assert_eq!(glob(pat.as_bytes(), name.as_bytes()), want, "{pat} {name}");
+        }
+        assert!(glob(b"py?hon", b"py\xffhon"), "? is one byte");
+        assert!(glob(b"py*", b"py\xff\xfe"));
+    }
+
+    #[test]
+    fn http_server_is_recognised_by_its_interpreter_and_module() {
+        for words in [
+            &["python3", "-m", "http.server"][..],
+            &["python", "-m", "http.server", "8080"],
+            &["/usr/bin/python3.12", "-m", "http.server"],
+            &["/venv/bin/python3", "-u", "-m", "http.server", "9000"],
+        ] {
+            assert!(http().matches(&argv(words)), "{words:?}");
+        }
+        for words in [
+            // Wrappers: argv[0] is the wrapper.
+            &["timeout", "60", "python3", "-m", "http.server"][..],
+            &["bash", "-c", "python3 -m http.server"],
+            &["sudo", "python3", "-m", "http.server"],
+            // Other interpreters, modules, or the tokens apart.
+            &["python2", "-m", "http.server"],
+            &["python3x", "-m", "http.server"],
+            &["python3", "-m", "http.server2"],
+            &["python3", "-m", "SimpleHTTPServer"],
+            &["python3", "-m", "-m", "x", "http.server"],
+            &["python3", "http.server", "-m"],
+            &["python3"],
+            &[],
+        ] {
+            assert!(!http().matches(&argv(words)), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn http_servers_port_is_its_positional_argument() {
+        for (words, want) in [
+            (&["python3", "-m", "http.server"][..], Some(8000)),
+            (&["python3", "-m", "http.server", "8080"], Some(8080)),
+            (
+                &[
+                    "python3",
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    "9001",
+                ],
+                Some(9001),
+            ),
+            (
+                &["python3", "-m", "http.server", "9001", "-b", "::1"],
+                Some(9001),
+            ),
+            (
+                &[
+                    "python3",
+                    "-m",
+                    "http.server",
+                    "-d",
+                    "/srv",
+                    "-p",
+                    "HTTP/1.1",
+                    "9002",
+                ],
+                Some(9002),
+            ),
+            (
+                &["python3", "-m", "http.server", "--directory", "8080"],
+                Some(8000),
+            ),
+            (
+                &["python3", "-m", "http.server", "--directory=/x", "9003"],
+                Some(9003),
+            ),
+            (
+                &["python3", "-m", "http.server", "-b127.0.0.1", "9004"],
+                Some(9004),
+            ),
+            (
+                &["python3", "-m", "http.server", "--cgi", "9005"],
+                Some(9005),
+            ),
+            (&["python3", "-m", "http.server", "--", "9006"], Some(9006)),
+            // argparse abbreviations: `--dir` is `--directory`.
+            (
+                &["python3", "-m", "http.server", "--dir", "9999"],
+                Some(8000),
+            ),
+            (
+                &["python3", "-m", "http.server", "--bi=::", "9007"],
+                Some(9007),
+            ),
+            // Python 3.14's options with a value.
+            (
+                &[
+                    "python3",
+                    "-m",
+                    "http.server",
+                    "--tls-cert",
+                    "c.pem",
+                    "9443",
+                ],
+                Some(9443),
+            ),
+            // Ambiguous (`--tls-cert`, `--tls-key`, ...): refused, no port.
+            (
+                &["python3", "-m", "http.server", "--tls", "x", "9443"],
+                None,
+            ),
+            // A value missing: refused.
+            (&["python3", "-m", "http.server", "9008", "--bind"], None),
+            // Two positional arguments: refused.
+            (&["python3", "-m", "http.server", "9009", "9010"], None),
+            // Not a port the server binds as told.
+            (&["python3", "-m", "http.server", "0"], None),
+            (&["python3", "-m", "http.server", "65536"], None),
+            (&["python3", "-m", "http.server", "+8080"], None),
+            (&["python3", "-m", "http.server", "-1"], None),
+            (&["python3", "-m", "http.server", "80a"], None),
+            (&["python3", "-m", "http.server", "080"], Some(80)),
+            // Not the server at all.
+            (
+                &["timeout", "60", "python3", "-m", "http.server", "8080"],
+                None,
+            ),
+        ] {
+            assert_eq!(http().port_of(&argv(words)), want, "{words:?}");
+        }
+    }
+
+    #[test]
+    fn argv_that_is_not_utf8_is_compared_as_bytes() {
+        let raw = |b: &[u8]| OsString::from_vec(b.to_vec());
+        // A directory that is not UTF-8, and an interpreter path that is not.
+        let served = vec![
+            raw(b"/opt/\xff\xfe/bin/python3"),
+            raw(b"-m"),
+            raw(b"http.server"),
+            raw(b"-d"),
+            raw(b"/srv/\x80\x81"),
+            raw(b"9100"),
+        ];
+        assert!(http().matches(&served));
+        assert_eq!(http().port_of(&served), Some(9100));
+        // A byte that is not UTF-8 in the module's name is another module:
+        // a lossy decode would have made it U+FFFD and still not matched,
+        // but a profile with such a byte matches it exactly.
+        let odd = vec![raw(b"python3"), raw(b"-m"), raw(b"http.serv\xffr")];
+        assert!(!http().matches(&odd));
+        let mut profile = http();
+        profile.args = vec![raw(b"-m"), raw(b"http.serv\xffr")];
+        assert!(profile.matches(&odd));
+        let replaced = vec![
+            raw(b"python3"),
+            raw(b"-m"),
+            raw("http.serv\u{fffd}r".as_bytes()),
+        ];
+        assert!(!profile.matches(&replaced), "U+FFFD is not the byte 0xff");
+        // A port that is not ASCII digits is no port.
+        let port = vec![
+            raw(b"python3"),
+            raw(b"-m"),
+            raw(b"http.server"),
+            raw(b"80\xff"),
+        ];
+        assert_eq!(http().port_of(&port), None);
+        // A program name that is not UTF-8.
+        profile.program = vec!["py*".into()];
+        assert!(profile.matches(&[raw(b"py\xff"), raw(b"-m"), raw(b"http.serv\xffr")]));
+    }
+
+    #[test]
+    fn a_flag_profile_reads_its_option() {
+        let node = ServerProfile {
+            name: "vite".into(),
+            program: vec!["node".into()],
+            args: vec!["vite".into()],
+            port: PortArg::Flag {
+                names: vec!["--port".into(), "-p".into()],
+                options: OptionGrammar {
+                    with_value: vec!["--host".into(), "--config".into(), "-c".into()],
+                    abbreviations: false,
+                },
+                default: Some(5173),
+            },
+            ports: Some(PortSet::single(5173)),
+            health: None,
+        };
+        for (words, want) in [
+            (&["node", "vite"][..], Some(5173)),
+            (&["node", "vite", "--port", "3000"], Some(3000)),
+            (&["node", "vite", "--port=3001"], Some(3001)),
+            (&["node", "vite", "-p3002"], Some(3002)),
+            (&["node", "vite", "-p", "1", "--port", "3003"], Some(3003)),
+            // `--host`'s value is not the option.
+            (&["node", "vite", "--host", "--port", "3004"], Some(5173)),
+            // No abbreviations: `--po` is a flag.
+            (&["node", "vite", "--po", "3005"], Some(5173)),
+            (&["node", "vite", "--port"], None),
+            (&["node", "vite", "--port", "x"], None),
+            (&["/usr/bin/node", "x", "vite", "serve"], Some(5173)),
+            (&["bun", "vite"], None),
+        ] {
+            assert_eq!(node.port_of(&argv(words)), want, "{words:?}");
+        }
+        let any_args = ServerProfile {
+            args: Vec::new(),
+            port: PortArg::Unnamed,
+            ..node
+        };
+        assert!(any_args.matches(&argv(&["node"])));
+        assert_eq!(any_args.port_of(&argv(&["node", "--port", "1"])), None);
+    }
+}
