@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kitty_core::PortSet;
 
+use crate::config::Policy;
 use crate::exit_codes::{HelpOf, status_table};
 
 /// Wraps a test run, fails it on leaked spec-kitty dashboards, stops them, and
@@ -43,6 +44,22 @@ pub struct CommonArgs {
     /// spec-kitty's range, the one kitty-fixtures uses).
     #[arg(long, env = "KITTY_PORTS", default_value_t = PortSet::spec_kitty(), value_parser = parse_ports, global = true)]
     pub ports: PortSet,
+
+    /// Whether `--ports` or `KITTY_PORTS` gave [`CommonArgs::ports`] (set
+    /// by `main` from the matches, [`ports_given`]): if not, the profile's
+    /// `ports` apply ([`CommonArgs::with_policy`]).
+    #[arg(skip)]
+    pub ports_given: bool,
+
+    /// The profile of .config/kitty-leakcheck.toml to use: what fails the
+    /// run and what is stopped.
+    #[arg(long, value_name = "NAME", env = "KITTY_LEAKCHECK_PROFILE", default_value = crate::config::DEFAULT_PROFILE, global = true)]
+    pub profile: String,
+
+    /// Read the profiles from FILE instead of the .config/kitty-leakcheck.toml
+    /// found from the current directory up to the repository root.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
 
     /// Print the report as JSON (schema version 1) on stdout, on a line of its own.
     #[arg(long, global = true)]
@@ -99,6 +116,38 @@ impl CommonArgs {
     pub fn is_verbose(&self) -> bool {
         self.verbosity() > 0
     }
+
+    /// These options with the profile's watched ports when neither
+    /// `--ports` nor `KITTY_PORTS` gave them (those win over the file).
+    /// `check` reads its ports from the baseline, never from these.
+    pub fn with_policy(&self, policy: &Policy) -> CommonArgs {
+        let mut common = self.clone();
+        if !self.ports_given
+            && let Some(ports) = &policy.ports
+        {
+            common.ports = ports.clone();
+        }
+        common
+    }
+}
+
+/// Whether `--ports` (before or after the MODE) or `KITTY_PORTS` set the
+/// watched ports, rather than their default.
+pub fn ports_given(matches: &clap::ArgMatches) -> bool {
+    use clap::parser::ValueSource;
+    let mut level = Some(matches);
+    while let Some(m) = level {
+        if m.try_get_raw("ports").is_ok()
+            && matches!(
+                m.value_source("ports"),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        {
+            return true;
+        }
+        level = m.subcommand().map(|(_, sub)| sub);
+    }
+    false
 }
 
 /// `--message-format`.
@@ -612,6 +661,65 @@ stops nothing and exits 4.
         }
         let top = command().render_long_help().to_string();
         assert!(top.contains("whatever COMMAND prints"), "{top}");
+    }
+
+    /// `--profile`, `--config` either side of a mode; the profile's ports
+    /// only where neither `--ports` nor `KITTY_PORTS` gave them.
+    #[test]
+    fn the_profile_and_its_ports() {
+        use clap::FromArgMatches;
+        let cli = |v: &[&str]| {
+            let m = command()
+                .try_get_matches_from(v.iter().copied())
+                .expect("parses");
+            let mut cli = Cli::from_arg_matches(&m).expect("a Cli");
+            cli.common.ports_given = ports_given(&m);
+            cli
+        };
+        // The tests run with whatever environment; these two must not be in it.
+        if std::env::var_os("KITTY_PORTS").is_some()
+            || std::env::var_os("KITTY_LEAKCHECK_PROFILE").is_some()
+        {
+            return;
+        }
+        let policy = Policy {
+            ports: Some(PortSet::single(5173)),
+            ..Policy::default()
+        };
+        let plain = cli(&["x", "sweep"]);
+        assert!(!plain.common.ports_given);
+        assert_eq!(plain.common.profile, "default");
+        assert_eq!(plain.common.config, None);
+        assert_eq!(
+            plain.common.with_policy(&policy).ports,
+            PortSet::single(5173)
+        );
+        assert_eq!(
+            plain.common.with_policy(&Policy::default()).ports,
+            PortSet::spec_kitty(),
+            "no ports in the profile: the default"
+        );
+        for given in [
+            &["x", "--ports", "9240", "sweep"][..],
+            &["x", "sweep", "--ports", "9240"],
+            &["x", "--ports=9240", "--", "cargo", "test"],
+        ] {
+            let c = cli(given);
+            assert!(c.common.ports_given, "{given:?}");
+            assert_eq!(
+                c.common.with_policy(&policy).ports,
+                PortSet::single(9240),
+                "{given:?}"
+            );
+        }
+        let c = cli(&["x", "--profile", "ci", "snapshot", "--config", "k.toml"]);
+        assert_eq!(c.common.profile, "ci");
+        assert_eq!(
+            c.common.config.as_deref(),
+            Some(std::path::Path::new("k.toml"))
+        );
+        let c = cli(&["x", "check", "--baseline", "b", "--profile=ci"]);
+        assert_eq!(c.common.profile, "ci");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use kitty_core::PortSet;
 
+use crate::config::ConfigError;
 use crate::exit_codes::LeakcheckExitCode;
 use crate::findings::run::{CommandStatus, Outcome, Verdict};
 
@@ -22,6 +23,10 @@ pub enum Error {
     /// the one line to print. Bad usage.
     #[error("{0}")]
     BadBaseline(String),
+    /// `.config/kitty-leakcheck.toml` (or `--config FILE`, `--profile`)
+    /// cannot be used: its one line, naming the file's line. Bad usage.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The run's records (what each nextest `wrap` found) cannot be made,
     /// written or read: a records directory that is not ours alone, a
     /// record that is not one (too large, another version, not JSON, a
@@ -90,11 +95,11 @@ pub enum Error {
 
 impl Error {
     /// The status leakcheck exits with: [`LeakcheckExitCode::USAGE`] for a
-    /// bad baseline, COMMAND's own when it failed and nothing could be
+    /// bad baseline or config, COMMAND's own when it failed and nothing could be
     /// checked, else [`LeakcheckExitCode::INTERNAL_ERROR`].
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadBaseline(_) => LeakcheckExitCode::USAGE,
+            Error::BadBaseline(_) | Error::Config(_) => LeakcheckExitCode::USAGE,
             Error::Unchecked { command, .. } if !command.passed() => {
                 Outcome::of(Some(command), Verdict::Clean).exit_code()
             }
@@ -145,6 +150,13 @@ mod tests {
         let encode = serde_json::from_str::<u8>("x").expect_err("not json");
         let cases = [
             (Error::BadBaseline("b".into()), LeakcheckExitCode::USAGE),
+            (
+                Error::Config(ConfigError::NoConfigFile {
+                    profile: "ci".into(),
+                    searched_from: "/p".into(),
+                }),
+                LeakcheckExitCode::USAGE,
+            ),
             (Error::Signals(io()), LeakcheckExitCode::INTERNAL_ERROR),
             (
                 Error::Wait {
@@ -188,6 +200,20 @@ mod tests {
         for (error, code) in cases {
             assert_eq!(error.exit_code(), code, "{error:?}");
         }
+    }
+
+    #[test]
+    fn a_config_error_is_its_one_line() {
+        let e = Error::from(ConfigError::Invalid {
+            path: ".config/kitty-leakcheck.toml".into(),
+            line: 7,
+            message: "unknown kind \"dashbords\" in fail".into(),
+            text: "fail = [\"dashbords\"]".into(),
+        });
+        assert_eq!(
+            e.with_causes(),
+            ".config/kitty-leakcheck.toml:7: unknown kind \"dashbords\" in fail"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 mod baseline;
 mod cli;
+mod config;
 mod errors;
 mod exit_codes;
 mod findings;
@@ -48,7 +49,12 @@ fn main() {
         cli::reject_options_that_do_nothing(&mut command, &m)?;
         Ok(m)
     });
-    let cli = match matches.and_then(|m| Cli::from_arg_matches(&m)) {
+    let parsed = matches.and_then(|m| {
+        let mut cli = Cli::from_arg_matches(&m)?;
+        cli.common.ports_given = cli::ports_given(&m);
+        Ok(cli)
+    });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // Bad usage: clap's error, its usage line and "For more information,
@@ -74,9 +80,20 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Runs the mode, renders its findings, and returns the exit status.
+/// Loads the profile, runs the mode, renders its findings, and returns the
+/// exit status.
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
-    let common = &cli.common;
+    // The profile first: a bad .config/kitty-leakcheck.toml stops every
+    // mode before it starts anything (exit 2).
+    let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+    let policy = config::load(cli.common.config.as_deref(), &cli.common.profile, &cwd)?;
+    let common = &cli.common.with_policy(&policy);
+    if common.is_verbose() {
+        eprintln!(
+            "kitty-leakcheck: {}",
+            visible(&mask_tokens(&policy.describe()))
+        );
+    }
     let options = |junit: Option<&std::path::PathBuf>| Options {
         verbosity: verbosity(common),
         json: common.json(),
