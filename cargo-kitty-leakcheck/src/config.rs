@@ -887,6 +887,35 @@ args = ["-m", "http.server"]
 port = { positional = true, skip = ["--bind", "-b", "--directory", "-d"] }
 "#;
 
+    /// The README's example is a working file, and says what it says.
+    #[test]
+    fn the_readme_example_is_a_working_file() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .expect("README");
+        let block = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.starts_with("# .config/kitty-leakcheck.toml"))
+            .expect("the README's config example");
+        let default = policy(block, "default").expect("default");
+        assert_eq!(
+            default.allow,
+            vec![pattern("*sccache*"), pattern("*GradleDaemon*")]
+        );
+        let ci = policy(block, "ci").expect("ci");
+        assert_eq!(ci.fail, KindSet::of(&Kind::ALL));
+        assert_eq!(ci.stop, KindSet::of(&[Kind::Dashboards, Kind::Servers]));
+        assert_eq!((ci.ports, ci.allow), (default.ports, default.allow));
+        assert_eq!(ci.servers.len(), 2);
+        let example = policy(EXAMPLE, "ci").expect("ci");
+        assert_eq!(
+            ci.servers, example.servers,
+            "the README's servers are the tests'"
+        );
+    }
+
     #[test]
     fn no_file_is_todays_behaviour() {
         let p = Policy::default();
