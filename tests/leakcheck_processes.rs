@@ -98,10 +98,19 @@ fn leak_of<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no leak of {id}: {report:#}"))
 }
 
-/// Stops a process a test left (by identity, as the victims are stopped).
-fn stop_left(pid: u32) {
-    if ProcessIdentity::read(pid).is_some() {
-        Victim::process("left by the test", pid).stop();
+/// Runs `checks`, then stops whatever of `pids` the suite left (by
+/// identity, as the victims are stopped), on every path; a failed check
+/// fails the test after that.
+fn checked_then_stopped(pids: &[Option<u64>], checks: impl FnOnce()) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(checks));
+    for pid in pids.iter().flatten() {
+        let pid = *pid as u32;
+        if ProcessIdentity::read(pid).is_some() {
+            Victim::process("left by the test", pid).stop();
+        }
+    }
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
     }
 }
 
@@ -112,7 +121,7 @@ fn by_default_a_leaked_server_and_process_are_reported_with_their_tests_not_fail
     let server = leak_of(&report, "test_serves");
     let sleeper = leak_of(&report, "test_sleeps");
     let pids = [server["pid"].as_u64(), sleeper["pid"].as_u64()];
-    let result = std::panic::catch_unwind(|| {
+    checked_then_stopped(&pids, || {
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         assert_eq!(server["kind"], "server", "{server:#}");
         assert_eq!(server["profile"], "http-server", "{server:#}");
@@ -134,12 +143,6 @@ fn by_default_a_leaked_server_and_process_are_reported_with_their_tests_not_fail
             );
         }
     });
-    for pid in pids.into_iter().flatten() {
-        stop_left(pid as u32);
-    }
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
     scene.assert_clean();
 }
 
@@ -155,7 +158,7 @@ stop = ["dashboards", "servers", "processes"]
     let server = leak_of(&report, "test_serves");
     let sleeper = leak_of(&report, "test_sleeps");
     let pids = [server["pid"].as_u64(), sleeper["pid"].as_u64()];
-    let result = std::panic::catch_unwind(|| {
+    checked_then_stopped(&pids, || {
         assert_eq!(out.status.code(), Some(LEAKED), "{}", show(&out));
         for leak in [server, sleeper] {
             assert_eq!(leak["fails"], true, "{leak:#}");
@@ -170,12 +173,6 @@ stop = ["dashboards", "servers", "processes"]
         }
         assert!(common::port_free(scene.port(0)));
     });
-    for pid in pids.into_iter().flatten() {
-        stop_left(pid as u32);
-    }
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
     scene.assert_clean();
 }
 

@@ -244,28 +244,7 @@ pub fn read_baseline(path: &Path) -> Result<Baseline, Error> {
 mod tests {
     use super::*;
 
-    /// A directory removed on drop (this crate has no tempfile dependency).
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let p = std::env::temp_dir().join(format!(
-                "kitty-leakcheck-test-{name}-{}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&p).expect("temp dir");
-            TempDir(p)
-        }
-        fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_dir::TempDir;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);

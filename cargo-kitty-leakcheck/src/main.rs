@@ -18,6 +18,8 @@ mod findings;
 mod modes;
 mod records;
 mod report;
+#[cfg(test)]
+mod test_dir;
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};

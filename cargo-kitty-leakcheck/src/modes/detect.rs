@@ -160,8 +160,17 @@ impl Leak {
     fn apply_policy(&mut self, attr: &Attribution<'_>) {
         let policy = attr.policy;
         let kind = policy_kind(self.kind);
-        if let Some(line) = &self.command_line
-            && let Some(pattern) = policy.allow.iter().find(|p| p.matches(line.as_bytes()))
+        // On the command line's own bytes (its arguments joined by spaces),
+        // never a lossy or masked copy.
+        let line: Option<Vec<u8>> = self.identity.as_ref().map(|id| {
+            id.argv()
+                .iter()
+                .map(|a| a.as_encoded_bytes())
+                .collect::<Vec<_>>()
+                .join(&b' ')
+        });
+        if let Some(line) = line
+            && let Some(pattern) = policy.allow.iter().find(|p| p.matches(&line))
         {
             self.allowed = Some(pattern.as_str().to_string());
             self.fails = false;
@@ -368,16 +377,19 @@ pub fn detect_leaks(
     }
     // Every other process of the run alive after it: those below the run
     // (run, `wrap`), or those carrying its label anywhere (`check`).
-    let leftovers: Vec<u32> = match run.mode {
-        ReportMode::Run | ReportMode::Wrap => descendants.clone(),
+    let leftovers: Vec<ProcessIdentity> = match run.mode {
+        ReportMode::Run | ReportMode::Wrap => descendants
+            .iter()
+            .filter(|pid| !by_pid.contains_key(pid))
+            .filter_map(|&pid| ProcessIdentity::read(pid))
+            .collect(),
+        // One read of each process: its identity carries its environment.
         ReportMode::Check => match run.label.as_deref() {
             Some(label) => ProcessTree::read()
                 .pids()
-                .filter(|&pid| pid != std::process::id())
-                .filter(|&pid| {
-                    ProcessIdentity::read(pid)
-                        .is_some_and(|id| id.env_var(RUN_LABEL_ENV).as_deref() == Some(label))
-                })
+                .filter(|&pid| pid != std::process::id() && !by_pid.contains_key(&pid))
+                .filter_map(ProcessIdentity::read)
+                .filter(|id| id.env_var(RUN_LABEL_ENV).as_deref() == Some(label))
                 .collect(),
             None => Vec::new(),
         },
@@ -389,13 +401,8 @@ pub fn detect_leaks(
     } else {
         ListenerSnapshot::take(&PortSet::range(1..=u16::MAX)).unwrap_or_default()
     };
-    for &pid in &leftovers {
-        if by_pid.contains_key(&pid) {
-            continue;
-        }
-        let Some(identity) = ProcessIdentity::read(pid) else {
-            continue;
-        };
+    for identity in leftovers {
+        let pid = identity.pid();
         if identity.argv().is_empty() || protected.contains(&pid) {
             // A zombie or a kernel thread: nothing left to stop or report.
             continue;
@@ -411,26 +418,24 @@ pub fn detect_leaks(
             }
             continue;
         }
+        // Its sockets among the watched listeners (in `wrap` mode they are
+        // not new: there is no "before" to diff against).
+        let held: HashSet<u64> = identity.socket_inodes().into_iter().collect();
+        let mut leak = Leak::of_process(identity, &kind, &attr);
+        leak.listeners = after
+            .listeners()
+            .iter()
+            .filter(|l| held.contains(&l.inode))
+            .cloned()
+            .collect();
+        // A dashboard told `--port 0` (4.x) names no port: the one it
+        // holds, wherever it is, is its port.
+        if leak.listeners.is_empty()
+            && let ProcessKind::Dashboard(DashboardCommand { port: None, .. }) = &kind
         {
-            // Its sockets among the watched listeners (in `wrap` mode they are
-            // not new: there is no "before" to diff against).
-            let held: HashSet<u64> = identity.socket_inodes().into_iter().collect();
-            let mut leak = Leak::of_process(identity, &kind, &attr);
-            leak.listeners = after
-                .listeners()
-                .iter()
-                .filter(|l| held.contains(&l.inode))
-                .cloned()
-                .collect();
-            // A dashboard told `--port 0` (4.x) names no port: the one it
-            // holds, wherever it is, is its port.
-            if leak.listeners.is_empty()
-                && let ProcessKind::Dashboard(DashboardCommand { port: None, .. }) = &kind
-            {
-                leak.listeners = kitty_core::process::held_by_tree(pid).unwrap_or_default();
-            }
-            by_pid.insert(pid, leak);
+            leak.listeners = kitty_core::process::held_by_tree(pid).unwrap_or_default();
         }
+        by_pid.insert(pid, leak);
     }
 
     // A listener on a watched port held by a process of the run that a

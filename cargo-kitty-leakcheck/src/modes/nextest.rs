@@ -304,3 +304,63 @@ pub fn merge_recorded(leaks: &mut Leaks, records: Vec<Record>) -> Vec<RecordedLe
     }
     recorded
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::records::{RECORD_SCHEMA_VERSION, RecordedResult};
+    use crate::findings::run::{LeakKind, Runner, TestLabel};
+    use kitty_core::ProcessIdentity;
+
+    fn recorded(pid: u32, start_ticks: u64) -> RecordedLeak {
+        RecordedLeak {
+            test: Some(TestLabel {
+                name: Some("leaks_one".into()),
+                binary_id: Some("mini::it".into()),
+                runner: Runner::Nextest,
+            }),
+            kind: LeakKind::Dashboard,
+            pid: Some(pid),
+            start_ticks: Some(start_ticks),
+            port: Some(9240),
+            project: None,
+            command_line: None,
+            headline: "dashboard".into(),
+            done: "not reaped (--no-reap)".into(),
+            result: RecordedResult::NotReaped,
+            elapsed_ms: None,
+            fails: true,
+            report: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_recorded_leak_found_again_is_reported_once_with_the_record_s_test() {
+        let me = ProcessIdentity::read(std::process::id()).expect("this process");
+        let mut live = crate::report::human::tests::leak();
+        live.test = None;
+        live.identity = Some(me.clone());
+        let mut leaks = Leaks {
+            leaks: vec![live],
+            ..Leaks::default()
+        };
+        let record = Record {
+            schema_version: RECORD_SCHEMA_VERSION,
+            test: None,
+            exit_code: 3,
+            // Found again (same pid and start), and one whose pid was reused.
+            leaks: vec![
+                recorded(me.pid(), me.start_ticks()),
+                recorded(me.pid(), me.start_ticks() + 1),
+            ],
+        };
+        let left = merge_recorded(&mut leaks, vec![record]);
+        assert_eq!(left.len(), 1, "only the other process stays a record");
+        assert_eq!(left[0].start_ticks, Some(me.start_ticks() + 1));
+        assert_eq!(
+            leaks.leaks[0].test.as_ref().and_then(|t| t.name.as_deref()),
+            Some("leaks_one"),
+            "the live leak takes the record's test"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use super::style;
 use super::visible::{visible, visible_path};
 use crate::findings::Snapshot;
 use crate::findings::run::{
-    Action, CommandStatus, Leak, LeakKind, Notice, ReportMode, RunFindings,
+    Action, CommandStatus, Leak, LeakKind, Notice, ReportMode, RunFindings, TestLabel,
 };
 
 mod sweep;
@@ -96,23 +96,20 @@ pub fn report(report: &RunFindings, verbosity: Verbosity) -> String {
     // already failed its test; here it is counted with the run's.
     for recorded in &report.recorded {
         let row = LeakRow::of_recorded(recorded);
-        let test = match &row.test {
-            Some(t) => format!("test {} leaked a ", visible(&t.describe())),
-            None => String::new(),
-        };
         let project = row
             .project
             .as_ref()
             .map(|p| format!("; project {p}"))
             .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{TAG} {} {test}{}{project}; its wrapper: {}",
-            style::error("LEAK:"),
-            row.headline,
-            row.done
+        let done = format!("its wrapper: {}", row.done);
+        blame(
+            &mut out,
+            row.test.as_ref(),
+            &row.headline,
+            &project,
+            &done,
+            row.kind,
         );
-        let _ = writeln!(out, "{TAG} {} {}", style::dim("hint:"), fix_hint(row.kind));
     }
     for seen in &report.leaks.appeared {
         let when = match report.mode {
@@ -464,23 +461,42 @@ fn describe_leak(out: &mut String, leak: &Leak, verbosity: Verbosity) {
 
 /// One line naming the test, the port, the pid and the project (`wrap` mode).
 fn blame_line(out: &mut String, leak: &Leak) {
-    let test = match &leak.test {
-        Some(t) => format!("test {} leaked a ", visible(&t.describe())),
-        None => String::new(),
-    };
     let project = match (&leak.project_dir, leak.project_exists) {
         (Some(dir), Some(false)) => format!("; project {} (gone)", visible_path(dir)),
         (Some(dir), _) => format!("; project {}", visible_path(dir)),
         (None, _) => String::new(),
     };
+    let done = action_text(&leak.action);
+    blame(
+        out,
+        leak.test.as_ref(),
+        &headline(leak),
+        &project,
+        &done,
+        leak.kind,
+    );
+}
+
+/// The one-line blame of a leak (`LEAK: test T leaked a ...; project P;
+/// what was done`) and its hint: a leak found now, or one a wrapper recorded.
+fn blame(
+    out: &mut String,
+    test: Option<&TestLabel>,
+    headline: &str,
+    project: &str,
+    done: &str,
+    kind: LeakKind,
+) {
+    let test = match test {
+        Some(t) => format!("test {} leaked a ", visible(&t.describe())),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "{TAG} {} {test}{}{project}; {}",
-        style::error("LEAK:"),
-        headline(leak),
-        action_text(&leak.action)
+        "{TAG} {} {test}{headline}{project}; {done}",
+        style::error("LEAK:")
     );
-    let _ = writeln!(out, "{TAG} {} {}", style::dim("hint:"), fix_hint(leak.kind));
+    let _ = writeln!(out, "{TAG} {} {}", style::dim("hint:"), fix_hint(kind));
 }
 
 /// The line `snapshot` prints on stderr.
