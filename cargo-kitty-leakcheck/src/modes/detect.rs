@@ -403,8 +403,11 @@ pub fn detect_leaks(
     };
     for identity in leftovers {
         let pid = identity.pid();
-        if identity.argv().is_empty() || protected.contains(&pid) {
-            // A zombie or a kernel thread: nothing left to stop or report.
+        // A zombie or an exiting process reads as `None`; one caught in its
+        // exec is waited out by the read. What still has no command line
+        // (an exec stuck past the read's deadline) is reported as it is:
+        // doubt means report.
+        if protected.contains(&pid) {
             continue;
         }
         let kind = ProcessKind::of(&identity);

@@ -66,7 +66,26 @@ pub struct Stat {
     pub sid: u32,
     /// Start time in clock ticks since boot: with the pid, it names one process.
     pub start_ticks: u64,
+    /// The kernel's flags for the task (`PF_*`; on Linux field 9 of `stat`).
+    pub flags: u32,
 }
+
+impl Stat {
+    /// A kernel thread: it has no command line, ever.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
+    /// The task is exiting: its memory (and with it its command line and
+    /// environment) may already be gone, before it turns into a zombie.
+    pub fn is_exiting(&self) -> bool {
+        self.flags & PF_EXITING != 0
+    }
+}
+
+/// `PF_EXITING` of `include/linux/sched.h`: getting shut down.
+const PF_EXITING: u32 = 0x0000_0004;
+/// `PF_KTHREAD` of `include/linux/sched.h`: a kernel thread.
+const PF_KTHREAD: u32 = 0x0020_0000;
 
 /// The namespaces a process lives in, as the inode numbers of
 /// `/proc/PID/ns/{pid,mnt,net}`, and its root directory (device and inode of

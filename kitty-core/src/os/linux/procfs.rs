@@ -251,6 +251,7 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Stat> {
         pgid: f.get(2)?.parse().ok()?,
         sid: f.get(3)?.parse().ok()?,
         start_ticks: f.get(19)?.parse().ok()?,
+        flags: f.get(6)?.parse().ok()?,
     })
 }
 
@@ -575,6 +576,11 @@ mod tests {
             (s.state, s.ppid, s.pgid, s.sid, s.start_ticks),
             ('S', 1, 4242, 4242, 987654)
         );
+        assert_eq!(s.flags, 4194560);
+        assert!(!s.is_kernel_thread() && !s.is_exiting());
+        // kthreadd's own line: PF_KTHREAD (0x200000) among its flags.
+        let kthreadd = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0";
+        assert!(parse_stat(kthreadd).expect("parses").is_kernel_thread());
         assert!(parse_stat(b"garbage").is_none());
     }
 
