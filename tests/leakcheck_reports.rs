@@ -591,6 +591,10 @@ use kitty_fixtures::KittyProject;
 fn killed_while_its_dashboard_runs() {
     let project = KittyProject::new().expect("a project");
     let port = std::env::var("LEAK_PORT").expect("LEAK_PORT");
+    // Nothing will run to delete its isolated home: the outer test does.
+    let home_file = std::env::var("LEAK_HOME_FILE").expect("LEAK_HOME_FILE");
+    let home = project.home().as_os_str().as_encoded_bytes();
+    std::fs::write(home_file, home).expect("home file");
     // `spec-kitty dashboard` detaches the server (no parent-death signal
     // reaches it); SIGKILL then leaves no drop and no at-exit hook to run.
     let status = project
@@ -627,8 +631,21 @@ fn killed_while_its_dashboard_runs() {
         ],
     )
     .env("LEAK_PORT", port.to_string())
+    .env(
+        "LEAK_HOME_FILE",
+        scene.path().join("home-of-the-killed-test"),
+    )
     .output()
     .expect("run leakcheck");
+    // The killed test's isolated home (spec-kitty wrote its agent files
+    // there) is left, as its project dir is: removed, whatever else fails.
+    let home = std::fs::read(scene.path().join("home-of-the-killed-test")).map(|b| {
+        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b))
+    });
+    if let Ok(home) = &home {
+        assert!(home.starts_with(std::env::temp_dir()), "{}", home.display());
+        let _ = std::fs::remove_dir_all(home);
+    }
     // cargo test fails (its test binary was killed); leakcheck keeps that status.
     assert_eq!(out.status.code(), Some(101), "{}", show(&out));
     let report = valid_report_file(&file, Schema::Report);

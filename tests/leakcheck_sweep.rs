@@ -341,3 +341,121 @@ fn sweep_answered_no_stops_nothing_and_exits_4() {
     assert!(!orphan.alive() && !outside.alive());
     scene.assert_clean();
 }
+
+/// A server a profile recognises (Python's `http.server`, the built-in
+/// `http-server` profile; the real interpreter of the spec-kitty venv) is
+/// swept as a dashboard is: one of ours whose working directory was deleted
+/// (the temp dir a test served from) and which serves a watched port is an
+/// orphan, stopped through its permit; an orphan outside the watched ports
+/// and a live one (its directory is there) are listed and never touched:
+/// alive, unchanged and still serving.
+#[test]
+fn sweep_stops_an_http_server_whose_directory_is_gone_and_never_a_live_one() {
+    use common::victim::{Start, Victim};
+    let scene = Scene::new("kitty-sweep-servers-", "9595,9694");
+    let (root, home) = (scene.path(), scene.home());
+    let python = installation().python;
+    let serve = |port: u16| -> Vec<std::ffi::OsString> {
+        vec![
+            python.clone().into_os_string(),
+            "-m".into(),
+            "http.server".into(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            port.to_string().into(),
+        ]
+    };
+    let (watched, other) = (scene.port(0), scene.port(1));
+    let gone = bare_project(root, "served and deleted");
+    let outside = bare_project(root, "served elsewhere and deleted");
+    let orphan = Start::new(serve(watched), &gone, home).spawn();
+    let orphan = Victim::process("an orphaned http.server", orphan).serves_http(watched);
+    let elsewhere = Start::new(serve(other), &outside, home).spawn();
+    let elsewhere =
+        Victim::process("an orphan outside the watched ports", elsewhere).serves_http(other);
+    orphan.wait_serving();
+    elsewhere.wait_serving();
+    std::fs::remove_dir_all(&gone).expect("delete its dir");
+    std::fs::remove_dir_all(&outside).expect("delete its dir");
+
+    // Watching only the first port: the orphan there is stopped.
+    let out = sweep(&watched.to_string(), &["--yes", "--json"]);
+    let report = json_report(&out);
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let server = |pid: u32| {
+            report["servers"]
+                .as_array()
+                .expect("servers")
+                .iter()
+                .find(|s| s["pid"] == pid)
+                .unwrap_or_else(|| panic!("pid {pid} not among the servers: {report:#}"))
+                .clone()
+        };
+        let stopped = server(orphan.pid());
+        assert_eq!(stopped["profile"], "http-server", "{stopped:#}");
+        assert_eq!(stopped["class"], "orphan", "{stopped:#}");
+        assert_eq!(stopped["reason"], "working-dir-gone", "{stopped:#}");
+        // Its health path is `/`, its listing: gone with its directory (404).
+        assert_eq!(stopped["answers"], false, "{stopped:#}");
+        assert_eq!(stopped["action"], "stopped", "{stopped:#}");
+        assert_eq!(stopped["signal"], "SIGTERM", "{stopped:#}");
+        assert_eq!(report["servers_stopped"], 1, "{report:#}");
+        assert!(!port_held(watched), "port {watched} is still held");
+        let kept = server(elsewhere.pid());
+        assert_eq!(kept["class"], "orphan", "{kept:#}");
+        assert_eq!(kept["in_scope"], false, "{kept:#}");
+        assert_eq!(kept["action"], "kept", "{kept:#}");
+        elsewhere.assert_unharmed("it serves a port the sweep does not watch");
+        assert!(
+            report["foreign"]
+                .as_array()
+                .expect("foreign")
+                .iter()
+                .all(|f| f["pid"] != orphan.pid()),
+            "a server is listed once, as a server: {report:#}"
+        );
+    });
+    elsewhere.stop();
+    orphan.stop();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+
+    // A live one, on a watched port: listed, never touched, `--all` or not.
+    let live_dir = bare_project(root, "served and kept");
+    let live = Start::new(serve(watched), &live_dir, home).spawn();
+    let live = Victim::process("a live http.server", live).serves_http(watched);
+    live.wait_serving();
+    let out = sweep(&watched.to_string(), &["--yes", "--all", "--json"]);
+    let report = json_report(&out);
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let entry = report["servers"]
+            .as_array()
+            .expect("servers")
+            .iter()
+            .find(|s| s["pid"] == live.pid())
+            .unwrap_or_else(|| panic!("the live server is not listed: {report:#}"))
+            .clone();
+        assert_eq!(entry["class"], "live", "{entry:#}");
+        assert_eq!(entry["doubt"]["doubt"], "live", "{entry:#}");
+        assert_eq!(entry["answers"], true, "{entry:#}");
+        assert_eq!(entry["action"], "kept", "{entry:#}");
+        live.assert_unharmed("its directory is there");
+        // The human listing names it, its profile and where it serves from.
+        let out = sweep(&watched.to_string(), &["--dry-run"]);
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            listing.contains("keep (live)") && listing.contains("http-server in "),
+            "{}",
+            show(&out)
+        );
+        live.assert_unharmed("a dry run touches nothing");
+    });
+    live.stop();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    scene.assert_clean();
+}

@@ -295,6 +295,11 @@ pub struct ServerSpec {
     pub args: Vec<String>,
     /// Where its port is on the command line.
     pub port: PortArgSpec,
+    /// A path to `GET` on its port to see that it serves (`/`, `/health`).
+    pub health: Option<String>,
+    /// A file, relative to its working directory, that records its pid
+    /// while it serves (`.devserver.pid`): a live server's record names it.
+    pub record: Option<PathBuf>,
 }
 
 /// What the profile in force says: which leaks fail the run, which are
@@ -539,6 +544,8 @@ struct RawServer {
     #[serde(default)]
     args: Vec<Spanned<String>>,
     port: Spanned<RawPort>,
+    health: Option<Spanned<String>>,
+    record: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -763,11 +770,44 @@ fn servers(src: &Source<'_>, raw: Vec<RawServer>) -> Result<Vec<ServerSpec>, Con
             }
         }
         let port = port_spec(src, &name, s.port)?;
+        if let Some(h) = &s.health
+            && (!h.get_ref().starts_with('/')
+                || h.get_ref()
+                    .chars()
+                    .any(|c| c.is_ascii_control() || c == ' '))
+        {
+            return Err(src.error(
+                h.span(),
+                format!(
+                    "server {name:?}: health {:?} is not a path on its port (e.g. \"/health\")",
+                    h.get_ref()
+                ),
+            ));
+        }
+        if let Some(r) = &s.record {
+            let path = Path::new(r.get_ref());
+            let plain = !r.get_ref().is_empty()
+                && path
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain {
+                return Err(src.error(
+                    r.span(),
+                    format!(
+                        "server {name:?}: record {:?} must be a relative path inside its working \
+                         directory (no `/` at the start, no `..`)",
+                        r.get_ref()
+                    ),
+                ));
+            }
+        }
         out.push(ServerSpec {
             name,
             program: program.into_iter().map(Spanned::into_inner).collect(),
             args: s.args.into_iter().map(Spanned::into_inner).collect(),
             port,
+            health: s.health.map(Spanned::into_inner),
+            record: s.record.map(|r| PathBuf::from(r.into_inner())),
         });
     }
     Ok(out)
@@ -857,6 +897,8 @@ name = "vite"
 program = ["node"]
 args = ["node_modules/.bin/vite"]
 port = { flag = "--port" }
+health = "/"
+record = ".vite.pid"
 
 [[server]]
 name = "http.server"
@@ -896,6 +938,8 @@ port = { positional = true, skip = ["--bind", "-b", "--directory", "-d"] }
                 port: PortArgSpec::Positional {
                     skip: vec!["--settings".into(), "--pythonpath".into()],
                 },
+                health: None,
+                record: None,
             }
         );
     }
@@ -936,6 +980,8 @@ port = { positional = true, skip = ["--bind", "-b", "--directory", "-d"] }
                     program: vec!["node".into()],
                     args: vec!["node_modules/.bin/vite".into()],
                     port: PortArgSpec::Flag("--port".into()),
+                    health: Some("/".into()),
+                    record: Some(".vite.pid".into()),
                 },
                 ServerSpec {
                     name: "http.server".into(),
@@ -949,6 +995,8 @@ port = { positional = true, skip = ["--bind", "-b", "--directory", "-d"] }
                             "-d".into()
                         ],
                     },
+                    health: None,
+                    record: None,
                 },
             ]
         );
@@ -1118,6 +1166,18 @@ port = { positional = true, skip = ["--bind", "-b", "--directory", "-d"] }
             (
                 "[[server]]\nname = \"\"\nprogram = [\"n\"]\nport = { flag = \"-p\" }\n",
                 "2: a server's name may not be empty",
+            ),
+            (
+                "[[server]]\nname = \"v\"\nprogram = [\"n\"]\nport = { flag = \"-p\" }\nhealth = \"health\"\n",
+                "5: server \"v\": health \"health\" is not a path on its port (e.g. \"/health\")",
+            ),
+            (
+                "[[server]]\nname = \"v\"\nprogram = [\"n\"]\nport = { flag = \"-p\" }\nrecord = \"../v.pid\"\n",
+                "5: server \"v\": record \"../v.pid\" must be a relative path inside its working directory",
+            ),
+            (
+                "[[server]]\nname = \"v\"\nprogram = [\"n\"]\nport = { flag = \"-p\" }\nrecord = \"/run/v.pid\"\n",
+                "5: server \"v\": record \"/run/v.pid\" must be a relative path",
             ),
         ];
         for (text, want) in cases {

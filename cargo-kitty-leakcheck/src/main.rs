@@ -160,7 +160,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         }
         Some(Mode::Sweep(a)) => {
             let options = options(None);
-            let plan = modes::sweep::plan(modes::sweep::survey(&common.ports)?, a);
+            let profiles = modes::detect::server_profiles(&policy);
+            let plan = modes::sweep::plan(modes::sweep::survey(&common.ports, &profiles)?, a);
             report::emit_sweep_listing(&plan, &options);
             let consent = modes::sweep::confirm(&plan, a, ask_to_sweep);
             // The sweep's bar: not with --json or -q.

@@ -25,8 +25,10 @@
 //! Any other process (a leaked `http.server`, a language server, a plain
 //! background `sleep`) is judged by [`judge_process`]: the same steps 1 to 3
 //! and 5, and for step 4 only the run's own proof (it descends from the run
-//! or carries its label). Nothing but a dashboard is ever an orphan, live,
-//! unrecorded or a project's: a generic process is never swept.
+//! or carries its label). A generic process is never swept: only a
+//! dashboard, or a server a profile recognises ([`judge_server`]: orphan when
+//! its working directory is gone, unrecorded when its record file does not
+//! name it), is ever an orphan, live or unrecorded.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -123,6 +125,9 @@ impl std::fmt::Display for Grounds {
                 f,
                 "an orphan: the test process {owner_pid} that owned it is dead"
             ),
+            Grounds::Orphan {
+                reason: OrphanReason::WorkingDirGone,
+            } => f.write_str("an orphan: its working directory is gone"),
             Grounds::Unrecorded => f.write_str("unrecorded: its project does not record it"),
             Grounds::LiveWithAll => f.write_str("live, and --all asked for live ones"),
             Grounds::ServesProject => f.write_str("it serves this project"),
@@ -318,6 +323,63 @@ pub fn judge_process(
 ) -> Result<Permit, Doubt> {
     decide_process(&Kernel, identity, scope, protected)
         .and_then(|grounds| pin_identity(identity, grounds, None))
+}
+
+/// Judges whether `server`, a process a [`ServerProfile`](crate::server::ServerProfile)
+/// recognises, may be stopped by `sweep` (or the fixtures' full-range
+/// sweep); `protected` holds this process and its ancestors. Its class is
+/// [`classify_server`](crate::server::classify_server)'s (`start_grace`:
+/// see there).
+///
+/// The same rule as [`judge`]: steps 1 to 3, then for step 4
+/// - [`Scope::Sweep`]: an orphan ([`Grounds::Orphan`]: its working
+///   directory is gone) or an unrecorded server ([`Grounds::Unrecorded`]);
+///   a live one never, `--all` or not: `--all` asks for live *dashboards*,
+///   and a live server is someone's work;
+/// - [`Scope::Orphans`]: an orphan only;
+/// - [`Scope::Run`], [`Scope::Check`]: the run's own proof, as
+///   [`judge_process`] has it;
+/// - [`Scope::Project`]: never ([`Doubt::NotThisProject`]).
+///
+/// Its permit names no dashboard: [`stop`](crate::stop) stops that one
+/// process, no member of its group.
+pub fn judge_server(
+    server: &crate::server::FoundServer,
+    scope: Scope<'_>,
+    protected: &HashSet<u32>,
+    start_grace: Duration,
+) -> Judgement {
+    let identity = &server.identity;
+    let class = crate::server::classify_server(identity, &server.profile, start_grace);
+    let verdict = decide_server(&Kernel, identity, &class, scope, protected)
+        .and_then(|grounds| pin_identity(identity, grounds, None));
+    Judgement { class, verdict }
+}
+
+/// Steps 1 to 4 of [`judge_server`]'s rule, against `table`.
+pub(crate) fn decide_server<T: ProcessTable>(
+    table: &T,
+    identity: &ProcessIdentity,
+    class: &DashboardClass,
+    scope: Scope<'_>,
+    protected: &HashSet<u32>,
+) -> Result<Grounds, Doubt> {
+    match scope {
+        Scope::Run { .. } | Scope::Check { .. } => {
+            decide_process(table, identity, scope, protected)
+        }
+        Scope::Sweep { .. } | Scope::Orphans | Scope::Project { .. } => {
+            place_and_owner(table, identity, protected)?;
+            match (scope, class) {
+                (Scope::Project { .. }, _) => Err(Doubt::NotThisProject),
+                (_, DashboardClass::Orphan { reason }) => Ok(Grounds::Orphan {
+                    reason: reason.clone(),
+                }),
+                (Scope::Sweep { .. }, DashboardClass::Unrecorded) => Ok(Grounds::Unrecorded),
+                (_, other) => Err(doubt_of(other)),
+            }
+        }
+    }
 }
 
 /// Steps 1 to 4 of [`judge_process`]'s rule, against `table`: the grounds

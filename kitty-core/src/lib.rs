@@ -63,7 +63,7 @@ mod stop;
 pub mod sys;
 mod token;
 
-pub use judge::{Doubt, Grounds, Judgement, Scope, judge, judge_process};
+pub use judge::{Doubt, Grounds, Judgement, Scope, judge, judge_process, judge_server};
 pub use labels::{RUN_LABEL_ENV, TEST_ENV, new_run_label};
 pub use permit::{Permit, pin_run_group};
 pub use ports::{PortSet, PortSetError};

@@ -41,9 +41,16 @@
 //! [`spec_kitty::DashboardCommand`]: crate::spec_kitty::DashboardCommand
 
 use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use crate::os::{self as sys, BoundedReadError, DirState};
 use crate::ports::PortSet;
+use crate::process::{Place, ProcessIdentity};
+use crate::spec_kitty::{DashboardClass, OrphanReason, StartingBecause};
 
 /// How to recognise one kind of server by its command line, and where it
 /// serves. See the [module](self) for the grammar.
@@ -64,6 +71,10 @@ pub struct ServerProfile {
     pub ports: Option<PortSet>,
     /// A path to `GET` on its port to see that it serves (`/`).
     pub health: Option<String>,
+    /// A file, relative to its working directory, that records its pid
+    /// while it serves (`.devserver.pid`; see [`classify_server`]). `None`:
+    /// it keeps no record, and one whose directory exists is live.
+    pub record: Option<PathBuf>,
 }
 
 /// Where a server's command line names its port, in the arguments after
@@ -145,7 +156,16 @@ impl ServerProfile {
             },
             ports: None,
             health: Some("/".into()),
+            record: None,
         }
+    }
+
+    /// Whether the server on `port` answers a `GET` of its
+    /// [`health`](Self::health) path with 200 within `timeout`; `None` when
+    /// the profile has no health path.
+    pub fn answers(&self, port: u16, timeout: Duration) -> Option<bool> {
+        let path = self.health.as_deref()?;
+        Some(http_get(port, path, timeout).is_ok())
     }
 
     /// Whether `argv` is this kind of server: the file name of `argv[0]`
@@ -205,6 +225,174 @@ impl ServerProfile {
         })?;
         Some(&rest[at + n..])
     }
+}
+
+/// A process a [`ServerProfile`] recognises, found by [`find_servers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundServer {
+    /// The process.
+    pub identity: ProcessIdentity,
+    /// The profile that recognised it (the first that does, in the order
+    /// given).
+    pub profile: ServerProfile,
+}
+
+impl FoundServer {
+    /// The port its command line names (see [`ServerProfile::port_of`]).
+    pub fn port(&self) -> Option<u16> {
+        self.profile.port_of(self.identity.argv())
+    }
+}
+
+/// Every process of every user that one of `profiles` recognises: one read
+/// of each command line, and the full identity only of those that match
+/// (matched again on the identity's own argv). Sorted by pid.
+pub fn find_servers(profiles: &[ServerProfile]) -> Vec<FoundServer> {
+    if profiles.is_empty() {
+        return Vec::new();
+    }
+    sys::scan_command_lines(&|pid, raw| {
+        let argv = sys::split_cmdline(raw);
+        profiles.iter().find(|p| p.matches(&argv))?;
+        let identity = ProcessIdentity::read(pid)?;
+        let profile = profiles.iter().find(|p| p.matches(identity.argv()))?;
+        Some(FoundServer {
+            identity,
+            profile: profile.clone(),
+        })
+    })
+    .into_iter()
+    .map(|(_, found)| found)
+    .collect()
+}
+
+/// The most of a server's record file read ([`ServerProfile::record`]).
+pub const RECORD_FILE_LIMIT: u64 = 64 * 1024;
+
+/// Classifies a server as [`classify_dashboard`](crate::spec_kitty::classify_dashboard)
+/// classifies a dashboard, with its working directory for the project:
+///
+/// 1. [`Elsewhere`](DashboardClass::Elsewhere) when it does not share our
+///    pid, mount and network namespaces and our root
+///    ([`Unknown`](DashboardClass::Unknown) when they cannot be read);
+/// 2. [`Orphan`](DashboardClass::Orphan) ([`OrphanReason::WorkingDirGone`])
+///    when its working directory was deleted (the temp dir a test served
+///    from is gone); [`Unknown`](DashboardClass::Unknown) when that cannot
+///    be read (another user's process);
+/// 3. with no [`record`](ServerProfile::record): [`Live`](DashboardClass::Live);
+/// 4. [`Live`](DashboardClass::Live) when the record file, read inside its
+///    working directory (bounded, a symlink refused), names its pid as a
+///    decimal number; [`Unknown`](DashboardClass::Unknown) when it cannot be
+///    read (not a regular file, too large, a symlink);
+/// 5. otherwise (no record, or one naming another pid)
+///    [`Starting`](DashboardClass::Starting) while it is younger than
+///    `start_grace`, else [`Unrecorded`](DashboardClass::Unrecorded).
+pub fn classify_server(
+    identity: &ProcessIdentity,
+    profile: &ServerProfile,
+    start_grace: Duration,
+) -> DashboardClass {
+    match identity.place() {
+        Place::Here => {}
+        Place::Elsewhere(namespaces) => return DashboardClass::Elsewhere { namespaces },
+        Place::Unknown => {
+            return DashboardClass::Unknown {
+                reason: "its namespaces cannot be read".into(),
+            };
+        }
+    }
+    match sys::cwd_state(identity.pid()) {
+        DirState::Gone => {
+            return DashboardClass::Orphan {
+                reason: OrphanReason::WorkingDirGone,
+            };
+        }
+        DirState::Unknown => {
+            return DashboardClass::Unknown {
+                reason: "its working directory cannot be read".into(),
+            };
+        }
+        DirState::Exists => {}
+    }
+    let Some(record) = &profile.record else {
+        return DashboardClass::Live;
+    };
+    let names_it = match sys::read_in_cwd(identity.pid(), record, RECORD_FILE_LIMIT) {
+        Ok(bytes) => names_pid(&bytes, identity.pid()),
+        Err(BoundedReadError::Missing) => false,
+        Err(e) => {
+            return DashboardClass::Unknown {
+                reason: format!("its record {}: {e}", record.display()),
+            };
+        }
+    };
+    if names_it {
+        DashboardClass::Live
+    } else if identity.age() < start_grace {
+        DashboardClass::Starting {
+            because: StartingBecause::Young,
+        }
+    } else {
+        DashboardClass::Unrecorded
+    }
+}
+
+/// Whether `bytes` hold `pid` as a whole decimal number (`4242`,
+/// `{"pid": 4242}`, `4242\n`), never as a part of one (`14242`).
+fn names_pid(bytes: &[u8], pid: u32) -> bool {
+    let want = pid.to_string();
+    bytes
+        .split(|b| !b.is_ascii_digit())
+        .any(|number| number == want.as_bytes())
+}
+
+/// A minimal loopback GET (HTTP/1.0) of `path` on `127.0.0.1:port`, the
+/// whole exchange within `timeout`; returns the body of a 200 answer (at
+/// most 1 MiB).
+pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    let left = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut s = TcpStream::connect_timeout(&addr, left()?)?;
+    s.set_write_timeout(Some(left()?))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        s.set_read_timeout(Some(left()?))?;
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        if raw.len() > 1 << 20 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "answer over 1 MiB",
+            ));
+        }
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no HTTP header end"))?;
+    let status_ok = raw.starts_with(b"HTTP/1.0 200") || raw.starts_with(b"HTTP/1.1 200");
+    if !status_ok {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "HTTP status is not 200",
+        ));
+    }
+    Ok(raw.split_off(split + 4))
 }
 
 /// What a read of the options found.
@@ -554,6 +742,7 @@ mod tests {
             },
             ports: Some(PortSet::single(5173)),
             health: None,
+            record: None,
         };
         for (words, want) in [
             (&["node", "vite"][..], Some(5173)),
@@ -579,5 +768,135 @@ mod tests {
         };
         assert!(any_args.matches(&argv(&["node"])));
         assert_eq!(any_args.port_of(&argv(&["node", "--port", "1"])), None);
+    }
+
+    /// A child serving from `dir` (a `sleep` there, matched by a profile of
+    /// `sleep`), with the record file `.srv.pid` when `record`.
+    fn serving_from(dir: &std::path::Path) -> (std::process::Child, FoundServer) {
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(dir)
+            .spawn()
+            .expect("sleep");
+        let identity = ProcessIdentity::read(child.id()).expect("child");
+        let profile = ServerProfile {
+            name: "sleeper".into(),
+            program: vec!["sleep".into()],
+            args: Vec::new(),
+            port: PortArg::Unnamed,
+            ports: None,
+            health: None,
+            record: Some(".srv.pid".into()),
+        };
+        (child, FoundServer { identity, profile })
+    }
+
+    #[test]
+    fn a_server_is_an_orphan_when_its_directory_is_gone_and_unrecorded_when_its_record_names_another()
+     {
+        use crate::judge::{Grounds, Scope, judge_server};
+        use std::collections::HashSet;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, found) = serving_from(dir.path());
+        let pid = found.identity.pid();
+        let class = |grace| classify_server(&found.identity, &found.profile, grace);
+        let sweep = Scope::Sweep { all: true };
+        let none = HashSet::new();
+        // No record yet: starting while young, then unrecorded.
+        assert!(matches!(
+            class(Duration::from_secs(600)),
+            DashboardClass::Starting { .. }
+        ));
+        assert_eq!(class(Duration::ZERO), DashboardClass::Unrecorded);
+        // A record naming another pid (one that contains its digits too).
+        std::fs::write(dir.path().join(".srv.pid"), format!("1{pid}\n")).expect("record");
+        assert_eq!(class(Duration::ZERO), DashboardClass::Unrecorded);
+        let j = judge_server(&found, sweep, &none, Duration::ZERO);
+        assert_eq!(j.grounds(), Ok(&Grounds::Unrecorded));
+        // Its own record: live, never swept, --all or not.
+        std::fs::write(dir.path().join(".srv.pid"), format!("{{\"pid\": {pid}}}")).expect("record");
+        assert_eq!(class(Duration::ZERO), DashboardClass::Live);
+        let j = judge_server(&found, sweep, &none, Duration::ZERO);
+        assert_eq!(j.grounds(), Err(&crate::Doubt::Live));
+        // A symlink for a record is refused: unknown, never swept.
+        std::fs::remove_file(dir.path().join(".srv.pid")).expect("rm");
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join(".srv.pid")).expect("symlink");
+        assert!(matches!(
+            class(Duration::ZERO),
+            DashboardClass::Unknown { .. }
+        ));
+        assert!(!judge_server(&found, sweep, &none, Duration::ZERO).may_stop());
+        // A FIFO: refused at once, never waited on.
+        std::fs::remove_file(dir.path().join(".srv.pid")).expect("rm");
+        crate::os::make_fifo(&dir.path().join(".srv.pid")).expect("fifo");
+        assert!(matches!(
+            class(Duration::ZERO),
+            DashboardClass::Unknown { .. }
+        ));
+        // Its directory deleted: an orphan, for the sweep and the fixtures'.
+        drop(dir);
+        assert_eq!(
+            class(Duration::ZERO),
+            DashboardClass::Orphan {
+                reason: OrphanReason::WorkingDirGone
+            }
+        );
+        for scope in [sweep, Scope::Orphans] {
+            let j = judge_server(&found, scope, &none, Duration::ZERO);
+            assert_eq!(
+                j.grounds(),
+                Ok(&Grounds::Orphan {
+                    reason: OrphanReason::WorkingDirGone
+                })
+            );
+        }
+        // Never for a project, and never our own ancestor.
+        let project = Scope::Project {
+            dir: std::path::Path::new("/"),
+        };
+        assert!(!judge_server(&found, project, &none, Duration::ZERO).may_stop());
+        let protected = HashSet::from([pid]);
+        assert_eq!(
+            judge_server(&found, sweep, &protected, Duration::ZERO).grounds(),
+            Err(&crate::Doubt::Ancestor)
+        );
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        // Gone: nothing to prove, nothing signalled.
+        assert!(!judge_server(&found, sweep, &none, Duration::ZERO).may_stop());
+    }
+
+    #[test]
+    fn find_servers_finds_a_server_by_its_profile_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, found) = serving_from(dir.path());
+        let all = find_servers(std::slice::from_ref(&found.profile));
+        assert!(all.iter().any(|s| s.identity.pid() == found.identity.pid()));
+        assert!(
+            all.iter()
+                .all(|s| s.identity.argv()[0].as_bytes().ends_with(b"sleep"))
+        );
+        assert!(find_servers(&[]).is_empty());
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+    }
+
+    #[test]
+    fn a_health_path_is_asked_on_the_port() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().expect("accept");
+            let mut buf = [0u8; 512];
+            let n = c.read(&mut buf).expect("read");
+            assert!(buf[..n].starts_with(b"GET /healthz HTTP/1.0\r\n"));
+            c.write_all(b"HTTP/1.0 200 OK\r\n\r\nok").expect("write");
+        });
+        let mut p = ServerProfile::python_http_server();
+        p.health = Some("/healthz".into());
+        assert_eq!(p.answers(port, Duration::from_secs(5)), Some(true));
+        server.join().expect("server");
+        p.health = None;
+        assert_eq!(p.answers(port, Duration::from_secs(5)), None);
     }
 }

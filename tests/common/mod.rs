@@ -25,7 +25,7 @@
 //! `cargo nextest run`: fixtures_bad_input 9500-9503, fixtures_versions
 //! 9504-9509, fixtures_drop 9510-9519, fixtures_startup 9520-9529 and 9598,
 //! fixtures_exit_paths 9530-9539, fixtures_ports 9540-9559, leakcheck_sweep
-//! 9560-9567, 9589-9590 and 9695-9696, leakcheck_nextest 9568-9577, 9682-9683 and 9596-9597, leakcheck_run
+//! 9560-9567, 9589-9590, 9595, 9694 and 9695-9696, leakcheck_nextest 9568-9577, 9682-9683 and 9596-9597, leakcheck_run
 //! 9601-9681, 9599 and 9591, fixtures_processes 9684-9693, leakcheck_processes
 //! 9697-9699, never_kill 9700-9749,
 //! leakcheck_reports 9760-9779 and 9592-9594, leakcheck_hardening 9580-9588,

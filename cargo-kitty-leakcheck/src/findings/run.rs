@@ -128,6 +128,13 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Stopped, or found already gone.
+    pub fn stopped(&self) -> bool {
+        matches!(self, Action::Reaped { .. } | Action::AlreadyGone { .. })
+    }
+}
+
 /// One leaked process (or one listener whose holder could not be found).
 /// The JSON report shows it as its own `Leak` ([`crate::report::json`]).
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kitty_core::PortSet;
+use kitty_core::server::FoundServer;
 use kitty_core::spec_kitty::{DashboardClass, FoundDashboard, project_dir_of};
 use kitty_core::sys::Signal;
 use kitty_core::{Judgement, Listener, ProcessIdentity};
@@ -53,6 +54,45 @@ impl Entry {
 }
 
 /// A listener on a watched port that is not a dashboard.
+/// A server a profile recognises (`http.server`, a `[[server]]` of the
+/// config), as `sweep` saw it, judged it ([`kitty_core::judge_server`]) and
+/// what it did.
+#[derive(Debug, Clone)]
+pub struct ServerEntry {
+    /// The process and the profile that recognised it.
+    pub found: FoundServer,
+    /// Its listeners, on any port.
+    pub listening: Vec<Listener>,
+    /// Its class (orphan when its working directory is gone), and whether
+    /// it may be stopped.
+    pub judgement: Judgement,
+    /// Whether it answered its profile's health path (`None`: no health
+    /// path, or nothing to ask it on).
+    pub answers: Option<bool>,
+    /// It listens on a watched port, or its command line names one: as
+    /// for dashboards, only those are ever stopped.
+    pub in_scope: bool,
+    /// In scope and judged stoppable.
+    pub selected: bool,
+    /// What was done (or, for a dry run or an unconfirmed one, would be).
+    pub action: Action,
+}
+
+impl ServerEntry {
+    /// The process.
+    pub fn identity(&self) -> &ProcessIdentity {
+        &self.found.identity
+    }
+
+    /// Its first listener's port, else the port its command line names.
+    pub fn port(&self) -> Option<u16> {
+        self.listening
+            .first()
+            .map(|l| l.port)
+            .or_else(|| self.found.port())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct OtherListener {
     /// The socket.
@@ -80,6 +120,8 @@ pub struct SweepPlan {
     pub entries: Vec<Entry>,
     /// The other listeners on the watched ports.
     pub others: Vec<OtherListener>,
+    /// Every server a profile recognises, by pid.
+    pub servers: Vec<ServerEntry>,
     /// The stale `.kittify/.dashboard` files once the selected dashboards
     /// are stopped (the prediction); after the sweep, the ones left.
     pub files_stale: Vec<PathBuf>,
@@ -93,6 +135,11 @@ impl SweepPlan {
         self.entries.iter().filter(|e| e.selected).count()
     }
 
+    /// How many servers were selected (orphans and unrecorded ones).
+    pub fn servers_to_stop(&self) -> usize {
+        self.servers.iter().filter(|e| e.selected).count()
+    }
+
     /// How many of the selected ones are live (only with `--all`).
     pub fn live_to_stop(&self) -> usize {
         self.entries
@@ -101,9 +148,10 @@ impl SweepPlan {
             .count()
     }
 
-    /// Whether there is anything to do: a dashboard to stop or a stale file.
+    /// Whether there is anything to do: a dashboard or server to stop, or a
+    /// stale file.
     pub fn has_work(&self) -> bool {
-        self.to_stop() > 0 || !self.files_stale.is_empty()
+        self.to_stop() + self.servers_to_stop() > 0 || !self.files_stale.is_empty()
     }
 }
 
@@ -171,22 +219,38 @@ impl SweepFindings {
         self.consent == Consent::NoTerminal
     }
 
-    /// How many were stopped (or found gone).
+    /// How many dashboards were stopped (or found gone).
     pub fn stopped(&self) -> usize {
         self.plan
             .entries
             .iter()
-            .filter(|e| matches!(e.action, Action::Reaped { .. } | Action::AlreadyGone { .. }))
+            .filter(|e| e.action.stopped())
             .count()
     }
 
-    /// How many could not be stopped.
+    /// How many servers were stopped (or found gone).
+    pub fn servers_stopped(&self) -> usize {
+        self.plan
+            .servers
+            .iter()
+            .filter(|e| e.action.stopped())
+            .count()
+    }
+
+    /// How many dashboards and servers could not be stopped.
     pub fn failed(&self) -> usize {
+        let failed = |a: &Action| matches!(a, Action::Failed { .. });
         self.plan
             .entries
             .iter()
-            .filter(|e| matches!(e.action, Action::Failed { .. }))
+            .filter(|e| failed(&e.action))
             .count()
+            + self
+                .plan
+                .servers
+                .iter()
+                .filter(|e| failed(&e.action))
+                .count()
     }
 
     /// The status the sweep exits with: `128 + N` when signal N came during
@@ -220,6 +284,7 @@ mod tests {
                 all: false,
                 entries: Vec::new(),
                 others: Vec::new(),
+                servers: Vec::new(),
                 files_stale: vec!["/gone/.kittify/.dashboard".into()],
                 started: Instant::now(),
             },

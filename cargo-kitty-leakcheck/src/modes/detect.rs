@@ -306,7 +306,8 @@ pub fn server_profiles(policy: &Policy) -> Vec<ServerProfile> {
             args: spec.args.iter().map(OsString::from).collect(),
             port,
             ports: None,
-            health: None,
+            health: spec.health.clone(),
+            record: spec.record.clone(),
         });
     }
     profiles

@@ -12,7 +12,14 @@
 //!    watched port, or their command line names one) are selected; the rest
 //!    are listed, never touched. Foreign listeners and the sync daemon are
 //!    never selected. The `.kittify/.dashboard` files the stops would leave
-//!    stale are predicted. The result is a [`SweepPlan`], which `main` shows.
+//!    stale are predicted. Each server a profile recognises (Python's
+//!    `http.server`, a `[[server]]` of the config) is judged with
+//!    [`judge_server`]: an orphan (its working directory is gone) or an
+//!    unrecorded one (its profile's record file does not name it) that is
+//!    ours and in scope (it listens on a watched port, or its command line
+//!    names one) is selected, a live one never (not even with `--all`), and
+//!    one with a health path is asked it. The result is a [`SweepPlan`], which
+//!    `main` shows.
 //! 3. [`confirm`]: nothing to ask for a dry run or nothing to do; `--yes`;
 //!    no terminal to ask; else the question `main` asks.
 //! 4. [`execute`]: [`stop_selected`], in parallel: each is judged once more
@@ -31,12 +38,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::time::Instant;
 
+use kitty_core::server::{FoundServer, ServerProfile, find_servers};
 use kitty_core::spec_kitty::{
     DashboardFile, FoundDashboard, ProcessKind, find_dashboard_processes, identify_listeners_among,
 };
 use kitty_core::{
-    Doubt, Listener, ListenerSnapshot, ProcessIdentity, Scope, StopError, Stopped,
-    ancestors_and_self, judge,
+    Doubt, Judgement, Listener, ListenerSnapshot, ProcessIdentity, Scope, StopError, Stopped,
+    ancestors_and_self, judge, judge_server,
 };
 
 use super::command::{signal_during_cleanup, take_over_signals};
@@ -46,7 +54,9 @@ use kitty_core::PortSet;
 use crate::cli::SweepArgs;
 use crate::errors::Error;
 use crate::findings::run::Action;
-use crate::findings::sweep::{Consent, Entry, OtherListener, SweepFindings, SweepPlan};
+use crate::findings::sweep::{
+    Consent, Entry, OtherListener, ServerEntry, SweepFindings, SweepPlan,
+};
 
 mod files;
 
@@ -61,11 +71,13 @@ pub struct Survey {
     ports: PortSet,
     dashboards: Vec<(FoundDashboard, Vec<Listener>)>,
     others: Vec<OtherListener>,
+    servers: Vec<(FoundServer, Vec<Listener>)>,
 }
 
-/// Step 1: see. The listeners on `ports` (netlink) with their owners, and
-/// every dashboard process of every user.
-pub fn survey(ports: &PortSet) -> Result<Survey, Error> {
+/// Step 1: see. The listeners on `ports` (netlink) with their owners,
+/// every dashboard process of every user, and every process one of
+/// `profiles` recognises, with its listeners on any port.
+pub fn survey(ports: &PortSet, profiles: &[ServerProfile]) -> Result<Survey, Error> {
     let started = Instant::now();
     let snapshot = ListenerSnapshot::take(ports).map_err(Error::Listeners)?;
     // Every dashboard process, merged with the owners of listeners on watched ports.
@@ -98,11 +110,42 @@ pub fn survey(ports: &PortSet) -> Result<Survey, Error> {
             }),
         }
     }
+    // A server is listed as a server, not as a foreign listener.
+    let servers: Vec<FoundServer> = find_servers(profiles)
+        .into_iter()
+        .filter(|s| !dashboards.contains_key(&s.identity.pid()))
+        .collect();
+    let server_pids: HashSet<u32> = servers.iter().map(|s| s.identity.pid()).collect();
+    others.retain(|o| {
+        o.owner
+            .as_ref()
+            .is_none_or(|p| !server_pids.contains(&p.pid()))
+    });
+    // Their sockets on any port: one more netlink dump, only when there are any.
+    let everywhere = if servers.is_empty() {
+        ListenerSnapshot::default()
+    } else {
+        ListenerSnapshot::take(&PortSet::range(1..=u16::MAX)).map_err(Error::Listeners)?
+    };
+    let servers = servers
+        .into_iter()
+        .map(|s| {
+            let held: HashSet<u64> = s.identity.socket_inodes().into_iter().collect();
+            let listening = everywhere
+                .listeners()
+                .iter()
+                .filter(|l| held.contains(&l.inode))
+                .cloned()
+                .collect();
+            (s, listening)
+        })
+        .collect();
     Ok(Survey {
         started,
         ports: ports.clone(),
         dashboards: dashboards.into_values().collect(),
         others,
+        servers,
     })
 }
 
@@ -115,6 +158,7 @@ pub fn plan(survey: Survey, args: &SweepArgs) -> SweepPlan {
         ports,
         dashboards,
         others,
+        servers,
     } = survey;
     let protected = ancestors_and_self();
     let scope = Scope::Sweep { all: args.all };
@@ -149,6 +193,34 @@ pub fn plan(survey: Survey, args: &SweepArgs) -> SweepPlan {
             e.identity().pid(),
         )
     });
+    let servers = servers
+        .into_iter()
+        .map(|(found, listening)| {
+            let judgement = judge_server(&found, scope, &protected, args.start_grace);
+            let answers = listening
+                .first()
+                .and_then(|l| found.profile.answers(l.port, HEALTH_TIMEOUT));
+            let in_scope = listening.iter().any(|l| ports.contains(l.port))
+                || found.port().is_some_and(|p| ports.contains(p));
+            let selected = in_scope && judgement.may_stop();
+            let action = Action::LeftAlone {
+                reason: match (&judgement.verdict, in_scope) {
+                    (_, false) => "outside the watched ports".into(),
+                    (Err(doubt), _) => doubt.to_string(),
+                    (Ok(_), true) => String::new(),
+                },
+            };
+            ServerEntry {
+                found,
+                listening,
+                judgement,
+                answers,
+                in_scope,
+                selected,
+                action,
+            }
+        })
+        .collect();
     let files_stale = stale_dashboard_files(&entries, &HashSet::new(), true)
         .iter()
         .map(|(d, ..)| DashboardFile::path_in(d))
@@ -159,10 +231,14 @@ pub fn plan(survey: Survey, args: &SweepArgs) -> SweepPlan {
         all: args.all,
         entries,
         others,
+        servers,
         files_stale,
         started,
     }
 }
+
+/// How long a server gets to answer its profile's health path.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Step 3: whether the sweep may act on `plan`: not asked for a dry run or
 /// when there is nothing to do; given by `--yes`; without a terminal to ask,
@@ -203,23 +279,27 @@ pub fn execute(
     };
     let mut files_removed = Vec::new();
     let mut cleanup_interrupted_by = None;
-    if confirmed && plan.to_stop() > 0 {
+    if confirmed && plan.to_stop() + plan.servers_to_stop() > 0 {
         // From here on an interrupt waits until the stops under way (and the
         // files they leave stale) are done: a half-finished sweep says less
         // than a finished one, and no stop has to be cut short. Not before:
         // Ctrl+C at the question ends the sweep at once, as it should.
         let inbox = take_over_signals()?;
-        stop_selected(&mut plan.entries, args, progress);
+        stop_selected(&mut plan.entries, &mut plan.servers, args, progress);
         (files_removed, plan.files_stale) = clean_files(&plan.entries);
         cleanup_interrupted_by = signal_during_cleanup(&inbox);
     } else {
+        let not_reaped = || Action::NotReaped {
+            reason: not_done.into(),
+        };
         for e in plan.entries.iter_mut().filter(|e| e.selected) {
-            e.action = Action::NotReaped {
-                reason: not_done.into(),
-            };
+            e.action = not_reaped();
+        }
+        for e in plan.servers.iter_mut().filter(|e| e.selected) {
+            e.action = not_reaped();
         }
     }
-    if confirmed && plan.to_stop() == 0 {
+    if confirmed && plan.to_stop() + plan.servers_to_stop() == 0 {
         (files_removed, plan.files_stale) = clean_files(&plan.entries);
     }
     let elapsed = plan.started.elapsed();
@@ -232,19 +312,62 @@ pub fn execute(
     })
 }
 
-/// Step 4, first half: stops the selected dashboards in parallel, recording each action.
-fn stop_selected(entries: &mut [Entry], args: &SweepArgs, progress: impl FnOnce(usize) -> Tick) {
-    let selected: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].selected)
-        .collect();
+/// Step 4, first half: stops the selected dashboards and servers in
+/// parallel, recording each action.
+fn stop_selected(
+    entries: &mut [Entry],
+    servers: &mut [ServerEntry],
+    args: &SweepArgs,
+    progress: impl FnOnce(usize) -> Tick,
+) {
     let protected = ancestors_and_self();
-    let tick = progress(selected.len());
-    let chosen: Vec<&Entry> = selected.iter().map(|&i| &entries[i]).collect();
-    let actions = in_parallel(&chosen, &tick, |e| stop_one(e, args, &protected));
+    let chosen: Vec<Selected<'_>> = entries
+        .iter()
+        .filter(|e| e.selected)
+        .map(Selected::Dashboard)
+        .chain(servers.iter().filter(|e| e.selected).map(Selected::Server))
+        .collect();
+    let tick = progress(chosen.len());
+    let actions = in_parallel(&chosen, &tick, |s| match s {
+        Selected::Dashboard(e) => stop_one(e, args, &protected),
+        Selected::Server(e) => stop_server(e, args, &protected),
+    });
     drop(tick);
-    for (i, action) in selected.into_iter().zip(actions) {
-        entries[i].action = action;
+    let mut actions = actions.into_iter();
+    for e in entries.iter_mut().filter(|e| e.selected) {
+        e.action = actions.next().unwrap_or(Action::Pending);
     }
+    for e in servers.iter_mut().filter(|e| e.selected) {
+        e.action = actions.next().unwrap_or(Action::Pending);
+    }
+}
+
+/// One of the sweep's selected stops.
+#[derive(Clone, Copy)]
+enum Selected<'a> {
+    Dashboard(&'a Entry),
+    Server(&'a ServerEntry),
+}
+
+/// Stops one server, after judging it once more (a fresh permit).
+fn stop_server(e: &ServerEntry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
+    let Some(now) = ProcessIdentity::read(e.identity().pid()) else {
+        return Action::AlreadyGone {
+            dashboard_file_removed: false,
+        };
+    };
+    if !now.is_same_process(e.identity()) {
+        return Action::LeftAlone {
+            reason: "the pid now names another process; not signalled".into(),
+        };
+    }
+    let fresh = FoundServer {
+        identity: now,
+        profile: e.found.profile.clone(),
+    };
+    let scope = Scope::Sweep { all: args.all };
+    let judgement = judge_server(&fresh, scope, protected, args.start_grace);
+    stop_judged(judgement, e.port())
 }
 
 /// Stops one dashboard, after judging it once more (a fresh permit: the
@@ -265,7 +388,14 @@ fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
         command: e.found.command.clone(),
     };
     let scope = Scope::Sweep { all: args.all };
-    let permit = match judge(&fresh, scope, protected, args.start_grace).verdict {
+    let port = e.listening.first().map(|l| l.port);
+    stop_judged(judge(&fresh, scope, protected, args.start_grace), port)
+}
+
+/// Stops what `judgement` permits (its port: where it listened), or says
+/// why it was not signalled.
+fn stop_judged(judgement: Judgement, port: Option<u16>) -> Action {
+    let permit = match judgement.verdict {
         Ok(permit) => permit,
         Err(Doubt::Gone) => {
             return Action::AlreadyGone {
@@ -278,7 +408,6 @@ fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
             };
         }
     };
-    let port = e.listening.first().map(|l| l.port);
     match stop_dashboard(&permit, port) {
         Ok(
             stopped @ Stopped {

@@ -292,6 +292,80 @@ struct SweepDashboard {
     command_line: String,
 }
 
+/// A server a profile recognises, as `sweep` saw it (any port).
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+struct SweepServer {
+    /// Its pid.
+    pid: u32,
+    /// Its owner.
+    uid: u32,
+    /// Whether it is ours.
+    ours: bool,
+    /// The profile that recognised it (`http-server`, a `[[server]]` name).
+    profile: String,
+    /// Its first listener's port, else the port its command line names.
+    port: Option<u16>,
+    /// The addresses it listens on.
+    addrs: Vec<String>,
+    /// Its working directory, as it sees it (`null`: not visible).
+    working_dir: Option<String>,
+    /// Its class (`orphan` with reason `working-dir-gone`, `unrecorded`,
+    /// `starting`, `live`, `unknown`, `elsewhere`).
+    #[serde(flatten)]
+    class: DashboardClass,
+    /// It listens on a watched port, or its command line names one.
+    in_scope: bool,
+    /// In scope and judged stoppable (an orphan or unrecorded one of ours).
+    selected: bool,
+    /// Why it is kept, when it is.
+    doubt: Option<Doubt>,
+    /// Whether it answered its profile's health path (`null`: none asked).
+    answers: Option<bool>,
+    /// `kept`, `would-stop`, `stopped`, `skipped`, `failed`.
+    action: &'static str,
+    /// The last signal sent.
+    signal: Option<StopSignal>,
+    /// Whether SIGKILL followed SIGTERM.
+    escalated: bool,
+    /// How long the stop took, in milliseconds.
+    stop_ms: Option<f64>,
+    /// Why it was skipped or failed.
+    note: Option<String>,
+    /// Its command line, tokens masked.
+    command_line: String,
+}
+
+/// What a sweep did with one process it selected, or did not select:
+/// `(action, signal, escalated, stop_ms, note)`.
+fn sweep_action(
+    action: &Action,
+    selected: bool,
+) -> (
+    &'static str,
+    Option<StopSignal>,
+    bool,
+    Option<f64>,
+    Option<String>,
+) {
+    match (action, selected) {
+        (Action::Reaped { stopped, .. }, _) => (
+            "stopped",
+            stopped.signal,
+            stopped.escalated,
+            Some(stopped.elapsed.as_secs_f64() * 1000.0),
+            None,
+        ),
+        (Action::AlreadyGone { .. }, _) => ("stopped", None, false, Some(0.0), None),
+        (Action::NotReaped { .. }, _) => ("would-stop", None, false, None, None),
+        (Action::Failed { error }, _) => ("failed", None, false, None, Some(error.clone())),
+        (Action::LeftAlone { reason }, true) => {
+            ("skipped", None, false, None, Some(reason.clone()))
+        }
+        _ => ("kept", None, false, None, None),
+    }
+}
+
 /// A listener on a watched port that is not a dashboard (never touched).
 #[derive(Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -337,13 +411,20 @@ struct SweepJson {
     confirmed: bool,
     /// Every dashboard process, the ones in scope first.
     dashboards: Vec<SweepDashboard>,
-    /// The other listeners on the watched ports.
+    /// The other listeners on the watched ports (servers a profile
+    /// recognises are in `servers` instead).
     foreign: Vec<SweepOther>,
+    /// Every server a profile recognises, by pid.
+    servers: Vec<SweepServer>,
     /// How many dashboards were selected.
     to_stop: usize,
     /// How many were stopped (or found gone).
     stopped: usize,
-    /// How many could not be stopped.
+    /// How many servers were selected.
+    servers_to_stop: usize,
+    /// How many servers were stopped (or found gone).
+    servers_stopped: usize,
+    /// How many dashboards and servers could not be stopped.
     failed: usize,
     /// `.kittify/.dashboard` files removed.
     dashboard_files_removed: Vec<String>,
@@ -366,22 +447,7 @@ pub fn sweep(report: &SweepFindings) -> String {
         .entries
         .iter()
         .map(|e| {
-            let (action, signal, escalated, stop_ms, note) = match (&e.action, e.selected) {
-                (Action::Reaped { stopped, .. }, _) => (
-                    "stopped",
-                    stopped.signal,
-                    stopped.escalated,
-                    Some(stopped.elapsed.as_secs_f64() * 1000.0),
-                    None,
-                ),
-                (Action::AlreadyGone { .. }, _) => ("stopped", None, false, Some(0.0), None),
-                (Action::NotReaped { .. }, _) => ("would-stop", None, false, None, None),
-                (Action::Failed { error }, _) => ("failed", None, false, None, Some(error.clone())),
-                (Action::LeftAlone { reason }, true) => {
-                    ("skipped", None, false, None, Some(reason.clone()))
-                }
-                _ => ("kept", None, false, None, None),
-            };
+            let (action, signal, escalated, stop_ms, note) = sweep_action(&e.action, e.selected);
             SweepDashboard {
                 pid: e.identity().pid(),
                 uid: e.identity().uid(),
@@ -400,6 +466,33 @@ pub fn sweep(report: &SweepFindings) -> String {
                 in_scope: e.in_scope,
                 selected: e.selected,
                 doubt: e.judgement.verdict.clone().err(),
+                action,
+                signal,
+                escalated,
+                stop_ms,
+                note,
+                command_line: e.identity().command_line(),
+            }
+        })
+        .collect();
+    let servers = plan
+        .servers
+        .iter()
+        .map(|e| {
+            let (action, signal, escalated, stop_ms, note) = sweep_action(&e.action, e.selected);
+            SweepServer {
+                pid: e.identity().pid(),
+                uid: e.identity().uid(),
+                ours: e.identity().is_ours(),
+                profile: e.found.profile.name.clone(),
+                port: e.port(),
+                addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
+                working_dir: e.identity().cwd().map(|d| path(&d.to_path_buf())),
+                class: e.judgement.class.clone(),
+                in_scope: e.in_scope,
+                selected: e.selected,
+                doubt: e.judgement.verdict.clone().err(),
+                answers: e.answers,
                 action,
                 signal,
                 escalated,
@@ -431,8 +524,11 @@ pub fn sweep(report: &SweepFindings) -> String {
                 command_line: o.owner.as_ref().map(|p| p.command_line()),
             })
             .collect(),
+        servers,
         to_stop: plan.to_stop(),
         stopped: report.stopped(),
+        servers_to_stop: plan.servers_to_stop(),
+        servers_stopped: report.servers_stopped(),
         failed: report.failed(),
         dashboard_files_removed: report.files_removed.iter().map(path).collect(),
         dashboard_files_stale: plan.files_stale.iter().map(path).collect(),

@@ -8,7 +8,7 @@
 //! | processes | `list_pids`, `scan_stats`, `scan_command_lines` |
 //! | identity of a pid | `read_stat`, `read_cmdline`, `read_uid`, `read_exe`, `read_cwd`, `read_environ_var`, `age_of`, `current_uid` |
 //! | children | `children_of` |
-//! | place | `read_namespaces`, `own_namespaces`, `cwd_state`, `dir_state` |
+//! | place | `read_namespaces`, `own_namespaces`, `cwd_state`, `dir_state`, `read_in_cwd` |
 //! | listeners | `listening_sockets`, `socket_inodes`, `find_socket_holders` |
 //! | a pinned process | `Pidfd` (`open`, `send_signal`, `has_exited`, `wait_exit`, `reap_if_child`) |
 //! | our children | `reap_if_child`, `wait_child`, `reap_any_child`, `become_child_subreaper`, `spawn_detached_dying_with`, `output_within`, `at_exit` |

@@ -175,6 +175,13 @@ pub(crate) fn read_exe(_pid: u32) -> Option<PathBuf> {
 pub(crate) fn read_namespaces(_pid: u32) -> io::Result<Namespaces> {
     Err(unsupported())
 }
+pub(crate) fn read_in_cwd(
+    _pid: u32,
+    _rel: &Path,
+    _limit: u64,
+) -> Result<Vec<u8>, BoundedReadError> {
+    Err(BoundedReadError::Io(unsupported()))
+}
 pub(crate) fn cwd_state(_pid: u32) -> DirState {
     DirState::Unknown
 }

@@ -220,7 +220,7 @@ fn mentions_the_server(raw: &[u8]) -> bool {
     has(crate::spec_kitty::SERVER_MODULE) || has(crate::spec_kitty::SERVER_FUNCTION)
 }
 
-/// Why a dashboard is an orphan.
+/// Why a dashboard (or a server: [`crate::server`]) is an orphan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "reason")]
@@ -235,6 +235,9 @@ pub enum OrphanReason {
         /// The dead owner's pid.
         owner_pid: u32,
     },
+    /// A server's working directory was deleted (see
+    /// [`classify_server`](crate::server::classify_server)).
+    WorkingDirGone,
 }
 
 /// Why a dashboard counts as still starting.

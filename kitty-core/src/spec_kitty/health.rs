@@ -2,11 +2,10 @@
 //! opinion next to its command line).
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::token::Token;
 
@@ -156,56 +155,9 @@ fn private_use_to_bytes(s: &str) -> OsString {
 /// A plain HTTP/1.0 GET over a `TcpStream`: the server is local and speaks
 /// HTTP/1.0, so a client library would add nothing but build time.
 pub fn fetch_health(port: u16, timeout: Duration) -> io::Result<Health> {
-    let body = http_get(port, "/api/health", timeout)?;
+    let body = crate::server::http_get(port, "/api/health", timeout)?;
     Health::parse(&body)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a health answer"))
-}
-
-/// A minimal loopback GET within a total deadline; returns the body of a 200 answer.
-pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<Vec<u8>> {
-    let deadline = Instant::now() + timeout;
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))
-    };
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, left()?)?;
-    s.set_write_timeout(Some(left()?))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        s.set_read_timeout(Some(left()?))?;
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        if raw.len() > 1 << 20 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "answer over 1 MiB",
-            ));
-        }
-    }
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no HTTP header end"))?;
-    let status_ok = raw.starts_with(b"HTTP/1.0 200") || raw.starts_with(b"HTTP/1.1 200");
-    if !status_ok {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "HTTP status is not 200",
-        ));
-    }
-    Ok(raw.split_off(split + 4))
 }
 
 #[cfg(test)]
@@ -271,6 +223,8 @@ mod tests {
 
     #[test]
     fn a_trickling_server_cannot_stall_the_health_check() {
+        use std::io::Write as _;
+        use std::time::Instant;
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let server = std::thread::spawn(move || {

@@ -8,7 +8,7 @@ use kitty_core::{Doubt, mask_tokens};
 use super::super::Verbosity;
 use super::super::visible::{visible, visible_path};
 use crate::findings::run::Action;
-use crate::findings::sweep::{Entry, SweepFindings, SweepPlan};
+use crate::findings::sweep::{Entry, ServerEntry, SweepFindings, SweepPlan};
 
 /// `orphan (project gone)`, `starting`, `elsewhere (net ns)`.
 pub(crate) fn class_label(class: &DashboardClass) -> String {
@@ -19,6 +19,9 @@ pub(crate) fn class_label(class: &DashboardClass) -> String {
         DashboardClass::Orphan {
             reason: OrphanReason::OwnerDead { owner_pid },
         } => format!("orphan (owner {owner_pid} dead)"),
+        DashboardClass::Orphan {
+            reason: OrphanReason::WorkingDirGone,
+        } => "orphan (dir gone)".into(),
         DashboardClass::Unrecorded => "unrecorded".into(),
         DashboardClass::Starting { .. } => "starting".into(),
         DashboardClass::Live => "live".into(),
@@ -51,13 +54,28 @@ fn project_label(e: &Entry) -> String {
 
 /// `stop`, or `keep (why)`.
 pub(crate) fn plan_label(e: &Entry) -> &'static str {
-    if e.selected {
-        return "stop";
+    if !e.selected && !e.in_scope {
+        return "keep (outside the watched ports)";
     }
-    if !e.in_scope {
+    verdict_label(e.selected, &e.judgement.verdict)
+}
+
+/// A server's `stop`, or `keep (why)`: a live one is never swept.
+fn server_plan_label(e: &ServerEntry) -> &'static str {
+    if !e.selected && !e.in_scope {
         return "keep (outside the watched ports)";
     }
     match &e.judgement.verdict {
+        Err(Doubt::Live) => "keep (live)",
+        verdict => verdict_label(e.selected, verdict),
+    }
+}
+
+fn verdict_label(selected: bool, verdict: &Result<kitty_core::Permit, Doubt>) -> &'static str {
+    if selected {
+        return "stop";
+    }
+    match verdict {
         Ok(_) => "keep",
         Err(Doubt::NotOurs { .. }) => "keep (another user's)",
         Err(Doubt::Ancestor) => "keep (runs this sweep)",
@@ -103,6 +121,41 @@ pub fn sweep_listing(report: &SweepPlan, verbosity: Verbosity) -> String {
             }
         }
     }
+    if !report.servers.is_empty() {
+        let _ = writeln!(
+            out,
+            "sweep: {} server(s) a profile recognises, {} of them on the watched ports",
+            report.servers.len(),
+            report.servers.iter().filter(|e| e.in_scope).count()
+        );
+    }
+    for e in report.servers.iter().filter(|e| e.in_scope || verbose) {
+        let cwd = e
+            .identity()
+            .cwd()
+            .map(|d| mask_tokens(&visible_path(d)))
+            .unwrap_or_else(|| "(working directory not visible)".into());
+        let health = match e.answers {
+            Some(true) => ", answers",
+            Some(false) => ", does not answer",
+            None => "",
+        };
+        let _ = writeln!(
+            out,
+            "  {:>6}  pid {:<8} {:<26} {:<34} {} in {cwd}{health}",
+            port_label(e.port(), !e.listening.is_empty()),
+            e.identity().pid(),
+            class_label(&e.judgement.class),
+            server_plan_label(e),
+            visible(&e.found.profile.name),
+        );
+        if verbose {
+            let _ = writeln!(out, "          {}", visible(&e.identity().command_line()));
+            if let Err(doubt) = &e.judgement.verdict {
+                let _ = writeln!(out, "          kept: {}", visible(&doubt.to_string()));
+            }
+        }
+    }
     for o in &report.others {
         let who = match &o.owner {
             Some(p) => format!("pid {:<8}", p.pid()),
@@ -124,8 +177,12 @@ pub fn sweep_listing(report: &SweepPlan, verbosity: Verbosity) -> String {
 
 /// The question `sweep` asks before it acts (ours: counts, no process data).
 pub fn sweep_question(plan: &SweepPlan) -> String {
-    let (to_stop, live) = (plan.to_stop(), plan.live_to_stop());
-    if to_stop == 0 {
+    let (to_stop, live, servers) = (plan.to_stop(), plan.live_to_stop(), plan.servers_to_stop());
+    if servers > 0 && live > 0 {
+        format!("Stop {to_stop} dashboards ({live} of them live) and {servers} orphaned servers?")
+    } else if servers > 0 {
+        format!("Stop {to_stop} orphaned dashboards and {servers} orphaned servers?")
+    } else if to_stop == 0 {
         format!(
             "Remove {} stale .kittify/.dashboard files?",
             plan.files_stale.len()
@@ -141,14 +198,28 @@ pub fn sweep_question(plan: &SweepPlan) -> String {
 /// the summary (for stdout, or stderr when nothing could be done).
 pub fn sweep_result(report: &SweepFindings) -> (String, String) {
     let mut problems = String::new();
-    for e in report.plan.entries.iter().filter(|e| e.selected) {
-        let port = port_label(e.port(), true);
-        match &e.action {
+    let selected = report
+        .plan
+        .entries
+        .iter()
+        .filter(|e| e.selected)
+        .map(|e| (e.identity(), e.port(), &e.action))
+        .chain(
+            report
+                .plan
+                .servers
+                .iter()
+                .filter(|e| e.selected)
+                .map(|e| (e.identity(), e.port(), &e.action)),
+        );
+    for (identity, port, action) in selected {
+        let port = port_label(port, true);
+        match action {
             Action::LeftAlone { reason } => {
                 let _ = writeln!(
                     problems,
                     "sweep: pid {} on {port}: skipped: {}",
-                    e.identity().pid(),
+                    identity.pid(),
                     visible(reason)
                 );
             }
@@ -156,7 +227,7 @@ pub fn sweep_result(report: &SweepFindings) -> (String, String) {
                 let _ = writeln!(
                     problems,
                     "sweep: error: pid {} on {port}: {}",
-                    e.identity().pid(),
+                    identity.pid(),
                     visible(error)
                 );
             }
@@ -165,23 +236,35 @@ pub fn sweep_result(report: &SweepFindings) -> (String, String) {
     }
     let files = |n: usize| if n == 1 { "file" } else { "files" };
     let (to_stop, stale) = (report.plan.to_stop(), report.plan.files_stale.len());
+    let servers = report.plan.servers_to_stop();
+    // The servers' part of the summary, only when there are any to stop.
+    let and_servers = |what: &str| {
+        if servers > 0 {
+            format!(" and {what}{servers} server(s)")
+        } else {
+            String::new()
+        }
+    };
     let summary = if report.plan.dry_run {
         format!(
-            "sweep: dry run: would stop {to_stop} dashboard(s) and remove {stale} stale .kittify/.dashboard {}; nothing done\n",
+            "sweep: dry run: would stop {to_stop} dashboard(s){} and remove {stale} stale .kittify/.dashboard {}; nothing done\n",
+            and_servers(""),
             files(stale)
         )
-    } else if to_stop == 0 && stale == 0 && report.files_removed.is_empty() {
+    } else if to_stop + servers == 0 && stale == 0 && report.files_removed.is_empty() {
         "sweep: nothing to stop\n".into()
     } else if report.no_terminal() {
         format!(
-            "sweep: {to_stop} dashboard(s) to stop and {stale} stale .kittify/.dashboard {}; nothing done: no terminal to ask. \
+            "sweep: {to_stop} dashboard(s){} to stop and {stale} stale .kittify/.dashboard {}; nothing done: no terminal to ask. \
              Re-run with --yes to stop them (or --dry-run to only list).\n",
+            and_servers(""),
             files(stale)
         )
     } else if !report.confirmed() {
         format!(
-            "sweep: not confirmed: {to_stop} dashboard(s) left running and {stale} stale .kittify/.dashboard {} left; \
+            "sweep: not confirmed: {to_stop} dashboard(s){} left running and {stale} stale .kittify/.dashboard {} left; \
              nothing done, exit status {}. Re-run and answer y, or with --yes, to stop them.\n",
+            and_servers(""),
             files(stale),
             report.exit_code()
         )
@@ -191,7 +274,15 @@ pub fn sweep_result(report: &SweepFindings) -> (String, String) {
             .entries
             .iter()
             .filter(|e| matches!(&e.action, Action::Reaped { stopped, .. } if stopped.escalated))
-            .count();
+            .count()
+            + report
+                .plan
+                .servers
+                .iter()
+                .filter(
+                    |e| matches!(&e.action, Action::Reaped { stopped, .. } if stopped.escalated),
+                )
+                .count();
         let failed = report.failed();
         let removed = report.files_removed.len();
         let interrupted = match report.cleanup_interrupted_by {
@@ -203,8 +294,9 @@ pub fn sweep_result(report: &SweepFindings) -> (String, String) {
             None => String::new(),
         };
         format!(
-            "sweep: stopped {} of {to_stop} dashboard(s) ({kills} needed SIGKILL){}; removed {removed} .kittify/.dashboard {}; {:.0} ms{interrupted}\n",
+            "sweep: stopped {} of {to_stop} dashboard(s){} ({kills} needed SIGKILL){}; removed {removed} .kittify/.dashboard {}; {:.0} ms{interrupted}\n",
             report.stopped(),
+            and_servers(&format!("{} of ", report.servers_stopped())),
             if failed > 0 {
                 format!(", {failed} FAILED")
             } else {

@@ -328,6 +328,19 @@ fn root_of(pid: u32) -> io::Result<(u64, u64)> {
 /// left), or unknown (not ours to look at, or the process is gone). Asked of
 /// the directory itself, never of the spelling of its path: a directory may
 /// well be named `x (deleted)`.
+/// Reads the file `rel` inside `pid`'s working directory, through
+/// `/proc/PID/cwd` (the directory it has, whatever path names it now),
+/// bounded as [`read_bounded`](super::files::read_bounded) is, a symlink at
+/// `rel`'s last component refused.
+pub(crate) fn read_in_cwd(
+    pid: u32,
+    rel: &Path,
+    limit: u64,
+) -> Result<Vec<u8>, crate::os::types::BoundedReadError> {
+    let path = PathBuf::from(format!("/proc/{pid}/cwd")).join(rel);
+    super::files::read_bounded(&path, limit, crate::os::types::Symlinks::Refuse)
+}
+
 pub(crate) fn cwd_state(pid: u32) -> DirState {
     let Ok(root) = proc_root() else {
         return DirState::Unknown;
