@@ -127,7 +127,10 @@ fn by_default_a_leaked_server_and_process_are_reported_with_their_tests_not_fail
         assert_eq!(server["profile"], "http-server", "{server:#}");
         assert_eq!(server["port"], scene.port(0), "{server:#}");
         assert_eq!(server["listeners"][0]["port"], scene.port(0), "{server:#}");
+        // The built-in profile's health path, `/`, asked on its port: it answers.
+        assert_eq!(server["health"], true, "{server:#}");
         assert_eq!(sleeper["kind"], "process", "{sleeper:#}");
+        assert_eq!(sleeper["health"], Value::Null, "{sleeper:#}");
         for leak in [server, sleeper] {
             assert_eq!(leak["fails"], false, "{leak:#}");
             assert_eq!(leak["from_run"], true, "{leak:#}");

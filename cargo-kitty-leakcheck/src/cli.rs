@@ -412,9 +412,14 @@ const SWEEP_ABOUT: &str = "\
 Clean a machine that already leaked: list every spec-kitty dashboard by class,
 with the other listeners on the watched ports, and stop the orphans.
 
-Only dashboards that listen on a watched port, or whose command line names one,
-are ever stopped; each is judged again right before, and only ours, in our
-namespaces, is ever signalled.";
+It lists the dev servers a profile recognises too (Python's http.server, each
+[[server]] of .config/kitty-leakcheck.toml) and stops those whose working
+directory is gone (or, with a record file, that it does not name); a live
+server never, not even with --all.
+
+Only dashboards and servers that listen on a watched port, or whose command line
+names one, are ever stopped; each is judged again right before, and only ours,
+in our namespaces, is ever signalled.";
 
 /// The classes `sweep --help` explains, before its exit statuses.
 const SWEEP_CLASSES: &str = "\
@@ -425,7 +430,9 @@ Classes:
   live         its project records it, or a live test owns it                       --all
   unknown      its .kittify/.dashboard, project or namespaces cannot be read        never
   elsewhere    it lives in another pid, mount or network namespace                  never
-  foreign      a listener that is not a dashboard (the sync daemon included)        never";
+  foreign      a listener that is not a dashboard (the sync daemon included)        never
+A server is an orphan when its working directory is gone, unrecorded when its
+profile's record file does not name it; live otherwise, and then never stopped.";
 
 /// What `sweep --help` ends with: the classes, when it asks, then the exit
 /// statuses (built from the constants).
@@ -622,6 +629,8 @@ Classes:
   unknown      its .kittify/.dashboard, project or namespaces cannot be read        never
   elsewhere    it lives in another pid, mount or network namespace                  never
   foreign      a listener that is not a dashboard (the sync daemon included)        never
+A server is an orphan when its working directory is gone, unrecorded when its
+profile's record file does not name it; live otherwise, and then never stopped.
 
 On a terminal it asks first; --yes does not ask. When there is something to
 stop and the answer is not y, or there is no terminal to ask and no --yes, it

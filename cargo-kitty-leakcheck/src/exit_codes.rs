@@ -219,7 +219,7 @@ const ROWS: [Row; 9] = [
             Says {
                 modes: &[Sweep],
                 label: "",
-                meaning: &["a dashboard could not be stopped"],
+                meaning: &["a dashboard or server could not be stopped"],
             },
         ],
     },
@@ -421,7 +421,7 @@ Exit status:
   2              bad usage
   4              something to stop, but not confirmed: the answer was not y, or there
                  was no terminal to ask and no --yes; nothing was stopped
-  5              a dashboard could not be stopped
+  5              a dashboard or server could not be stopped
   128 + N        signal N (SIGINT, SIGTERM, SIGHUP) came while the confirmed stops
                  ran: they were finished first
   1              leakcheck itself failed (or could not write a report file)"

@@ -158,7 +158,8 @@ pub struct Leak {
     pub class: Option<DashboardClass>,
     /// The second opinion of a listening dashboard: whether its own
     /// `/api/health` names the project its command line names. `None` when it
-    /// did not answer (or listens on no watched port).
+    /// did not answer (or listens on no watched port). For a server whose
+    /// profile has a health path: whether it answered it with 200.
     pub health: Option<bool>,
     /// Whether the process descends from the run (a child subreaper knows).
     pub from_run: bool,

@@ -466,7 +466,13 @@ pub fn detect_leaks(
     for leak in leaks.iter_mut().chain(appeared.iter_mut()) {
         if let Some(first) = leak.listeners.first() {
             leak.port = Some(first.port);
-            leak.health = second_opinion(leak, first.port);
+            leak.health = match &leak.profile {
+                Some(name) => servers
+                    .iter()
+                    .find(|p| &p.name == name)
+                    .and_then(|p| p.answers(first.port, HEALTH_TIMEOUT)),
+                None => second_opinion(leak, first.port),
+            };
         }
     }
     leaks.sort_by_key(|l| (!l.is_dashboard(), !l.fails, l.port, l.pid));
