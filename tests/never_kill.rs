@@ -887,6 +887,89 @@ mod as_root {
         victim.stop();
         scene.assert_clean();
     }
+
+    /// Servers a profile recognises (Python's `http.server`) are swept only
+    /// when they are the sweeper's: root's sweep never touches another
+    /// user's orphaned server, and that user's sweep never touches root's,
+    /// each an orphan (its working directory deleted) on a watched port.
+    #[test]
+    fn a_sweep_never_touches_another_users_orphaned_server() {
+        require_root();
+        let runuser = require_tool("runuser");
+        let (uid, gid) = other_user();
+        let scene = Scene::new("kitty-nk-user-servers-", "9736-9737");
+        let (root, home) = (scene.path(), scene.home());
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
+        let other = root.join("other");
+        let ohome = other.join("home");
+        std::fs::create_dir_all(&ohome).expect("the other user's dirs");
+        for d in [&other, &ohome] {
+            lchown(d, uid, gid);
+        }
+        let (py, pythonpath) = python_for_user(uid, gid, &spec_kitty_python(), &ohome);
+        let mut envs: Vec<(&str, &OsStr)> = vec![("HOME", ohome.as_os_str())];
+        if let Some(pp) = &pythonpath {
+            envs.push(("PYTHONPATH", pp.as_os_str()));
+        }
+        let serve = |python: &Path, port: u16| -> Vec<OsString> {
+            vec![
+                python.into(),
+                "-m".into(),
+                "http.server".into(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                port.to_string().into(),
+            ]
+        };
+        let (theirs_port, ours_port) = (scene.port(0), scene.port(1));
+        // The other user's, started straight as them, from a dir of theirs.
+        let their_dir = other.join("served");
+        std::fs::create_dir(&their_dir).expect("mkdir");
+        lchown(&their_dir, uid, gid);
+        let server = serve(&py, theirs_port);
+        let mut argv = as_user(uid, gid, &envs);
+        argv.extend(server.iter().cloned());
+        let theirs = Start::new(argv, &their_dir, home).runs(server).spawn();
+        let theirs =
+            Victim::process("another user's orphaned http.server", theirs).serves_http(theirs_port);
+        // Root's, from a dir of root's.
+        let our_dir = bare_project(root, "root-served");
+        let ours = Start::new(serve(&spec_kitty_python(), ours_port), &our_dir, home).spawn();
+        let ours = Victim::process("root's orphaned http.server", ours).serves_http(ours_port);
+        theirs.wait_serving();
+        ours.wait_serving();
+        assert_eq!(
+            identity(theirs.pid()).uid(),
+            uid,
+            "it does not run as the other user"
+        );
+        // Orphans, both: their directories are deleted.
+        std::fs::remove_dir_all(&their_dir).expect("rm");
+        std::fs::remove_dir_all(&our_dir).expect("rm");
+
+        let o = sweep(&theirs_port.to_string());
+        theirs.assert_unharmed(&after("root's `sweep --yes`", &o));
+        assert_tool_exit(&o, &[0]);
+
+        let bin = executable_by_all(&leakcheck_bin(), root);
+        let mut c = Command::new(&runuser);
+        c.args(["-u", OTHER_USER, "--"])
+            .arg(&bin)
+            .args(["sweep", "--yes", "--ports"])
+            .arg(ours_port.to_string())
+            .current_dir("/")
+            .env("NO_COLOR", "1")
+            .env_remove("KITTY_PORTS");
+        without_nextest_env(&mut c);
+        let o = Background::spawn(&mut c).finish(MINUTE);
+        ours.assert_unharmed(&after(
+            &format!("`runuser -u {OTHER_USER} -- cargo-kitty-leakcheck sweep --yes`"),
+            &o,
+        ));
+        assert_tool_exit(&o, &[0]);
+        drop((theirs, ours));
+        scene.assert_clean();
+    }
 }
 
 // --- 10. A stale .kittify/.dashboard naming an unrelated process --------------------------------
