@@ -95,6 +95,7 @@ fuzz_target!(|data: &[u8]| {
         },
         ports: None,
         health: None,
+        record: None,
     };
     check(&custom, &argv, raw, None);
 

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use crate::os::{self as sys, BoundedReadError, DirState};
 use crate::ports::PortSet;
-use crate::process::{Place, ProcessIdentity};
+use crate::process::ProcessIdentity;
 use crate::spec_kitty::{DashboardClass, OrphanReason, StartingBecause};
 
 /// How to recognise one kind of server by its command line, and where it
@@ -292,14 +292,8 @@ pub fn classify_server(
     profile: &ServerProfile,
     start_grace: Duration,
 ) -> DashboardClass {
-    match identity.place() {
-        Place::Here => {}
-        Place::Elsewhere(namespaces) => return DashboardClass::Elsewhere { namespaces },
-        Place::Unknown => {
-            return DashboardClass::Unknown {
-                reason: "its namespaces cannot be read".into(),
-            };
-        }
+    if let Some(class) = crate::spec_kitty::not_here(identity) {
+        return class;
     }
     match sys::cwd_state(identity.pid()) {
         DirState::Gone => {

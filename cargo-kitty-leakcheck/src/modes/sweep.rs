@@ -351,45 +351,54 @@ enum Selected<'a> {
 
 /// Stops one server, after judging it once more (a fresh permit).
 fn stop_server(e: &ServerEntry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
-    let Some(now) = ProcessIdentity::read(e.identity().pid()) else {
-        return Action::AlreadyGone {
-            dashboard_file_removed: false,
-        };
-    };
-    if !now.is_same_process(e.identity()) {
-        return Action::LeftAlone {
-            reason: "the pid now names another process; not signalled".into(),
-        };
-    }
-    let fresh = FoundServer {
-        identity: now,
-        profile: e.found.profile.clone(),
-    };
     let scope = Scope::Sweep { all: args.all };
-    let judgement = judge_server(&fresh, scope, protected, args.start_grace);
-    stop_judged(judgement, e.port())
+    match read_again(e.identity()) {
+        Ok(identity) => {
+            let fresh = FoundServer {
+                identity,
+                profile: e.found.profile.clone(),
+            };
+            stop_judged(
+                judge_server(&fresh, scope, protected, args.start_grace),
+                e.port(),
+            )
+        }
+        Err(action) => action,
+    }
 }
 
 /// Stops one dashboard, after judging it once more (a fresh permit: the
 /// process pinned again, its class looked at again).
 fn stop_one(e: &Entry, args: &SweepArgs, protected: &HashSet<u32>) -> Action {
-    let Some(now) = ProcessIdentity::read(e.identity().pid()) else {
-        return Action::AlreadyGone {
-            dashboard_file_removed: false,
-        };
-    };
-    if !now.is_same_process(e.identity()) {
-        return Action::LeftAlone {
-            reason: "the pid now names another process; not signalled".into(),
-        };
-    }
-    let fresh = FoundDashboard {
-        identity: now,
-        command: e.found.command.clone(),
-    };
     let scope = Scope::Sweep { all: args.all };
-    let port = e.listening.first().map(|l| l.port);
-    stop_judged(judge(&fresh, scope, protected, args.start_grace), port)
+    match read_again(e.identity()) {
+        Ok(identity) => {
+            let fresh = FoundDashboard {
+                identity,
+                command: e.found.command.clone(),
+            };
+            let port = e.listening.first().map(|l| l.port);
+            stop_judged(judge(&fresh, scope, protected, args.start_grace), port)
+        }
+        Err(action) => action,
+    }
+}
+
+/// The process the plan saw, read again right before its stop: the same
+/// one (pid and start time), or the action that ends it here (gone, or its
+/// pid names another process now, which is never signalled).
+fn read_again(seen: &ProcessIdentity) -> Result<ProcessIdentity, Action> {
+    let Some(now) = ProcessIdentity::read(seen.pid()) else {
+        return Err(Action::AlreadyGone {
+            dashboard_file_removed: false,
+        });
+    };
+    if !now.is_same_process(seen) {
+        return Err(Action::LeftAlone {
+            reason: "the pid now names another process; not signalled".into(),
+        });
+    }
+    Ok(now)
 }
 
 /// Stops what `judgement` permits (its port: where it listened), or says

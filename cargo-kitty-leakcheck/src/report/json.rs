@@ -279,16 +279,9 @@ struct SweepDashboard {
     selected: bool,
     /// Why it is kept, when it is.
     doubt: Option<Doubt>,
-    /// `kept`, `would-stop`, `stopped`, `skipped`, `failed`.
-    action: &'static str,
-    /// The last signal sent.
-    signal: Option<StopSignal>,
-    /// Whether SIGKILL followed SIGTERM.
-    escalated: bool,
-    /// How long the stop took, in milliseconds.
-    stop_ms: Option<f64>,
-    /// Why it was skipped or failed.
-    note: Option<String>,
+    /// What the sweep did with it.
+    #[serde(flatten)]
+    swept: Swept,
     /// Its command line, tokens masked.
     command_line: String,
 }
@@ -323,6 +316,17 @@ struct SweepServer {
     doubt: Option<Doubt>,
     /// Whether it answered its profile's health path (`null`: none asked).
     answers: Option<bool>,
+    /// What the sweep did with it.
+    #[serde(flatten)]
+    swept: Swept,
+    /// Its command line, tokens masked.
+    command_line: String,
+}
+
+/// What a sweep did with one dashboard or server.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+struct Swept {
     /// `kept`, `would-stop`, `stopped`, `skipped`, `failed`.
     action: &'static str,
     /// The last signal sent.
@@ -333,37 +337,34 @@ struct SweepServer {
     stop_ms: Option<f64>,
     /// Why it was skipped or failed.
     note: Option<String>,
-    /// Its command line, tokens masked.
-    command_line: String,
 }
 
-/// What a sweep did with one process it selected, or did not select:
-/// `(action, signal, escalated, stop_ms, note)`.
-fn sweep_action(
-    action: &Action,
-    selected: bool,
-) -> (
-    &'static str,
-    Option<StopSignal>,
-    bool,
-    Option<f64>,
-    Option<String>,
-) {
-    match (action, selected) {
-        (Action::Reaped { stopped, .. }, _) => (
-            "stopped",
-            stopped.signal,
-            stopped.escalated,
-            Some(stopped.elapsed.as_secs_f64() * 1000.0),
-            None,
-        ),
-        (Action::AlreadyGone { .. }, _) => ("stopped", None, false, Some(0.0), None),
-        (Action::NotReaped { .. }, _) => ("would-stop", None, false, None, None),
-        (Action::Failed { error }, _) => ("failed", None, false, None, Some(error.clone())),
-        (Action::LeftAlone { reason }, true) => {
-            ("skipped", None, false, None, Some(reason.clone()))
+impl Swept {
+    /// What `action` says was done with a process the sweep `selected` (or not).
+    fn of(action: &Action, selected: bool) -> Swept {
+        let (action, signal, escalated, stop_ms, note) = match (action, selected) {
+            (Action::Reaped { stopped, .. }, _) => (
+                "stopped",
+                stopped.signal,
+                stopped.escalated,
+                Some(stopped.elapsed.as_secs_f64() * 1000.0),
+                None,
+            ),
+            (Action::AlreadyGone { .. }, _) => ("stopped", None, false, Some(0.0), None),
+            (Action::NotReaped { .. }, _) => ("would-stop", None, false, None, None),
+            (Action::Failed { error }, _) => ("failed", None, false, None, Some(error.clone())),
+            (Action::LeftAlone { reason }, true) => {
+                ("skipped", None, false, None, Some(reason.clone()))
+            }
+            _ => ("kept", None, false, None, None),
+        };
+        Swept {
+            action,
+            signal,
+            escalated,
+            stop_ms,
+            note,
         }
-        _ => ("kept", None, false, None, None),
     }
 }
 
@@ -447,60 +448,46 @@ pub fn sweep(report: &SweepFindings) -> String {
     let dashboards = plan
         .entries
         .iter()
-        .map(|e| {
-            let (action, signal, escalated, stop_ms, note) = sweep_action(&e.action, e.selected);
-            SweepDashboard {
-                pid: e.identity().pid(),
-                uid: e.identity().uid(),
-                ours: e.identity().is_ours(),
-                port: e.port(),
-                listening: !e.listening.is_empty(),
-                addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
-                project_dir: path(&e.project_dir()),
-                project_exists: !matches!(
-                    e.judgement.class,
-                    DashboardClass::Orphan {
-                        reason: OrphanReason::ProjectGone
-                    }
-                ),
-                class: e.judgement.class.clone(),
-                in_scope: e.in_scope,
-                selected: e.selected,
-                doubt: e.judgement.verdict.clone().err(),
-                action,
-                signal,
-                escalated,
-                stop_ms,
-                note,
-                command_line: e.identity().command_line(),
-            }
+        .map(|e| SweepDashboard {
+            pid: e.identity().pid(),
+            uid: e.identity().uid(),
+            ours: e.identity().is_ours(),
+            port: e.port(),
+            listening: !e.listening.is_empty(),
+            addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
+            project_dir: path(&e.project_dir()),
+            project_exists: !matches!(
+                e.judgement.class,
+                DashboardClass::Orphan {
+                    reason: OrphanReason::ProjectGone
+                }
+            ),
+            class: e.judgement.class.clone(),
+            in_scope: e.in_scope,
+            selected: e.selected,
+            doubt: e.judgement.verdict.clone().err(),
+            swept: Swept::of(&e.action, e.selected),
+            command_line: e.identity().command_line(),
         })
         .collect();
     let servers = plan
         .servers
         .iter()
-        .map(|e| {
-            let (action, signal, escalated, stop_ms, note) = sweep_action(&e.action, e.selected);
-            SweepServer {
-                pid: e.identity().pid(),
-                uid: e.identity().uid(),
-                ours: e.identity().is_ours(),
-                profile: e.found.profile.name.clone(),
-                port: e.port(),
-                addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
-                working_dir: e.identity().cwd().map(|d| path(&d.to_path_buf())),
-                class: e.judgement.class.clone(),
-                in_scope: e.in_scope,
-                selected: e.selected,
-                doubt: e.judgement.verdict.clone().err(),
-                answers: e.answers,
-                action,
-                signal,
-                escalated,
-                stop_ms,
-                note,
-                command_line: e.identity().command_line(),
-            }
+        .map(|e| SweepServer {
+            pid: e.identity().pid(),
+            uid: e.identity().uid(),
+            ours: e.identity().is_ours(),
+            profile: e.found.profile.name.clone(),
+            port: e.port(),
+            addrs: e.listening.iter().map(|l| l.addr.to_string()).collect(),
+            working_dir: e.identity().cwd().map(|d| path(&d.to_path_buf())),
+            class: e.judgement.class.clone(),
+            in_scope: e.in_scope,
+            selected: e.selected,
+            doubt: e.judgement.verdict.clone().err(),
+            answers: e.answers,
+            swept: Swept::of(&e.action, e.selected),
+            command_line: e.identity().command_line(),
         })
         .collect();
     let json = SweepJson {

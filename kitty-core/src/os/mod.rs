@@ -49,6 +49,19 @@ pub use unsupported::*;
 
 use std::fmt;
 
+/// Splits `/proc/PID/cmdline` on NUL. Each argument ends with a NUL, so only
+/// the last, empty, piece is dropped: an empty argument in the middle stays.
+pub(crate) fn split_cmdline(raw: &[u8]) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let body = raw.strip_suffix(b"\0").unwrap_or(raw);
+    body.split(|&b| b == 0)
+        .map(|s| std::ffi::OsString::from_vec(s.to_vec()))
+        .collect()
+}
+
 /// A signal, by its number on this system. Ours rather than a system
 /// crate's, so the public types do not move with that crate's versions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -293,6 +293,20 @@ impl DashboardClass {
     }
 }
 
+/// The class of a process that does not live where we live:
+/// [`Elsewhere`](DashboardClass::Elsewhere), or
+/// [`Unknown`](DashboardClass::Unknown) when its place cannot be read;
+/// `None` when it lives here. The first step of every classification.
+pub(crate) fn not_here(identity: &ProcessIdentity) -> Option<DashboardClass> {
+    match identity.place() {
+        Place::Here => None,
+        Place::Elsewhere(namespaces) => Some(DashboardClass::Elsewhere { namespaces }),
+        Place::Unknown => Some(DashboardClass::Unknown {
+            reason: "its namespaces cannot be read".into(),
+        }),
+    }
+}
+
 /// Classifies a dashboard, in this order:
 /// 1. [`Elsewhere`](DashboardClass::Elsewhere) when it does not share our
 ///    pid, mount and network namespaces ([`Unknown`](DashboardClass::Unknown)
@@ -311,14 +325,8 @@ pub fn classify_dashboard(
     command: &DashboardCommand,
     start_grace: Duration,
 ) -> DashboardClass {
-    match identity.place() {
-        Place::Here => {}
-        Place::Elsewhere(namespaces) => return DashboardClass::Elsewhere { namespaces },
-        Place::Unknown => {
-            return DashboardClass::Unknown {
-                reason: "its namespaces cannot be read".into(),
-            };
-        }
+    if let Some(class) = not_here(identity) {
+        return class;
     }
     let gone = DashboardClass::Orphan {
         reason: OrphanReason::ProjectGone,

@@ -24,6 +24,7 @@
 pub const DASHBOARD_PORTS: std::ops::RangeInclusive<u16> = 9237..=9336;
 
 mod classify;
+pub(crate) use classify::not_here;
 mod command;
 mod dashboard_file;
 mod health;

@@ -258,19 +258,7 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Stat> {
 /// The command line of `pid`, byte for byte (arguments may be any bytes but NUL).
 pub(crate) fn read_cmdline(pid: u32) -> io::Result<Vec<OsString>> {
     let raw = read_small(pid, "cmdline", Ends::AtShortRead)?;
-    Ok(split_cmdline(&raw))
-}
-
-/// Splits `/proc/PID/cmdline` on NUL. Each argument ends with a NUL, so only
-/// the last, empty, piece is dropped: an empty argument in the middle stays.
-pub(crate) fn split_cmdline(raw: &[u8]) -> Vec<OsString> {
-    if raw.is_empty() {
-        return Vec::new();
-    }
-    let body = raw.strip_suffix(b"\0").unwrap_or(raw);
-    body.split(|&b| b == 0)
-        .map(|s| OsString::from_vec(s.to_vec()))
-        .collect()
+    Ok(crate::os::split_cmdline(&raw))
 }
 
 /// The real uid of `pid`, from the `Uid:` line of `/proc/PID/status`.
@@ -599,7 +587,7 @@ mod tests {
 
     #[test]
     fn cmdline_keeps_bytes_and_empty_arguments() {
-        let args = split_cmdline(b"python\0-c\0\0x\xff\0");
+        let args = crate::os::split_cmdline(b"python\0-c\0\0x\xff\0");
         assert_eq!(
             args,
             [
@@ -609,7 +597,7 @@ mod tests {
                 OsString::from_vec(b"x\xff".to_vec())
             ]
         );
-        assert!(split_cmdline(b"").is_empty());
+        assert!(crate::os::split_cmdline(b"").is_empty());
     }
 
     #[test]
@@ -647,7 +635,10 @@ mod tests {
             "sorted, no repeats"
         );
         let mine = all.iter().find(|(p, _)| *p == me).expect("ourselves");
-        assert_eq!(split_cmdline(&mine.1.1), read_cmdline(me).expect("cmdline"));
+        assert_eq!(
+            crate::os::split_cmdline(&mine.1.1),
+            read_cmdline(me).expect("cmdline")
+        );
         let stats = scan_pid_files("stat", &|_, raw| parse_stat(raw));
         assert!(
             stats
