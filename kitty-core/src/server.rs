@@ -764,8 +764,9 @@ mod tests {
         assert_eq!(any_args.port_of(&argv(&["node", "--port", "1"])), None);
     }
 
+    #[cfg(target_os = "linux")]
     /// A child serving from `dir` (a `sleep` there, matched by a profile of
-    /// `sleep`), with the record file `.srv.pid` when `record`.
+    /// `sleep` whose record file is `.srv.pid`).
     fn serving_from(dir: &std::path::Path) -> (std::process::Child, FoundServer) {
         let child = std::process::Command::new("sleep")
             .arg("30")
@@ -786,8 +787,8 @@ mod tests {
     }
 
     #[test]
-    fn a_server_is_an_orphan_when_its_directory_is_gone_and_unrecorded_when_its_record_names_another()
-     {
+    #[cfg(target_os = "linux")]
+    fn a_server_is_an_orphan_when_its_dir_is_gone_and_unrecorded_when_its_record_names_another() {
         use crate::judge::{Grounds, Scope, judge_server};
         use std::collections::HashSet;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -861,6 +862,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn find_servers_finds_a_server_by_its_profile_and_nothing_else() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut child, found) = serving_from(dir.path());
