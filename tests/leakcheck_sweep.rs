@@ -347,8 +347,9 @@ fn sweep_answered_no_stops_nothing_and_exits_4() {
 /// swept as a dashboard is: one of ours whose working directory was deleted
 /// (the temp dir a test served from) and which serves a watched port is an
 /// orphan, stopped through its permit; an orphan outside the watched ports
-/// and a live one (its directory is there) are listed and never touched:
-/// alive, unchanged and still serving.
+/// and a live one (the directory its `--directory` names is there, though
+/// its working directory is gone) are listed and never touched: alive,
+/// unchanged and still serving.
 #[test]
 fn sweep_stops_an_http_server_whose_directory_is_gone_and_never_a_live_one() {
     use common::victim::{Start, Victim};
@@ -395,7 +396,7 @@ fn sweep_stops_an_http_server_whose_directory_is_gone_and_never_a_live_one() {
         let stopped = server(orphan.pid());
         assert_eq!(stopped["profile"], "http-server", "{stopped:#}");
         assert_eq!(stopped["class"], "orphan", "{stopped:#}");
-        assert_eq!(stopped["reason"], "working-dir-gone", "{stopped:#}");
+        assert_eq!(stopped["reason"], "served-dir-gone", "{stopped:#}");
         // Its health path is `/`, its listing: gone with its directory (404).
         assert_eq!(stopped["answers"], false, "{stopped:#}");
         assert_eq!(stopped["action"], "stopped", "{stopped:#}");
@@ -423,10 +424,16 @@ fn sweep_stops_an_http_server_whose_directory_is_gone_and_never_a_live_one() {
     }
 
     // A live one, on a watched port: listed, never touched, `--all` or not.
+    // Its working directory is deleted too, but it serves the directory its
+    // `--directory` names, which is there.
     let live_dir = bare_project(root, "served and kept");
-    let live = Start::new(serve(watched), &live_dir, home).spawn();
+    let started_in = bare_project(root, "started here, then deleted");
+    let mut argv = serve(watched);
+    argv.extend(["--directory".into(), live_dir.clone().into_os_string()]);
+    let live = Start::new(argv, &started_in, home).spawn();
     let live = Victim::process("a live http.server", live).serves_http(watched);
     live.wait_serving();
+    std::fs::remove_dir_all(&started_in).expect("delete its working dir");
     let out = sweep(&watched.to_string(), &["--yes", "--all", "--json"]);
     let report = json_report(&out);
     let result = std::panic::catch_unwind(|| {

@@ -45,11 +45,19 @@ use common::{
 
 /// A helper that a dashboard's session leader started before it `exec`ed
 /// the server: a real HTTP listener (the venv's own Python's `http.server`)
-/// on `port`, left in the server's process group. Shell text for a script.
-fn helper_line(port: u16) -> Script {
-    Script::new().word(spec_kitty_python()).raw(&format!(
-        " -m http.server {port} --bind 127.0.0.1 </dev/null >/dev/null 2>&1 &\n"
-    ))
+/// on `port`, left in the server's process group, serving `serves` (a
+/// directory that outlives the project, so that the helper is a live server
+/// by its own class, not an orphan: a group member is judged on its own, and
+/// the sweep stops an `http.server` whose served directory is gone).
+/// Shell text for a script.
+fn helper_line(port: u16, serves: &Path) -> Script {
+    Script::new()
+        .word(spec_kitty_python())
+        .raw(&format!(
+            " -m http.server {port} --bind 127.0.0.1 --directory "
+        ))
+        .word(serves)
+        .raw(" </dev/null >/dev/null 2>&1 &\n")
 }
 
 /// The script `setsid sh SCRIPT` runs: `helper & exec <the real server>`,
@@ -57,7 +65,7 @@ fn helper_line(port: u16) -> Script {
 /// process's argv holds the dashboard's command line before the exec.
 fn helper_then_server(dir: &Path, project: &Path, port: u16, helper: u16) -> PathBuf {
     let helper_pid = dir.join("helper.pid");
-    helper_line(helper)
+    helper_line(helper, dir)
         .raw("echo $! > ")
         .word(&helper_pid)
         .raw("\nexec ")

@@ -413,7 +413,7 @@ Clean a machine that already leaked: list every spec-kitty dashboard by class,
 with the other listeners on the watched ports, and stop the orphans.
 
 It lists the dev servers a profile recognises too (Python's http.server, each
-[[server]] of .config/kitty-leakcheck.toml) and stops those whose working
+[[server]] of .config/kitty-leakcheck.toml) and stops those whose served
 directory is gone (or, with a record file, that it does not name); a live
 server never, not even with --all.
 
@@ -431,7 +431,7 @@ Classes:
   unknown      its .kittify/.dashboard, project or namespaces cannot be read        never
   elsewhere    it lives in another pid, mount or network namespace                  never
   foreign      a listener that is not a dashboard (the sync daemon included)        never
-A server is an orphan when its working directory is gone, unrecorded when its
+A server is an orphan when the directory it serves is gone, unrecorded when its
 profile's record file does not name it; live otherwise, and then never stopped.";
 
 /// What `sweep --help` ends with: the classes, when it asks, then the exit
@@ -629,7 +629,7 @@ Classes:
   unknown      its .kittify/.dashboard, project or namespaces cannot be read        never
   elsewhere    it lives in another pid, mount or network namespace                  never
   foreign      a listener that is not a dashboard (the sync daemon included)        never
-A server is an orphan when its working directory is gone, unrecorded when its
+A server is an orphan when the directory it serves is gone, unrecorded when its
 profile's record file does not name it; live otherwise, and then never stopped.
 
 On a terminal it asks first; --yes does not ask. When there is something to

@@ -19,7 +19,7 @@ use kitty_core::server::{OptionGrammar, PortArg, ServerProfile};
 use libfuzzer_sys::fuzz_target;
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn file_name(argv0: &OsString) -> &[u8] {
@@ -32,6 +32,14 @@ fn check(profile: &ServerProfile, argv: &[OsString], raw: &[u8], default: Option
     assert_eq!(profile.matches(argv), matched, "matches is deterministic");
     let port = profile.port_of(argv);
     assert_eq!(profile.port_of(argv), port, "port_of is deterministic");
+    // The served directory is read from the input, never made up.
+    if let Some(dir) = profile.directory_of(argv) {
+        assert!(matched, "a directory of no match: {argv:?}");
+        assert!(
+            contains(raw, dir.as_encoded_bytes()),
+            "directory {dir:?} is not in the input"
+        );
+    }
     if matched {
         let n = profile.args.len();
         assert!(
@@ -96,6 +104,7 @@ fuzz_target!(|data: &[u8]| {
         ports: None,
         health: None,
         record: None,
+        directory: vec!["--dir".into(), "-D".into()],
     };
     check(&custom, &argv, raw, None);
 

@@ -27,7 +27,7 @@
 //! and 5, and for step 4 only the run's own proof (it descends from the run
 //! or carries its label). A generic process is never swept: only a
 //! dashboard, or a server a profile recognises ([`judge_server`]: orphan when
-//! its working directory is gone, unrecorded when its record file does not
+//! the directory it serves is gone, unrecorded when its record file does not
 //! name it), is ever an orphan, live or unrecorded.
 
 use std::collections::HashSet;
@@ -126,8 +126,8 @@ impl std::fmt::Display for Grounds {
                 "an orphan: the test process {owner_pid} that owned it is dead"
             ),
             Grounds::Orphan {
-                reason: OrphanReason::WorkingDirGone,
-            } => f.write_str("an orphan: its working directory is gone"),
+                reason: OrphanReason::ServedDirGone,
+            } => f.write_str("an orphan: the directory it serves is gone"),
             Grounds::Unrecorded => f.write_str("unrecorded: its project does not record it"),
             Grounds::LiveWithAll => f.write_str("live, and --all asked for live ones"),
             Grounds::ServesProject => f.write_str("it serves this project"),
@@ -332,8 +332,8 @@ pub fn judge_process(
 /// see there).
 ///
 /// The same rule as [`judge`]: steps 1 to 3, then for step 4
-/// - [`Scope::Sweep`]: an orphan ([`Grounds::Orphan`]: its working
-///   directory is gone) or an unrecorded server ([`Grounds::Unrecorded`]);
+/// - [`Scope::Sweep`]: an orphan ([`Grounds::Orphan`]: the directory it serves
+///   is gone) or an unrecorded server ([`Grounds::Unrecorded`]);
 ///   a live one never, `--all` or not: `--all` asks for live *dashboards*,
 ///   and a live server is someone's work;
 /// - [`Scope::Orphans`]: an orphan only;

@@ -75,6 +75,10 @@ pub struct ServerProfile {
     /// while it serves (`.devserver.pid`; see [`classify_server`]). `None`:
     /// it keeps no record, and one whose directory exists is live.
     pub record: Option<PathBuf>,
+    /// The options that name the directory it serves instead of its
+    /// working directory (`http.server`'s `-d`/`--directory`), read by the
+    /// port's option grammar; empty: it serves its working directory.
+    pub directory: Vec<String>,
 }
 
 /// Where a server's command line names its port, in the arguments after
@@ -157,6 +161,7 @@ impl ServerProfile {
             ports: None,
             health: Some("/".into()),
             record: None,
+            directory: ["--directory", "-d"].map(String::from).to_vec(),
         }
     }
 
@@ -203,6 +208,33 @@ impl ServerProfile {
                 None => *default,
             },
         }
+    }
+
+    /// The directory `argv` tells the server to serve through one of the
+    /// [`directory`](Self::directory) options (the last one given), as
+    /// written: relative to its working directory unless absolute. `None`
+    /// when it names none (it serves its working directory), or the command
+    /// line is one the server refuses.
+    pub fn directory_of(&self, argv: &[OsString]) -> Option<OsString> {
+        if self.directory.is_empty() {
+            return None;
+        }
+        let rest = self.after_args(argv)?;
+        let rest: Vec<&[u8]> = rest.iter().map(|a| a.as_bytes()).collect();
+        // The port's grammar, its directory options read as the wanted one
+        // (each name once: a name twice would make its abbreviation ambiguous).
+        let mut grammar = match &self.port {
+            PortArg::Unnamed => OptionGrammar::default(),
+            PortArg::Positional { options, .. } => options.clone(),
+            PortArg::Flag { options, names, .. } => {
+                let mut o = options.clone();
+                o.with_value.extend(names.iter().cloned());
+                o
+            }
+        };
+        grammar.with_value.retain(|o| !self.directory.contains(o));
+        let value = scan(&rest, &grammar, &self.directory)?.flag_value?;
+        Some(std::ffi::OsStr::from_bytes(value).to_os_string())
     }
 
     /// The arguments after the first run of `args` in `argv[1..]`, when
@@ -275,9 +307,11 @@ pub const RECORD_FILE_LIMIT: u64 = 64 * 1024;
 /// 1. [`Elsewhere`](DashboardClass::Elsewhere) when it does not share our
 ///    pid, mount and network namespaces and our root
 ///    ([`Unknown`](DashboardClass::Unknown) when they cannot be read);
-/// 2. [`Orphan`](DashboardClass::Orphan) ([`OrphanReason::WorkingDirGone`])
-///    when its working directory was deleted (the temp dir a test served
-///    from is gone); [`Unknown`](DashboardClass::Unknown) when that cannot
+/// 2. [`Orphan`](DashboardClass::Orphan) ([`OrphanReason::ServedDirGone`])
+///    when the directory it serves was deleted (the temp dir a test served
+///    from is gone): the one its command line names through a
+///    [`directory`](ServerProfile::directory) option, else its working
+///    directory; [`Unknown`](DashboardClass::Unknown) when that cannot
 ///    be read (another user's process);
 /// 3. with no [`record`](ServerProfile::record): [`Live`](DashboardClass::Live);
 /// 4. [`Live`](DashboardClass::Live) when the record file, read inside its
@@ -295,15 +329,15 @@ pub fn classify_server(
     if let Some(class) = crate::spec_kitty::not_here(identity) {
         return class;
     }
-    match sys::cwd_state(identity.pid()) {
+    match served_dir_state(identity, profile) {
         DirState::Gone => {
             return DashboardClass::Orphan {
-                reason: OrphanReason::WorkingDirGone,
+                reason: OrphanReason::ServedDirGone,
             };
         }
         DirState::Unknown => {
             return DashboardClass::Unknown {
-                reason: "its working directory cannot be read".into(),
+                reason: "the directory it serves cannot be read".into(),
             };
         }
         DirState::Exists => {}
@@ -328,6 +362,26 @@ pub fn classify_server(
         }
     } else {
         DashboardClass::Unrecorded
+    }
+}
+
+/// Whether the directory a server serves still exists: the one its command
+/// line names ([`ServerProfile::directory_of`]: absolute, or relative to its
+/// working directory), else its working directory. A relative one inside a
+/// deleted working directory is gone with it.
+fn served_dir_state(identity: &ProcessIdentity, profile: &ServerProfile) -> DirState {
+    let cwd = sys::cwd_state(identity.pid());
+    let Some(named) = profile.directory_of(identity.argv()) else {
+        return cwd;
+    };
+    let named = std::path::Path::new(&named);
+    if named.is_absolute() {
+        return sys::dir_state(named.as_os_str());
+    }
+    match (cwd, identity.cwd()) {
+        (DirState::Exists, Some(cwd)) => sys::dir_state(cwd.join(named).as_os_str()),
+        (DirState::Exists, None) => DirState::Unknown,
+        (other, _) => other,
     }
 }
 
@@ -526,6 +580,32 @@ mod tests {
 
     fn http() -> ServerProfile {
         ServerProfile::python_http_server()
+    }
+
+    #[test]
+    fn http_server_serves_the_directory_its_command_line_names() {
+        let argv = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let dir = |words: &[&str]| http().directory_of(&argv(words));
+        let py = ["python3", "-m", "http.server"];
+        let with = |rest: &[&'static str]| -> Vec<&'static str> { [&py[..], rest].concat() };
+        assert_eq!(dir(&with(&["8000"])), None, "its working directory");
+        assert_eq!(dir(&with(&["-d", "/srv"])), Some("/srv".into()));
+        assert_eq!(dir(&with(&["--directory=rel", "8000"])), Some("rel".into()));
+        assert_eq!(
+            dir(&with(&["--dir", "/a", "-d/b"])),
+            Some("/b".into()),
+            "the last wins"
+        );
+        assert_eq!(dir(&with(&["-d"])), None, "a value missing: refused");
+        assert_eq!(
+            dir(&["timeout", "60", "python3", "-m", "http.server", "-d", "/x"]),
+            None
+        );
+        // It is no port, and the port is still read past it.
+        assert_eq!(
+            http().port_of(&argv(&with(&["-d", "9000", "8001"]))),
+            Some(8001)
+        );
     }
 
     #[test]
@@ -737,6 +817,7 @@ mod tests {
             ports: Some(PortSet::single(5173)),
             health: None,
             record: None,
+            directory: Vec::new(),
         };
         for (words, want) in [
             (&["node", "vite"][..], Some(5173)),
@@ -782,6 +863,7 @@ mod tests {
             ports: None,
             health: None,
             record: Some(".srv.pid".into()),
+            directory: Vec::new(),
         };
         (child, FoundServer { identity, profile })
     }
@@ -833,7 +915,7 @@ mod tests {
         assert_eq!(
             class(Duration::ZERO),
             DashboardClass::Orphan {
-                reason: OrphanReason::WorkingDirGone
+                reason: OrphanReason::ServedDirGone
             }
         );
         for scope in [sweep, Scope::Orphans] {
@@ -841,7 +923,7 @@ mod tests {
             assert_eq!(
                 j.grounds(),
                 Ok(&Grounds::Orphan {
-                    reason: OrphanReason::WorkingDirGone
+                    reason: OrphanReason::ServedDirGone
                 })
             );
         }

@@ -308,6 +308,7 @@ pub fn server_profiles(policy: &Policy) -> Vec<ServerProfile> {
             ports: None,
             health: spec.health.clone(),
             record: spec.record.clone(),
+            directory: Vec::new(),
         });
     }
     profiles

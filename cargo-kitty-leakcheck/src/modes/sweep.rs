@@ -14,7 +14,7 @@
 //!    never selected. The `.kittify/.dashboard` files the stops would leave
 //!    stale are predicted. Each server a profile recognises (Python's
 //!    `http.server`, a `[[server]]` of the config) is judged with
-//!    [`judge_server`]: an orphan (its working directory is gone) or an
+//!    [`judge_server`]: an orphan (the directory it serves is gone) or an
 //!    unrecorded one (its profile's record file does not name it) that is
 //!    ours and in scope (it listens on a watched port, or its command line
 //!    names one) is selected, a live one never (not even with `--all`), and

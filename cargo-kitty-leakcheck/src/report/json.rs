@@ -304,7 +304,7 @@ struct SweepServer {
     addrs: Vec<String>,
     /// Its working directory, as it sees it (`null`: not visible).
     working_dir: Option<String>,
-    /// Its class (`orphan` with reason `working-dir-gone`, `unrecorded`,
+    /// Its class (`orphan` with reason `served-dir-gone`, `unrecorded`,
     /// `starting`, `live`, `unknown`, `elsewhere`).
     #[serde(flatten)]
     class: DashboardClass,

@@ -235,9 +235,10 @@ pub enum OrphanReason {
         /// The dead owner's pid.
         owner_pid: u32,
     },
-    /// A server's working directory was deleted (see
+    /// The directory a server serves (its working directory, or the one
+    /// its command line names) was deleted (see
     /// [`classify_server`](crate::server::classify_server)).
-    WorkingDirGone,
+    ServedDirGone,
 }
 
 /// Why a dashboard counts as still starting.

@@ -20,7 +20,7 @@ pub(crate) fn class_label(class: &DashboardClass) -> String {
             reason: OrphanReason::OwnerDead { owner_pid },
         } => format!("orphan (owner {owner_pid} dead)"),
         DashboardClass::Orphan {
-            reason: OrphanReason::WorkingDirGone,
+            reason: OrphanReason::ServedDirGone,
         } => "orphan (dir gone)".into(),
         DashboardClass::Unrecorded => "unrecorded".into(),
         DashboardClass::Starting { .. } => "starting".into(),
