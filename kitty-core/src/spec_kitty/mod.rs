@@ -3,7 +3,7 @@
 //! | what | where |
 //! | --- | --- |
 //! | each release family's dashboard command line, parsed and written | `command.rs`: [`DashboardCommand`], [`CommandForm`] |
-//! | which family an installation is, its init flags, what it writes | `command.rs`: [`CommandForm::of_installation`], [`CommandForm::init_args`], [`CommandForm::server_args`] |
+//! | which release an installation is, its init flags, what it writes | `release.rs`: [`Release::of_installation`], [`Release::init_args`]; `command.rs`: [`CommandForm::server_args`] |
 //! | `.kittify/.dashboard` | `dashboard_file.rs`: [`DashboardFile`] |
 //! | the `/api/health` payload | `health.rs`: [`Health`], [`fetch_health`] |
 //! | whose a dashboard is (live, starting, orphan) | `classify.rs`: [`classify_dashboard`] |
