@@ -168,14 +168,7 @@ pub fn plan(survey: Survey, args: &SweepArgs) -> SweepPlan {
             let judgement = judge(&found, scope, &protected, args.start_grace);
             let in_scope =
                 !listening.is_empty() || found.command.port.is_some_and(|p| ports.contains(p));
-            let selected = in_scope && judgement.may_stop();
-            let action = Action::LeftAlone {
-                reason: match (&judgement.verdict, in_scope) {
-                    (_, false) => "outside the watched ports".into(),
-                    (Err(doubt), _) => doubt.to_string(),
-                    (Ok(_), true) => String::new(),
-                },
-            };
+            let (selected, action) = planned(&judgement, in_scope);
             Entry {
                 found,
                 listening,
@@ -202,14 +195,7 @@ pub fn plan(survey: Survey, args: &SweepArgs) -> SweepPlan {
                 .and_then(|l| found.profile.answers(l.port, HEALTH_TIMEOUT));
             let in_scope = listening.iter().any(|l| ports.contains(l.port))
                 || found.port().is_some_and(|p| ports.contains(p));
-            let selected = in_scope && judgement.may_stop();
-            let action = Action::LeftAlone {
-                reason: match (&judgement.verdict, in_scope) {
-                    (_, false) => "outside the watched ports".into(),
-                    (Err(doubt), _) => doubt.to_string(),
-                    (Ok(_), true) => String::new(),
-                },
-            };
+            let (selected, action) = planned(&judgement, in_scope);
             ServerEntry {
                 found,
                 listening,
@@ -235,6 +221,20 @@ pub fn plan(survey: Survey, args: &SweepArgs) -> SweepPlan {
         files_stale,
         started,
     }
+}
+
+/// Whether a dashboard or server judged `judgement` is selected (in scope
+/// and stoppable), and the action it starts with: left alone, and why
+/// (outside the watched ports, or the doubt), until a stop decides.
+fn planned(judgement: &Judgement, in_scope: bool) -> (bool, Action) {
+    let action = Action::LeftAlone {
+        reason: match (&judgement.verdict, in_scope) {
+            (_, false) => "outside the watched ports".into(),
+            (Err(doubt), _) => doubt.to_string(),
+            (Ok(_), true) => String::new(),
+        },
+    };
+    (in_scope && judgement.may_stop(), action)
 }
 
 /// How long a server gets to answer its profile's health path.
