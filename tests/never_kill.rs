@@ -762,6 +762,33 @@ mod as_root {
         scene.assert_clean();
     }
 
+    /// The other user's corner of a scene: `root` made traversable (0711),
+    /// `root/other` and its `home` owned by `uid:gid`, and a Python with
+    /// spec-kitty that the user can run (with the `PYTHONPATH` it needs).
+    struct OtherUsersDir {
+        dir: PathBuf,
+        home: PathBuf,
+        python: PathBuf,
+        pythonpath: Option<PathBuf>,
+    }
+
+    fn other_users_dir(root: &Path, uid: u32, gid: u32) -> OtherUsersDir {
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
+        let dir = root.join("other");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("the other user's dirs");
+        for d in [&dir, &home] {
+            lchown(d, uid, gid);
+        }
+        let (python, pythonpath) = python_for_user(uid, gid, &spec_kitty_python(), &home);
+        OtherUsersDir {
+            dir,
+            home,
+            python,
+            pythonpath,
+        }
+    }
+
     // --- 9. Other users ----------------------------------------------------------------------------
 
     #[test]
@@ -771,14 +798,12 @@ mod as_root {
         let (uid, gid) = other_user();
         let scene = Scene::new("kitty-nk-users-", "9724-9726");
         let (root, home) = (scene.path(), scene.home());
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
-        let other = root.join("other");
-        let ohome = other.join("home");
-        std::fs::create_dir_all(&ohome).expect("the other user's dirs");
-        for d in [&other, &ohome] {
-            lchown(d, uid, gid);
-        }
-        let (py, pythonpath) = python_for_user(uid, gid, &spec_kitty_python(), &ohome);
+        let OtherUsersDir {
+            dir: other,
+            home: ohome,
+            python: py,
+            pythonpath,
+        } = other_users_dir(root, uid, gid);
         let spec_home = ohome.join(".spec-kitty");
         let mut envs: Vec<(&str, &OsStr)> = vec![
             ("HOME", ohome.as_os_str()),
@@ -891,7 +916,7 @@ mod as_root {
     /// Servers a profile recognises (Python's `http.server`) are swept only
     /// when they are the sweeper's: root's sweep never touches another
     /// user's orphaned server, and that user's sweep never touches root's,
-    /// each an orphan (its working directory deleted) on a watched port.
+    /// each an orphan (the directory it serves deleted) on a watched port.
     #[test]
     fn a_sweep_never_touches_another_users_orphaned_server() {
         require_root();
@@ -899,14 +924,12 @@ mod as_root {
         let (uid, gid) = other_user();
         let scene = Scene::new("kitty-nk-user-servers-", "9736-9737");
         let (root, home) = (scene.path(), scene.home());
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod root");
-        let other = root.join("other");
-        let ohome = other.join("home");
-        std::fs::create_dir_all(&ohome).expect("the other user's dirs");
-        for d in [&other, &ohome] {
-            lchown(d, uid, gid);
-        }
-        let (py, pythonpath) = python_for_user(uid, gid, &spec_kitty_python(), &ohome);
+        let OtherUsersDir {
+            dir: other,
+            home: ohome,
+            python: py,
+            pythonpath,
+        } = other_users_dir(root, uid, gid);
         let mut envs: Vec<(&str, &OsStr)> = vec![("HOME", ohome.as_os_str())];
         if let Some(pp) = &pythonpath {
             envs.push(("PYTHONPATH", pp.as_os_str()));

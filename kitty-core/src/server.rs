@@ -302,7 +302,7 @@ pub fn find_servers(profiles: &[ServerProfile]) -> Vec<FoundServer> {
 pub const RECORD_FILE_LIMIT: u64 = 64 * 1024;
 
 /// Classifies a server as [`classify_dashboard`](crate::spec_kitty::classify_dashboard)
-/// classifies a dashboard, with its working directory for the project:
+/// classifies a dashboard, with the directory it serves for the project:
 ///
 /// 1. [`Elsewhere`](DashboardClass::Elsewhere) when it does not share our
 ///    pid, mount and network namespaces and our root
