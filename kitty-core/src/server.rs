@@ -408,10 +408,11 @@ pub(crate) fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<V
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut s = TcpStream::connect_timeout(&addr, left()?)?;
     s.set_write_timeout(Some(left()?))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
+    // One write: `write!` on the stream would send each formatted piece in
+    // a segment of its own (and Nagle holds the later ones for an ACK).
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -965,9 +966,18 @@ mod tests {
         let port = l.local_addr().expect("addr").port();
         let server = std::thread::spawn(move || {
             let (mut c, _) = l.accept().expect("accept");
+            // The request may come in pieces (one write per formatted part).
+            let mut request = Vec::new();
             let mut buf = [0u8; 512];
-            let n = c.read(&mut buf).expect("read");
-            assert!(buf[..n].starts_with(b"GET /healthz HTTP/1.0\r\n"));
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = c.read(&mut buf).expect("read");
+                assert!(n > 0, "the request ended early: {request:?}");
+                request.extend_from_slice(&buf[..n]);
+            }
+            assert!(
+                request.starts_with(b"GET /healthz HTTP/1.0\r\n"),
+                "{request:?}"
+            );
             c.write_all(b"HTTP/1.0 200 OK\r\n\r\nok").expect("write");
         });
         let mut p = ServerProfile::python_http_server();
