@@ -20,8 +20,7 @@ use crate::exit_codes::{HelpOf, status_table};
     subcommand_value_name = "MODE",
     subcommand_help_heading = "Modes",
     override_usage = "cargo kitty-leakcheck [OPTIONS] [-- <COMMAND>...]\n       \
-                      cargo kitty-leakcheck [OPTIONS] <MODE> [MODE OPTIONS]",
-    after_help = crate::exit_codes::status_table(crate::exit_codes::HelpOf::All)
+                      cargo kitty-leakcheck [OPTIONS] <MODE> [MODE OPTIONS]"
 )]
 pub struct Cli {
     /// Options shared by every mode.
@@ -238,10 +237,44 @@ const REPORT_FILE_HELP: [(&str, &str); 4] = [
     ),
 ];
 
+/// The whole command line interface: [`parser`]'s, with each `--help`
+/// ending in its exit statuses (and `sweep --help` in its classes first).
+///
+/// `main` parses with [`parser`] and builds this only for a `--help`: the
+/// tables are formatted from [`crate::exit_codes`] and would otherwise be
+/// built on every start, which is most of what `wrap` costs a test before
+/// it spawns it.
+pub fn command() -> clap::Command {
+    let mut cmd = parser().after_help(status_table(HelpOf::All));
+    for (mode, of) in [
+        ("wrap", HelpOf::Wrap),
+        ("snapshot", HelpOf::Snapshot),
+        ("check", HelpOf::Check),
+    ] {
+        cmd = cmd.mut_subcommand(mode, |m| m.after_help(status_table(of)));
+    }
+    cmd.mut_subcommand("sweep", |m| {
+        m.after_help(status_table(HelpOf::Sweep))
+            .after_long_help(sweep_after())
+    })
+}
+
+/// Whether clap's `error` is a request for help (`-h`, `--help`, `help`,
+/// or a bare `cargo kitty-leakcheck help`-like call with no MODE where one is
+/// required), for which `main` parses again with [`command`].
+pub fn asks_for_help(error: &clap::Error) -> bool {
+    use clap::error::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    )
+}
+
 /// The command line parser: [`Cli`]'s, with `--report-file` worded for each
 /// mode's `--help` (it is an option every mode shares, so clap would give
 /// every mode the default mode's wording, which names a COMMAND they have not).
-pub fn command() -> clap::Command {
+/// It parses exactly as [`command`] does; only its help has no endings.
+pub fn parser() -> clap::Command {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
     let Some(shared) = cmd
@@ -391,20 +424,13 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum Mode {
     /// For a nextest wrapper script: run one test, blame and stop the dashboards it leaked.
-    #[command(after_help = status_table(HelpOf::Wrap))]
     Wrap(WrapArgs),
     /// For a nextest setup script: record the listeners on the watched ports as a baseline.
-    #[command(after_help = status_table(HelpOf::Snapshot))]
     Snapshot(SnapshotArgs),
     /// After a run: compare the watched ports with a baseline; report, stop and fail like a run.
-    #[command(after_help = status_table(HelpOf::Check))]
     Check(CheckArgs),
     /// Clean a machine that already leaked: list dashboards by class and stop the orphans.
-    #[command(
-        long_about = SWEEP_ABOUT,
-        after_help = status_table(HelpOf::Sweep),
-        after_long_help = sweep_after()
-    )]
+    #[command(long_about = SWEEP_ABOUT)]
     Sweep(SweepArgs),
 }
 
@@ -670,6 +696,51 @@ stops nothing and exits 4.
         }
         let top = command().render_long_help().to_string();
         assert!(top.contains("whatever COMMAND prints"), "{top}");
+    }
+
+    /// `main` parses with [`parser`] and builds [`command`] only for help:
+    /// the two take every command line alike, and only a request for help
+    /// is an error [`asks_for_help`] sends to [`command`].
+    #[test]
+    fn the_parser_parses_as_the_whole_command_does_and_help_goes_to_the_whole_command() {
+        use clap::FromArgMatches;
+        let outcome =
+            |cmd: clap::Command, v: &[&str]| match cmd.try_get_matches_from(v.iter().copied()) {
+                Ok(m) => format!("{:?}", Cli::from_arg_matches(&m).map(|c| format!("{c:?}"))),
+                Err(e) => format!("{:?} {}", e.kind(), asks_for_help(&e)),
+            };
+        let lines: [&[&str]; 12] = [
+            &["x"],
+            &["x", "--", "cargo", "test"],
+            &["x", "wrap", "--", "t", "--exact", "a"],
+            &["x", "-q", "sweep", "--yes", "--ports", "9300-9310"],
+            &["x", "check", "--baseline", "b.json"],
+            &["x", "--bogus"],
+            &["x", "wrap", "--no-reap"],
+            &["x", "-h"],
+            &["x", "--help"],
+            &["x", "help", "sweep"],
+            &["x", "sweep", "-vh"],
+            &["x", "snapshot", "--help"],
+        ];
+        for v in lines {
+            assert_eq!(outcome(parser(), v), outcome(command(), v), "{v:?}");
+        }
+        for v in [
+            &["x", "-h"][..],
+            &["x", "help", "sweep"],
+            &["x", "sweep", "-vh"],
+        ] {
+            let e = parser()
+                .try_get_matches_from(v.iter().copied())
+                .expect_err("help");
+            assert!(asks_for_help(&e), "{v:?}");
+        }
+        for v in [&["x", "--bogus"][..], &["x", "--version"], &["x", "wrap"]] {
+            if let Err(e) = parser().try_get_matches_from(v.iter().copied()) {
+                assert!(!asks_for_help(&e), "{v:?}: {:?}", e.kind());
+            }
+        }
     }
 
     /// `--profile`, `--config` either side of a mode; the profile's ports

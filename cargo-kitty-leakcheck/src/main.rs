@@ -46,16 +46,12 @@ fn main() {
     // The colour choice first, so that clap's own help and errors follow it.
     let cargo_term_color = std::env::var("CARGO_TERM_COLOR").ok();
     let color = cli::choose_color(cli::color_choice(&args, cargo_term_color.as_deref()));
-    let mut command = cli::command().color(color);
-    let matches = command.try_get_matches_from_mut(args).and_then(|m| {
-        cli::reject_options_that_do_nothing(&mut command, &m)?;
-        Ok(m)
-    });
-    let parsed = matches.and_then(|m| {
-        let mut cli = Cli::from_arg_matches(&m)?;
-        cli.common.ports_given = cli::ports_given(&m);
-        Ok(cli)
-    });
+    // Parsed without the help's exit-status tables (formatting them is
+    // most of the start-up); a request for help is parsed again with them.
+    let parsed = match parse(cli::parser().color(color), &args) {
+        Err(e) if cli::asks_for_help(&e) => parse(cli::command().color(color), &args),
+        parsed => parsed,
+    };
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
@@ -80,6 +76,15 @@ fn main() {
         e.exit_code()
     });
     std::process::exit(code);
+}
+
+/// The options `args` give, by `command`'s rules.
+fn parse(mut command: clap::Command, args: &[OsString]) -> Result<Cli, clap::Error> {
+    let matches = command.try_get_matches_from_mut(args)?;
+    cli::reject_options_that_do_nothing(&mut command, &matches)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.common.ports_given = cli::ports_given(&matches);
+    Ok(cli)
 }
 
 /// Loads the profile, runs the mode, renders its findings, and returns the
