@@ -240,9 +240,7 @@ impl ServerProfile {
     /// The arguments after the first run of `args` in `argv[1..]`, when
     /// `argv[0]` matches `program`.
     fn after_args<'a>(&self, argv: &'a [OsString]) -> Option<&'a [OsString]> {
-        let first = argv.first()?.as_bytes();
-        let name = first.rsplit(|&b| b == b'/').next().unwrap_or(first);
-        if !self.program.iter().any(|p| glob(p.as_bytes(), name)) {
+        if !self.names_program(argv.first()?.as_bytes()) {
             return None;
         }
         let rest = &argv[1..];
@@ -256,6 +254,14 @@ impl ServerProfile {
                 .all(|(a, b)| a.as_bytes() == b.as_bytes())
         })?;
         Some(&rest[at + n..])
+    }
+}
+
+impl ServerProfile {
+    /// Whether the file name of `argv0` matches one of `program`.
+    fn names_program(&self, argv0: &[u8]) -> bool {
+        let name = argv0.rsplit(|&b| b == b'/').next().unwrap_or(argv0);
+        self.program.iter().any(|p| glob(p.as_bytes(), name))
     }
 }
 
@@ -283,19 +289,30 @@ pub fn find_servers(profiles: &[ServerProfile]) -> Vec<FoundServer> {
     if profiles.is_empty() {
         return Vec::new();
     }
-    sys::scan_command_lines(&|pid, raw| {
-        let argv = sys::split_cmdline(raw);
-        profiles.iter().find(|p| p.matches(&argv))?;
-        let identity = ProcessIdentity::read(pid)?;
-        let profile = profiles.iter().find(|p| p.matches(identity.argv()))?;
-        Some(FoundServer {
-            identity,
-            profile: profile.clone(),
-        })
+    sys::scan_command_lines(&|pid, raw| server_at(pid, raw, profiles))
+        .into_iter()
+        .map(|(_, found)| found)
+        .collect()
+}
+
+/// The server `pid` is, when one of `profiles` recognises `raw`, its
+/// command line as `/proc` gives it, and then its identity read afresh:
+/// the look [`find_servers`] takes at each process. The first look, at the
+/// program's name, splits nothing, so that a process no profile names (most
+/// of them) costs no allocation.
+pub(crate) fn server_at(pid: u32, raw: &[u8], profiles: &[ServerProfile]) -> Option<FoundServer> {
+    let argv0 = raw.split(|&b| b == 0).next().unwrap_or(raw);
+    if !profiles.iter().any(|p| p.names_program(argv0)) {
+        return None;
+    }
+    let argv = sys::split_cmdline(raw);
+    profiles.iter().find(|p| p.matches(&argv))?;
+    let identity = ProcessIdentity::read(pid)?;
+    let profile = profiles.iter().find(|p| p.matches(identity.argv()))?;
+    Some(FoundServer {
+        identity,
+        profile: profile.clone(),
     })
-    .into_iter()
-    .map(|(_, found)| found)
-    .collect()
 }
 
 /// The most of a server's record file read ([`ServerProfile::record`]).

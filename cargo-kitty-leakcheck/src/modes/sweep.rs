@@ -38,9 +38,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use kitty_core::server::{FoundServer, ServerProfile, find_servers};
+use kitty_core::server::{FoundServer, ServerProfile};
 use kitty_core::spec_kitty::{
-    DashboardFile, FoundDashboard, ProcessKind, find_dashboard_processes, identify_listeners_among,
+    DashboardFile, FoundDashboard, ProcessKind, find_dashboards_and_servers,
+    identify_listeners_among,
 };
 use kitty_core::{
     Doubt, Judgement, Listener, ListenerSnapshot, ProcessIdentity, Scope, StopError, Stopped,
@@ -80,9 +81,11 @@ pub struct Survey {
 pub fn survey(ports: &PortSet, profiles: &[ServerProfile]) -> Result<Survey, Error> {
     let started = Instant::now();
     let snapshot = ListenerSnapshot::take(ports).map_err(Error::Listeners)?;
+    // Every dashboard and server process, in one look at every command line.
+    let found = find_dashboards_and_servers(profiles);
     // Every dashboard process, merged with the owners of listeners on watched ports.
     let mut dashboards: BTreeMap<u32, (FoundDashboard, Vec<Listener>)> = BTreeMap::new();
-    for d in find_dashboard_processes() {
+    for d in found.dashboards {
         dashboards.insert(d.identity.pid(), (d, Vec::new()));
     }
     let mut others = Vec::new();
@@ -111,7 +114,8 @@ pub fn survey(ports: &PortSet, profiles: &[ServerProfile]) -> Result<Survey, Err
         }
     }
     // A server is listed as a server, not as a foreign listener.
-    let servers: Vec<FoundServer> = find_servers(profiles)
+    let servers: Vec<FoundServer> = found
+        .servers
         .into_iter()
         .filter(|s| !dashboards.contains_key(&s.identity.pid()))
         .collect();

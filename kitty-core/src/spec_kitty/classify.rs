@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::reservation::read_reservation;
+use crate::server::{FoundServer, ServerProfile, server_at};
 
 use crate::os::{self as sys, DirState};
 use crate::process::listeners::Listener;
@@ -192,19 +193,59 @@ pub(crate) fn serves_dir_in<T: ProcessTable>(
 /// number of processes, divided by the CPUs, plus a few reads per dashboard.
 /// Zombies and unreadable processes are skipped. Sorted by pid.
 pub fn find_dashboard_processes() -> Vec<FoundDashboard> {
-    sys::scan_command_lines(&|pid, raw| {
-        if !mentions_the_server(raw) {
-            return None;
+    sys::scan_command_lines(&dashboard_at)
+        .into_iter()
+        .map(|(_, found)| found)
+        .collect()
+}
+
+/// What [`find_dashboards_and_servers`] found.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardsAndServers {
+    /// Every dashboard process, as [`find_dashboard_processes`] finds them.
+    pub dashboards: Vec<FoundDashboard>,
+    /// Every other process one of the profiles recognises, as
+    /// [`find_servers`](crate::server::find_servers) finds them.
+    pub servers: Vec<FoundServer>,
+}
+
+/// [`find_dashboard_processes`] and [`find_servers`](crate::server::find_servers)
+/// in one look at every command line (a sweep needs both, and the scan is
+/// most of its cost). A dashboard is listed as a dashboard only, even when a
+/// profile would recognise it too. Each sorted by pid.
+pub fn find_dashboards_and_servers(profiles: &[ServerProfile]) -> DashboardsAndServers {
+    enum Seen {
+        Dashboard(FoundDashboard),
+        Server(FoundServer),
+    }
+    let seen = sys::scan_command_lines(&|pid, raw| {
+        if let Some(d) = dashboard_at(pid, raw) {
+            return Some(Seen::Dashboard(d));
         }
-        let identity = ProcessIdentity::read(pid)?;
-        match ProcessKind::of(&identity) {
-            ProcessKind::Dashboard(command) => Some(FoundDashboard { identity, command }),
-            _ => None,
+        server_at(pid, raw, profiles).map(Seen::Server)
+    });
+    let mut found = DashboardsAndServers::default();
+    for (_, s) in seen {
+        match s {
+            Seen::Dashboard(d) => found.dashboards.push(d),
+            Seen::Server(s) => found.servers.push(s),
         }
-    })
-    .into_iter()
-    .map(|(_, found)| found)
-    .collect()
+    }
+    found
+}
+
+/// The dashboard `pid` is, when `raw`, its command line as `/proc` gives
+/// it, names the server, and then its identity read afresh shows a
+/// dashboard: the look [`find_dashboard_processes`] takes at each process.
+fn dashboard_at(pid: u32, raw: &[u8]) -> Option<FoundDashboard> {
+    if !mentions_the_server(raw) {
+        return None;
+    }
+    let identity = ProcessIdentity::read(pid)?;
+    match ProcessKind::of(&identity) {
+        ProcessKind::Dashboard(command) => Some(FoundDashboard { identity, command }),
+        _ => None,
+    }
 }
 
 /// Whether a command line names the dashboard server at all (a dashboard, a
@@ -412,6 +453,98 @@ pub fn health_confirms(port: u16, command: &DashboardCommand, timeout: Duration)
 mod tests {
     use super::*;
     use crate::spec_kitty::SERVER_MODULE;
+
+    /// The sweep's one look: a (fake) dashboard is found as a dashboard, and
+    /// only as one even though a profile would take it for a server; a
+    /// process only a profile recognises is found as a server.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn one_look_finds_dashboards_and_servers_and_a_dashboard_only_as_a_dashboard() {
+        use crate::server::PortArg;
+        use crate::spec_kitty::CommandForm;
+        // A fake dashboard: python3 running a module of the server's name,
+        // from a temp dir on PYTHONPATH, that says it is up, then sleeps.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pkg = dir.path().join("specify_cli/dashboard");
+        std::fs::create_dir_all(&pkg).expect("mkdir");
+        for f in [
+            "specify_cli/__init__.py",
+            "specify_cli/dashboard/__init__.py",
+        ] {
+            std::fs::write(dir.path().join(f), "").expect("write");
+        }
+        std::fs::write(
+            pkg.join("_server_main.py"),
+            "import time\nprint('ready', flush=True)\ntime.sleep(30)\n",
+        )
+        .expect("write");
+        let token = "0123456789abcdef0123456789abcdef";
+        let mut dash = std::process::Command::new("python3")
+            .env("PYTHONPATH", dir.path())
+            .args(CommandForm::Module.server_args(dir.path(), 9, token))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        // python3 may be a launcher (pyenv's shim) that execs the real one:
+        // the module's line says the dashboard's command line is in place.
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(dash.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("read");
+        assert_eq!(line, "ready\n");
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        // A scan's first look skips a process still in its exec (its command
+        // line is empty for a moment); reading its identity waits that out.
+        ProcessIdentity::read(sleeper.id()).expect("sleep's identity");
+        let profile = |name: &str, program: &str| ServerProfile {
+            name: name.into(),
+            program: vec![program.into()],
+            args: Vec::new(),
+            port: PortArg::Unnamed,
+            ports: None,
+            health: None,
+            record: None,
+            directory: Vec::new(),
+        };
+        let profiles = [profile("python", "python3*"), profile("sleeper", "sleep")];
+        let found = find_dashboards_and_servers(&profiles);
+        let dashboards: Vec<u32> = found.dashboards.iter().map(|d| d.identity.pid()).collect();
+        let servers: Vec<u32> = found.servers.iter().map(|s| s.identity.pid()).collect();
+        assert!(dashboards.contains(&dash.id()), "{dashboards:?}");
+        assert!(!servers.contains(&dash.id()), "{servers:?}");
+        assert!(servers.contains(&sleeper.id()), "{servers:?}");
+        let sleeper_found = found
+            .servers
+            .iter()
+            .find(|s| s.identity.pid() == sleeper.id());
+        assert_eq!(
+            sleeper_found.map(|s| s.profile.name.as_str()),
+            Some("sleeper")
+        );
+        // Without profiles: the dashboards alone, as find_dashboard_processes has them.
+        let alone = find_dashboards_and_servers(&[]);
+        assert!(alone.servers.is_empty());
+        assert!(
+            alone
+                .dashboards
+                .iter()
+                .any(|d| d.identity.pid() == dash.id())
+        );
+        assert!(
+            find_dashboard_processes()
+                .iter()
+                .any(|d| d.identity.pid() == dash.id())
+        );
+        for child in [&mut dash, &mut sleeper] {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+        }
+    }
 
     #[test]
     fn a_relative_project_dir_is_resolved_against_the_process_cwd() {

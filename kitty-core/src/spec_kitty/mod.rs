@@ -32,9 +32,10 @@ mod release;
 
 pub(crate) use classify::serves_dir_in;
 pub use classify::{
-    DashboardClass, FoundDashboard, OrphanReason, OwnedListener, ProcessKind, START_GRACE,
-    StartingBecause, classify_dashboard, find_dashboard_processes, health_confirms,
-    identify_listeners, identify_listeners_among, names_the_server, project_dir_of, serves_dir,
+    DashboardClass, DashboardsAndServers, FoundDashboard, OrphanReason, OwnedListener, ProcessKind,
+    START_GRACE, StartingBecause, classify_dashboard, find_dashboard_processes,
+    find_dashboards_and_servers, health_confirms, identify_listeners, identify_listeners_among,
+    names_the_server, project_dir_of, serves_dir,
 };
 pub use command::{CommandForm, DashboardCommand, SERVER_FUNCTION, SERVER_MODULE, is_sync_daemon};
 pub use dashboard_file::{DASHBOARD_FILE_LIMIT, DashboardFile, DashboardFileError};
