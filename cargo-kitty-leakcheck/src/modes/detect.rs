@@ -545,7 +545,9 @@ pub fn server_below(root: u32) -> Below {
         if matches!(ProcessKind::of(&id), ProcessKind::Dashboard(_)) {
             return Below::Dashboard;
         }
-        if id.argv().is_empty() || names_the_server(id.argv()) {
+        // A process still in its execve (no argv yet) is not a case of its
+        // own: ProcessIdentity::read has already waited that window out.
+        if names_the_server(id.argv()) {
             seen = Below::Pending;
         }
     }
